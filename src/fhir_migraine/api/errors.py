@@ -1,0 +1,41 @@
+"""Errors as ``application/problem+json`` (RFC 9457) naming each field; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from fhir_migraine.errors import FhirMigraineError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+
+
+def _ours(exc: FhirMigraineError) -> Response:
+    return problem(exc.http_status, exc.title, exc.message, [p.as_dict() for p in exc.problems])
+
+
+def _http(exc: HTTPException) -> Response:
+    return problem(exc.code or 500, exc.name, exc.description or exc.name)
+
+
+def _unexpected(exc: Exception) -> Response:
+    # The exception type only: its text may carry patient data.
+    log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=False)
+    return problem(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(FhirMigraineError, _ours)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(Exception, _unexpected)

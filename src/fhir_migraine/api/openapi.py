@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 description of the service, built from the input contracts' JSON Schemas."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fhir_migraine import __version__
+from fhir_migraine.inputs.schema import schema
+
+COMPONENTS = "#/components/schemas"
+
+
+def _embed(name: str, title: str) -> dict[str, Any]:
+    """A shipped schema re-rooted under components, its local ``$ref`` rewritten to match."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key in ("$schema", "$id"):
+                    continue
+                if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
+                    value = f"{COMPONENTS}/{title}/" + value[2:]
+                out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema(name))  # type: ignore[no-any-return]
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"{COMPONENTS}/{ref}"}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": f"{COMPONENTS}/Problem"}}}}
+
+
+INVALID = _problem("The input breaks its contract; `errors` lists each field's JSON path and what is wrong.")
+MALFORMED = _problem("The body is not valid JSON, or is empty.")
+
+
+@lru_cache(maxsize=None)
+def openapi() -> dict[str, Any]:
+    protocol_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fhir-migraine",
+            "version": __version__,
+            "description": "IV migraine infusion protocols and headache diaries as FHIR R4 resources.",
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Liveness: the process answers.",
+                    "responses": {"200": {"description": "Alive.", "content": _json("Health")}},
+                }
+            },
+            "/openapi.json": {
+                "get": {"summary": "This description.", "responses": {"200": {"description": "OpenAPI 3.1 document."}}}
+            },
+            "/protocols": {
+                "get": {
+                    "summary": "The protocols in the library.",
+                    "responses": {"200": {"description": "Id, version, title and intent of each.", "content": _json("ProtocolList")}},
+                }
+            },
+            "/protocols/{id}": {
+                "get": {
+                    "summary": "One protocol.",
+                    "parameters": [protocol_id],
+                    "responses": {"200": {"description": "The protocol.", "content": _json("Protocol")}, "404": _problem("No such protocol.")},
+                },
+                "put": {
+                    "summary": "Create or replace a protocol (JSON, or YAML with Content-Type application/yaml).",
+                    "parameters": [protocol_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": f"{COMPONENTS}/Protocol"}},
+                            "application/yaml": {"schema": {"$ref": f"{COMPONENTS}/Protocol"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "Replaced.", "content": _json("Protocol")},
+                        "201": {"description": "Created.", "content": _json("Protocol")},
+                        "422": INVALID,
+                    },
+                },
+            },
+            "/orders": {
+                "post": {
+                    "summary": "Map an order (a protocol applied to a patient) to a FHIR transaction Bundle.",
+                    "requestBody": {"required": True, "content": _json("Order")},
+                    "responses": {
+                        "201": {
+                            "description": "The transaction Bundle: MedicationRequests, a RequestGroup, the weight Observation.",
+                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
+                        },
+                        "400": MALFORMED,
+                        "422": INVALID,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Protocol": _embed("protocol", "Protocol"),
+                "Order": _embed("order", "Order"),
+                "ProtocolList": {
+                    "type": "object",
+                    "required": ["protocols"],
+                    "properties": {
+                        "protocols": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "version", "title", "intent"],
+                                "properties": {k: {"type": "string"} for k in ("id", "version", "title", "intent")},
+                            },
+                        }
+                    },
+                },
+                "Bundle": {
+                    "type": "object",
+                    "description": "A FHIR R4 Bundle (https://hl7.org/fhir/R4/bundle.html).",
+                    "required": ["resourceType", "type"],
+                    "properties": {"resourceType": {"const": "Bundle"}, "type": {"type": "string"}, "entry": {"type": "array"}},
+                },
+                "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+                "Problem": {
+                    "type": "object",
+                    "description": "RFC 9457 problem details; `errors` locates each problem by JSON path.",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["path", "message"],
+                                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,118 @@
+"""The ``fhir-migraine`` command: the service's operations from the shell.
+
+Output is JSON on stdout; problems go to stderr. Exit status: 0 success, 1 invalid input,
+2 usage error, 3 the EHR could not be reached or refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence, TextIO
+
+from fhir_migraine import library, operations
+from fhir_migraine.config import Settings
+from fhir_migraine.documents import dumps, parse_json
+from fhir_migraine.errors import EXIT_OK, EXIT_USAGE, FhirMigraineError
+
+Handler = Callable[[argparse.Namespace, TextIO], int]
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written (missing file, bad option)."""
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
+
+
+def _map_order(args: argparse.Namespace, out: TextIO) -> int:
+    source = Path(args.protocols)
+    if not source.exists():
+        raise UsageError(f"no such file or folder: {args.protocols}")
+    found = library.read_protocols(source)
+    document = parse_json(_read(args.order), "order")
+    out.write(dumps(operations.map_order(document, found.get)))
+    return EXIT_OK
+
+
+def _unmap(args: argparse.Namespace, out: TextIO) -> int:
+    bundle = parse_json(_read(args.bundle), "FHIR input")
+    out.write(dumps(operations.unmap(bundle)))
+    return EXIT_OK
+
+
+def _export_protocol(args: argparse.Namespace, out: TextIO) -> int:
+    file = Path(args.protocol)
+    if not file.is_file():
+        raise UsageError(f"no such file: {args.protocol}")
+    out.write(dumps(operations.export_protocol(library.read_protocol_file(file))))
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.api.server import serve
+
+    settings = Settings.from_env()
+    return serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="fhir-migraine",
+        description="IV migraine infusion protocols and headache diaries as FHIR R4.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    mapping = commands.add_parser("map", help="map an input to a FHIR transaction Bundle")
+    kinds = mapping.add_subparsers(dest="kind", required=True, metavar="KIND")
+    order = kinds.add_parser("order", help="an order (a protocol applied to a patient)")
+    order.add_argument("order", metavar="ORDER.json", help="the order; - for standard input")
+    order.add_argument("--protocols", required=True, metavar="PATH", help="a protocol file or a folder of them")
+    order.set_defaults(handler=_map_order)
+
+    unmap = commands.add_parser("unmap", help="a Bundle or searchset back into orders and diary entries")
+    unmap.add_argument("bundle", metavar="BUNDLE.json")
+    unmap.set_defaults(handler=_unmap)
+
+    export = commands.add_parser("export-protocol", help="a protocol as a FHIR PlanDefinition")
+    export.add_argument("protocol", metavar="PROTOCOL", help="a protocol file (YAML or JSON)")
+    export.set_defaults(handler=_export_protocol)
+
+    serve = commands.add_parser("serve", help="run the HTTP service under gunicorn")
+    serve.add_argument("--host", help="address to listen on (FHIR_MIGRAINE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (FHIR_MIGRAINE_PORT, default 8080)")
+    serve.set_defaults(handler=_serve)
+    return top
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; returns the exit status (testable without a subprocess)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has already printed its usage message
+        return int(exc.code or 0)
+    try:
+        handler: Handler = args.handler
+        return handler(args, out)
+    except UsageError as exc:
+        err.write(f"fhir-migraine: {exc}\n")
+        return EXIT_USAGE
+    except FhirMigraineError as exc:
+        err.write(f"fhir-migraine: {exc}\n")
+        return exc.exit_code
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The one exception hierarchy of fhir-migraine.
+
+    FhirMigraineError
+    ├── InputError        input breaks a contract (422, exit 1); carries every problem with its path
+    ├── ProfileError      a FHIR resource breaks a profile (422, exit 1)
+    ├── NotFound          a named thing (protocol, outbox item) does not exist (404, exit 1)
+    ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
+    └── EhrError          the EHR could not be reached or refused (502, exit 3)
+        ├── EhrUnavailable    retryable: connection error, timeout, 408, 429, 5xx
+        ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
+        └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
+
+Each class sets ``http_status``, ``issue_code`` (FHIR IssueType) and ``exit_code`` once; the edges
+(Flask error handler, CLI) turn them into problem+json, OperationOutcome or an exit status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_EHR = 3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located by a JSON path such as ``$.steps[0].dose``."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class FhirMigraineError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    http_status = 500
+    issue_code = "exception"
+    exit_code = EXIT_INVALID
+    title = "Error"
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        lines = [self.message] + [f"  {p.path}: {p.message}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class InputError(FhirMigraineError):
+    """The input breaks its contract; every problem carries the JSON path of the field."""
+
+    http_status = 422
+    issue_code = "invalid"
+    title = "Invalid input"
+
+    @classmethod
+    def of(cls, problems: Iterable[Problem], what: str = "input") -> "InputError":
+        problems = list(problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        return cls(f"The {what} is invalid ({len(problems)} {noun}).", problems)
+
+
+class ProfileError(FhirMigraineError):
+    """A FHIR resource does not conform to its profile; carries the OperationOutcome."""
+
+    http_status = 422
+    issue_code = "processing"
+    title = "Resource does not conform to its profile"
+
+    def __init__(self, message: str, outcome: dict[str, Any]) -> None:
+        problems = [
+            Problem(", ".join(i.get("expression", ["$"])), i.get("diagnostics", ""))
+            for i in outcome.get("issue", [])
+        ]
+        super().__init__(message, problems)
+        self.outcome = outcome
+
+
+class NotFound(FhirMigraineError):
+    """A named thing (a protocol, an outbox item) does not exist."""
+
+    http_status = 404
+    issue_code = "not-found"
+    title = "Not found"
+
+
+class ConfigError(FhirMigraineError):
+    """The configuration is wrong or incomplete."""
+
+    http_status = 500
+    issue_code = "exception"
+    exit_code = EXIT_USAGE
+    title = "Configuration error"
+
+
+class EhrError(FhirMigraineError):
+    """The EHR could not be reached or refused the request."""
+
+    http_status = 502
+    issue_code = "transient"
+    exit_code = EXIT_EHR
+    title = "EHR error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        outcome: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.outcome = outcome
+        self.retry_after = retry_after
+
+
+class EhrUnavailable(EhrError):
+    """Retryable: connection error, timeout, 408, 429 or 5xx."""
+
+    http_status = 503
+    retryable = True
+
+
+class EhrRejected(EhrError):
+    """Not retryable: the EHR answered with a 4xx other than 408/429; carries its OperationOutcome."""
+
+    issue_code = "processing"
+
+
+class EhrAuthError(EhrError):
+    """The EHR or its token endpoint refused the credentials."""
+
+    issue_code = "security"

@@ -1,0 +1,205 @@
+"""Orders: a protocol applied to one patient, checked and resolved into the doses to give."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from fhir_migraine import terminology
+from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.inputs import schema
+from fhir_migraine.inputs.protocols import Drug, Protocol, Step
+from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Quantity, QuantityError, parse_quantity
+
+
+@dataclass(frozen=True)
+class Dose:
+    """A dose as ordered (possibly per kg) and as given (absolute, after the weight)."""
+
+    ordered: Quantity
+    given: Quantity
+
+    @property
+    def per_kg(self) -> bool:
+        return self.ordered != self.given
+
+
+@dataclass(frozen=True)
+class ResolvedAdditive:
+    drug: Drug
+    dose: Dose
+    max_dose: Quantity | None
+
+
+@dataclass(frozen=True)
+class ResolvedStep:
+    """A protocol step with this order's doses, rate and duration."""
+
+    step: Step
+    sequence: int
+    dose: Dose | None
+    additives: tuple[ResolvedAdditive, ...]
+    rate: Quantity | None
+    duration: Quantity | None
+
+
+@dataclass(frozen=True)
+class Order:
+    """A checked order resolved against its protocol."""
+
+    order_id: str
+    protocol: Protocol
+    patient: dict[str, Any]
+    requester: dict[str, Any]
+    start: str
+    authored: str | None
+    weight: Quantity | None
+    steps: tuple[ResolvedStep, ...]
+
+
+_FHIR_INSTANT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_instant(text: str) -> datetime | None:
+    """A FHIR dateTime with seconds and an offset (``2026-12-01T09:00:00Z``), or None."""
+    if not _FHIR_INSTANT.match(text):
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def protocol_id(document: Any) -> str:
+    """The protocol an order names, after the schema check (InputError otherwise)."""
+    problems = schema.check("order", document)
+    if problems:
+        raise InputError.of(problems, "order")
+    return str(document["protocol"])
+
+
+def load(document: Any, find_protocol: Callable[[str], Protocol | None]) -> Order:
+    """A checked, resolved order, or InputError listing every problem with its JSON path."""
+    pid = protocol_id(document)
+    protocol = find_protocol(pid)
+    if protocol is None:
+        raise InputError.of([Problem("$.protocol", f"unknown protocol {pid!r}")], "order")
+    resolver = _Resolver(document, protocol)
+    order = resolver.order()
+    if resolver.problems:
+        raise InputError.of(resolver.problems, "order")
+    return order
+
+
+class _Resolver:
+    def __init__(self, doc: dict[str, Any], protocol: Protocol) -> None:
+        self.doc = doc
+        self.protocol = protocol
+        self.problems: list[Problem] = []
+        self.weight: Quantity | None = None
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
+        try:
+            return parse_quantity(raw, dimensions=dims)
+        except QuantityError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def order(self) -> Order:
+        doc = self.doc
+        if parse_instant(doc["start"]) is None:
+            self.fail("$.start", "must be a date-time with seconds and an offset, e.g. 2026-12-01T09:00:00Z")
+        if "authored" in doc and parse_instant(doc["authored"]) is None:
+            self.fail("$.authored", "must be a date-time with seconds and an offset, e.g. 2026-11-30T16:20:00Z")
+        if "weight" in doc:
+            self.weight = self.quantity(doc["weight"], "$.weight", ("mass",))
+            if self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
+                self.fail("$.weight", f"{self.weight.text()!r} is not a plausible body weight")
+        overrides = doc.get("overrides", {})
+        for step_id in overrides:
+            if self.protocol.step(step_id) is None:
+                self.fail(f"$.overrides.{step_id}", f"protocol {self.protocol.id!r} has no step {step_id!r}")
+        steps = tuple(
+            self.step(step, i + 1, overrides.get(step.id, {})) for i, step in enumerate(self.protocol.steps)
+        )
+        return Order(
+            order_id=doc["order_id"],
+            protocol=self.protocol,
+            patient=doc["patient"],
+            requester=doc["requester"],
+            start=doc["start"],
+            authored=doc.get("authored"),
+            weight=self.weight,
+            steps=steps,
+        )
+
+    def dose(self, ordered: Quantity | None, limit: Quantity | None, path: str, what: str) -> Dose | None:
+        if ordered is None:
+            return None
+        given = ordered
+        if ordered.dimension.endswith("/kg"):
+            if self.weight is None:
+                if "weight" not in self.doc:
+                    self.fail("$.weight", f"is required: {what} is dosed per body weight ({ordered.text()})")
+                return None
+            unit = ordered.unit.removesuffix("/kg")
+            given = Quantity(ordered.value * self.weight.to("kg").value, unit).to(unit)
+        if limit is not None and given.dimension == limit.dimension and given.in_base() > limit.in_base():
+            basis = f"{ordered.text()} x {self.weight.text()} = " if given is not ordered and self.weight else ""
+            self.fail(path, f"{basis}{given.text()} is above the maximum dose {limit.text()} of {what}")
+        elif limit is not None and given.dimension != limit.dimension:
+            self.fail(path, f"{given.text()!r} does not fit the maximum dose {limit.text()!r} of {what}")
+        return Dose(ordered, given)
+
+    def step(self, step: Step, sequence: int, override: dict[str, Any]) -> ResolvedStep:
+        base = f"$.overrides.{step.id}"
+        applicable = {"infusion": {"additives", "rate", "duration"}}.get(step.type, {"dose"})
+        for key in override:
+            if key not in applicable:
+                self.fail(f"{base}.{key}", f"does not apply to a {step.type} step")
+        if step.type != "infusion":
+            raw = override.get("dose")
+            ordered = self.quantity(raw, f"{base}.dose", DOSE_OR_PER_KG) if raw is not None else step.dose
+            # Without an override only the weight can push a protocol dose over its maximum.
+            path = f"{base}.dose" if raw is not None else "$.weight"
+            if ordered is not None and step.dose is not None and raw is not None:
+                if ordered.dimension.split("/")[0] != step.dose.dimension.split("/")[0]:
+                    self.fail(f"{base}.dose", f"{ordered.text()!r} does not fit the step's dose {step.dose.text()!r}")
+            dose = self.dose(ordered, step.max_dose, path, f"step {step.id!r}")
+            return ResolvedStep(step, sequence, dose, (), None, None)
+        return self.infusion(step, sequence, override, base)
+
+    def infusion(self, step: Step, sequence: int, override: dict[str, Any], base: str) -> ResolvedStep:
+        by_name = {terminology.normalize_name(a.drug.name): a for a in step.additives}
+        wanted = override.get("additives", {})
+        for name in wanted:
+            if terminology.normalize_name(name) not in by_name:
+                self.fail(f"{base}.additives[{name!r}]", f"step {step.id!r} has no additive {name!r}")
+        given = {terminology.normalize_name(k): (k, v) for k, v in wanted.items()}
+        additives = []
+        for key, additive in by_name.items():
+            ordered: Quantity | None = additive.dose
+            path = "$.weight"
+            if key in given:
+                name, raw = given[key]
+                path = f"{base}.additives[{name!r}]"
+                ordered = self.quantity(raw, path, DOSE_OR_PER_KG)
+            dose = self.dose(ordered, additive.max_dose, path, f"{additive.drug.name} in step {step.id!r}")
+            if dose is not None:
+                additives.append(ResolvedAdditive(additive.drug, dose, additive.max_dose))
+        rate, duration = step.rate, step.duration
+        if "rate" in override and "duration" in override:
+            self.fail(base, "give either 'rate' or 'duration', not both")
+        elif "rate" in override:
+            rate, duration = self.quantity(override["rate"], f"{base}.rate", ("volume/time",)), None
+        elif "duration" in override:
+            rate, duration = None, self.quantity(override["duration"], f"{base}.duration", ("time",))
+        return ResolvedStep(step, sequence, None, tuple(additives), rate, duration)

@@ -1,0 +1,257 @@
+"""Infusion protocols: read (YAML or JSON), checked against the schema and the code tables,
+and turned into typed records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from fhir_migraine import terminology
+from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.inputs import schema
+from fhir_migraine.inputs.quantity import (
+    DOSE,
+    DOSE_OR_PER_KG,
+    Quantity,
+    QuantityError,
+    parse_quantity,
+)
+from fhir_migraine.terminology import Code
+
+INTERVAL_UNITS = ("d", "wk", "mo")
+REPEAT_UNITS = ("min", "h", "d")
+
+
+@dataclass(frozen=True)
+class Drug:
+    """A drug as the protocol names it, with its code (RxNorm from the table, or the step's own)."""
+
+    name: str
+    code: Code
+
+
+@dataclass(frozen=True)
+class Additive:
+    drug: Drug
+    dose: Quantity
+    max_dose: Quantity | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step in order of administration: a bag infusion, an IV push or an injection."""
+
+    id: str
+    type: str
+    route: str
+    drug: Drug | None = None
+    dose: Quantity | None = None
+    max_dose: Quantity | None = None
+    over: Quantity | None = None
+    base: Drug | None = None
+    volume: Quantity | None = None
+    additives: tuple[Additive, ...] = ()
+    rate: Quantity | None = None
+    duration: Quantity | None = None
+    prn: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str
+    every: Decimal | None = None
+    unit: str | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    version: str
+    title: str
+    intent: str
+    schedule: Schedule
+    steps: tuple[Step, ...]
+    indication: Code | None = None
+    min_duration: Quantity | None = None
+    document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    @property
+    def canonical(self) -> str:
+        return f"{terminology.CANONICAL_BASE}/PlanDefinition/{self.id}"
+
+
+def parse_text(text: str, *, path: str = "$") -> Any:
+    """A protocol document from YAML or JSON text (JSON is YAML)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError.of([Problem(path, f"is not valid YAML or JSON{where}")], "protocol") from None
+
+
+def load(document: Any) -> Protocol:
+    """A checked protocol, or InputError listing every problem with its JSON path."""
+    problems = schema.check("protocol", document)
+    if problems:
+        raise InputError.of(problems, "protocol")
+    checker = _Checker()
+    protocol = checker.protocol(document)
+    if checker.problems:
+        raise InputError.of(checker.problems, "protocol")
+    assert protocol is not None
+    return protocol
+
+
+def load_text(text: str) -> Protocol:
+    return load(parse_text(text))
+
+
+def document_json(protocol: Protocol) -> str:
+    return json.dumps(protocol.document, ensure_ascii=False, sort_keys=True)
+
+
+class _Checker:
+    """Collects semantic problems (units, codes, duplicates) while building the records."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
+        if raw is None:
+            return None
+        try:
+            return parse_quantity(raw, dimensions=dims)
+        except QuantityError as exc:
+            self.problems.append(Problem(path, str(exc)))
+            return None
+
+    def drug(self, raw: dict[str, Any], key: str, path: str) -> Drug | None:
+        name = raw[key]
+        own = raw.get("code")
+        if own is not None:
+            system = terminology.resolve_system(own["system"])
+            display = own.get("display") or name
+            return Drug(name, Code(system, own["code"], display))
+        code = terminology.drug(name)
+        if code is None:
+            self.problems.append(
+                Problem(
+                    f"{path}.{key}",
+                    f"unknown drug {name!r}: not in the terminology table; "
+                    "give its code as {system, code, display} in 'code'",
+                )
+            )
+            return None
+        return Drug(name, code)
+
+    def max_dose(self, dose: Quantity | None, raw: Any, path: str) -> Quantity | None:
+        if raw is None:
+            return None
+        limit = self.quantity(raw, path, DOSE)
+        if dose is None or limit is None:
+            return limit
+        if not dose.dimension.startswith(limit.dimension):
+            self.problems.append(Problem(path, f"{limit.text()!r} does not fit the dose {dose.text()!r}"))
+        elif "/" not in dose.dimension and dose.in_base() > limit.in_base():
+            self.problems.append(Problem(path, f"is below the dose {dose.text()!r}"))
+        return limit
+
+    def protocol(self, doc: dict[str, Any]) -> Protocol | None:
+        steps = []
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(doc["steps"]):
+            path = f"$.steps[{i}]"
+            if raw["id"] in seen:
+                self.problems.append(
+                    Problem(f"{path}.id", f"duplicate step id {raw['id']!r} (also $.steps[{seen[raw['id']]}])")
+                )
+            seen.setdefault(raw["id"], i)
+            step = self.step(raw, path)
+            if step is not None:
+                steps.append(step)
+        return Protocol(
+            id=doc["id"],
+            version=doc["version"],
+            title=doc["title"],
+            intent=doc["intent"],
+            schedule=self.schedule(doc["schedule"]),
+            steps=tuple(steps),
+            indication=self.indication(doc.get("indication")),
+            min_duration=self.quantity(doc.get("min_duration"), "$.min_duration", ("time",)),
+            document=doc,
+        )
+
+    def schedule(self, raw: dict[str, Any]) -> Schedule:
+        if raw["kind"] == "once":
+            return Schedule("once")
+        units = INTERVAL_UNITS if raw["kind"] == "interval" else REPEAT_UNITS
+        if raw["unit"] not in units:
+            self.problems.append(
+                Problem("$.schedule.unit", f"an {raw['kind']} schedule counts in {', '.join(units)}")
+            )
+        return Schedule(raw["kind"], Decimal(str(raw["every"])).normalize(), raw["unit"], raw["count"])
+
+    def indication(self, raw: dict[str, Any] | None) -> Code | None:
+        if raw is None:
+            return None
+        system = terminology.resolve_system(raw["system"])
+        code = terminology.indication(system, raw["code"])
+        if code is None:
+            self.problems.append(
+                Problem("$.indication.code", f"{raw['code']!r} is not a known migraine indication in {raw['system']}")
+            )
+        return code
+
+    def step(self, raw: dict[str, Any], path: str) -> Step | None:
+        kind = raw["type"]
+        if kind == "infusion":
+            return self.infusion(raw, path)
+        dose = self.quantity(raw["dose"], f"{path}.dose", DOSE_OR_PER_KG)
+        return Step(
+            id=raw["id"],
+            type=kind,
+            route=raw.get("route", "intravenous"),
+            drug=self.drug(raw, "drug", path),
+            dose=dose,
+            max_dose=self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose"),
+            over=self.quantity(raw.get("over"), f"{path}.over", ("time",)),
+            prn=raw.get("prn"),
+        )
+
+    def infusion(self, raw: dict[str, Any], path: str) -> Step:
+        if ("rate" in raw) == ("duration" in raw):
+            self.problems.append(Problem(path, "an infusion needs either 'rate' or 'duration' (not both)"))
+        additives = []
+        names: set[str] = set()
+        for j, add in enumerate(raw.get("additives", [])):
+            apath = f"{path}.additives[{j}]"
+            key = terminology.normalize_name(add["drug"])
+            if key in names:
+                self.problems.append(Problem(f"{apath}.drug", f"{add['drug']!r} appears twice in this bag"))
+            names.add(key)
+            dose = self.quantity(add["dose"], f"{apath}.dose", DOSE_OR_PER_KG)
+            drug = self.drug(add, "drug", apath)
+            limit = self.max_dose(dose, add.get("max_dose"), f"{apath}.max_dose")
+            if drug is not None and dose is not None:
+                additives.append(Additive(drug, dose, limit))
+        return Step(
+            id=raw["id"],
+            type="infusion",
+            route="intravenous",
+            base=self.drug(raw["base"], "drug", f"{path}.base"),
+            volume=self.quantity(raw["base"]["volume"], f"{path}.base.volume", ("volume",)),
+            additives=tuple(additives),
+            rate=self.quantity(raw.get("rate"), f"{path}.rate", ("volume/time",)),
+            duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
+            prn=raw.get("prn"),
+        )
+

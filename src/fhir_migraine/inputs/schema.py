@@ -1,0 +1,81 @@
+"""JSON Schema (draft 2020-12) checks of the input contracts, reported as located problems."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterator
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from fhir_migraine.errors import Problem
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema ``<name>.schema.json`` shipped with the package."""
+    text = resources.files(__package__).joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Draft202012Validator:
+    Draft202012Validator.check_schema(schema(name))
+    return Draft202012Validator(schema(name))
+
+
+def json_path(base: str, parts: Any) -> str:
+    path = base
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and part.replace("_", "a").replace("-", "a").isalnum():
+            path += f".{part}"
+        else:
+            path += "[" + json.dumps(str(part), ensure_ascii=False) + "]"
+    return path
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The innermost errors: an if/then or allOf failure is reported by what failed inside it."""
+    if error.context:
+        for sub in error.context:
+            yield from _leaves(sub)
+    else:
+        yield error
+
+
+def _problem(error: ValidationError, base: str) -> Problem:
+    parts = list(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        return Problem(json_path(base, parts + [missing]), "is required")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            return Problem(json_path(base, parts + [extra[0]]), "is not a known field")
+    if error.validator is False or error.schema is False:
+        return Problem(json_path(base, parts), "is not allowed here")
+    if error.validator == "oneOf" and error.schema.get("oneOf") == [
+        {"required": ["reference"]},
+        {"required": ["identifier"]},
+    ]:
+        return Problem(json_path(base, parts), "give either 'reference' or 'identifier', not both or neither")
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + "…"
+    return Problem(json_path(base, parts), message)
+
+
+def check(name: str, document: Any, base: str = "$") -> list[Problem]:
+    """Every schema violation of ``document`` against the schema ``name``, located by JSON path."""
+    problems: dict[tuple[str, str], Problem] = {}
+    for error in _validator(name).iter_errors(document):
+        leaves = [error] if error.validator in ("oneOf", "required") else list(_leaves(error))
+        for leaf in leaves:
+            problem = _problem(leaf, base)
+            problems.setdefault((problem.path, problem.message), problem)
+    return sorted(problems.values(), key=lambda p: p.path)

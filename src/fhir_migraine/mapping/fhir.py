@@ -1,0 +1,91 @@
+"""Small FHIR building blocks shared by the maps: identifiers, transaction entries, codes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from fhir_migraine import terminology
+from fhir_migraine.terminology import Code
+
+SID = f"{terminology.CANONICAL_BASE}/sid"
+ORDER_SYSTEM = f"{SID}/order"
+ORDER_STEP_SYSTEM = f"{SID}/order-step"
+ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
+EXTENSION_BASE = f"{terminology.CANONICAL_BASE}/StructureDefinition"
+MIN_SESSION_EXT = f"{EXTENSION_BASE}/minimum-session-duration"
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, terminology.CANONICAL_BASE)
+
+Resource = dict[str, Any]
+
+
+def identifier(system: str, value: str) -> dict[str, str]:
+    return {"system": system, "value": value}
+
+
+def full_url(ident: dict[str, str]) -> str:
+    """A stable ``urn:uuid`` for a resource, derived from its business identifier."""
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, ident['system'] + '|' + ident['value'])}"
+
+
+def if_none_exist(ident: dict[str, str]) -> str:
+    """The conditional-create query on a business identifier (FHIR token search ``system|value``)."""
+    return "identifier=" + quote(ident["system"], safe=":/") + "|" + quote(ident["value"], safe="")
+
+
+def create_entry(resource: Resource) -> Resource:
+    """A transaction entry: conditional create on the resource's first identifier."""
+    ident = resource["identifier"][0]
+    return {
+        "fullUrl": full_url(ident),
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], "ifNoneExist": if_none_exist(ident)},
+    }
+
+
+def transaction(resources: list[Resource]) -> Resource:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [create_entry(r) for r in resources]}
+
+
+def concept(code: Code, text: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"coding": [code.coding()]}
+    if text is not None:
+        result["text"] = text
+    return result
+
+
+def subject(patient: dict[str, Any]) -> dict[str, Any]:
+    """A reference to the patient: literal (``Patient/123``) or logical (by identifier)."""
+    if "reference" in patient:
+        return {"reference": patient["reference"]}
+    return {"identifier": dict(patient["identifier"])}
+
+
+def patient_key(reference: dict[str, Any]) -> dict[str, Any]:
+    """The input-contract form of a FHIR patient reference."""
+    if "reference" in reference:
+        return {"reference": reference["reference"]}
+    ident = reference["identifier"]
+    return {"identifier": {"system": ident["system"], "value": ident["value"]}}
+
+
+def resources_of(bundle: Resource, resource_type: str) -> list[Resource]:
+    """The resources of one type in a Bundle (transaction, batch or searchset), in entry order."""
+    return [
+        e["resource"]
+        for e in bundle.get("entry", []) or []
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == resource_type
+    ]
+
+
+def first_identifier(resource: Resource, system: str) -> str | None:
+    for ident in resource.get("identifier", []) or []:
+        if isinstance(ident, dict) and ident.get("system") == system:
+            value = ident.get("value")
+            return value if isinstance(value, str) else None
+    return None

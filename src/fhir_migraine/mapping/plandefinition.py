@@ -1,0 +1,98 @@
+"""Protocol -> PlanDefinition (an order set) with one contained ActivityDefinition per step.
+
+Spec: https://hl7.org/fhir/R4/plandefinition.html, https://hl7.org/fhir/R4/activitydefinition.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_migraine import terminology
+from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep
+from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping.fhir import Resource, concept
+from fhir_migraine.mapping.orders import min_session_extension, reason, to_fhir_bag_medication, to_fhir_dosage
+
+PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
+USAGE_CONTEXT_TYPE = "http://terminology.hl7.org/CodeSystem/usage-context-type"
+INTENT_DISPLAY = {
+    "acute": "Acute migraine treatment",
+    "status-migrainosus": "Status migrainosus treatment",
+    "preventive": "Preventive migraine treatment",
+}
+
+
+def _as_ordered(protocol: Protocol) -> list[ResolvedStep]:
+    """The protocol's steps with their own doses (no patient, so per-kg doses stay per kg)."""
+    steps = []
+    for i, step in enumerate(protocol.steps):
+        dose = Dose(step.dose, step.dose) if step.dose is not None else None
+        additives = tuple(ResolvedAdditive(a.drug, Dose(a.dose, a.dose), a.max_dose) for a in step.additives)
+        steps.append(ResolvedStep(step, i + 1, dose, additives, step.rate, step.duration))
+    return steps
+
+
+def _name(protocol_id: str) -> str:
+    return "".join(part.capitalize() for part in protocol_id.split("-"))
+
+
+def to_fhir_plan_definition(protocol: Protocol) -> Resource:
+    contained: list[Resource] = []
+    actions: list[dict[str, Any]] = []
+    for resolved in _as_ordered(protocol):
+        step = resolved.step
+        activity: Resource = {
+            "resourceType": "ActivityDefinition",
+            "id": f"step-{step.id}",
+            "status": "active",
+            "kind": "MedicationRequest",
+            "intent": "order",
+        }
+        if step.type == "infusion":
+            contained.append(to_fhir_bag_medication(resolved))
+            activity["productReference"] = {"reference": f"#bag-{step.id}"}
+        else:
+            assert step.drug is not None
+            activity["productCodeableConcept"] = concept(step.drug.code, step.drug.name)
+        activity["dosage"] = [to_fhir_dosage(protocol, resolved, None, None)]
+        contained.append(activity)
+        actions.append(
+            {
+                "id": step.id,
+                "prefix": str(resolved.sequence),
+                "title": step.id,
+                "textEquivalent": activity["dosage"][0]["text"],
+                "definitionCanonical": f"#step-{step.id}",
+            }
+        )
+    plan: Resource = {"resourceType": "PlanDefinition", "contained": contained}
+    extensions = min_session_extension(protocol)
+    if extensions:
+        plan["extension"] = extensions
+    plan.update(
+        url=protocol.canonical,
+        version=protocol.version,
+        name=_name(protocol.id),
+        title=protocol.title,
+        type={"coding": [{"system": PLAN_TYPE, "code": "order-set", "display": "Order Set"}]},
+        status="active",
+        useContext=[
+            {
+                "code": {"system": USAGE_CONTEXT_TYPE, "code": "focus", "display": "Clinical Focus"},
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": terminology.INFUSION_CS,
+                            "code": protocol.intent,
+                            "display": INTENT_DISPLAY[protocol.intent],
+                        }
+                    ]
+                },
+            }
+        ],
+    )
+    if protocol.indication is not None:
+        for action in actions:
+            action["reason"] = reason(protocol)
+    plan["action"] = actions
+    return plan

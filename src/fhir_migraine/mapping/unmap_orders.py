@@ -1,0 +1,117 @@
+"""MedicationRequests (a transaction Bundle or a searchset) -> orders, the reverse of orders.py.
+
+An unmapped order names every step explicitly in ``overrides``: the ordered dose of each push
+or injection (per kg when it was ordered per kg), the additives' amounts and the rate or
+duration of each bag. Mapping it again with the same protocol gives the same resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_migraine.inputs.quantity import number_text
+from fhir_migraine.mapping.fhir import (
+    ORDER_STEP_SYSTEM,
+    ORDER_WEIGHT_SYSTEM,
+    Resource,
+    first_identifier,
+)
+from fhir_migraine.mapping.reader import Reader
+
+
+def orders_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
+    """Every order found in the Bundle, in the order of its first entry; other resources ignored."""
+    root = Reader(bundle)
+    groups: dict[str, list[Reader]] = {}
+    weights: dict[str, Reader] = {}
+    for entry in (root.opt("entry") or Reader([], "$.entry")).items():
+        resource = entry.opt("resource")
+        if resource is None or not isinstance(resource.value, dict):
+            continue
+        kind = resource.value.get("resourceType")
+        if kind == "MedicationRequest" and first_identifier(resource.value, ORDER_STEP_SYSTEM):
+            order_id = resource.get("groupIdentifier").get("value").str()
+            groups.setdefault(order_id, []).append(resource)
+        elif kind == "Observation":
+            order_id_w = first_identifier(resource.value, ORDER_WEIGHT_SYSTEM)
+            if order_id_w:
+                weights[order_id_w] = resource
+    return [_order(order_id, requests, weights.get(order_id)) for order_id, requests in groups.items()]
+
+
+def _sequence(request: Reader) -> int:
+    return request.get("dosageInstruction").get(0).get("sequence").int()
+
+
+def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict[str, Any]:
+    requests = sorted(requests, key=_sequence)
+    first = requests[0]
+    canonical = first.get("instantiatesCanonical").get(0)
+    protocol = canonical.str().split("|")[0].rsplit("/", 1)[-1]
+    timing = first.get("dosageInstruction").get(0).get("timing").get("repeat")
+    order: dict[str, Any] = {
+        "order_id": order_id,
+        "protocol": protocol,
+        "patient": _patient(first.get("subject")),
+        "requester": {"reference": first.get("requester").get("reference").str()},
+        "start": timing.get("boundsPeriod").get("start").str(),
+        "authored": first.get("authoredOn").str(),
+    }
+    if weight is not None:
+        order["weight"] = weight.get("valueQuantity").quantity_text()
+    order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
+    return order
+
+
+def _patient(subject: Reader) -> dict[str, Any]:
+    if subject.opt("reference") is not None:
+        return {"reference": subject.get("reference").str()}
+    ident = subject.get("identifier")
+    return {"identifier": {"system": ident.get("system").str(), "value": ident.get("value").str()}}
+
+
+def _step_id(request: Reader, order_id: str) -> str:
+    value = first_identifier(request.value, ORDER_STEP_SYSTEM) or ""
+    prefix = f"{order_id}/"
+    if not value.startswith(prefix):
+        raise request.fail(f"identifier {value!r} does not belong to order {order_id!r}", ".identifier")
+    return value[len(prefix):]
+
+
+def _ordered_dose(dosage: Reader) -> Reader:
+    for entry in dosage.get("doseAndRate").items():
+        codes = [c.get("code").str() for c in entry.get("type").get("coding").items()]
+        if "ordered" in codes:
+            return entry
+    raise dosage.fail("has no ordered dose", ".doseAndRate")
+
+
+def _step(request: Reader) -> dict[str, Any]:
+    dosage = request.get("dosageInstruction").get(0)
+    ordered = _ordered_dose(dosage)
+    if request.opt("medicationReference") is None:
+        return {"dose": ordered.get("doseQuantity").quantity_text()}
+    bag = _contained(request, request.get("medicationReference").get("reference").str())
+    result: dict[str, Any] = {}
+    additives = {}
+    for ingredient in bag.get("ingredient").items():
+        if ingredient.opt("isActive") is not None and ingredient.get("isActive").bool():
+            name = ingredient.get("itemCodeableConcept").get("text").str()
+            additives[name] = ingredient.get("strength").get("numerator").quantity_text()
+    if additives:
+        result["additives"] = additives
+    rate = ordered.opt("rateQuantity")
+    if rate is not None:
+        result["rate"] = rate.quantity_text()
+    else:
+        repeat = dosage.get("timing").get("repeat")
+        value = repeat.get("duration").decimal()
+        result["duration"] = f"{number_text(value)} {repeat.get('durationUnit').str()}"
+    return result
+
+
+def _contained(request: Reader, reference: str) -> Reader:
+    for resource in (request.opt("contained") or Reader([], request.path + ".contained")).items():
+        if "#" + str(resource.value.get("id") if isinstance(resource.value, dict) else "") == reference:
+            return resource
+    raise request.fail(f"contained resource {reference!r} not found", ".medicationReference")

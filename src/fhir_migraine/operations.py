@@ -1,0 +1,39 @@
+"""The operations the CLI and the service share: compositions of the pure parts, no I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.inputs import orders
+from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping.orders import to_fhir_bundle
+from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
+from fhir_migraine.mapping.unmap_orders import orders_from_bundle
+
+Resource = dict[str, Any]
+
+
+def utc_now() -> str:
+    """The current instant as a FHIR dateTime in UTC with seconds."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def map_order(
+    document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
+) -> Resource:
+    """Order document -> transaction Bundle."""
+    order = orders.load(document, find_protocol)
+    return to_fhir_bundle(order, now=now())
+
+
+def unmap(bundle: Any) -> dict[str, list[dict[str, Any]]]:
+    """Bundle (transaction or searchset) -> the orders and diary entries it holds."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
+    return {"orders": orders_from_bundle(bundle), "diary": []}
+
+
+def export_protocol(protocol: Protocol) -> Resource:
+    return to_fhir_plan_definition(protocol)

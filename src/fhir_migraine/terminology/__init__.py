@@ -1,0 +1,136 @@
+"""Code tables (data files in ``data/``) and pure lookups: drug names to RxNorm, routes and
+methods to SNOMED CT, indications to ICD-10-CM, units to UCUM, diary values to their codes.
+
+No I/O beyond reading the package's own data files once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+CANONICAL_BASE = "https://fhir-migraine.org/fhir"
+DIARY_CS = f"{CANONICAL_BASE}/CodeSystem/migraine-diary"
+INFUSION_CS = f"{CANONICAL_BASE}/CodeSystem/migraine-infusion"
+
+SYSTEM_ALIASES = {
+    "rxnorm": RXNORM,
+    "snomed": SNOMED,
+    "snomed-ct": SNOMED,
+    "sct": SNOMED,
+    "loinc": LOINC,
+    "icd-10-cm": ICD10CM,
+    "icd10cm": ICD10CM,
+}
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coding: system URI, code and display."""
+
+    system: str
+    code: str
+    display: str
+
+    def coding(self) -> dict[str, str]:
+        return {"system": self.system, "code": self.code, "display": self.display}
+
+
+@lru_cache(maxsize=None)
+def _data(name: str) -> Any:
+    text = resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _code(entry: dict[str, Any]) -> Code:
+    return Code(entry["system"], entry["code"], entry["display"])
+
+
+@lru_cache(maxsize=None)
+def _drug_index() -> dict[str, dict[str, Any]]:
+    index: dict[str, dict[str, Any]] = {}
+    for entry in _data("drugs.json"):
+        for name in [entry["key"], *entry.get("synonyms", [])]:
+            index[normalize_name(name)] = entry
+    return index
+
+
+def normalize_name(name: str) -> str:
+    """Lower-case, single-spaced, with a trailing strength such as ``0.9%`` removed."""
+    words = name.strip().lower().replace("’", "'").split()
+    if words and words[-1].endswith("%"):
+        words = words[:-1]
+    return " ".join(words)
+
+
+def drug(name: str) -> Code | None:
+    """The RxNorm ingredient code for a drug name or synonym, or None when the table lacks it."""
+    entry = _drug_index().get(normalize_name(name))
+    if entry is None or "code" not in entry:
+        return None
+    return _code(entry)
+
+
+def drug_by_code(system: str, code: str) -> Code | None:
+    for entry in _data("drugs.json"):
+        if entry.get("system") == system and entry.get("code") == code:
+            return _code(entry)
+    return None
+
+
+def drug_names() -> list[str]:
+    """Every drug key of the table, for messages and generated tests."""
+    return sorted(entry["key"] for entry in _data("drugs.json") if "code" in entry)
+
+
+def route(name: str) -> Code:
+    return _code(_data("routes.json")[name])
+
+
+def route_name(system: str, code: str) -> str | None:
+    for name, entry in _data("routes.json").items():
+        if entry["system"] == system and entry["code"] == code:
+            return str(name)
+    return None
+
+
+def method(name: str) -> Code:
+    return _code(_data("methods.json")[name])
+
+
+def indication(system: str, code: str) -> Code | None:
+    """An indication code from ICD-10-CM or SNOMED CT, or None if the table lacks it."""
+    entry = _data("indications.json").get(code)
+    if entry is None or entry["system"] != system:
+        return None
+    return Code(entry["system"], code, entry["display"])
+
+
+def resolve_system(name: str) -> str:
+    """A system URI from a short name (``icd-10-cm``) or the URI itself."""
+    return SYSTEM_ALIASES.get(name.lower(), name)
+
+
+def short_system(uri: str) -> str:
+    """The short name the input contracts use for a system URI, or the URI itself."""
+    for short in ("icd-10-cm", "snomed", "rxnorm", "loinc"):
+        if SYSTEM_ALIASES[short] == uri:
+            return short
+    return uri
+
+
+def units() -> dict[str, Any]:
+    return _data("units.json")  # type: ignore[no-any-return]
+
+
+def diary_codes() -> dict[str, Any]:
+    return _data("diary.json")  # type: ignore[no-any-return]
