@@ -46,8 +46,14 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _unmap(args: argparse.Namespace, out: TextIO) -> int:
+    found = None
+    if args.protocols:
+        source = Path(args.protocols)
+        if not source.exists():
+            raise UsageError(f"no such file or folder: {args.protocols}")
+        found = library.read_protocols(source).get
     bundle = parse_json(_read(args.bundle), "FHIR input")
-    out.write(dumps(operations.unmap(bundle)))
+    out.write(dumps(operations.unmap(bundle, found)))
     return EXIT_OK
 
 
@@ -82,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
 
     unmap = commands.add_parser("unmap", help="a Bundle or searchset back into orders and diary entries")
     unmap.add_argument("bundle", metavar="BUNDLE.json")
+    unmap.add_argument(
+        "--protocols", metavar="PATH", help="protocols to leave out overrides that only repeat them"
+    )
     unmap.set_defaults(handler=_unmap)
 
     export = commands.add_parser("export-protocol", help="a protocol as a FHIR PlanDefinition")

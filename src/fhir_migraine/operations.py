@@ -10,7 +10,7 @@ from fhir_migraine.inputs import orders
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping.orders import to_fhir_bundle
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
-from fhir_migraine.mapping.unmap_orders import orders_from_bundle
+from fhir_migraine.mapping.unmap_orders import orders_from_bundle, without_protocol_defaults
 
 Resource = dict[str, Any]
 
@@ -28,11 +28,23 @@ def map_order(
     return to_fhir_bundle(order, now=now())
 
 
-def unmap(bundle: Any) -> dict[str, list[dict[str, Any]]]:
-    """Bundle (transaction or searchset) -> the orders and diary entries it holds."""
+def unmap(
+    bundle: Any, find_protocol: Callable[[str], Protocol | None] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Bundle (transaction or searchset) -> the orders and diary entries it holds.
+
+    With ``find_protocol``, overrides that only repeat a known protocol are left out, which
+    gives back the order as it was written.
+    """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
-    return {"orders": orders_from_bundle(bundle), "diary": []}
+    found = orders_from_bundle(bundle)
+    if find_protocol is not None:
+        for i, order in enumerate(found):
+            protocol = find_protocol(order["protocol"])
+            if protocol is not None:
+                found[i] = without_protocol_defaults(order, protocol)
+    return {"orders": found, "diary": []}
 
 
 def export_protocol(protocol: Protocol) -> Resource:

@@ -164,7 +164,7 @@ class _Resolver:
         applicable = {"infusion": {"additives", "rate", "duration"}}.get(step.type, {"dose"})
         for key in override:
             if key not in applicable:
-                self.fail(f"{base}.{key}", f"does not apply to a {step.type} step")
+                self.fail(f"{base}.{key}", f"does not apply to step {step.id!r} ({step.type})")
         if step.type != "infusion":
             raw = override.get("dose")
             ordered = self.quantity(raw, f"{base}.dose", DOSE_OR_PER_KG) if raw is not None else step.dose

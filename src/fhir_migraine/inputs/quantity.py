@@ -101,7 +101,7 @@ def parse_quantity(raw: Any, *, dimensions: tuple[str, ...]) -> Quantity:
         raise QuantityError(f"{number!r} has too many digits (at most 6 decimals, below 10^10)")
     quantity = Quantity(value, ucum_unit(unit.strip()))
     if quantity.dimension not in dimensions:
-        wanted = " or ".join(DIMENSION_WORDS.get(d, d) for d in dimensions)
+        wanted = EXPECTED_WORDS.get(dimensions) or " or ".join(DIMENSION_WORDS.get(d, d) for d in dimensions)
         raise QuantityError(
             f"{quantity.text()!r} is a {DIMENSION_WORDS.get(quantity.dimension, quantity.dimension)}; "
             f"expected a {wanted}"
@@ -123,3 +123,7 @@ DIMENSION_WORDS = {
 
 DOSE = ("mass", "equivalents", "substance", "arbitrary")
 DOSE_OR_PER_KG = DOSE + ("mass/kg", "equivalents/kg")
+EXPECTED_WORDS = {
+    DOSE: "dose (a mass such as mg, or meq, mmol, [iU])",
+    DOSE_OR_PER_KG: "dose (a mass such as mg, or meq, mmol, [iU], or per body weight such as mg/kg)",
+}

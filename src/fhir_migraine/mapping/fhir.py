@@ -15,6 +15,7 @@ ORDER_STEP_SYSTEM = f"{SID}/order-step"
 ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
 EXTENSION_BASE = f"{terminology.CANONICAL_BASE}/StructureDefinition"
 MIN_SESSION_EXT = f"{EXTENSION_BASE}/minimum-session-duration"
+ORDERED_DOSE_EXT = f"{EXTENSION_BASE}/ordered-dose"
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, terminology.CANONICAL_BASE)

@@ -19,6 +19,7 @@ from fhir_migraine.mapping.fhir import (
     ORDER_STEP_SYSTEM,
     ORDER_SYSTEM,
     ORDER_WEIGHT_SYSTEM,
+    ORDERED_DOSE_EXT,
     Resource,
     concept,
     full_url,
@@ -82,15 +83,12 @@ def dosage_text(step: Step, resolved: ResolvedStep, weight: Quantity | None) -> 
     if step.type == "infusion":
         assert step.base is not None and step.volume is not None
         parts = [f"{step.base.name} {step.volume.text()}"]
-        parts += [f"+ {a.drug.name} {a.dose.given.text()}" for a in resolved.additives]
+        parts += [f"+ {a.drug.name} {_amount(a.dose, weight)}" for a in resolved.additives]
         pace = f"at {resolved.rate.text()}" if resolved.rate else f"over {_text(resolved.duration)}"
         text = " ".join(parts) + f" {route} {pace}"
     else:
         assert step.drug is not None and resolved.dose is not None
-        dose = resolved.dose
-        amount = dose.given.text()
-        if dose.per_kg and weight is not None:
-            amount = f"{dose.ordered.text()} x {weight.text()} = {amount}"
+        amount = _amount(resolved.dose, weight)
         how = "push" if step.type == "push" else "injection"
         text = f"{step.drug.name} {amount} {route} {how}"
         if step.over is not None:
@@ -98,6 +96,12 @@ def dosage_text(step: Step, resolved: ResolvedStep, weight: Quantity | None) -> 
     if step.prn:
         text += f", as needed: {step.prn}"
     return text
+
+
+def _amount(dose: Dose, weight: Quantity | None) -> str:
+    if dose.per_kg and weight is not None:
+        return f"{dose.given.text()} ({dose.ordered.text()} x {weight.text()})"
+    return dose.given.text()
 
 
 def _text(quantity: Quantity | None) -> str:
@@ -139,14 +143,15 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
         {"itemCodeableConcept": concept(step.base.code, step.base.name), "isActive": False}
     ]
     for additive in resolved.additives:
-        ingredients.append(
-            {
-                "itemCodeableConcept": concept(additive.drug.code, additive.drug.name),
-                "isActive": True,
-                # Strength of an additive = the amount added to the whole bag volume.
-                "strength": {"numerator": additive.dose.given.fhir(), "denominator": step.volume.fhir()},
-            }
-        )
+        ingredient: dict[str, Any] = {}
+        if additive.dose.per_kg:
+            # The per-kg dose the amount was calculated from; R4 has no element for it.
+            ingredient["extension"] = [{"url": ORDERED_DOSE_EXT, "valueQuantity": additive.dose.ordered.fhir()}]
+        ingredient["itemCodeableConcept"] = concept(additive.drug.code, additive.drug.name)
+        ingredient["isActive"] = True
+        # Strength of an additive = the amount added to the whole bag volume.
+        ingredient["strength"] = {"numerator": additive.dose.given.fhir(), "denominator": step.volume.fhir()}
+        ingredients.append(ingredient)
     names = " + ".join([step.base.name, *(a.drug.name for a in resolved.additives)])
     return {
         "resourceType": "Medication",

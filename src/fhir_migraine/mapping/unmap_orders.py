@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import (
     ORDER_STEP_SYSTEM,
     ORDER_WEIGHT_SYSTEM,
+    ORDERED_DOSE_EXT,
     Resource,
     first_identifier,
 )
@@ -97,7 +99,9 @@ def _step(request: Reader) -> dict[str, Any]:
     for ingredient in bag.get("ingredient").items():
         if ingredient.opt("isActive") is not None and ingredient.get("isActive").bool():
             name = ingredient.get("itemCodeableConcept").get("text").str()
-            additives[name] = ingredient.get("strength").get("numerator").quantity_text()
+            ordered_dose = _extension(ingredient, ORDERED_DOSE_EXT)
+            amount = ordered_dose.get("valueQuantity") if ordered_dose else ingredient.get("strength").get("numerator")
+            additives[name] = amount.quantity_text()
     if additives:
         result["additives"] = additives
     rate = ordered.opt("rateQuantity")
@@ -107,6 +111,40 @@ def _step(request: Reader) -> dict[str, Any]:
         repeat = dosage.get("timing").get("repeat")
         value = repeat.get("duration").decimal()
         result["duration"] = f"{number_text(value)} {repeat.get('durationUnit').str()}"
+    return result
+
+
+def _extension(element: Reader, url: str) -> Reader | None:
+    for extension in (element.opt("extension") or Reader([], element.path + ".extension")).items():
+        if isinstance(extension.value, dict) and extension.value.get("url") == url:
+            return extension
+    return None
+
+
+def without_protocol_defaults(order: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """The order with the overrides that only repeat the protocol removed: the order as written."""
+    overrides: dict[str, Any] = {}
+    for step_id, values in order.get("overrides", {}).items():
+        step = protocol.step(step_id)
+        if step is None:
+            overrides[step_id] = values
+            continue
+        kept = dict(values)
+        if step.dose is not None and kept.get("dose") == step.dose.text():
+            del kept["dose"]
+        defaults = {a.drug.name: a.dose.text() for a in step.additives}
+        additives = {k: v for k, v in kept.get("additives", {}).items() if defaults.get(k) != v}
+        kept.pop("additives", None)
+        if additives:
+            kept["additives"] = additives
+        for key, default in (("rate", step.rate), ("duration", step.duration)):
+            if default is not None and kept.get(key) == default.text():
+                del kept[key]
+        if kept:
+            overrides[step_id] = kept
+    result = {k: v for k, v in order.items() if k != "overrides"}
+    if overrides:
+        result["overrides"] = overrides
     return result
 
 

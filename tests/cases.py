@@ -1,0 +1,118 @@
+"""A small valid protocol and order, and the bad-input cases built from them."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+PROTOCOL: dict[str, Any] = {
+    "id": "test-rescue",
+    "version": "1.0",
+    "title": "Test rescue",
+    "intent": "acute",
+    "indication": {"system": "icd-10-cm", "code": "G43.909"},
+    "schedule": {"kind": "once"},
+    "steps": [
+        {
+            "id": "fluids",
+            "type": "infusion",
+            "base": {"drug": "sodium chloride 0.9%", "volume": "1000 mL"},
+            "additives": [{"drug": "magnesium sulfate", "dose": "2 g", "max_dose": "4 g"}],
+            "rate": "500 mL/h",
+        },
+        {"id": "antiemetic", "type": "push", "drug": "metoclopramide", "dose": "10 mg", "over": "2 min", "max_dose": "20 mg"},
+        {"id": "valproate", "type": "push", "drug": "valproate", "dose": "15 mg/kg", "over": "15 min", "max_dose": "1000 mg"},
+    ],
+}
+
+ORDER: dict[str, Any] = {
+    "order_id": "t-0001",
+    "protocol": "test-rescue",
+    "patient": {"reference": "Patient/123"},
+    "requester": {"reference": "Practitioner/9"},
+    "start": "2026-12-01T09:00:00Z",
+    "authored": "2026-12-01T08:45:00Z",
+    "weight": "60 kg",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: which document it breaks, how, and the JSON path the error must name."""
+
+    id: str
+    target: str  # "protocol" or "order"
+    change: Callable[[dict[str, Any]], None]
+    path: str
+
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return change
+
+
+def _duplicate_step(doc: dict[str, Any]) -> None:
+    doc["steps"].append(copy.deepcopy(doc["steps"][1]))
+
+
+BAD_INPUTS = [
+    Case("protocol-steps-wrong-type", "protocol", _set(["steps"], "fluids"), "$.steps"),
+    Case("protocol-count-wrong-type", "protocol", _set(["schedule"], {"kind": "repeat", "every": 8, "unit": "h", "count": "nine"}), "$.schedule.count"),
+    Case("order-start-wrong-type", "order", _set(["start"], 20261201), "$.start"),
+    Case("order-start-not-an-instant", "order", _set(["start"], "2026-12-01"), "$.start"),
+    Case("protocol-step-missing-dose", "protocol", _delete(["steps", 1, "dose"]), "$.steps[1].dose"),
+    Case("protocol-missing-steps", "protocol", _delete(["steps"]), "$.steps"),
+    Case("order-missing-patient", "order", _delete(["patient"]), "$.patient"),
+    Case("order-missing-order-id", "order", _delete(["order_id"]), "$.order_id"),
+    Case("protocol-unknown-field", "protocol", _set(["steps", 1, "dosage"], "10 mg"), "$.steps[1].dosage"),
+    Case("unknown-drug", "protocol", _set(["steps", 1, "drug"], "unobtainium"), "$.steps[1].drug"),
+    Case("unknown-additive-drug", "protocol", _set(["steps", 0, "additives", 0, "drug"], "kryptonite"), "$.steps[0].additives[0].drug"),
+    Case("unparseable-quantity", "protocol", _set(["steps", 1, "dose"], "ten mg"), "$.steps[1].dose"),
+    Case("unknown-unit", "protocol", _set(["steps", 1, "dose"], "10 mgs"), "$.steps[1].dose"),
+    Case("unparseable-weight", "order", _set(["weight"], "heavy"), "$.weight"),
+    Case("volume-given-as-dose", "protocol", _set(["steps", 1, "dose"], "10 mL"), "$.steps[1].dose"),
+    Case("dose-given-as-volume", "protocol", _set(["steps", 0, "base", "volume"], "1000 mg"), "$.steps[0].base.volume"),
+    Case("mass-given-as-rate", "protocol", _set(["steps", 0, "rate"], "500 mg"), "$.steps[0].rate"),
+    Case("weight-in-mg-per-kg", "order", _set(["weight"], "60 mg/kg"), "$.weight"),
+    Case("override-volume-as-dose", "order", _set(["overrides"], {"antiemetic": {"dose": "5 mL"}}), "$.overrides.antiemetic.dose"),
+    Case("per-kg-dose-without-weight", "order", _delete(["weight"]), "$.weight"),
+    Case("override-above-max-dose", "order", _set(["overrides"], {"antiemetic": {"dose": "25 mg"}}), "$.overrides.antiemetic.dose"),
+    Case("additive-override-above-max", "order", _set(["overrides"], {"fluids": {"additives": {"magnesium sulfate": "5 g"}}}), "$.overrides.fluids.additives['magnesium sulfate']"),
+    Case("per-kg-result-above-max-dose", "order", _set(["weight"], "80 kg"), "$.weight"),
+    Case("per-kg-override-above-max-dose", "order", _set(["overrides"], {"valproate": {"dose": "20 mg/kg"}}), "$.overrides.valproate.dose"),
+    Case("schedule-count-zero", "protocol", _set(["schedule"], {"kind": "interval", "every": 3, "unit": "wk", "count": 0}), "$.schedule.count"),
+    Case("schedule-negative-interval", "protocol", _set(["schedule"], {"kind": "interval", "every": -3, "unit": "wk", "count": 6}), "$.schedule.every"),
+    Case("schedule-interval-in-hours", "protocol", _set(["schedule"], {"kind": "interval", "every": 3, "unit": "h", "count": 6}), "$.schedule.unit"),
+    Case("duplicate-step-ids", "protocol", _duplicate_step, "$.steps[3].id"),
+    Case("unknown-protocol", "order", _set(["protocol"], "no-such-protocol"), "$.protocol"),
+    Case("override-unknown-step", "order", _set(["overrides"], {"sedation": {"dose": "5 mg"}}), "$.overrides.sedation"),
+    Case("override-not-for-step-type", "order", _set(["overrides"], {"fluids": {"dose": "5 mg"}}), "$.overrides.fluids.dose"),
+    Case("max-dose-below-dose", "protocol", _set(["steps", 1, "max_dose"], "5 mg"), "$.steps[1].max_dose"),
+    Case("infusion-without-rate-or-duration", "protocol", _delete(["steps", 0, "rate"]), "$.steps[0]"),
+    Case("unknown-indication", "protocol", _set(["indication"], {"system": "icd-10-cm", "code": "J45.909"}), "$.indication.code"),
+    Case("patient-reference-and-identifier", "order", _set(["patient"], {"reference": "Patient/1", "identifier": {"system": "urn:x", "value": "1"}}), "$.patient"),
+    Case("bad-step-id", "protocol", _set(["steps", 1, "id"], "Anti Emetic"), "$.steps[1].id"),
+]
+
+
+def broken(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The protocol and order with the case's change applied to one of them."""
+    protocol, order = copy.deepcopy(PROTOCOL), copy.deepcopy(ORDER)
+    case.change(protocol if case.target == "protocol" else order)
+    return protocol, order

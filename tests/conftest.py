@@ -1,0 +1,31 @@
+"""Shared fixtures: paths of the examples, the Flask app and its test client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fhir_migraine.api import create_app
+from fhir_migraine.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PROTOCOLS = EXAMPLES / "protocols"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database=str(tmp_path / "service.sqlite3"), seed_protocols=str(PROTOCOLS))
+
+
+@pytest.fixture
+def app(settings: Settings):
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
