@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.errors import Problem, UnreadableInput
 
 
 def parse_json(text: str | bytes, what: str = "input") -> Any:
@@ -15,13 +15,13 @@ def parse_json(text: str | bytes, what: str = "input") -> Any:
             text = text.decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise InputError.of([Problem("$", "is not UTF-8 text")], what) from None
+        raise UnreadableInput.of([Problem("$", "is not UTF-8 text")], what) from None
     except json.JSONDecodeError as exc:
-        raise InputError.of(
+        raise UnreadableInput.of(
             [Problem("$", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")], what
         ) from None
     except RecursionError:
-        raise InputError.of([Problem("$", "is nested too deeply")], what) from None
+        raise UnreadableInput.of([Problem("$", "is nested too deeply")], what) from None
 
 
 def _reject_constant(name: str) -> Any:

@@ -2,6 +2,7 @@
 
     FhirMigraineError
     ├── InputError        input breaks a contract (422, exit 1); carries every problem with its path
+    │   └── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
     ├── ProfileError      a FHIR resource breaks a profile (422, exit 1)
     ├── NotFound          a named thing (protocol, outbox item) does not exist (404, exit 1)
     ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
@@ -68,6 +69,14 @@ class InputError(FhirMigraineError):
         problems = list(problems)
         noun = "problem" if len(problems) == 1 else "problems"
         return cls(f"The {what} is invalid ({len(problems)} {noun}).", problems)
+
+
+class UnreadableInput(InputError):
+    """The input is not JSON (or YAML) at all, or is empty."""
+
+    http_status = 400
+    issue_code = "structure"
+    title = "Unreadable input"
 
 
 class ProfileError(FhirMigraineError):

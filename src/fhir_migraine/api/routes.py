@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, json, request
 from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.documents import parse_json
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.errors import Problem, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.library import ProtocolStore
 
@@ -28,7 +28,7 @@ def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> R
 def _body(what: str) -> Any:
     data = request.get_data(cache=False)
     if not data:
-        raise InputError.of([Problem("$", "the request body is empty")], what)
+        raise UnreadableInput.of([Problem("$", "the request body is empty")], what)
     return parse_json(data, what)
 
 
@@ -60,7 +60,7 @@ def put_protocol(protocol_id: str) -> Response:
     else:
         document = parse_json(data, "protocol") if data else None
     if document is None:
-        raise InputError.of([Problem("$", "the request body is empty")], "protocol")
+        raise UnreadableInput.of([Problem("$", "the request body is empty")], "protocol")
     protocol, created = _store().put(protocol_id, document)
     return _json(protocol.document, 201 if created else 200)
 

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from fhir_migraine import terminology
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.errors import InputError, Problem, UnreadableInput
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.quantity import (
     DOSE,
@@ -95,7 +95,7 @@ def parse_text(text: str, *, path: str = "$") -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError.of([Problem(path, f"is not valid YAML or JSON{where}")], "protocol") from None
+        raise UnreadableInput.of([Problem(path, f"is not valid YAML or JSON{where}")], "protocol") from None
 
 
 def load(document: Any) -> Protocol:

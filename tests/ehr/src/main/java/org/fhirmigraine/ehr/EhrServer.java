@@ -1,0 +1,5 @@
+package org.fhirmigraine.ehr;
+
+public final class EhrServer {
+	public static void main(String[] args) {}
+}

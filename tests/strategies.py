@@ -1,0 +1,154 @@
+"""Hypothesis strategies: valid protocols and orders, and the order each should unmap to."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+from fhir_migraine import terminology
+
+DRUGS = [d for d in terminology.drug_names() if d not in ("sodium chloride",)]
+INDICATIONS = ["G43.909", "G43.911", "G43.919", "G43.019", "G43.709"]
+SLUG = st.from_regex(r"\A[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}\Z")
+
+
+def canonical(value: Decimal, unit: str) -> str:
+    return f"{format(value.normalize(), 'f')} {unit}"
+
+
+@st.composite
+def quantity(draw: Any, unit: str, low: int = 1, high: int = 1000) -> tuple[str | dict[str, Any], str, Decimal]:
+    """(input form, canonical text, value): written as text (maybe with trailing zeros) or an object."""
+    cents = draw(st.integers(low * 100, high * 100))
+    value = Decimal(cents) / 100
+    form = draw(st.sampled_from(["text", "padded", "object"]))
+    if form == "text":
+        raw: str | dict[str, Any] = canonical(value, unit)
+    elif form == "padded":
+        raw = f"{value:.2f} {unit}"
+    else:
+        raw = {"value": int(value) if value == value.to_integral() else float(value), "unit": unit}
+    return raw, canonical(value, unit), value
+
+
+@st.composite
+def instants(draw: Any) -> str:
+    moment = draw(st.datetimes(min_value=__import__("datetime").datetime(1900, 1, 1), max_value=__import__("datetime").datetime(2200, 12, 31)))
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if draw(st.booleans()):
+        text += f".{draw(st.integers(0, 999)):03d}"
+    minutes = draw(st.sampled_from([0, 60, -300, 330, 345, -570, 840, -720, 525]))
+    if minutes == 0 and draw(st.booleans()):
+        return text + "Z"
+    sign = "+" if minutes >= 0 else "-"
+    return text + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+@st.composite
+def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A push or injection step, and what the test needs to know of it."""
+    kind = draw(st.sampled_from(["push", "injection"]))
+    per_kg = draw(st.booleans())
+    raw, text, value = draw(quantity("mg/kg" if per_kg else "mg", 1, 30))
+    step: dict[str, Any] = {"id": step_id, "type": kind, "drug": draw(st.sampled_from(DRUGS)), "dose": raw}
+    if kind == "injection":
+        step["route"] = draw(st.sampled_from(["subcutaneous", "intramuscular"]))
+    limit = value * (200 if per_kg else 2)
+    if draw(st.booleans()):
+        step["max_dose"] = canonical(limit, "mg")
+    if kind == "push" and draw(st.booleans()):
+        step["over"] = draw(quantity("min", 1, 30))[0]
+    if draw(st.booleans()):
+        step["prn"] = draw(st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and s))
+    return step, {"dose": text, "per_kg": per_kg, "value": value, "limit": limit}
+
+
+@st.composite
+def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = draw(st.lists(st.sampled_from(DRUGS), max_size=3, unique=True))
+    additives, texts = [], {}
+    for name in names:
+        raw, text, _ = draw(quantity(draw(st.sampled_from(["mg", "g", "ug", "meq"])), 1, 500))
+        additives.append({"drug": name, "dose": raw})
+        texts[name] = text
+    step: dict[str, Any] = {
+        "id": step_id,
+        "type": "infusion",
+        "base": {"drug": draw(st.sampled_from(["sodium chloride 0.9%", "normal saline", "sodium chloride"])),
+                 "volume": draw(quantity("mL", 50, 1000))[0]},
+    }
+    if additives:
+        step["additives"] = additives
+    pace = draw(st.sampled_from(["rate", "duration"]))
+    raw, text, _ = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
+    step[pace] = raw
+    return step, {"additives": texts, pace: text}
+
+
+@st.composite
+def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A valid protocol, a valid order for it, and the order ``unmap`` must give back."""
+    ids = draw(st.lists(SLUG, min_size=1, max_size=5, unique=True))
+    steps, facts = [], {}
+    for step_id in ids:
+        step, fact = draw(st.one_of(push_step(step_id), infusion_step(step_id)))
+        steps.append(step)
+        facts[step_id] = fact
+    schedule = draw(
+        st.one_of(
+            st.just({"kind": "once"}),
+            st.builds(lambda e, u, c: {"kind": "interval", "every": e, "unit": u, "count": c},
+                      st.integers(1, 12), st.sampled_from(["d", "wk", "mo"]), st.integers(1, 20)),
+            st.builds(lambda e, u, c: {"kind": "repeat", "every": e, "unit": u, "count": c},
+                      st.integers(1, 24), st.sampled_from(["min", "h", "d"]), st.integers(1, 20)),
+        )
+    )
+    protocol: dict[str, Any] = {
+        "id": draw(SLUG), "version": draw(st.sampled_from(["1", "1.0", "2.3.1"])),
+        "title": "Generated protocol", "intent": draw(st.sampled_from(["acute", "status-migrainosus", "preventive"])),
+        "schedule": schedule, "steps": steps,
+    }
+    if draw(st.booleans()):
+        protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(INDICATIONS))}
+    if draw(st.booleans()):
+        protocol["min_duration"] = draw(quantity("min", 1, 240))[0]
+
+    order: dict[str, Any] = {
+        "order_id": draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9.\-_]{0,20}\Z")),
+        "protocol": protocol["id"],
+        "patient": draw(st.one_of(
+            st.builds(lambda i: {"reference": f"Patient/{i}"}, st.from_regex(r"\A[A-Za-z0-9\-.]{1,20}\Z")),
+            st.builds(lambda v: {"identifier": {"system": "urn:oid:1.2.3", "value": v}}, st.from_regex(r"\A[A-Z0-9]{1,12}\Z")),
+        )),
+        "requester": {"reference": "Practitioner/9"},
+        "start": draw(instants()),
+        "authored": draw(instants()),
+    }
+    expected: dict[str, Any] = {k: order[k] for k in ("order_id", "protocol", "patient", "requester", "start", "authored")}
+    weight_kg: Decimal | None = None
+    if any(f.get("per_kg") for f in facts.values()) or draw(st.booleans()):
+        raw, text, weight_kg = draw(quantity("kg", 3, 190))
+        order["weight"] = raw
+        expected["weight"] = text
+    overrides, expected_overrides = {}, {}
+    for step in steps:
+        fact = facts[step["id"]]
+        if not draw(st.booleans()):
+            continue
+        if step["type"] != "infusion":
+            new = fact["value"] / 2 if fact["value"] >= Decimal("0.02") else fact["value"]
+            unit = "mg/kg" if fact["per_kg"] else "mg"
+            overrides[step["id"]] = {"dose": canonical(new, unit)}
+            if canonical(new, unit) != fact["dose"]:
+                expected_overrides[step["id"]] = {"dose": canonical(new, unit)}
+        elif "duration" in fact:
+            overrides[step["id"]] = {"duration": "7 min"}
+            if fact["duration"] != "7 min":
+                expected_overrides[step["id"]] = {"duration": "7 min"}
+    if overrides:
+        order["overrides"] = overrides
+    if expected_overrides:
+        expected["overrides"] = expected_overrides
+    return protocol, order, expected
