@@ -7,6 +7,7 @@ Output is JSON on stdout; problems go to stderr. Exit status: 0 success, 1 inval
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
@@ -14,7 +15,8 @@ from typing import Callable, Sequence, TextIO
 from fhir_migraine import library, operations
 from fhir_migraine.config import Settings
 from fhir_migraine.documents import dumps, parse_json
-from fhir_migraine.errors import EXIT_OK, EXIT_USAGE, FhirMigraineError
+from fhir_migraine.errors import EXIT_OK, EXIT_USAGE, FhirMigraineError, InputError, Problem
+from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 
 Handler = Callable[[argparse.Namespace, TextIO], int]
 
@@ -43,6 +45,39 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
     document = parse_json(_read(args.order), "order")
     out.write(dumps(operations.map_order(document, found.get)))
     return EXIT_OK
+
+
+def _open_diary(args: argparse.Namespace) -> tuple[TextIO, str]:
+    fmt = args.format or format_of(args.diary)
+    if fmt is None:
+        raise UsageError(f"cannot tell the format of {args.diary}; name it .json, .ndjson or .csv, or give --format")
+    if args.diary == "-":
+        return sys.stdin, fmt
+    if not Path(args.diary).is_file():
+        raise UsageError(f"no such file: {args.diary}")
+    return open(args.diary, encoding="utf-8", newline=""), fmt
+
+
+def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
+    stream, fmt = _open_diary(args)
+    with stream:
+        try:
+            if not args.out_ndjson:
+                out.write(dumps(operations.map_diary(iter_entries(stream, fmt))))
+                return EXIT_OK
+            problems: list[Problem] = []
+            for where in iter_entries(stream, fmt):
+                try:
+                    bundle = operations.map_diary_entry(where)
+                except InputError as exc:
+                    problems += exc.problems
+                    continue
+                out.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+            if problems:
+                raise InputError.of(problems[: operations.MAX_PROBLEMS], "diary")
+            return EXIT_OK
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.diary} is not UTF-8 text") from None
 
 
 def _unmap(args: argparse.Namespace, out: TextIO) -> int:
@@ -85,6 +120,16 @@ def parser() -> argparse.ArgumentParser:
     order.add_argument("order", metavar="ORDER.json", help="the order; - for standard input")
     order.add_argument("--protocols", required=True, metavar="PATH", help="a protocol file or a folder of them")
     order.set_defaults(handler=_map_order)
+
+    diary = kinds.add_parser("diary", help="a headache diary (.json entry or array, .ndjson, .csv)")
+    diary.add_argument("diary", metavar="DIARY", help="the diary file; - for standard input (with --format)")
+    diary.add_argument("--format", choices=FORMATS, help="the file's format when its name does not say")
+    diary.add_argument(
+        "--out-ndjson",
+        action="store_true",
+        help="write one transaction Bundle per entry, one per line, streaming (memory stays flat)",
+    )
+    diary.set_defaults(handler=_map_diary)
 
     unmap = commands.add_parser("unmap", help="a Bundle or searchset back into orders and diary entries")
     unmap.add_argument("bundle", metavar="BUNDLE.json")

@@ -28,13 +28,22 @@ EXIT_EHR = 3
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input, located by a JSON path such as ``$.steps[0].dose``."""
+    """One thing wrong with an input, located by a JSON path such as ``$.steps[0].dose``, and
+    for line- or row-based files also by ``location`` (``line 5``, ``row 3, column dose``)."""
 
     path: str
     message: str
+    location: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message}
+        found = {"path": self.path, "message": self.message}
+        if self.location:
+            found["location"] = self.location
+        return found
+
+    def __str__(self) -> str:
+        where = f"{self.location} ({self.path})" if self.location else self.path
+        return f"{where}: {self.message}"
 
 
 class FhirMigraineError(Exception):
@@ -53,7 +62,7 @@ class FhirMigraineError(Exception):
     def __str__(self) -> str:
         if not self.problems:
             return self.message
-        lines = [self.message] + [f"  {p.path}: {p.message}" for p in self.problems]
+        lines = [self.message] + [f"  {p}" for p in self.problems]
         return "\n".join(lines)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from fhir_migraine.errors import InputError, Problem
-from fhir_migraine.inputs import orders
+from fhir_migraine.inputs import diary, orders
+from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping import diary as diary_map
 from fhir_migraine.mapping.orders import to_fhir_bundle
+from fhir_migraine.mapping.unmap_diary import entries_from_bundle
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.unmap_orders import orders_from_bundle, without_protocol_defaults
 
@@ -44,7 +47,47 @@ def unmap(
             protocol = find_protocol(order["protocol"])
             if protocol is not None:
                 found[i] = without_protocol_defaults(order, protocol)
-    return {"orders": found, "diary": []}
+    return {"orders": found, "diary": entries_from_bundle(bundle)}
+
+
+MAX_PROBLEMS = 200
+
+
+def load_diary(entries: Iterable[Located]) -> list[diary.DiaryEntry]:
+    """Every entry checked; one InputError with the problems of all bad entries (up to 200)."""
+    loaded, problems = [], []
+    seen: set[str] = set()
+    for where in entries:
+        try:
+            entry = diary.load(where.document, where.base)
+        except InputError as exc:
+            problems += [located(p, where) for p in exc.problems]
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        if entry.entry_id in seen:
+            problem = Problem(f"{where.base}.entry_id", f"entry id {entry.entry_id!r} appears twice in this diary")
+            problems.append(located(problem, where))
+            continue
+        seen.add(entry.entry_id)
+        loaded.append(entry)
+    if problems:
+        raise InputError.of(problems[:MAX_PROBLEMS], "diary")
+    return loaded
+
+
+def map_diary(entries: Iterable[Located]) -> Resource:
+    """Diary entries -> one transaction Bundle of Observations (all entries valid, or InputError)."""
+    return diary_map.to_fhir_bundle(load_diary(entries))
+
+
+def map_diary_entry(where: Located) -> Resource:
+    """One entry -> its own transaction Bundle (for streaming large diaries)."""
+    try:
+        entry = diary.load(where.document, where.base)
+    except InputError as exc:
+        raise InputError(exc.message, [located(p, where) for p in exc.problems]) from None
+    return diary_map.to_fhir_bundle([entry])
 
 
 def export_protocol(protocol: Protocol) -> Resource:

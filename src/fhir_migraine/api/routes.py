@@ -11,6 +11,7 @@ from fhir_migraine.api.openapi import openapi
 from fhir_migraine.documents import parse_json
 from fhir_migraine.errors import Problem, UnreadableInput
 from fhir_migraine.inputs import protocols
+from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.library import ProtocolStore
 
 FHIR_JSON = "application/fhir+json"
@@ -63,6 +64,15 @@ def put_protocol(protocol_id: str) -> Response:
         raise UnreadableInput.of([Problem("$", "the request body is empty")], "protocol")
     protocol, created = _store().put(protocol_id, document)
     return _json(protocol.document, 201 if created else 200)
+
+
+@blueprint.post("/diary")
+def post_diary() -> Response:
+    document = _body("diary")
+    items = document if isinstance(document, list) else [document]
+    base = "$[{}]" if isinstance(document, list) else "$"
+    entries = [Located(item, base.format(i)) for i, item in enumerate(items)]
+    return _json(operations.map_diary(entries), 201, FHIR_JSON)
 
 
 @blueprint.post("/orders")

@@ -134,3 +134,21 @@ def units() -> dict[str, Any]:
 
 def diary_codes() -> dict[str, Any]:
     return _data("diary.json")  # type: ignore[no-any-return]
+
+
+def diary_code(kind: str, value: str | int) -> Code:
+    """The code of a diary value: ``diary_code("symptoms", "nausea")``."""
+    return _code(diary_codes()[kind][str(value)])
+
+
+def diary_value(kind: str, system: str, code: str) -> str | None:
+    """The diary value a code stands for, or None: the reverse of ``diary_code``."""
+    for value, entry in diary_codes()[kind].items():
+        if entry["system"] == system and entry["code"] == code:
+            return str(value)
+    return None
+
+
+def observation_code(kind: str) -> Code:
+    """The code of a diary Observation or component kind (``attack``, ``peak_intensity``, ...)."""
+    return _code(diary_codes()["observation_codes"][kind])

@@ -1,5 +1,88 @@
 package org.fhirmigraine.ehr;
 
+import ca.uhn.fhir.rest.server.RestfulServer;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.annotation.AnnotationConfigApplicationContext;
+
+import java.util.Locale;
+
+/**
+ * Entry point of the test EHR: builds the Spring context with HAPI's JPA
+ * server, then serves its REST servlet with an embedded Jetty at
+ * {@code http://HOST:PORT/fhir}.
+ */
 public final class EhrServer {
-	public static void main(String[] args) {}
+
+	private static final Logger ourLog = LoggerFactory.getLogger(EhrServer.class);
+
+	private EhrServer() {}
+
+	public static void main(String[] args) throws Exception {
+		long startNanos = System.nanoTime();
+		EhrSettings settings = EhrSettings.fromEnvironment();
+		ourLog.info("Starting test EHR on {}:{} with {}", settings.host, settings.port, settings.describeDatabase());
+
+		AnnotationConfigApplicationContext spring = new AnnotationConfigApplicationContext();
+		spring.registerBean(EhrSettings.class, () -> settings);
+		spring.register(EhrConfig.class);
+		Server jetty = null;
+		try {
+			spring.refresh();
+
+			RestfulServer fhirServlet = spring.getBean(RestfulServer.class);
+			jetty = new Server();
+			ServerConnector connector = new ServerConnector(jetty);
+			connector.setHost(settings.host);
+			connector.setPort(settings.port);
+			jetty.addConnector(connector);
+
+			ServletContextHandler context = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
+			context.setContextPath("/");
+			ServletHolder holder = new ServletHolder("fhir", fhirServlet);
+			holder.setInitOrder(1);
+			context.addServlet(holder, "/fhir/*");
+			jetty.setHandler(context);
+			jetty.setStopAtShutdown(false);
+			jetty.start();
+		} catch (Exception | Error e) {
+			ourLog.error("Test EHR failed to start", e);
+			stopQuietly(jetty);
+			spring.close();
+			System.exit(1);
+			return;
+		}
+
+		Server started = jetty;
+		Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+			ourLog.info("Stopping test EHR");
+			stopQuietly(started);
+			spring.close();
+		}, "ehr-shutdown"));
+
+		double seconds = (System.nanoTime() - startNanos) / 1e9;
+		ourLog.info(String.format(
+				Locale.ROOT,
+				"Test EHR ready at http://%s:%d/fhir after %.1f s (max heap %d MiB)",
+				settings.host,
+				settings.port,
+				seconds,
+				Runtime.getRuntime().maxMemory() / (1024 * 1024)));
+		jetty.join();
+	}
+
+	private static void stopQuietly(Server theServer) {
+		if (theServer == null) {
+			return;
+		}
+		try {
+			theServer.stop();
+		} catch (Exception e) {
+			ourLog.warn("Error while stopping Jetty", e);
+		}
+	}
 }

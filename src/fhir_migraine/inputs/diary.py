@@ -1,0 +1,173 @@
+"""Headache diary entries: checked against the schema and the rules of the diary, and typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from fhir_migraine import terminology
+from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.inputs import schema
+from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.quantity import DOSE, Quantity, QuantityError, parse_quantity
+from fhir_migraine.terminology import Code
+
+
+@dataclass(frozen=True)
+class Attack:
+    start: str
+    end: str | None = None
+    peak_intensity: int | None = None
+    location: str | None = None
+    quality: str | None = None
+    worse_with_activity: bool | None = None
+    symptoms: tuple[str, ...] = ()
+    aura: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = ()
+    disability: int | None = None
+
+
+@dataclass(frozen=True)
+class MedicationTaken:
+    drug: str
+    code: Code
+    dose: Quantity
+    taken_at: str
+    route: str | None = None
+    relief_2h: bool | None = None
+
+
+@dataclass(frozen=True)
+class Drink:
+    product: str
+    volume: Quantity
+    taken_at: str
+
+
+@dataclass(frozen=True)
+class InfusionReceived:
+    received_at: str
+    protocol: str | None = None
+
+
+NOT_RECORDED = "not-recorded"
+
+
+@dataclass(frozen=True)
+class DiaryEntry:
+    """One diary day. ``headache`` is an Attack, None (a headache-free day) or NOT_RECORDED."""
+
+    entry_id: str
+    patient: dict[str, Any]
+    date: str
+    headache: Attack | None | str
+    medications: tuple[MedicationTaken, ...] = ()
+    hydration: tuple[Drink, ...] = ()
+    infusion: InfusionReceived | None = None
+    notes: str | None = None
+
+
+def load(document: Any, base: str = "$") -> DiaryEntry:
+    """A checked diary entry, or InputError listing every problem with its JSON path."""
+    problems = schema.check("diary-entry", document, base)
+    if problems:
+        raise InputError.of(problems, "diary entry")
+    checker = _Checker(base)
+    entry = checker.entry(document)
+    if checker.problems:
+        raise InputError.of(checker.problems, "diary entry")
+    return entry
+
+
+class _Checker:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.problems: list[Problem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.base + path[1:], message))
+
+    def instant(self, text: str, path: str) -> datetime | None:
+        value = parse_instant(text)
+        if value is None:
+            self.fail(path, f"{text!r} is not a date-time with seconds and an offset, e.g. 2026-11-20T06:30:00+01:00")
+        return value
+
+    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
+        try:
+            return parse_quantity(raw, dimensions=dims)
+        except QuantityError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def entry(self, doc: dict[str, Any]) -> DiaryEntry:
+        try:
+            date.fromisoformat(doc["date"])
+        except ValueError:
+            self.fail("$.date", f"{doc['date']!r} is not a calendar date (YYYY-MM-DD)")
+        headache: Attack | None | str = NOT_RECORDED
+        if "headache" in doc:
+            headache = self.attack(doc["headache"]) if doc["headache"] is not None else None
+        medications = tuple(
+            m for i, raw in enumerate(doc.get("medications", [])) if (m := self.medication(raw, f"$.medications[{i}]"))
+        )
+        hydration = tuple(
+            d for i, raw in enumerate(doc.get("hydration", [])) if (d := self.drink(raw, f"$.hydration[{i}]"))
+        )
+        infusion = None
+        if "infusion" in doc:
+            raw = doc["infusion"]
+            self.instant(raw["received_at"], "$.infusion.received_at")
+            infusion = InfusionReceived(raw["received_at"], raw.get("protocol"))
+        return DiaryEntry(
+            entry_id=doc["entry_id"],
+            patient=doc["patient"],
+            date=doc["date"],
+            headache=headache,
+            medications=medications,
+            hydration=hydration,
+            infusion=infusion,
+            notes=doc.get("notes"),
+        )
+
+    def attack(self, raw: dict[str, Any]) -> Attack:
+        start = self.instant(raw["start"], "$.headache.start")
+        if "end" in raw:
+            end = self.instant(raw["end"], "$.headache.end")
+            if start is not None and end is not None and end < start:
+                self.fail("$.headache.end", f"{raw['end']} is before the start {raw['start']}")
+        return Attack(
+            start=raw["start"],
+            end=raw.get("end"),
+            peak_intensity=raw.get("peak_intensity"),
+            location=raw.get("location"),
+            quality=raw.get("quality"),
+            worse_with_activity=raw.get("worse_with_activity"),
+            symptoms=tuple(raw.get("symptoms", [])),
+            aura=tuple(raw.get("aura", [])),
+            triggers=tuple(raw.get("triggers", [])),
+            disability=raw.get("disability"),
+        )
+
+    def medication(self, raw: dict[str, Any], path: str) -> MedicationTaken | None:
+        self.instant(raw["taken_at"], f"{path}.taken_at")
+        dose = self.quantity(raw["dose"], f"{path}.dose", DOSE)
+        own = raw.get("code")
+        if own is not None:
+            code: Code | None = Code(terminology.resolve_system(own["system"]), own["code"], own.get("display") or raw["drug"])
+        else:
+            code = terminology.drug(raw["drug"])
+            if code is None:
+                self.fail(
+                    f"{path}.drug",
+                    f"unknown drug {raw['drug']!r}: not in the terminology table; give its code as {{system, code, display}} in 'code'",
+                )
+        if code is None or dose is None:
+            return None
+        return MedicationTaken(raw["drug"], code, dose, raw["taken_at"], raw.get("route"), raw.get("relief_2h"))
+
+    def drink(self, raw: dict[str, Any], path: str) -> Drink | None:
+        self.instant(raw["taken_at"], f"{path}.taken_at")
+        volume = self.quantity(raw["volume"], f"{path}.volume", ("volume",))
+        return Drink(raw["product"], volume, raw["taken_at"]) if volume is not None else None

@@ -1,0 +1,132 @@
+"""Diary entry -> patient-reported Observations (category ``survey``, performer the patient).
+
+Per entry: a diary-day Observation (was there a headache: true, false for a headache-free day,
+or absent when not recorded; the notes; ``hasMember`` the others), the attack with its
+components, one per medication taken, one per drink, one for an infusion received.
+Spec: https://hl7.org/fhir/R4/observation.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_migraine import terminology
+from fhir_migraine.inputs.diary import NOT_RECORDED, Attack, DiaryEntry, Drink, InfusionReceived, MedicationTaken
+from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, subject, transaction
+
+DIARY_SYSTEM = f"{terminology.CANONICAL_BASE}/sid/diary"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+ATTACK_LISTS = (("symptoms", "symptom"), ("aura", "aura"), ("triggers", "trigger"))
+
+
+def to_fhir_bundle(entries: list[DiaryEntry]) -> Resource:
+    return transaction([r for entry in entries for r in to_fhir_observations(entry)])
+
+
+def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
+    """The day Observation first, then the attack, medications, drinks and infusion."""
+    members: list[Resource] = []
+    if isinstance(entry.headache, Attack):
+        members.append(to_fhir_attack(entry, entry.headache))
+    members += [to_fhir_medication_taken(entry, i, m) for i, m in enumerate(entry.medications)]
+    members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
+    if entry.infusion is not None:
+        members.append(to_fhir_infusion_received(entry, entry.infusion))
+    return [to_fhir_diary_day(entry, members), *members]
+
+
+def _observation(entry: DiaryEntry, key: str, kind: str, status: str = "final") -> Resource:
+    """The elements every diary Observation has, in FHIR element order."""
+    return {
+        "resourceType": "Observation",
+        "identifier": [identifier(DIARY_SYSTEM, f"{entry.entry_id}{key}")],
+        "status": status,
+        "category": [{"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]}],
+        "code": concept(terminology.observation_code(kind)),
+        "subject": subject(entry.patient),
+    }
+
+
+def _performer(entry: DiaryEntry) -> list[dict[str, Any]]:
+    # Patient-reported: the patient is the performer (US Core "screening and assessment").
+    return [subject(entry.patient)]
+
+
+def _component(kind: str, **value: Any) -> dict[str, Any]:
+    return {"code": concept(terminology.observation_code(kind)), **value}
+
+
+def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
+    day = _observation(entry, "", "diary_day")
+    day["effectiveDateTime"] = entry.date
+    day["performer"] = _performer(entry)
+    if entry.headache == NOT_RECORDED:
+        day["dataAbsentReason"] = {"coding": [{"system": DATA_ABSENT, "code": "not-asked", "display": "Not Asked"}]}
+    else:
+        day["valueBoolean"] = entry.headache is not None
+    if entry.notes is not None:
+        day["note"] = [{"text": entry.notes}]
+    if members:
+        day["hasMember"] = [{"reference": full_url(m["identifier"][0])} for m in members]
+    return day
+
+
+def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
+    # An attack still going on is reported as preliminary; it becomes final once it has an end.
+    observation = _observation(entry, "/attack", "attack", "final" if attack.end else "preliminary")
+    period = {"start": attack.start}
+    if attack.end:
+        period["end"] = attack.end
+    observation["effectivePeriod"] = period
+    observation["performer"] = _performer(entry)
+    components: list[dict[str, Any]] = []
+    if attack.peak_intensity is not None:
+        components.append(_component("peak_intensity", valueInteger=attack.peak_intensity))
+    if attack.location is not None:
+        components.append(_component("location", valueCodeableConcept=concept(terminology.diary_code("location", attack.location))))
+    if attack.quality is not None:
+        components.append(_component("quality", valueCodeableConcept=concept(terminology.diary_code("quality", attack.quality))))
+    if attack.worse_with_activity is not None:
+        components.append(_component("worse_with_activity", valueBoolean=attack.worse_with_activity))
+    for field, kind in ATTACK_LISTS:
+        for value in getattr(attack, field):
+            components.append(_component(kind, valueCodeableConcept=concept(terminology.diary_code(field, value))))
+    if attack.disability is not None:
+        components.append(_component("disability", valueCodeableConcept=concept(terminology.diary_code("disability", attack.disability))))
+    if components:
+        observation["component"] = components
+    return observation
+
+
+def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTaken) -> Resource:
+    observation = _observation(entry, f"/medication/{index}", "medication_taken")
+    observation["effectiveDateTime"] = taken.taken_at
+    observation["performer"] = _performer(entry)
+    observation["valueCodeableConcept"] = concept(taken.code, taken.drug)
+    components = [_component("dose", valueQuantity=taken.dose.fhir())]
+    if taken.route is not None:
+        components.append(_component("route", valueCodeableConcept=concept(terminology.diary_code("route", taken.route))))
+    if taken.relief_2h is not None:
+        components.append(_component("relief_2h", valueBoolean=taken.relief_2h))
+    observation["component"] = components
+    return observation
+
+
+def to_fhir_oral_intake(entry: DiaryEntry, index: int, drink: Drink) -> Resource:
+    observation = _observation(entry, f"/hydration/{index}", "oral_intake")
+    observation["effectiveDateTime"] = drink.taken_at
+    observation["performer"] = _performer(entry)
+    observation["valueQuantity"] = drink.volume.fhir()
+    observation["component"] = [_component("product", valueString=drink.product)]
+    return observation
+
+
+def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> Resource:
+    observation = _observation(entry, "/infusion", "infusion_received")
+    observation["effectiveDateTime"] = infusion.received_at
+    observation["performer"] = _performer(entry)
+    observation["valueBoolean"] = True
+    if infusion.protocol is not None:
+        observation["component"] = [_component("protocol", valueString=infusion.protocol)]
+    return observation

@@ -1,0 +1,177 @@
+"""Diary Observations (a Bundle or a searchset, in any order) -> diary entries: the reverse of
+diary.py. Other resources are ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_migraine import terminology
+from fhir_migraine.mapping.diary import ATTACK_LISTS, DIARY_SYSTEM
+from fhir_migraine.mapping.fhir import Resource, first_identifier
+from fhir_migraine.mapping.reader import Reader
+
+ENTRY_FIELDS = ("entry_id", "patient", "date", "headache", "medications", "hydration", "infusion", "notes")
+
+
+def entries_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
+    """Every diary entry in the Bundle, in the order its day Observation appears."""
+    parts: dict[str, dict[str, Any]] = {}
+    for entry in (Reader(bundle).opt("entry") or Reader([], "$.entry")).items():
+        resource = entry.opt("resource")
+        if resource is None or not isinstance(resource.value, dict) or resource.value.get("resourceType") != "Observation":
+            continue
+        key = first_identifier(resource.value, DIARY_SYSTEM)
+        if key is None:
+            continue
+        entry_id, _, rest = key.partition("/")
+        parts.setdefault(entry_id, {"medications": {}, "hydration": {}})[rest] = resource
+    return [_entry(entry_id, found) for entry_id, found in parts.items() if "" in found]
+
+
+def _patient(subject: Reader) -> dict[str, Any]:
+    if subject.opt("reference") is not None:
+        return {"reference": subject.get("reference").str()}
+    ident = subject.get("identifier")
+    return {"identifier": {"system": ident.get("system").str(), "value": ident.get("value").str()}}
+
+
+def _entry(entry_id: str, found: dict[str, Any]) -> dict[str, Any]:
+    day: Reader = found[""]
+    entry: dict[str, Any] = {
+        "entry_id": entry_id,
+        "patient": _patient(day.get("subject")),
+        "date": day.get("effectiveDateTime").str(),
+    }
+    if day.opt("valueBoolean") is not None:
+        had_headache = day.get("valueBoolean").bool()
+        if not had_headache:
+            entry["headache"] = None
+        elif "attack" in found:
+            entry["headache"] = _attack(found["attack"])
+        else:
+            raise day.fail("says a headache occurred but the Bundle has no attack Observation", ".valueBoolean")
+    medications, hydration = [], []
+    for rest, resource in found.items():
+        kind, _, index = rest.partition("/")
+        if kind in ("medication", "hydration") and index.isdigit():
+            (medications if kind == "medication" else hydration).append((int(index), resource))
+    if medications:
+        entry["medications"] = [_medication(r) for _, r in sorted(medications, key=lambda p: p[0])]
+    if hydration:
+        entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
+    if "infusion" in found:
+        entry["infusion"] = _infusion(found["infusion"])
+    note = day.opt("note")
+    if note is not None:
+        entry["notes"] = note.get(0).get("text").str()
+    return entry
+
+
+def _kind(component: Reader, kinds: dict[tuple[str, str], str]) -> str | None:
+    for coding in component.get("code").get("coding").items():
+        found = kinds.get((coding.get("system").str(), coding.get("code").str()))
+        if found:
+            return found
+    return None
+
+
+def _component_kinds() -> dict[tuple[str, str], str]:
+    table = terminology.diary_codes()["observation_codes"]
+    return {(v["system"], v["code"]): k for k, v in table.items()}
+
+
+def _value(kind: str, component: Reader) -> str:
+    coding = component.get("valueCodeableConcept").get("coding").get(0)
+    system, code = coding.get("system").str(), coding.get("code").str()
+    value = terminology.diary_value(kind, system, code)
+    if value is None:
+        raise coding.fail(f"{system}|{code} is not a known {kind} code")
+    return value
+
+
+def _attack(observation: Reader) -> dict[str, Any]:
+    period = observation.get("effectivePeriod")
+    attack: dict[str, Any] = {"start": period.get("start").str()}
+    if period.opt("end") is not None:
+        attack["end"] = period.get("end").str()
+    lists: dict[str, list[str]] = {}
+    by_kind = {kind: field for field, kind in ATTACK_LISTS}
+    kinds = _component_kinds()
+    for component in (observation.opt("component") or Reader([], "")).items():
+        kind = _kind(component, kinds)
+        if kind == "peak_intensity":
+            attack["peak_intensity"] = component.get("valueInteger").int()
+        elif kind in ("location", "quality"):
+            attack[kind] = _value(kind, component)
+        elif kind == "worse_with_activity":
+            attack[kind] = component.get("valueBoolean").bool()
+        elif kind == "disability":
+            attack[kind] = int(_value("disability", component))
+        elif kind in by_kind:
+            lists.setdefault(by_kind[kind], []).append(_value(by_kind[kind], component))
+    ordered = ("peak_intensity", "location", "quality", "worse_with_activity")
+    result = {"start": attack["start"], **({"end": attack["end"]} if "end" in attack else {})}
+    result.update({k: attack[k] for k in ordered if k in attack})
+    result.update({field: lists[field] for field, _ in ATTACK_LISTS if field in lists})
+    if "disability" in attack:
+        result["disability"] = attack["disability"]
+    return result
+
+
+def _medication(observation: Reader) -> dict[str, Any]:
+    concept = observation.get("valueCodeableConcept")
+    drug = concept.get("text").str()
+    medication: dict[str, Any] = {"drug": drug}
+    coding = concept.get("coding").get(0)
+    system, code = coding.get("system").str(), coding.get("code").str()
+    table = terminology.drug(drug)
+    if table is None or (table.system, table.code) != (system, code):
+        # The entry gave its own code for a drug the table lacks (or codes differently).
+        own = {"system": terminology.short_system(system), "code": code}
+        display = coding.opt("display")
+        if display is not None and display.str() != drug:
+            own["display"] = display.str()
+        medication["code"] = own
+    kinds = _component_kinds()
+    fields: dict[str, Any] = {}
+    for component in (observation.opt("component") or Reader([], "")).items():
+        kind = _kind(component, kinds)
+        if kind == "dose":
+            fields["dose"] = component.get("valueQuantity").quantity_text()
+        elif kind == "route":
+            fields["route"] = _value("route", component)
+        elif kind == "relief_2h":
+            fields["relief_2h"] = component.get("valueBoolean").bool()
+    if "dose" not in fields:
+        raise observation.fail("has no dose component", ".component")
+    medication["dose"] = fields["dose"]
+    if "route" in fields:
+        medication["route"] = fields["route"]
+    medication["taken_at"] = observation.get("effectiveDateTime").str()
+    if "relief_2h" in fields:
+        medication["relief_2h"] = fields["relief_2h"]
+    return medication
+
+
+def _drink(observation: Reader) -> dict[str, Any]:
+    product = None
+    kinds = _component_kinds()
+    for component in (observation.opt("component") or Reader([], "")).items():
+        if _kind(component, kinds) == "product":
+            product = component.get("valueString").str()
+    if product is None:
+        raise observation.fail("has no product component", ".component")
+    return {
+        "product": product,
+        "volume": observation.get("valueQuantity").quantity_text(),
+        "taken_at": observation.get("effectiveDateTime").str(),
+    }
+
+
+def _infusion(observation: Reader) -> dict[str, Any]:
+    infusion: dict[str, Any] = {"received_at": observation.get("effectiveDateTime").str()}
+    kinds = _component_kinds()
+    for component in (observation.opt("component") or Reader([], "")).items():
+        if _kind(component, kinds) == "protocol":
+            infusion["protocol"] = component.get("valueString").str()
+    return infusion

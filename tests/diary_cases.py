@@ -1,0 +1,83 @@
+"""A valid diary entry and the bad-input cases of each diary rule."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+ENTRY: dict[str, Any] = {
+    "entry_id": "e-1",
+    "patient": {"reference": "Patient/123"},
+    "date": "2026-11-20",
+    "headache": {
+        "start": "2026-11-20T06:30:00+01:00",
+        "end": "2026-11-20T14:00:00+01:00",
+        "peak_intensity": 7,
+        "location": "unilateral",
+        "quality": "pulsating",
+        "worse_with_activity": True,
+        "symptoms": ["nausea", "photophobia"],
+        "aura": ["visual"],
+        "triggers": ["stress"],
+        "disability": 2,
+    },
+    "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral", "taken_at": "2026-11-20T07:00:00+01:00", "relief_2h": True}],
+    "hydration": [{"product": "MigraKet", "volume": "500 mL", "taken_at": "2026-11-20T08:00:00+01:00"}],
+    "infusion": {"received_at": "2026-11-18T10:00:00+01:00", "protocol": "preventive-nutrient"},
+    "notes": "free text",
+}
+
+
+@dataclass(frozen=True)
+class DiaryCase:
+    """A bad entry: the field changed, its new value (None deletes it), the path and CSV column."""
+
+    id: str
+    field: tuple[Any, ...]
+    value: Any
+    path: str
+    column: str
+
+
+DELETE = object()
+
+BAD_ENTRIES = [
+    DiaryCase("intensity-above-10", ("headache", "peak_intensity"), 11, "$.headache.peak_intensity", "peak_intensity"),
+    DiaryCase("intensity-negative", ("headache", "peak_intensity"), -1, "$.headache.peak_intensity", "peak_intensity"),
+    DiaryCase("intensity-not-an-integer", ("headache", "peak_intensity"), "7.5", "$.headache.peak_intensity", "peak_intensity"),
+    DiaryCase("end-before-start", ("headache", "end"), "2026-11-20T05:00:00+01:00", "$.headache.end", "end"),
+    DiaryCase("end-before-start-in-other-offset", ("headache", "end"), "2026-11-20T05:29:00Z", "$.headache.end", "end"),
+    DiaryCase("start-without-offset", ("headache", "start"), "2026-11-20T06:30:00", "$.headache.start", "start"),
+    DiaryCase("start-missing", ("headache", "start"), DELETE, "$.headache.start", "start"),
+    DiaryCase("date-not-a-day", ("date",), "2026-02-30", "$.date", "date"),
+    DiaryCase("date-wrong-shape", ("date",), "20/11/2026", "$.date", "date"),
+    DiaryCase("unknown-symptom", ("headache", "symptoms"), ["nausea", "hiccups"], "$.headache.symptoms[1]", "symptoms"),
+    DiaryCase("unknown-aura", ("headache", "aura"), ["smell"], "$.headache.aura[0]", "aura"),
+    DiaryCase("unknown-trigger", ("headache", "triggers"), ["moon"], "$.headache.triggers[0]", "triggers"),
+    DiaryCase("unknown-location", ("headache", "location"), "everywhere", "$.headache.location", "location"),
+    DiaryCase("unknown-quality", ("headache", "quality"), "dull", "$.headache.quality", "quality"),
+    DiaryCase("disability-out-of-range", ("headache", "disability"), 4, "$.headache.disability", "disability"),
+    DiaryCase("worse-not-boolean", ("headache", "worse_with_activity"), "maybe", "$.headache.worse_with_activity", "worse_with_activity"),
+    DiaryCase("relief-not-boolean", ("medications", 0, "relief_2h"), "sort of", "$.medications[0].relief_2h", "medications"),
+    DiaryCase("unknown-drug", ("medications", 0, "drug"), "unobtainium", "$.medications[0].drug", "medications"),
+    DiaryCase("unknown-route", ("medications", 0, "route"), "inhaled", "$.medications[0].route", "medications"),
+    DiaryCase("dose-as-volume", ("medications", 0, "dose"), "50 mL", "$.medications[0].dose", "medications"),
+    DiaryCase("drink-volume-as-mass", ("hydration", 0, "volume"), "500 mg", "$.hydration[0].volume", "hydration"),
+    DiaryCase("drink-time-not-an-instant", ("hydration", 0, "taken_at"), "morning", "$.hydration[0].taken_at", "hydration"),
+    DiaryCase("infusion-time-not-an-instant", ("infusion", "received_at"), "yesterday", "$.infusion.received_at", "infusion_received_at"),
+    DiaryCase("patient-missing", ("patient",), DELETE, "$.patient", "patient"),
+    DiaryCase("entry-id-with-spaces", ("entry_id",), "entry one", "$.entry_id", "entry_id"),
+]
+
+
+def broken_entry(case: DiaryCase) -> dict[str, Any]:
+    entry = copy.deepcopy(ENTRY)
+    node = entry
+    for key in case.field[:-1]:
+        node = node[key]
+    if case.value is DELETE:
+        del node[case.field[-1]]
+    else:
+        node[case.field[-1]] = case.value
+    return entry
