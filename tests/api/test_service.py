@@ -104,3 +104,22 @@ def test_openapi_schemas_are_valid_json_schema_and_accept_the_examples(client) -
     validator = Draft202012Validator(order_schema)
     for order in (EXAMPLES / "orders").glob("*.json"):
         assert list(validator.iter_errors(json.loads(order.read_text()))) == []
+
+
+def test_post_diary_accepts_one_entry_or_a_list(client) -> None:
+    month = json.loads((EXAMPLES / "diary" / "month.json").read_text())
+    golden = json.loads((EXAMPLES / "diary" / "month.bundle.json").read_text())
+    answer = client.post("/diary", json=month)
+    assert answer.status_code == 201
+    assert answer.mimetype == "application/fhir+json"
+    assert answer.get_json() == golden
+    one = client.post("/diary", json=month[0])
+    assert one.status_code == 201
+    assert one.get_json()["entry"] == [e for e in golden["entry"] if e["resource"]["identifier"][0]["value"].startswith(month[0]["entry_id"])]
+
+
+def test_openapi_diary_schema_accepts_the_example_month(client) -> None:
+    document = client.get("/openapi.json").get_json()
+    validator = Draft202012Validator({"$ref": "#/components/schemas/DiaryEntry", **document})
+    for entry in json.loads((EXAMPLES / "diary" / "month.json").read_text()):
+        assert list(validator.iter_errors(entry)) == []

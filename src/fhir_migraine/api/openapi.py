@@ -92,6 +92,32 @@ def openapi() -> dict[str, Any]:
                     },
                 },
             },
+            "/diary": {
+                "post": {
+                    "summary": "Map one diary entry, or a list of them, to a FHIR transaction Bundle of Observations.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": f"{COMPONENTS}/DiaryEntry"},
+                                        {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "The transaction Bundle: per entry a diary-day Observation and its members.",
+                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
+                        },
+                        "400": MALFORMED,
+                        "422": INVALID,
+                    },
+                }
+            },
             "/orders": {
                 "post": {
                     "summary": "Map an order (a protocol applied to a patient) to a FHIR transaction Bundle.",
@@ -111,6 +137,7 @@ def openapi() -> dict[str, Any]:
             "schemas": {
                 "Protocol": _embed("protocol", "Protocol"),
                 "Order": _embed("order", "Order"),
+                "DiaryEntry": _embed("diary-entry", "DiaryEntry"),
                 "ProtocolList": {
                     "type": "object",
                     "required": ["protocols"],
@@ -146,7 +173,11 @@ def openapi() -> dict[str, Any]:
                             "items": {
                                 "type": "object",
                                 "required": ["path", "message"],
-                                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                                "properties": {
+                                    "path": {"type": "string", "description": "JSON path of the field, e.g. $.steps[0].dose"},
+                                    "message": {"type": "string"},
+                                    "location": {"type": "string", "description": "NDJSON line or CSV row and column"},
+                                },
                             },
                         },
                     },
