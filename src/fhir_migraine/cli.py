@@ -170,3 +170,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
 
 def console_main() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()
