@@ -9,6 +9,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.AnnotationConfigApplicationContext;
 
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.util.Locale;
 
 /**
@@ -26,6 +29,16 @@ public final class EhrServer {
 		long startNanos = System.nanoTime();
 		EhrSettings settings = EhrSettings.fromEnvironment();
 		ourLog.info("Starting test EHR on {}:{} with {}", settings.host, settings.port, settings.describeDatabase());
+
+		// Fail in a second, not after the whole JPA start-up, when the port is taken.
+		try (ServerSocket probe = new ServerSocket()) {
+			probe.setReuseAddress(true);
+			probe.bind(new InetSocketAddress(settings.host, settings.port));
+		} catch (IOException e) {
+			ourLog.error("Cannot listen on {}:{}: {}", settings.host, settings.port, e.getMessage());
+			System.exit(1);
+			return;
+		}
 
 		AnnotationConfigApplicationContext spring = new AnnotationConfigApplicationContext();
 		spring.registerBean(EhrSettings.class, () -> settings);
