@@ -14,9 +14,12 @@ EXAMPLES = ROOT / "examples"
 PROTOCOLS = EXAMPLES / "protocols"
 
 
+API_TOKEN = "test-token-for-the-service"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database=str(tmp_path / "service.sqlite3"), seed_protocols=str(PROTOCOLS))
+    return Settings(database=str(tmp_path / "service.sqlite3"), seed_protocols=str(PROTOCOLS), api_token=API_TOKEN)
 
 
 @pytest.fixture
@@ -28,4 +31,6 @@ def app(settings: Settings):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    return client

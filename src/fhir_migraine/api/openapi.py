@@ -39,8 +39,18 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": f"{COMPONENTS}/Problem"}}}}
 
 
+QUEUED = {
+    "description": "With an EHR configured: the Bundle is stored in the outbox and will be pushed; "
+    "`Location` is `/outbox/{outbox_id}`.",
+    "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}/Queued"}}},
+}
 INVALID = _problem("The input breaks its contract; `errors` lists each field's JSON path and what is wrong.")
 MALFORMED = _problem("The body is not valid JSON, or is empty.")
+EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text.")
+PATIENT = {"name": "patient", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "Patient/123 or 123"}
+SINCE = {"name": "since", "in": "query", "schema": {"type": "string"},
+         "description": "Only resources changed since this instant (FHIR _lastUpdated)."}
 
 
 @lru_cache(maxsize=None)
@@ -57,7 +67,46 @@ def openapi() -> dict[str, Any]:
             "/health": {
                 "get": {
                     "summary": "Liveness: the process answers.",
+                    "security": [],
                     "responses": {"200": {"description": "Alive.", "content": _json("Health")}},
+                }
+            },
+            "/ready": {
+                "get": {
+                    "summary": "Readiness: the database answers; the outbox counts and whether the EHR answers.",
+                    "security": [],
+                    "responses": {"200": {"description": "Ready.", "content": _json("Ready")}},
+                }
+            },
+            "/outbox": {
+                "get": {
+                    "summary": "Outbox items, oldest first, optionally of one state.",
+                    "parameters": [{"name": "state", "in": "query", "schema": {"enum": ["pending", "sending", "sent", "dead"]}}],
+                    "responses": {"200": {"description": "Items and counts by state.", "content": _json("OutboxList")},
+                                  "404": _problem("No EHR is configured."), "422": INVALID},
+                }
+            },
+            "/outbox/{id}": {
+                "get": {
+                    "summary": "One outbox item: state, attempts, parts sent, the EHR's transaction-responses, last error.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The item.", "content": _json("OutboxItem")}, "404": _problem("No such item.")},
+                }
+            },
+            "/patients/{patient}/diary": {
+                "get": {
+                    "summary": "Pull the patient's diary Observations from the EHR (every page) and unmap them into entries.",
+                    "parameters": [PATIENT, SINCE],
+                    "responses": {"200": {"description": "The entries.", "content": _json("PulledDiary")},
+                                  "404": _problem("No EHR is configured."), "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
+                }
+            },
+            "/patients/{patient}/orders": {
+                "get": {
+                    "summary": "Pull the patient's MedicationRequests from the EHR (every page) and unmap them into orders.",
+                    "parameters": [PATIENT, SINCE],
+                    "responses": {"200": {"description": "The orders.", "content": _json("PulledOrders")},
+                                  "404": _problem("No EHR is configured."), "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
                 }
             },
             "/openapi.json": {
@@ -113,6 +162,7 @@ def openapi() -> dict[str, Any]:
                             "description": "The transaction Bundle: per entry a diary-day Observation and its members.",
                             "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
                         },
+                        "202": QUEUED,
                         "400": MALFORMED,
                         "422": INVALID,
                     },
@@ -127,13 +177,22 @@ def openapi() -> dict[str, Any]:
                             "description": "The transaction Bundle: MedicationRequests, a RequestGroup, the weight Observation.",
                             "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
                         },
+                        "202": QUEUED,
                         "400": MALFORMED,
                         "422": INVALID,
                     },
                 }
             },
         },
+        "security": [{"bearer": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The static token FHIR_MIGRAINE_API_TOKEN, or a JWT with scope migraine:read and/or migraine:write.",
+                }
+            },
             "schemas": {
                 "Protocol": _embed("protocol", "Protocol"),
                 "Order": _embed("order", "Order"),
@@ -159,6 +218,45 @@ def openapi() -> dict[str, Any]:
                     "properties": {"resourceType": {"const": "Bundle"}, "type": {"type": "string"}, "entry": {"type": "array"}},
                 },
                 "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+                "Ready": {
+                    "type": "object",
+                    "required": ["status", "ehr"],
+                    "properties": {
+                        "status": {"type": "string"},
+                        "protocols": {"type": "integer"},
+                        "outbox": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "ehr": {"type": "object", "properties": {"configured": {"type": "boolean"}, "reachable": {"type": "boolean"}}},
+                    },
+                },
+                "Queued": {
+                    "type": "object",
+                    "required": ["outbox_id", "state", "bundle"],
+                    "properties": {"outbox_id": {"type": "string"}, "state": {"const": "pending"}, "bundle": {"$ref": f"{COMPONENTS}/Bundle"}},
+                },
+                "OutboxItem": {
+                    "type": "object",
+                    "required": ["id", "kind", "state", "attempts", "parts", "parts_sent"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "kind": {"enum": ["order", "diary", "bundle"]},
+                        "state": {"enum": ["pending", "sending", "sent", "dead"]},
+                        "attempts": {"type": "integer"},
+                        "parts": {"type": "integer"},
+                        "parts_sent": {"type": "integer"},
+                        "resources": {"type": "integer"},
+                        "last_error": {"type": "object", "description": "type, message, status and the EHR's OperationOutcome"},
+                        "responses": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Bundle"}},
+                    },
+                },
+                "OutboxList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": f"{COMPONENTS}/OutboxItem"}},
+                                   "counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
+                },
+                "PulledDiary": {"type": "object", "properties": {"diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
+                                                                  "resources": {"type": "integer"}}},
+                "PulledOrders": {"type": "object", "properties": {"orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
+                                                                   "resources": {"type": "integer"}}},
                 "Problem": {
                     "type": "object",
                     "description": "RFC 9457 problem details; `errors` locates each problem by JSON path.",

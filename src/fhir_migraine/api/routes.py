@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
@@ -9,17 +10,20 @@ from flask import Blueprint, Response, current_app, json, request
 from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.documents import parse_json
-from fhir_migraine.errors import Problem, UnreadableInput
+from fhir_migraine.ehr.pull import pull
+from fhir_migraine.errors import EhrError, InputError, NotFound, Problem, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.diary_files import Located
-from fhir_migraine.library import ProtocolStore
+from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.mapping.fhir import split_transaction
 
 FHIR_JSON = "application/fhir+json"
 blueprint = Blueprint("fhir_migraine", __name__)
+_ehr_seen: dict[str, Any] = {}
 
 
-def _store() -> ProtocolStore:
-    return current_app.extensions["protocols"]  # type: ignore[no-any-return]
+def services() -> Any:
+    return current_app.extensions["fhir_migraine"]
 
 
 def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
@@ -33,9 +37,53 @@ def _body(what: str) -> Any:
     return parse_json(data, what)
 
 
+def _accept(kind: str, bundle: dict[str, Any]) -> Response:
+    """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR."""
+    found = services()
+    if found.outbox is None:
+        return _json(bundle, 201, FHIR_JSON)
+    item_id = found.outbox.add(kind, split_transaction(bundle, found.settings.transaction_size))
+    answer = _json({"outbox_id": item_id, "state": "pending", "bundle": bundle}, 202)
+    answer.headers["Location"] = f"/outbox/{item_id}"
+    return answer
+
+
+def _ehr() -> Any:
+    found = services()
+    if found.client is None:
+        raise NotFound("No EHR is configured (FHIR_MIGRAINE_EHR_URL).")
+    return found.client
+
+
 @blueprint.get("/health")
 def health() -> Response:
     return _json({"status": "ok"})
+
+
+@blueprint.get("/ready")
+def ready() -> Response:
+    """Ready when the database answers; reports the outbox and whether the EHR answers."""
+    found = services()
+    body: dict[str, Any] = {"status": "ready", "protocols": sum(1 for _ in found.protocols.summaries())}
+    if found.outbox is not None:
+        body["outbox"] = found.outbox.counts()
+        body["ehr"] = _ehr_state(found.client)
+    else:
+        body["ehr"] = {"configured": False}
+    return _json(body)
+
+
+def _ehr_state(client: Any) -> dict[str, Any]:
+    """Whether the EHR answers its CapabilityStatement; remembered for 5 seconds."""
+    if _ehr_seen.get("until", 0) > time.monotonic():
+        return dict(_ehr_seen["state"])
+    try:
+        client.metadata()
+        state: dict[str, Any] = {"configured": True, "reachable": True}
+    except EhrError as exc:
+        state = {"configured": True, "reachable": False, "error": type(exc).__name__}
+    _ehr_seen.update(until=time.monotonic() + 5, state=state)
+    return state
 
 
 @blueprint.get("/openapi.json")
@@ -45,12 +93,12 @@ def openapi_document() -> Response:
 
 @blueprint.get("/protocols")
 def list_protocols() -> Response:
-    return _json({"protocols": list(_store().summaries())})
+    return _json({"protocols": list(services().protocols.summaries())})
 
 
 @blueprint.get("/protocols/<protocol_id>")
 def get_protocol(protocol_id: str) -> Response:
-    return _json(_store().require(protocol_id).document)
+    return _json(services().protocols.require(protocol_id).document)
 
 
 @blueprint.put("/protocols/<protocol_id>")
@@ -62,8 +110,13 @@ def put_protocol(protocol_id: str) -> Response:
         document = parse_json(data, "protocol") if data else None
     if document is None:
         raise UnreadableInput.of([Problem("$", "the request body is empty")], "protocol")
-    protocol, created = _store().put(protocol_id, document)
+    protocol, created = services().protocols.put(protocol_id, document)
     return _json(protocol.document, 201 if created else 200)
+
+
+@blueprint.post("/orders")
+def post_order() -> Response:
+    return _accept("order", operations.map_order(_body("order"), services().protocols.get))
 
 
 @blueprint.post("/diary")
@@ -72,10 +125,46 @@ def post_diary() -> Response:
     items = document if isinstance(document, list) else [document]
     base = "$[{}]" if isinstance(document, list) else "$"
     entries = [Located(item, base.format(i)) for i, item in enumerate(items)]
-    return _json(operations.map_diary(entries), 201, FHIR_JSON)
+    return _accept("diary", operations.map_diary(entries))
 
 
-@blueprint.post("/orders")
-def post_order() -> Response:
-    bundle = operations.map_order(_body("order"), _store().get)
-    return _json(bundle, 201, FHIR_JSON)
+@blueprint.get("/outbox")
+def list_outbox() -> Response:
+    found = services()
+    if found.outbox is None:
+        raise NotFound("No EHR is configured, so there is no outbox.")
+    state = request.args.get("state")
+    if state is not None and state not in ("pending", "sending", "sent", "dead"):
+        raise InputError.of([Problem("$.state", "must be pending, sending, sent or dead")], "query")
+    items = [i.summary() for i in found.outbox.list(state)]
+    for item in items:
+        item.pop("responses", None)
+    return _json({"items": items, "counts": found.outbox.counts()})
+
+
+@blueprint.get("/outbox/<item_id>")
+def get_outbox_item(item_id: str) -> Response:
+    found = services()
+    item = found.outbox.get(item_id) if found.outbox is not None else None
+    if item is None:
+        raise NotFound(f"No outbox item {item_id!r}.")
+    return _json(item.summary())
+
+
+def _since() -> str | None:
+    since = request.args.get("since")
+    if since is not None and parse_instant(since) is None:
+        raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "query")
+    return since
+
+
+@blueprint.get("/patients/<path:patient>/diary")
+def patient_diary(patient: str) -> Response:
+    bundle = pull(_ehr(), patient, since=_since())
+    return _json({"diary": operations.unmap(bundle)["diary"], "resources": bundle["total"]})
+
+
+@blueprint.get("/patients/<path:patient>/orders")
+def patient_orders(patient: str) -> Response:
+    bundle = pull(_ehr(), patient, since=_since())
+    return _json({"orders": operations.unmap(bundle, services().protocols.get)["orders"], "resources": bundle["total"]})

@@ -90,3 +90,46 @@ def first_identifier(resource: Resource, system: str) -> str | None:
             value = ident.get("value")
             return value if isinstance(value, str) else None
     return None
+
+
+def references(value: Any) -> set[str]:
+    """Every ``urn:uuid`` reference inside a resource."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str) and item.startswith("urn:uuid:"):
+                found.add(item)
+            else:
+                found |= references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def split_transaction(bundle: Resource, size: int) -> list[Resource]:
+    """The entries in transactions of at most ``size`` entries, keeping entries that reference
+    each other (a diary day and its members, an order's requests and group) together."""
+    entries = bundle.get("entry", [])
+    index = {e["fullUrl"]: i for i, e in enumerate(entries)}
+    parent = list(range(len(entries)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, entry in enumerate(entries):
+        for target in references(entry["resource"]):
+            if target in index:
+                parent[root(i)] = root(index[target])
+    groups: dict[int, list[Resource]] = {}
+    for i, entry in enumerate(entries):
+        groups.setdefault(root(i), []).append(entry)
+    parts: list[list[Resource]] = [[]]
+    for group in groups.values():
+        if parts[-1] and len(parts[-1]) + len(group) > size:
+            parts.append([])
+        parts[-1].extend(group)
+    return [{"resourceType": "Bundle", "type": "transaction", "entry": part} for part in parts if part]

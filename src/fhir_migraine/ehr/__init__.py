@@ -1,0 +1,1 @@
+"""The EHR edge: FHIR client, authentication, outbox, push and pull."""

@@ -1,0 +1,187 @@
+"""A FHIR R4 client over ``requests``: base URL, timeouts, TLS verification, pluggable auth.
+
+Every failure becomes an ``EhrError`` here, in one place (``translate``): connection errors,
+timeouts, 408, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``); a 401
+after one fresh token, or a failing token endpoint, is ``EhrAuthError``; other 4xx are
+``EhrRejected`` carrying the EHR's OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any, Iterator, Protocol
+
+import requests
+
+from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
+
+FHIR_JSON = "application/fhir+json"
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_PAGES = 10_000
+
+
+class Auth(Protocol):
+    """Adds credentials to each request (see ``ehr.auth``)."""
+
+    def headers(self, session: requests.Session) -> dict[str, str]: ...
+
+    def invalidate(self) -> None: ...
+
+
+class _NoAuth:
+    def headers(self, session: requests.Session) -> dict[str, str]:
+        return {}
+
+    def invalidate(self) -> None:
+        return None
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _outcome(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+
+
+def _summary(outcome: dict[str, Any] | None) -> str:
+    if not outcome:
+        return ""
+    texts = [i.get("diagnostics") or i.get("details", {}).get("text", "") for i in outcome.get("issue", [])]
+    return "; ".join(t for t in texts if t)[:500]
+
+
+def translate_status(response: requests.Response) -> EhrError:
+    """The EhrError for an answer that is not a success."""
+    status = response.status_code
+    outcome = _outcome(response)
+    detail = _summary(outcome)
+    message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
+    if status in RETRYABLE_STATUS:
+        return EhrUnavailable(message, status=status, outcome=outcome, retry_after=retry_after(response.headers.get("Retry-After")))
+    if status in (401, 403):
+        return EhrAuthError(message, status=status, outcome=outcome)
+    return EhrRejected(message, status=status, outcome=outcome)
+
+
+def translate_exception(exc: requests.RequestException) -> EhrError:
+    """The EhrError for a ``requests`` failure: every one is retryable but a bad URL or TLS setup."""
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+        return EhrRejected(f"the EHR URL is not usable: {type(exc).__name__}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return EhrUnavailable("TLS handshake with the EHR failed (is its certificate trusted?)")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return EhrUnavailable(f"the EHR did not answer in time ({type(exc).__name__})")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return EhrUnavailable("could not connect to the EHR, or the connection broke")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return EhrUnavailable("the EHR's answer was cut off")
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return EhrUnavailable("the EHR's answer could not be decoded")
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return EhrRejected("the EHR redirected too many times")
+    return EhrUnavailable(f"the request to the EHR failed ({type(exc).__name__})")
+
+
+class FhirClient:
+    """One EHR's FHIR API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        verify: bool | str = True,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth or _NoAuth()
+        self.timeout = (connect_timeout, timeout)
+        self.session = session or requests.Session()
+        self.session.verify = verify
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        headers = {"Accept": FHIR_JSON, **kwargs.pop("headers", {})}
+        for attempt in (1, 2):
+            try:
+                response = self.session.request(
+                    method, url, headers={**headers, **self.auth.headers(self.session)}, timeout=self.timeout, **kwargs
+                )
+                response.content  # read the whole body here, so a cut-off answer fails inside the try
+            except requests.RequestException as exc:
+                raise translate_exception(exc) from None
+            if response.status_code == 401 and attempt == 1:
+                self.auth.invalidate()  # an expired token: fetch a new one and try once more
+                continue
+            if not response.ok:
+                raise translate_status(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise EhrUnavailable("the EHR answered with something that is not JSON") from None
+        if not isinstance(body, dict):
+            raise EhrUnavailable("the EHR answered with JSON that is not a resource")
+        return body
+
+    def metadata(self) -> dict[str, Any]:
+        return self._json(self._request("GET", f"{self.base_url}/metadata"))
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """POST a transaction Bundle; the transaction-response Bundle."""
+        body = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+        response = self._request("POST", self.base_url, data=body, headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"})
+        return self._json(response)
+
+    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page of a search, following ``next`` links."""
+        page = self._json(self._request("GET", f"{self.base_url}/{resource_type}", params=params))
+        for _ in range(MAX_PAGES):
+            yield page
+            link = next((l.get("url") for l in page.get("link", []) if l.get("relation") == "next"), None)
+            if not link:
+                return
+            page = self._json(self._request("GET", link))
+        raise EhrRejected(f"the search of {resource_type} has more than {MAX_PAGES} pages")
+
+    def validate(self, resource: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
+        """``$validate`` a resource; the OperationOutcome (HAPI answers 200 or 412 with it)."""
+        url = f"{self.base_url}/{resource['resourceType']}/$validate"
+        params = {"profile": profile} if profile else None
+        body = json.dumps(resource).encode("utf-8")
+        headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **self.auth.headers(self.session)}
+        try:
+            response = self.session.post(url, data=body, params=params, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise translate_exception(exc) from None
+        if response.status_code not in (200, 412, 422):
+            raise translate_status(response)
+        return self._json(response)
+
+    def put(self, resource: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
+        body = json.dumps(resource).encode("utf-8")
+        return self._json(self._request("PUT", url, data=body, headers={"Content-Type": FHIR_JSON}))

@@ -1,0 +1,115 @@
+"""Sends outbox items to the EHR: leases, exponential backoff with jitter, Retry-After,
+dead letters. Logs carry outbox ids, states and counts, never patient data."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.ehr.outbox import Item, Outbox
+from fhir_migraine.errors import EhrError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff of the n-th failed attempt: ``base * 2**(n-1)`` capped at ``cap``, with the upper
+    half jittered; never sooner than the EHR's ``Retry-After``. ``max_attempts`` 0: no limit."""
+
+    base: float = 1.0
+    cap: float = 300.0
+    lease: float = 120.0
+    max_attempts: int = 0
+
+    def delay(self, attempts: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
+        exponential = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
+        jittered = exponential / 2 + rand() * exponential / 2
+        return max(jittered, retry_after or 0.0)
+
+
+def error_record(error: EhrError) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": type(error).__name__, "message": error.message, "retryable": error.retryable}
+    if error.status is not None:
+        record["status"] = error.status
+    if error.outcome is not None:
+        record["outcome"] = error.outcome
+    return record
+
+
+def send(outbox: Outbox, client: FhirClient, item: Item, policy: RetryPolicy) -> str:
+    """Send the remaining parts of a claimed item; its new state."""
+    try:
+        for index in range(item.next_part, item.part_count):
+            response = client.transaction(item.parts[index])
+            outbox.part_sent(item.id, response, policy.lease)
+    except EhrError as error:
+        record = error_record(error)
+        gave_up = policy.max_attempts and item.attempts >= policy.max_attempts
+        if error.retryable and not gave_up:
+            delay = policy.delay(item.attempts, error.retry_after)
+            outbox.retry(item.id, delay, record)
+            log.warning("outbox item will be retried", extra={"outbox_id": item.id, "attempt": item.attempts,
+                                                              "delay_s": round(delay, 3), "error": record["type"],
+                                                              "status": error.status})
+            return "pending"
+        outbox.bury(item.id, record)
+        log.error("outbox item is dead", extra={"outbox_id": item.id, "attempt": item.attempts,
+                                                "error": record["type"], "status": error.status})
+        return "dead"
+    outbox.finish(item.id)
+    log.info("outbox item sent", extra={"outbox_id": item.id, "attempt": item.attempts, "parts": item.part_count,
+                                        "resources": item.resource_count})
+    return "sent"
+
+
+def drain(outbox: Outbox, client: FhirClient, policy: RetryPolicy, *, only: str | None = None) -> int:
+    """Send every item due now; how many were handled."""
+    handled = 0
+    while (item := outbox.claim(policy.lease, only)) is not None:
+        send(outbox, client, item, policy)
+        handled += 1
+    return handled
+
+
+class Worker:
+    """A background thread that drains the outbox every ``interval`` seconds until stopped."""
+
+    def __init__(self, outbox: Outbox, client: FhirClient, policy: RetryPolicy, *, interval: float = 0.5) -> None:
+        self.outbox, self.client, self.policy, self.interval = outbox, client, policy, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+
+    def start(self) -> "Worker":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                drain(self.outbox, self.client, self.policy)
+            except Exception as exc:  # keep the worker alive; the item's lease brings it back
+                log.error("outbox worker error", extra={"error": type(exc).__name__})
+            self._stop.wait(self.interval)
+
+
+def wait_for(outbox: Outbox, item_id: str, client: FhirClient, policy: RetryPolicy, *, deadline: float,
+             sleep: Callable[[float], None] = time.sleep) -> Item:
+    """Send one item now, retrying as the policy says until it is sent, dead or the deadline passes."""
+    while True:
+        drain(outbox, client, policy, only=item_id)
+        item = outbox.get(item_id)
+        assert item is not None
+        if item.state in ("sent", "dead") or time.time() >= deadline:
+            return item
+        wait = max(0.05, min(item.next_attempt_at - outbox.clock(), deadline - time.time()))
+        sleep(wait)
