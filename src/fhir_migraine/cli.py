@@ -9,13 +9,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from fhir_migraine import library, operations
 from fhir_migraine.config import Settings
 from fhir_migraine.documents import dumps, parse_json
-from fhir_migraine.errors import EXIT_OK, EXIT_USAGE, FhirMigraineError, InputError, Problem
+from fhir_migraine.errors import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EhrRejected,
+    EhrUnavailable,
+    FhirMigraineError,
+    InputError,
+    Problem,
+)
+from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.mapping.fhir import split_transaction
+
+if TYPE_CHECKING:
+    from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 
 Handler = Callable[[argparse.Namespace, TextIO], int]
@@ -23,6 +38,14 @@ Handler = Callable[[argparse.Namespace, TextIO], int]
 
 class UsageError(Exception):
     """A command line that cannot be carried out as written (missing file, bad option)."""
+
+
+def merged_response(responses: list[dict[str, Any]]) -> dict[str, Any]:
+    """The EHR's transaction-response; the parts' entries in one Bundle when it was split."""
+    if len(responses) == 1:
+        return responses[0]
+    entries = [e for r in responses for e in r.get("entry", [])]
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 def _read(path: str) -> str:
@@ -100,6 +123,57 @@ def _export_protocol(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _ehr_client(args: argparse.Namespace) -> tuple[Settings, "FhirClient"]:
+    from fhir_migraine.api import ehr_client
+
+    settings = Settings.from_env()
+    url = args.ehr or settings.ehr_url
+    if not url:
+        raise UsageError("give --ehr URL or set FHIR_MIGRAINE_EHR_URL")
+    settings = replace(settings, ehr_url=url)
+    return settings, ehr_client(settings)
+
+
+def _push(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.ehr.outbox import Outbox
+    from fhir_migraine.ehr.worker import RetryPolicy, wait_for
+
+    bundle = parse_json(_read(args.bundle), "Bundle")
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
+        raise InputError.of([Problem("$.type", "push takes a transaction Bundle (as 'map' prints)")], "Bundle")
+    operations.check_transaction(bundle)
+    settings, client = _ehr_client(args)
+    outbox = Outbox(settings.database)
+    item_id = outbox.add("bundle", split_transaction(bundle, settings.transaction_size))
+    policy = RetryPolicy(base=settings.retry_base, cap=settings.retry_cap, lease=settings.lease, max_attempts=settings.max_attempts)
+    item = wait_for(outbox, item_id, client, policy, deadline=time.time() + args.wait)
+    if item.state == "sent":
+        out.write(dumps(merged_response(item.responses)))
+        return EXIT_OK
+    error = item.last_error or {}
+    if item.state == "dead":
+        raise EhrRejected(f"the EHR refused the Bundle (outbox item {item_id} is dead): {error.get('message', '')}",
+                          status=error.get("status"), outcome=error.get("outcome"))
+    raise EhrUnavailable(
+        f"not sent within {args.wait:g} s ({error.get('message', 'no answer')}); outbox item {item_id} stays queued "
+        "and the service's worker will retry it"
+    )
+
+
+def _pull(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.ehr.pull import Cursors, pull, pull_with_cursor
+
+    if args.since is not None and parse_instant(args.since) is None:
+        raise UsageError("--since must be an instant such as 2026-11-01T00:00:00Z")
+    settings, client = _ehr_client(args)
+    if args.cursor:
+        bundle = pull_with_cursor(client, Cursors(settings.database), args.patient)
+    else:
+        bundle = pull(client, args.patient, since=args.since)
+    out.write(dumps(operations.unmap(bundle) if args.unmap else bundle))
+    return EXIT_OK
+
+
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from fhir_migraine.api.server import serve
 
@@ -141,6 +215,22 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-protocol", help="a protocol as a FHIR PlanDefinition")
     export.add_argument("protocol", metavar="PROTOCOL", help="a protocol file (YAML or JSON)")
     export.set_defaults(handler=_export_protocol)
+
+    push = commands.add_parser("push", help="push a transaction Bundle to the EHR through the outbox")
+    push.add_argument("bundle", metavar="BUNDLE.json")
+    push.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
+    push.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                      help="how long to keep retrying before leaving the item queued (default 60)")
+    push.set_defaults(handler=_push)
+
+    pull = commands.add_parser("pull", help="a patient's resources of this project from the EHR")
+    pull.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
+    pull.add_argument("--patient", required=True, metavar="REF", help="Patient/123")
+    when = pull.add_mutually_exclusive_group()
+    when.add_argument("--since", metavar="INSTANT", help="only resources changed since (FHIR _lastUpdated)")
+    when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")
+    pull.add_argument("--unmap", action="store_true", help="print orders and diary entries instead of the searchset Bundle")
+    pull.set_defaults(handler=_pull)
 
     serve = commands.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--host", help="address to listen on (FHIR_MIGRAINE_HOST, default 127.0.0.1)")

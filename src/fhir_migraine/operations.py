@@ -90,5 +90,22 @@ def map_diary_entry(where: Located) -> Resource:
     return diary_map.to_fhir_bundle([entry])
 
 
+def check_transaction(bundle: Resource) -> None:
+    """A Bundle to push must be a well-formed FHIR R4 transaction whose entries are conditional
+    creates (so a re-send creates nothing new)."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    try:
+        Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        problems = [Problem("$." + ".".join(str(p) for p in e["loc"] if p != "__root__"), e["msg"]) for e in exc.errors()[:50]]
+        raise InputError.of(problems, "Bundle") from None
+    for i, entry in enumerate(bundle.get("entry", [])):
+        request = entry.get("request", {})
+        if request.get("method") != "POST" or not request.get("ifNoneExist"):
+            raise InputError.of([Problem(f"$.entry[{i}].request", "must be a conditional create (POST with ifNoneExist)")], "Bundle")
+
+
 def export_protocol(protocol: Protocol) -> Resource:
     return to_fhir_plan_definition(protocol)

@@ -18,7 +18,7 @@ import requests
 from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
 
 FHIR_JSON = "application/fhir+json"
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({408, 425, 429})  # and every 5xx
 MAX_PAGES = 10_000
 
 
@@ -75,7 +75,7 @@ def translate_status(response: requests.Response) -> EhrError:
     outcome = _outcome(response)
     detail = _summary(outcome)
     message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
-    if status in RETRYABLE_STATUS:
+    if status in RETRYABLE_STATUS or status >= 500:
         return EhrUnavailable(message, status=status, outcome=outcome, retry_after=retry_after(response.headers.get("Retry-After")))
     if status in (401, 403):
         return EhrAuthError(message, status=status, outcome=outcome)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from fhir_migraine.ehr.client import FhirClient
@@ -51,4 +55,40 @@ def pull(client: FhirClient, patient: str, *, since: str | None = None) -> dict[
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     if searched_at:
         bundle["meta"] = {"lastUpdated": searched_at}
+    return bundle
+
+
+class Cursors:
+    """Per-patient pull cursors: the instant of the last pull, so the next fetches only changes."""
+
+    def __init__(self, database: str) -> None:
+        if database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        self._db.execute("CREATE TABLE IF NOT EXISTS pull_cursors (patient TEXT PRIMARY KEY, since TEXT NOT NULL)")
+
+    def get(self, patient: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT since FROM pull_cursors WHERE patient = ?", (patient,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set(self, patient: str, since: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO pull_cursors (patient, since) VALUES (?, ?) ON CONFLICT(patient) DO UPDATE SET since = excluded.since",
+                (patient, since),
+            )
+
+
+def pull_with_cursor(client: FhirClient, cursors: Cursors, patient: str) -> dict[str, Any]:
+    """Pull what changed since the patient's cursor, then move the cursor to this pull's start.
+
+    The new cursor is the search time the EHR reports (``Bundle.meta.lastUpdated``), or the local
+    clock taken before the search, so nothing written during the pull is skipped next time.
+    """
+    reference = patient_reference(patient)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    bundle = pull(client, reference, since=cursors.get(reference))
+    cursors.set(reference, started)
     return bundle

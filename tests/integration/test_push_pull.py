@@ -1,0 +1,94 @@
+"""Push every example order and diary through the service to a real HAPI server, pull them
+back, and get exactly the inputs; pushing the same input twice creates nothing new."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fhir_migraine import operations
+from fhir_migraine.api import create_app
+from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.mapping.diary import DIARY_SYSTEM
+from fhir_migraine.mapping.fhir import ORDER_STEP_SYSTEM
+from tests.conftest import API_TOKEN
+from tests.integration.conftest import count_by_identifier
+from tests.integration.helpers import example_diary, example_orders, sort_entries, wait_until_settled
+
+pytestmark = pytest.mark.ehr
+
+
+@pytest.fixture
+def service(ehr_url: str, settings, tmp_path: Path):
+    app = create_app(replace(settings, ehr_url=ehr_url, transaction_size=40, retry_base=0.1, worker_interval=0.1))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    yield client
+    app.extensions["fhir_migraine"].worker.stop()
+
+
+def test_orders_and_diary_reach_the_ehr_and_come_back_exactly(service, ehr, run_id: str) -> None:
+    patient = f"Patient/it-{run_id}"
+    orders, diary = example_orders(run_id, patient), example_diary(run_id, patient)
+    ids = [service.post("/orders", json=o).get_json()["outbox_id"] for o in orders]
+    answer = service.post("/diary", json=diary)
+    assert answer.status_code == 202
+    assert answer.headers["Location"] == f"/outbox/{answer.get_json()['outbox_id']}"
+    ids.append(answer.get_json()["outbox_id"])
+
+    settled = wait_until_settled(service, ids)
+    assert [s["state"] for s in settled.values()] == ["sent"] * len(ids), settled
+    assert settled[ids[-1]]["parts"] > 1, "the diary was split into transactions of at most 40 entries"
+
+    pulled_diary = service.get(f"/patients/{patient}/diary").get_json()["diary"]
+    assert sort_entries(pulled_diary) == sort_entries(diary)
+    pulled_orders = service.get(f"/patients/{patient}/orders").get_json()["orders"]
+    assert sort_entries(pulled_orders) == sort_entries(orders)
+
+
+def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: str) -> None:
+    patient = f"Patient/it-{run_id}"
+    order = example_orders(run_id, patient)[0]
+    entry = example_diary(run_id, patient)[2]
+    first = [service.post("/orders", json=order).get_json()["outbox_id"], service.post("/diary", json=entry).get_json()["outbox_id"]]
+    wait_until_settled(service, first)
+    again = [service.post("/orders", json=order).get_json()["outbox_id"], service.post("/diary", json=entry).get_json()["outbox_id"]]
+    settled = wait_until_settled(service, again)
+
+    statuses = [e["response"]["status"] for s in settled.values() for r in s["responses"] for e in r["entry"]]
+    assert statuses and all(s.startswith("200") for s in statuses), statuses
+    for step in ("fluids", "antiemetic"):
+        assert count_by_identifier(ehr, "MedicationRequest", ORDER_STEP_SYSTEM, f"{order['order_id']}/{step}") == 1
+    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, entry["entry_id"]) == 1
+    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, f"{entry['entry_id']}/attack") == 1
+
+
+def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) -> None:
+    from fhir_migraine.ehr import pull as pull_module
+
+    patient = f"Patient/it-{run_id}"
+    diary = example_diary(run_id, patient)
+    wait_until_settled(service, [service.post("/diary", json=diary).get_json()["outbox_id"]])
+    monkeypatch.setattr(pull_module, "PAGE_SIZE", 7)
+    bundle = pull_module.pull(ehr, patient)
+    assert bundle["total"] == 50
+    assert sort_entries(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == sort_entries(diary)
+
+
+def test_pull_since_and_the_cursor_fetch_only_what_changed(service, ehr, run_id: str, tmp_path: Path) -> None:
+    from fhir_migraine.ehr.pull import Cursors, pull_with_cursor
+
+    patient = f"Patient/it-{run_id}"
+    diary = example_diary(run_id, patient)
+    cursors = Cursors(str(tmp_path / "cursors.sqlite3"))
+    wait_until_settled(service, [service.post("/diary", json=diary[:10]).get_json()["outbox_id"]])
+    assert len(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == 10
+    first = pull_with_cursor(ehr, cursors, patient)
+    mapped = operations.map_diary([Located(e) for e in diary[:10]])
+    assert first["total"] == len(mapped["entry"])
+    wait_until_settled(service, [service.post("/diary", json=diary[10:12]).get_json()["outbox_id"]])
+    second = pull_with_cursor(ehr, cursors, patient)
+    keys = {r["resource"]["identifier"][0]["value"].split("/")[0] for r in second["entry"]}
+    assert keys == {diary[10]["entry_id"], diary[11]["entry_id"]}

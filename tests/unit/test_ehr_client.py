@@ -1,0 +1,80 @@
+"""Every ``requests`` failure and every EHR status maps to one EhrError subclass, in one place."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import requests
+
+from fhir_migraine.ehr.client import retry_after, translate_exception, translate_status
+from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
+
+
+def _all_request_exceptions() -> list[type[requests.RequestException]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(requests.exceptions, inspect.isclass)
+        if issubclass(cls, requests.RequestException)
+    ]
+
+
+@pytest.mark.parametrize("cls", _all_request_exceptions(), ids=lambda c: c.__name__)
+def test_every_requests_exception_becomes_an_ehr_error(cls: type[requests.RequestException]) -> None:
+    exc = cls("boom", "doc", 0) if issubclass(cls, ValueError) else cls("boom")
+    error = translate_exception(exc)
+    assert isinstance(error, EhrError)
+    assert type(error) in (EhrUnavailable, EhrRejected)
+    assert "boom" not in error.message, "messages come from the project, not from the URL or payload"
+
+
+@pytest.mark.parametrize(
+    ("cls", "retryable"),
+    [
+        (requests.exceptions.ConnectTimeout, True),
+        (requests.exceptions.ReadTimeout, True),
+        (requests.exceptions.ConnectionError, True),
+        (requests.exceptions.ChunkedEncodingError, True),
+        (requests.exceptions.SSLError, True),
+        (requests.exceptions.InvalidURL, False),
+        (requests.exceptions.MissingSchema, False),
+    ],
+)
+def test_network_failures_are_retryable_and_bad_urls_are_not(cls, retryable: bool) -> None:
+    assert translate_exception(cls("x")).retryable is retryable
+
+
+def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    response.headers.update(headers or {})
+    response.reason = "Reason"
+    return response
+
+
+OUTCOME = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"HAPI-0001: bad"}]}'
+
+
+@pytest.mark.parametrize("status", range(400, 600))
+def test_every_error_status_maps_to_one_class(status: int) -> None:
+    error = translate_status(_response(status, OUTCOME))
+    if status in (408, 425, 429) or status >= 500:
+        expected: type[EhrError] = EhrUnavailable
+    elif status in (401, 403):
+        expected = EhrAuthError
+    else:
+        expected = EhrRejected
+    assert type(error) is expected
+    assert error.status == status
+    assert error.outcome is not None and "HAPI-0001: bad" in error.message
+
+
+def test_429_carries_retry_after_in_seconds() -> None:
+    error = translate_status(_response(429, b"", {"Retry-After": "7"}))
+    assert error.retryable and error.retry_after == 7.0
+
+
+def test_retry_after_may_be_an_http_date() -> None:
+    assert retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == pytest.approx(30.0)
+    assert retry_after("soon") is None
