@@ -50,7 +50,7 @@ def test_orders_and_diary_reach_the_ehr_and_come_back_exactly(service, ehr, run_
 
 def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: str) -> None:
     patient = f"Patient/it-{run_id}"
-    order = example_orders(run_id, patient)[0]
+    order = next(o for o in example_orders(run_id, patient) if o["protocol"] == "ed-migraine-rescue")
     entry = example_diary(run_id, patient)[2]
     first = [service.post("/orders", json=order).get_json()["outbox_id"], service.post("/diary", json=entry).get_json()["outbox_id"]]
     wait_until_settled(service, first)
