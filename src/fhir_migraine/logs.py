@@ -28,12 +28,21 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.msg if isinstance(record.msg, str) else "log record",
+            "msg": self._message(record),
         }
         for key in SAFE_FIELDS:
             if key in record.__dict__:
                 line[key] = record.__dict__[key]
         return json.dumps(line, default=str)
+
+
+    @staticmethod
+    def _message(record: logging.LogRecord) -> str:
+        # Only gunicorn's own messages (pids, addresses, signals) are rendered with their
+        # arguments; the project's messages are constants and their arguments never printed.
+        if record.name.startswith("gunicorn.") and record.args:
+            return record.getMessage()
+        return record.msg if isinstance(record.msg, str) else "log record"
 
 
 def configure(level: str = "INFO", stream: object = None) -> None:

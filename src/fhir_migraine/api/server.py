@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
+from fhir_migraine import logs
 from fhir_migraine.config import Settings
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's own messages as JSON lines, through the project's formatter."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        logs.configure()
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -23,14 +33,17 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # Each worker builds its own app and database connection after the fork.
         from fhir_migraine.api import create_app
 
+        logs.configure()
         return create_app(self.settings)
 
 
 def serve(settings: Settings, *, host: str, port: int) -> int:
+    logs.configure()
     options = {
         "bind": f"{host}:{port}",
         "workers": settings.workers,
-        "accesslog": None,  # request paths can name patients; the app logs without PHI
+        "accesslog": None,
+        "logger_class": JsonLogger,  # request paths can name patients; the app logs without PHI
         "timeout": 60,
         "graceful_timeout": 20,
     }
