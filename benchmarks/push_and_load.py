@@ -1,0 +1,179 @@
+"""Push throughput to the local HAPI server and the service's throughput under load.
+
+1. Push: the same number of diary Observations sent to HAPI as transactions of 1, 10 and 100
+   entries (conditional creates, fresh identifiers each round); resources per second for each,
+   and the ratio to transactions of 1 (the baseline of this run).
+2. Load: ``fhir-migraine serve`` (gunicorn, 2 workers, the outbox worker pushing to HAPI) takes
+   ``POST /diary`` from concurrent clients in a second process on loopback; accepted requests per
+   second and p50/p99 latency, against ``GET /health`` under the same load (the baseline).
+
+Needs the local EHR: ``scripts/ehr start`` (or FHIR_MIGRAINE_TEST_EHR_URL).
+
+    .venv/bin/python benchmarks/push_and_load.py [--resources 600] [--clients 16] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from fhir_migraine import operations  # noqa: E402
+from fhir_migraine.ehr.client import FhirClient  # noqa: E402
+from fhir_migraine.inputs.diary_files import Located  # noqa: E402
+from fhir_migraine.mapping.fhir import split_transaction  # noqa: E402
+
+MONTH = json.loads((ROOT / "examples" / "diary" / "month.json").read_text(encoding="utf-8"))
+TOKEN = "benchmark-token"
+
+LOAD_CLIENT = r"""
+import json, sys, threading, time, requests
+url, token, seconds, clients, path, body = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+payloads = json.loads(body) if body else None
+latencies, statuses, lock = [], {}, threading.Lock()
+stop_at = time.perf_counter() + seconds
+def run(n):
+    session = requests.Session()
+    headers = {"Authorization": "Bearer " + token}
+    i = 0
+    while time.perf_counter() < stop_at:
+        started = time.perf_counter()
+        if payloads is None:
+            r = session.get(url + path, headers=headers, timeout=30)
+        else:
+            payload = dict(payloads[i % len(payloads)], entry_id=f"load-{n}-{i}-{payloads[0]['entry_id']}")
+            r = session.post(url + path, json=payload, headers=headers, timeout=30)
+        elapsed = time.perf_counter() - started
+        i += 1
+        with lock:
+            latencies.append(elapsed)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"latencies": latencies, "statuses": statuses, "seconds": seconds}))
+"""
+
+
+def ehr_url() -> str:
+    url = os.environ.get("FHIR_MIGRAINE_TEST_EHR_URL") or subprocess.run(
+        [str(ROOT / "scripts" / "ehr"), "url"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        requests.get(f"{url}/metadata", timeout=10).raise_for_status()
+    except requests.RequestException as exc:
+        raise SystemExit(f"no EHR at {url} ({exc}); run scripts/ehr start") from None
+    return url
+
+
+def diary_bundle(resources: int) -> dict:
+    """``resources`` headache-free days: one Observation each, referencing nothing, so a
+    transaction of size N holds exactly N entries."""
+    run = uuid.uuid4().hex[:8]
+    entries = [
+        {"entry_id": f"bench-{run}-{i}", "patient": {"reference": f"Patient/bench-{run}"},
+         "date": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}", "headache": None}
+        for i in range(resources)
+    ]
+    return operations.map_diary([Located(e) for e in entries])
+
+
+def push_benchmark(url: str, resources: int) -> list[tuple[int, int, float]]:
+    client = FhirClient(url, timeout=120)
+    client.transaction(diary_bundle(20))  # warm HAPI up before measuring
+    rows = []
+    for size in (1, 10, 100):
+        bundle = diary_bundle(resources)
+        parts = split_transaction(bundle, size)
+        started = time.perf_counter()
+        for part in parts:
+            client.transaction(part)
+        elapsed = time.perf_counter() - started
+        rows.append((size, len(bundle["entry"]), elapsed))
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load(url: str, path: str, payloads: list | None, clients: int, seconds: float) -> dict:
+    body = json.dumps(payloads) if payloads is not None else ""
+    result = subprocess.run([sys.executable, "-c", LOAD_CLIENT, url, TOKEN, str(seconds), str(clients), path, body],
+                            capture_output=True, text=True, check=True)
+    data = json.loads(result.stdout)
+    latencies = sorted(data["latencies"])
+    return {
+        "requests": len(latencies),
+        "per_second": len(latencies) / data["seconds"],
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "statuses": data["statuses"],
+    }
+
+
+def service_benchmark(url: str, clients: int, seconds: float) -> tuple[dict, dict, dict]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        env = dict(os.environ, FHIR_MIGRAINE_DB=f"{folder}/service.sqlite3", FHIR_MIGRAINE_EHR_URL=url,
+                   FHIR_MIGRAINE_API_TOKEN=TOKEN, FHIR_MIGRAINE_PORT=str(port))
+        process = subprocess.Popen([sys.executable, "-m", "fhir_migraine.cli", "serve"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if requests.get(f"{base}/health", timeout=1).ok:
+                        break
+                except requests.RequestException:
+                    time.sleep(0.2)
+            health = load(base, "/health", None, clients, seconds)
+            diary = load(base, "/diary", MONTH[:10], clients, seconds)
+            counts = requests.get(f"{base}/outbox?state=dead", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()["counts"]
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+    return health, diary, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    url = ehr_url()
+
+    rows = push_benchmark(url, args.resources)
+    baseline = rows[0][1] / rows[0][2]
+    print("push to HAPI (conditional-create transactions)")
+    print(f"{'size':>6} {'resources':>10} {'seconds':>8} {'resources/s':>12} {'vs size 1':>10}")
+    for size, count, elapsed in rows:
+        print(f"{size:>6} {count:>10} {elapsed:>8.2f} {count / elapsed:>12.1f} {count / elapsed / baseline:>10.2f}")
+
+    health, diary, counts = service_benchmark(url, args.clients, args.seconds)
+    print(f"\nservice under load: {args.clients} clients in a second process, {args.seconds:g} s each")
+    print(f"{'endpoint':>14} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+    for name, row in (("GET /health", health), ("POST /diary", diary)):
+        print(f"{name:>14} {row['per_second']:>11.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}  {row['statuses']}")
+    print(f"POST /diary throughput / GET /health throughput = {diary['per_second'] / health['per_second']:.3f}")
+    print(f"outbox after the run: {counts}")
+
+
+if __name__ == "__main__":
+    main()
