@@ -1,0 +1,573 @@
+"""Authentication to the EHR, against a real token endpoint running in this process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from fhir_migraine.ehr.auth import (
+    Auth,
+    BearerToken,
+    ClientCredentials,
+    NoAuth,
+    SmartBackendServices,
+    auth_from_settings,
+)
+from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.errors import ConfigError, EhrAuthError
+from tests.tokenserver import JWT_BEARER, JwtClient, TokenServer
+
+CLIENT_ID = "fhir-migraine"
+SECRET = "s3cret:with/odd+chars ü%"
+KEY_ID = "key-2025-01"
+
+
+class FakeClock:
+    """A clock the test moves by hand; it starts at the real time so both ends agree at first."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def pem(key: Any) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture(scope="module")
+def keys(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+    return {"RS384": rsa_key, "ES384": ec_key}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def server(clock: FakeClock, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> Iterator[TokenServer]:
+    token_server = TokenServer(
+        secrets={CLIENT_ID: SECRET},
+        jwt_clients={
+            "rsa-client": JwtClient(rsa_key.public_key(), KEY_ID, "RS384"),
+            "ec-client": JwtClient(ec_key.public_key(), KEY_ID, "ES384"),
+        },
+        clock=clock,
+    ).start()
+    yield token_server
+    token_server.stop()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+def client_credentials(server: TokenServer, clock: FakeClock, **options: Any) -> ClientCredentials:
+    return ClientCredentials(server.url, CLIENT_ID, options.pop("secret", SECRET), options.pop("scope", "system/*.rs"), clock=clock, **options)
+
+
+def smart(server: TokenServer, clock: Any, keys: dict[str, Any], algorithm: str = "RS384", **options: Any) -> SmartBackendServices:
+    client_id = "rsa-client" if algorithm == "RS384" else "ec-client"
+    key = options.pop("key", keys[algorithm])
+    return SmartBackendServices(server.url, client_id, pem(key), key_id=KEY_ID, algorithm=algorithm, clock=clock, **options)
+
+
+def bearer_of(headers: dict[str, str]) -> str:
+    assert headers["Authorization"].startswith("Bearer ")
+    return headers["Authorization"][len("Bearer ") :]
+
+
+# --- each mode's headers ---------------------------------------------------------------------------
+
+
+def test_no_auth_adds_no_header(session: requests.Session) -> None:
+    assert NoAuth().headers(session) == {}
+    NoAuth().invalidate()
+
+
+def test_a_fixed_bearer_token_is_sent_as_it_is(session: requests.Session) -> None:
+    auth = BearerToken("abc.def-123")
+    assert auth.headers(session) == {"Authorization": "Bearer abc.def-123"}
+    auth.invalidate()
+    assert auth.headers(session) == {"Authorization": "Bearer abc.def-123"}
+
+
+@pytest.mark.parametrize("token", ["", "two words", "line\nbreak", "tab\t"], ids=["empty", "space", "newline", "tab"])
+def test_a_bearer_token_that_cannot_go_in_a_header_is_a_config_error(token: str) -> None:
+    with pytest.raises(ConfigError):
+        BearerToken(token)
+
+
+def test_every_kind_of_auth_fits_the_protocol(server: TokenServer, clock: FakeClock, keys: dict[str, Any]) -> None:
+    kinds: list[Auth] = [NoAuth(), BearerToken("t"), client_credentials(server, clock), smart(server, clock, keys)]
+    assert all(callable(k.headers) and callable(k.invalidate) for k in kinds)
+
+
+def test_client_credentials_authenticate_by_basic_and_send_a_bearer_token(
+    server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    headers = client_credentials(server, clock).headers(session)
+    assert bearer_of(headers) == server.issued[-1]
+    assert server.requests == 1 and server.refusals == []
+    assert server.forms == [{"grant_type": "client_credentials", "scope": "system/*.rs"}]
+
+
+def test_client_credentials_without_a_scope_send_none(server: TokenServer, clock: FakeClock, session: requests.Session) -> None:
+    client_credentials(server, clock, scope=None).headers(session)
+    assert server.forms == [{"grant_type": "client_credentials"}]
+
+
+def test_a_wrong_client_secret_is_refused_by_the_server(server: TokenServer, clock: FakeClock, session: requests.Session) -> None:
+    with pytest.raises(EhrAuthError) as caught:
+        client_credentials(server, clock, secret="not-the-secret").headers(session)
+    assert caught.value.status == 401
+    assert "invalid_client" in str(caught.value)
+    assert "not-the-secret" not in str(caught.value)
+    assert server.refusals == ["unknown client or wrong secret"]
+
+
+@pytest.mark.parametrize("algorithm", ["RS384", "ES384"])
+def test_smart_backend_services_sign_an_assertion_the_server_verifies(
+    algorithm: str, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    auth = smart(server, clock, keys, algorithm)
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    assert server.refusals == []
+    [(header, claims)] = server.assertions
+    assert header == {"alg": algorithm, "kid": KEY_ID, "typ": "JWT"}
+    assert claims["iss"] == claims["sub"] == auth.client_id
+    assert claims["aud"] == server.url
+    assert claims["exp"] == int(clock.now) + 300
+    [form] = server.forms
+    assert form["grant_type"] == "client_credentials"
+    assert form["scope"] == "system/*.rs"
+    assert form["client_assertion_type"] == JWT_BEARER
+
+
+# --- caching ---------------------------------------------------------------------------------------
+
+
+def test_a_token_is_reused_until_30_seconds_before_it_expires(
+    server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    server.expires_in = 120
+    auth = client_credentials(server, clock)
+    first = auth.headers(session)
+    clock.advance(89.9)
+    assert auth.headers(session) == first
+    assert server.requests == 1
+    clock.advance(0.1)
+    second = auth.headers(session)
+    assert second != first
+    assert server.requests == 2
+
+
+def test_a_token_without_expires_in_is_taken_to_live_300_seconds(
+    server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    server.expires_in = None
+    auth = smart(server, clock, keys)
+    auth.headers(session)
+    clock.advance(269)
+    auth.headers(session)
+    assert server.requests == 1
+    clock.advance(1)
+    auth.headers(session)
+    assert server.requests == 2
+    assert server.refusals == []
+
+
+def test_a_token_shorter_lived_than_the_margin_is_still_used_once(
+    server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    server.expires_in = 10
+    auth = client_credentials(server, clock)
+    assert bearer_of(auth.headers(session)) == server.issued[0]
+    assert bearer_of(auth.headers(session)) == server.issued[1]
+
+
+@pytest.mark.parametrize("kind", ["client-credentials", "smart-backend"])
+def test_invalidate_makes_the_next_call_fetch_a_new_token(
+    kind: str, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    auth = client_credentials(server, clock) if kind == "client-credentials" else smart(server, clock, keys)
+    first = auth.headers(session)
+    assert auth.headers(session) == first
+    auth.invalidate()
+    assert auth.headers(session) != first
+    assert server.requests == 2
+
+
+def test_eight_threads_asking_at_once_fetch_one_token(server: TokenServer, clock: FakeClock) -> None:
+    server.delay = 0.2  # keep the first fetch in flight while the others arrive
+    auth = client_credentials(server, clock)
+    start = threading.Barrier(8)
+    results: list[dict[str, str]] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            with requests.Session() as own:
+                start.wait()
+                results.append(auth.headers(own))
+        except BaseException as exc:  # a failure in a thread must fail the test, not vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == []
+    assert len(results) == 8 and all(r == results[0] for r in results)
+    assert server.requests == 1
+
+
+# --- assertions the server refuses -----------------------------------------------------------------
+
+
+def test_each_assertion_carries_a_fresh_jti(
+    server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    auth = smart(server, clock, keys, "ES384")
+    for _ in range(3):
+        auth.invalidate()
+        auth.headers(session)
+    assert server.refusals == []
+    assert len({claims["jti"] for _, claims in server.assertions}) == 3
+
+
+def test_the_server_refuses_an_assertion_sent_twice(server: TokenServer, clock: FakeClock, keys: dict[str, Any]) -> None:
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "system/*.rs",
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": smart(server, clock, keys).assertion(),
+    }
+    assert requests.post(server.url, data=form, timeout=5).status_code == 200
+    again = requests.post(server.url, data=form, timeout=5)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_client"
+    assert server.refusals == ["jti has been used before"]
+
+
+@pytest.mark.parametrize(
+    ("skew", "reason"),
+    [(-301, "the assertion has expired"), (60, "exp is more than 5 minutes ahead")],
+    ids=["expired", "too-far-ahead"],
+)
+def test_the_server_refuses_an_assertion_outside_its_five_minutes(
+    skew: float, reason: str, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    auth = smart(server, lambda: clock() + skew, keys)
+    with pytest.raises(EhrAuthError) as caught:
+        auth.headers(session)
+    assert server.refusals == [reason]
+    assert reason in str(caught.value)
+
+
+def test_the_server_refuses_an_assertion_signed_with_another_key(
+    server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(EhrAuthError, match="invalid_client"):
+        smart(server, clock, keys, key=stranger).headers(session)
+    assert server.refusals and server.refusals[0].startswith("the assertion does not verify")
+
+
+def test_the_server_refuses_an_assertion_with_another_alg(server: TokenServer, clock: FakeClock, keys: dict[str, Any]) -> None:
+    claims = {"iss": "rsa-client", "sub": "rsa-client", "aud": server.url, "exp": int(clock()) + 60, "jti": "j1"}
+    assertion = jwt.encode(claims, keys["RS384"], algorithm="RS256", headers={"kid": KEY_ID, "typ": "JWT"})
+    form = {"grant_type": "client_credentials", "scope": "s", "client_assertion_type": JWT_BEARER, "client_assertion": assertion}
+    assert requests.post(server.url, data=form, timeout=5).status_code == 400
+    assert server.refusals == ["alg RS256 is not the client's RS384"]
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "HS256", "none", "rs384"])
+def test_a_signing_algorithm_other_than_rs384_or_es384_is_a_config_error(algorithm: str, rsa_key: Any) -> None:
+    with pytest.raises(ConfigError, match="algorithm"):
+        SmartBackendServices("https://ehr.example/token", "c", pem(rsa_key), key_id="k", algorithm=algorithm)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "make_key", "message"),
+    [
+        ("ES384", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), "P-384"),
+        ("ES384", lambda: ec.generate_private_key(ec.SECP256R1()), "P-384"),
+        ("RS384", lambda: ec.generate_private_key(ec.SECP384R1()), "RSA"),
+        ("RS384", lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024), "2048"),
+    ],
+    ids=["rsa-key-for-es384", "p256-key-for-es384", "ec-key-for-rs384", "short-rsa-key"],
+)
+def test_a_key_that_does_not_fit_the_algorithm_is_a_config_error(algorithm: str, make_key: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SmartBackendServices("https://ehr.example/token", "c", pem(make_key()), key_id="k", algorithm=algorithm)
+
+
+def test_text_that_is_not_a_pem_key_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="PEM"):
+        SmartBackendServices("https://ehr.example/token", "c", "-----BEGIN PRIVATE KEY-----\nnope\n", key_id="k")
+
+
+# --- token endpoint failures -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fail", "status", "words", "retryable"),
+    [
+        ("500", 500, "answered 500", True),
+        ("invalid_client", 401, "invalid_client - the client is not registered", False),
+        ("slow", None, "did not answer within 0.3 s", True),
+        ("no_token", 200, "without an access_token", False),
+        ("not_json", 200, "without an access_token", False),
+        ("mac_token", None, "not a Bearer token", False),
+    ],
+    ids=["server-error", "invalid-client", "timeout", "no-access-token", "not-json", "not-bearer"],
+)
+def test_a_failing_token_endpoint_is_an_ehr_auth_error(
+    fail: str, status: int | None, words: str, retryable: bool, server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    server.fail = fail
+    auth = client_credentials(server, clock, timeout=0.3)
+    with pytest.raises(EhrAuthError) as caught:
+        auth.headers(session)
+    error = caught.value
+    assert words in str(error)
+    assert error.status == status
+    assert error.retryable is retryable
+    assert SECRET not in str(error)
+    # Once the endpoint recovers, the next call gets a token: a failure is not cached.
+    server.fail = None
+    server.delay = 0.0
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+
+
+def test_a_server_error_carries_retry_after(server: TokenServer, clock: FakeClock, session: requests.Session) -> None:
+    server.fail = "500"
+    with pytest.raises(EhrAuthError) as caught:
+        client_credentials(server, clock).headers(session)
+    assert caught.value.retry_after == 7
+    assert "temporarily_unavailable" in str(caught.value)
+
+
+def test_an_unreachable_token_endpoint_is_an_ehr_auth_error(clock: FakeClock, session: requests.Session) -> None:
+    closed = TokenServer()  # bound to a free port, then closed without serving
+    url = closed.url
+    closed.stop()
+    auth = ClientCredentials(url, CLIENT_ID, SECRET, clock=clock, timeout=2)
+    with pytest.raises(EhrAuthError, match="could not connect to the token endpoint") as caught:
+        auth.headers(session)
+    assert caught.value.retryable is True
+
+
+@pytest.mark.parametrize("kind", ["client-credentials", "smart-backend"])
+def test_credentials_echoed_by_the_endpoint_are_blacked_out_of_the_error(
+    kind: str, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    server.fail = "invalid_client"
+    server.echo = True
+    auth = client_credentials(server, clock) if kind == "client-credentials" else smart(server, clock, keys)
+    with pytest.raises(EhrAuthError) as caught:
+        auth.headers(session)
+    message = str(caught.value)
+    assert "[redacted]" in message
+    assert SECRET not in message
+    assert "eyJ" not in message  # no JWT, whole or in part
+    sent = server.forms[-1].get("client_assertion")
+    assert sent is None or sent not in message
+
+
+def test_secrets_do_not_show_in_repr(rsa_key: Any) -> None:
+    shown = repr(ClientCredentials("https://ehr.example/token", "c", SECRET)) + repr(BearerToken("tok-xyz"))
+    shown += repr(SmartBackendServices("https://ehr.example/token", "c", pem(rsa_key), key_id="k"))
+    assert SECRET not in shown and "tok-xyz" not in shown and "PRIVATE KEY" not in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://ehr.example/token", True),
+        ("http://127.0.0.1:9/token", True),
+        ("http://localhost/token", True),
+        ("http://[::1]/token", True),
+        ("http://ehr.example/token", False),
+        ("ftp://ehr.example/token", False),
+        ("/token", False),
+        ("https://user:pw@ehr.example/token", False),
+    ],
+    ids=["https", "http-loopback-v4", "http-localhost", "http-loopback-v6", "http-remote", "ftp", "relative", "userinfo"],
+)
+def test_a_token_url_must_be_https_unless_it_is_this_machine(url: str, ok: bool) -> None:
+    if ok:
+        ClientCredentials(url, "c", "s")
+    else:
+        with pytest.raises(ConfigError, match="token_url"):
+            ClientCredentials(url, "c", "s")
+
+
+# --- with the FHIR client --------------------------------------------------------------------------
+
+
+def test_the_fhir_client_renews_a_revoked_token_after_a_401(server: TokenServer, clock: FakeClock) -> None:
+    auth = client_credentials(server, clock)
+    client = FhirClient(server.fhir_url, auth=auth, timeout=5)
+    assert client.metadata()["resourceType"] == "CapabilityStatement"
+    server.revoke_all()
+    assert client.metadata()["resourceType"] == "CapabilityStatement"
+    assert server.requests == 2
+
+
+# --- auth_from_settings ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, rsa_key: Any) -> Path:
+    path = tmp_path / "ehr-key.pem"
+    path.write_text(pem(rsa_key), encoding="ascii")
+    return path
+
+
+@pytest.fixture
+def ec_key_file(tmp_path: Path, ec_key: Any) -> Path:
+    path = tmp_path / "ehr-ec-key.pem"
+    path.write_text(pem(ec_key), encoding="ascii")
+    return path
+
+
+TOKEN_URL = "https://ehr.example/oauth2/token"
+
+
+def test_no_setting_means_no_auth() -> None:
+    assert isinstance(auth_from_settings({}), NoAuth)
+    assert isinstance(auth_from_settings({"FHIR_MIGRAINE_EHR_AUTH": "none"}), NoAuth)
+
+
+def test_bearer_mode_reads_the_token(session: requests.Session) -> None:
+    auth = auth_from_settings({"FHIR_MIGRAINE_EHR_AUTH": "bearer", "FHIR_MIGRAINE_EHR_TOKEN": "abc\n"})
+    assert auth.headers(session) == {"Authorization": "Bearer abc"}
+
+
+def test_client_credentials_mode_reads_url_id_secret_and_scope() -> None:
+    auth = auth_from_settings(
+        {
+            "FHIR_MIGRAINE_EHR_AUTH": "client-credentials",
+            "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
+            "FHIR_MIGRAINE_EHR_CLIENT_ID": "me",
+            "FHIR_MIGRAINE_EHR_CLIENT_SECRET": SECRET,
+            "FHIR_MIGRAINE_EHR_SCOPE": "system/Observation.c",
+        }
+    )
+    assert isinstance(auth, ClientCredentials)
+    assert (auth.token_url, auth.client_id, auth.client_secret, auth.scope) == (TOKEN_URL, "me", SECRET, "system/Observation.c")
+
+
+def test_smart_backend_mode_reads_the_key_file_and_defaults_to_rs384(key_file: Path) -> None:
+    auth = auth_from_settings(
+        {
+            "FHIR_MIGRAINE_EHR_AUTH": "smart-backend",
+            "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
+            "FHIR_MIGRAINE_EHR_CLIENT_ID": "me",
+            "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(key_file),
+            "FHIR_MIGRAINE_EHR_KEY_ID": KEY_ID,
+        }
+    )
+    assert isinstance(auth, SmartBackendServices)
+    assert (auth.algorithm, auth.scope, auth.key_id) == ("RS384", "system/*.rs", KEY_ID)
+
+
+def test_smart_backend_mode_works_end_to_end_with_an_es384_key(
+    ec_key_file: Path, server: TokenServer, session: requests.Session
+) -> None:
+    auth = auth_from_settings(
+        {
+            "FHIR_MIGRAINE_EHR_AUTH": "Smart-Backend",
+            "FHIR_MIGRAINE_EHR_TOKEN_URL": server.url,
+            "FHIR_MIGRAINE_EHR_CLIENT_ID": "ec-client",
+            "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(ec_key_file),
+            "FHIR_MIGRAINE_EHR_KEY_ID": KEY_ID,
+            "FHIR_MIGRAINE_EHR_JWT_ALG": "es384",
+            "FHIR_MIGRAINE_EHR_SCOPE": "system/Observation.cru",
+        }
+    )
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    assert server.forms[-1]["scope"] == "system/Observation.cru"
+
+
+CC = {
+    "FHIR_MIGRAINE_EHR_AUTH": "client-credentials",
+    "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
+    "FHIR_MIGRAINE_EHR_CLIENT_ID": "me",
+    "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "pw",
+}
+SMART = {
+    "FHIR_MIGRAINE_EHR_AUTH": "smart-backend",
+    "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
+    "FHIR_MIGRAINE_EHR_CLIENT_ID": "me",
+    "FHIR_MIGRAINE_EHR_PRIVATE_KEY": "KEY_FILE",  # replaced by the key file's path
+    "FHIR_MIGRAINE_EHR_KEY_ID": KEY_ID,
+}
+
+
+def without(env: dict[str, str], name: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k != name}
+
+
+BAD_SETTINGS = [
+    ("unknown-mode", {"FHIR_MIGRAINE_EHR_AUTH": "kerberos"}, "FHIR_MIGRAINE_EHR_AUTH"),
+    ("bearer-without-token", {"FHIR_MIGRAINE_EHR_AUTH": "bearer"}, "FHIR_MIGRAINE_EHR_TOKEN"),
+    ("bearer-token-with-space", {"FHIR_MIGRAINE_EHR_AUTH": "bearer", "FHIR_MIGRAINE_EHR_TOKEN": "a b"}, "FHIR_MIGRAINE_EHR_TOKEN"),
+    ("token-without-mode", {"FHIR_MIGRAINE_EHR_TOKEN": "abc"}, "FHIR_MIGRAINE_EHR_TOKEN"),
+    ("cc-without-url", without(CC, "FHIR_MIGRAINE_EHR_TOKEN_URL"), "FHIR_MIGRAINE_EHR_TOKEN_URL"),
+    ("cc-without-client-id", without(CC, "FHIR_MIGRAINE_EHR_CLIENT_ID"), "FHIR_MIGRAINE_EHR_CLIENT_ID"),
+    ("cc-without-secret", without(CC, "FHIR_MIGRAINE_EHR_CLIENT_SECRET"), "FHIR_MIGRAINE_EHR_CLIENT_SECRET"),
+    ("cc-with-empty-secret", {**CC, "FHIR_MIGRAINE_EHR_CLIENT_SECRET": " "}, "FHIR_MIGRAINE_EHR_CLIENT_SECRET"),
+    ("cc-with-http-url", {**CC, "FHIR_MIGRAINE_EHR_TOKEN_URL": "http://ehr.example/t"}, "FHIR_MIGRAINE_EHR_TOKEN_URL"),
+    ("cc-with-a-key", {**CC, "FHIR_MIGRAINE_EHR_PRIVATE_KEY": "k.pem"}, "FHIR_MIGRAINE_EHR_PRIVATE_KEY"),
+    ("cc-with-a-token", {**CC, "FHIR_MIGRAINE_EHR_TOKEN": "abc"}, "FHIR_MIGRAINE_EHR_TOKEN"),
+    ("bearer-with-a-secret", {"FHIR_MIGRAINE_EHR_AUTH": "bearer", "FHIR_MIGRAINE_EHR_TOKEN": "t", "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "pw"}, "FHIR_MIGRAINE_EHR_CLIENT_SECRET"),
+    ("smart-with-a-secret", {**SMART, "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "pw"}, "FHIR_MIGRAINE_EHR_CLIENT_SECRET"),
+    ("smart-without-key", without(SMART, "FHIR_MIGRAINE_EHR_PRIVATE_KEY"), "FHIR_MIGRAINE_EHR_PRIVATE_KEY"),
+    ("smart-without-key-id", without(SMART, "FHIR_MIGRAINE_EHR_KEY_ID"), "FHIR_MIGRAINE_EHR_KEY_ID"),
+    ("smart-without-url", without(SMART, "FHIR_MIGRAINE_EHR_TOKEN_URL"), "FHIR_MIGRAINE_EHR_TOKEN_URL"),
+    ("smart-with-rs256", {**SMART, "FHIR_MIGRAINE_EHR_JWT_ALG": "RS256"}, "FHIR_MIGRAINE_EHR_JWT_ALG"),
+    ("smart-es384-with-rsa-key", {**SMART, "FHIR_MIGRAINE_EHR_JWT_ALG": "ES384"}, "FHIR_MIGRAINE_EHR_PRIVATE_KEY"),
+    ("smart-key-file-missing", {**SMART, "FHIR_MIGRAINE_EHR_PRIVATE_KEY": "/nonexistent/key.pem"}, "FHIR_MIGRAINE_EHR_PRIVATE_KEY"),
+]
+
+
+@pytest.mark.parametrize(("env", "variable"), [case[1:] for case in BAD_SETTINGS], ids=[case[0] for case in BAD_SETTINGS])
+def test_missing_or_contradictory_settings_are_a_config_error_naming_the_variable(
+    env: dict[str, str], variable: str, key_file: Path
+) -> None:
+    env = {k: str(key_file) if v == "KEY_FILE" else v for k, v in env.items()}
+    with pytest.raises(ConfigError) as caught:
+        auth_from_settings(env)
+    assert variable in str(caught.value)
+    assert "pw" not in str(caught.value).replace("PRIVATE", "")
