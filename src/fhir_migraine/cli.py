@@ -181,6 +181,34 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     return serve(settings, host=args.host or settings.host, port=args.port or settings.port)
 
 
+def _profile_sources(args: argparse.Namespace) -> tuple[Path, Any]:
+    from fhir_migraine import profiles
+
+    root = Path(args.root)
+    if not (root / "examples").is_dir():
+        raise UsageError(f"{args.root} is not the project folder (it has no examples/)")
+    return root, profiles.read_sources(root)
+
+
+def _profiles_build(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine import profiles
+
+    root, sources = _profile_sources(args)
+    written = profiles.write(root / "profiles", sources)
+    out.write(dumps({"written": [p.relative_to(root).as_posix() for p in written]}))
+    return EXIT_OK
+
+
+def _profiles_package(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine import profiles
+
+    root, sources = _profile_sources(args)
+    target = Path(args.out) if args.out else Path(profiles.package_file_name())
+    profiles.write_package(target, sources)
+    out.write(dumps({"package": str(target)}))
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="fhir-migraine",
@@ -231,6 +259,15 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")
     pull.add_argument("--unmap", action="store_true", help="print orders and diary entries instead of the searchset Bundle")
     pull.set_defaults(handler=_pull)
+
+    conformance = commands.add_parser("profiles", help="the project's FHIR profiles package (profiles/)")
+    steps = conformance.add_subparsers(dest="step", required=True, metavar="STEP")
+    build = steps.add_parser("build", help="regenerate profiles/ from the code tables and the examples")
+    package = steps.add_parser("package", help="write the FHIR package as a .tgz")
+    package.add_argument("--out", metavar="PATH", help="the .tgz to write (default fhir-migraine.profiles-<version>.tgz)")
+    for step, handler in ((build, _profiles_build), (package, _profiles_package)):
+        step.add_argument("--root", default=".", metavar="DIR", help="the project folder (default: the current one)")
+        step.set_defaults(handler=handler)
 
     serve = commands.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--host", help="address to listen on (FHIR_MIGRAINE_HOST, default 127.0.0.1)")

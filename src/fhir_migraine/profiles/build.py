@@ -1,0 +1,304 @@
+"""The whole package as data: StructureDefinitions, ValueSets, CodeSystems, package.json and
+one example per profile, then the two edges that write it (a folder, a ``.tgz``).
+
+Everything but ``read_sources``, ``write`` and ``write_package`` is a pure function.
+Package layout: https://confluence.hl7.org/display/FHIR/NPM+Package+Specification
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from fhir_migraine import library, operations, terminology
+from fhir_migraine.documents import dumps
+from fhir_migraine.inputs.diary_files import iter_entries
+from fhir_migraine.profiles import codes, diary_profiles, order_profiles
+from fhir_migraine.profiles.elements import CANONICAL, CORE, Element, sd_url
+
+Resource = dict[str, Any]
+
+PACKAGE_NAME = "fhir-migraine.profiles"
+FHIR_VERSION = "4.0.1"
+# Where the examples come from, relative to the project folder.
+EXAMPLE_ORDERS = "examples/orders"
+EXAMPLE_PROTOCOLS = "examples/protocols"
+EXAMPLE_DIARY = "examples/diary/month.json"
+EXAMPLE_PROTOCOL = "preventive-nutrient"
+# Fixed time stamp of every member of the .tgz (2026-01-15T00:00:00Z), for identical bytes.
+PACKAGE_MTIME = 1768435200
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    id: str
+    type: str
+    title: str
+    description: str
+    elements: Callable[[], list[Element]]
+
+
+PROFILES = (
+    ProfileSpec("migraine-infusion-request", "MedicationRequest", "Migraine infusion request",
+                "One step of an IV migraine infusion order: a bag (contained Medication) or a push or "
+                "injection, part of an order (groupIdentifier) made from a protocol (instantiatesCanonical).",
+                order_profiles.infusion_request),
+    ProfileSpec("migraine-bag-medication", "Medication", "Migraine infusion bag",
+                "An infusion bag, contained in its MedicationRequest: the base fluid and the additives as "
+                "ingredients, the bag volume as amount.", order_profiles.bag_medication),
+    ProfileSpec("migraine-infusion-group", "RequestGroup", "Migraine infusion order",
+                "The MedicationRequests of one order, in the order of the protocol.", order_profiles.infusion_group),
+    ProfileSpec("migraine-infusion-protocol", "PlanDefinition", "Migraine infusion protocol",
+                "An infusion protocol as an order set: one action per step, each defined by a contained "
+                "ActivityDefinition.", order_profiles.infusion_protocol),
+    ProfileSpec("migraine-order-weight", "Observation", "Body weight of an order",
+                "The body weight per-kg doses of an order were calculated with.", order_profiles.order_weight),
+    ProfileSpec("diary-day", "Observation", "Headache diary day",
+                "One day of the headache diary: headache or not, notes, and the day's other Observations.",
+                diary_profiles.diary_day),
+    ProfileSpec("diary-attack", "Observation", "Headache attack",
+                "A headache attack recorded in the diary: when, how strong, its features, symptoms, aura, "
+                "triggers and disability.", diary_profiles.diary_attack),
+    ProfileSpec("diary-medication-taken", "Observation", "Acute medication taken",
+                "An acute medication the patient took, its dose and route, and whether it helped within 2 hours.",
+                diary_profiles.diary_medication_taken),
+    ProfileSpec("diary-oral-intake", "Observation", "Oral hydration",
+                "A hydration or electrolyte drink recorded in the diary.", diary_profiles.diary_oral_intake),
+    ProfileSpec("diary-infusion-received", "Observation", "Infusion received",
+                "An infusion the patient received, as recorded in the diary.", diary_profiles.diary_infusion_received),
+)
+
+
+@dataclass(frozen=True)
+class ExtensionSpec:
+    id: str
+    title: str
+    description: str
+    contexts: tuple[str, ...]
+    elements: Callable[[], list[Element]]
+
+
+EXTENSIONS = (
+    ExtensionSpec("minimum-session-duration", "Minimum session duration",
+                  "The shortest time a whole infusion session may take (for example 35 minutes for a nutrient "
+                  "infusion).", ("RequestGroup", "PlanDefinition"), order_profiles.minimum_session_duration),
+    ExtensionSpec("ordered-dose", "Ordered dose",
+                  "The dose of an additive as ordered per body weight (mg/kg); the ingredient's strength holds "
+                  "the amount calculated from it. R4 has no element for it.", ("Medication.ingredient",),
+                  order_profiles.ordered_dose),
+)
+
+
+def structure_definition(spec: ProfileSpec) -> Resource:
+    resource = codes.common("StructureDefinition", spec.id, spec.title, spec.description)
+    resource.update(
+        fhirVersion=FHIR_VERSION,
+        kind="resource",
+        abstract=False,
+        type=spec.type,
+        baseDefinition=f"{CORE}/{spec.type}",
+        derivation="constraint",
+        differential={"element": spec.elements()},
+    )
+    return resource
+
+
+def extension_definition(spec: ExtensionSpec) -> Resource:
+    resource = codes.common("StructureDefinition", spec.id, spec.title, spec.description)
+    resource.update(
+        fhirVersion=FHIR_VERSION,
+        kind="complex-type",
+        abstract=False,
+        context=[{"type": "element", "expression": where} for where in spec.contexts],
+        type="Extension",
+        baseDefinition=f"{CORE}/Extension",
+        derivation="constraint",
+        differential={"element": spec.elements()},
+    )
+    return resource
+
+
+def conformance_resources() -> list[Resource]:
+    """Every StructureDefinition, ValueSet and CodeSystem of the package."""
+    return [
+        *(structure_definition(spec) for spec in PROFILES),
+        *(extension_definition(spec) for spec in EXTENSIONS),
+        *codes.value_sets(),
+        *codes.code_systems(),
+    ]
+
+
+def package_manifest() -> Resource:
+    return {
+        "name": PACKAGE_NAME,
+        "version": codes.VERSION,
+        "type": "fhir.ig",
+        "canonical": CANONICAL,
+        "title": "fhir-migraine profiles",
+        "description": "Profiles, extensions, value sets and code systems for IV migraine infusion orders "
+        "and headache diaries in FHIR R4.",
+        "fhirVersions": [FHIR_VERSION],
+        "dependencies": {"hl7.fhir.r4.core": FHIR_VERSION},
+        "author": codes.PUBLISHER,
+        "license": "Apache-2.0",
+    }
+
+
+# --- Examples --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The golden outputs the examples are taken from: Bundles by name, and a PlanDefinition."""
+
+    bundles: dict[str, Resource]
+    plan_definition: Resource
+
+
+def read_sources(root: Path) -> Sources:
+    """The golden outputs of a project folder's example inputs (the I/O edge).
+
+    They are made by the mappings from ``examples/orders``, ``examples/protocols`` and
+    ``examples/diary/month.json``, which is what the golden Bundles in ``examples/`` hold
+    (tests/golden compares them); so the examples follow the code tables even while a golden
+    file waits to be regenerated.
+    """
+    protocols = library.read_protocols(root / EXAMPLE_PROTOCOLS)
+    bundles: dict[str, Resource] = {}
+    for order in sorted((root / EXAMPLE_ORDERS).glob("*.json")):
+        document = json.loads(order.read_text(encoding="utf-8"))
+        bundles[f"{order.stem}.bundle.json"] = operations.map_order(document, protocols.get, now=_no_clock)
+    with open(root / EXAMPLE_DIARY, encoding="utf-8") as diary:
+        bundles["month.bundle.json"] = operations.map_diary(iter_entries(diary, "json"))
+    plan = operations.export_protocol(protocols[EXAMPLE_PROTOCOL])
+    return Sources(bundles, plan)
+
+
+def _no_clock() -> str:
+    # The example orders give their 'authored' time; this only keeps a rebuild identical if one does not.
+    return f"{codes.RELEASE_DATE}T00:00:00Z"
+
+
+def profile_of(resource: Resource) -> str | None:
+    """Which of the package's profiles a resource the mappings wrote falls under."""
+    kind = resource.get("resourceType")
+    fixed = {
+        "MedicationRequest": "migraine-infusion-request",
+        "Medication": "migraine-bag-medication",
+        "RequestGroup": "migraine-infusion-group",
+        "PlanDefinition": "migraine-infusion-protocol",
+    }
+    if kind in fixed:
+        return fixed[kind]
+    if kind != "Observation":
+        return None
+    coding = resource.get("code", {}).get("coding", [{}])[0]
+    if (coding.get("system"), coding.get("code")) == (order_profiles.BODY_WEIGHT.system, order_profiles.BODY_WEIGHT.code):
+        return "migraine-order-weight"
+    for obs_kind, profile_id in diary_profiles.PROFILE_OF_KIND.items():
+        code = terminology.observation_code(obs_kind)
+        if (coding.get("system"), coding.get("code")) == (code.system, code.code):
+            return profile_id
+    return None
+
+
+def _candidates(sources: Sources) -> Iterator[Resource]:
+    """Every resource of the golden outputs, contained ones included, in file and entry order."""
+    tops = [e["resource"] for _, b in sorted(sources.bundles.items()) for e in b.get("entry", [])]
+    for resource in [*tops, sources.plan_definition]:
+        yield resource
+        yield from resource.get("contained", [])
+
+
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {p for k, v in value.items() for p in {f"{prefix}.{k}"} | _paths(v, f"{prefix}.{k}")}
+    if isinstance(value, list):
+        return {p for item in value for p in _paths(item, prefix)}
+    return set()
+
+
+def _richness(resource: Resource) -> tuple[int, int]:
+    """How much of a profile an example shows: distinct element paths, then size."""
+    return len(_paths(resource)), len(json.dumps(resource))
+
+
+def example(resource: Resource, profile_id: str) -> Resource:
+    """A golden resource as a stand-alone example: an id, and its profile in ``meta.profile``."""
+    body = {k: copy.deepcopy(v) for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
+    meta = copy.deepcopy(resource.get("meta", {}))
+    meta["profile"] = [sd_url(profile_id)]
+    return {"resourceType": resource["resourceType"], "id": f"{profile_id}-example", "meta": meta, **body}
+
+
+def examples(sources: Sources) -> list[Resource]:
+    """One example per profile: the richest resource of the golden outputs it applies to."""
+    best: dict[str, Resource] = {}
+    for resource in _candidates(sources):
+        profile_id = profile_of(resource)
+        if profile_id is not None and (profile_id not in best or _richness(resource) > _richness(best[profile_id])):
+            best[profile_id] = resource
+    missing = [spec.id for spec in PROFILES if spec.id not in best]
+    if missing:
+        raise ValueError(f"the golden outputs have no resource for the profiles {missing}")
+    return [example(best[spec.id], spec.id) for spec in PROFILES]
+
+
+# --- Files -----------------------------------------------------------------------------------
+
+
+def files(sources: Sources) -> dict[str, str]:
+    """The package as ``{relative path: text}``, sorted by path."""
+    found = {"package.json": dumps(package_manifest())}
+    for resource in conformance_resources():
+        found[f"{resource['resourceType']}-{resource['id']}.json"] = dumps(resource)
+    for resource in examples(sources):
+        found[f"examples/{resource['resourceType']}-{resource['id']}.json"] = dumps(resource)
+    return dict(sorted(found.items()))
+
+
+def tgz(package_files: dict[str, str]) -> bytes:
+    """A FHIR package: every file under ``package/``, sorted, fixed time stamps and owners."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in sorted(package_files):
+            data = package_files[name].encode("utf-8")
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size, info.mtime, info.mode = len(data), PACKAGE_MTIME, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    zipped = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=zipped, mtime=PACKAGE_MTIME) as gz:
+        gz.write(raw.getvalue())
+    return zipped.getvalue()
+
+
+def package_file_name() -> str:
+    return f"{PACKAGE_NAME}-{codes.VERSION}.tgz"
+
+
+def write(folder: Path, sources: Sources) -> list[Path]:
+    """Write the package into ``folder`` (``profiles/``), removing generated files it no longer has."""
+    wanted = files(sources)
+    for old in [*folder.glob("*.json"), *folder.glob("examples/*.json")]:
+        if old.relative_to(folder).as_posix() not in wanted:
+            old.unlink()
+    written = []
+    for name, text in wanted.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def write_package(out: Path, sources: Sources) -> Path:
+    out.write_bytes(tgz(files(sources)))
+    return out

@@ -1,0 +1,163 @@
+"""Differentials of the diary Observation profiles (one per kind of diary Observation).
+
+All are patient-reported (category ``survey``, the patient as performer) and carry the diary
+identifier; the codes are the ones the diary mapping writes: ``terminology.observation_code``.
+Components are sliced by their code, closed: a component the profile does not name is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fhir_migraine import terminology
+from fhir_migraine.mapping.diary import CATEGORY, DIARY_SYSTEM
+from fhir_migraine.profiles.elements import Element, coding_pattern, el, invariant, of_type, reference, sliced_by
+
+OBS = "Observation"
+# The profile of each kind of diary Observation (the kinds of terminology.observation_code).
+PROFILE_OF_KIND = {
+    "diary_day": "diary-day",
+    "attack": "diary-attack",
+    "medication_taken": "diary-medication-taken",
+    "oral_intake": "diary-oral-intake",
+    "infusion_received": "diary-infusion-received",
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    """A component slice: the component kind (its code), cardinality, value type, binding."""
+
+    kind: str
+    min: int
+    max: int | str
+    value_type: str
+    binding: str | None = None
+    constraint: tuple[Element, ...] = ()
+
+    @property
+    def slice_name(self) -> str:
+        head, *rest = self.kind.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+
+def _head(kind: str) -> list[Element]:
+    """identifier, status, category, code, subject: the same for every diary Observation."""
+    survey = {"coding": [{"system": CATEGORY, "code": "survey"}]}
+    return [
+        el(f"{OBS}.identifier", min=1, slicing=sliced_by("value", "system")),
+        el(f"{OBS}.identifier:diary", min=1, max=1),
+        el(f"{OBS}.identifier:diary.system", min=1, fixed=("Uri", DIARY_SYSTEM)),
+        el(f"{OBS}.identifier:diary.value", min=1),
+        el(f"{OBS}.status", min=1),
+        el(f"{OBS}.category", min=1, slicing=sliced_by("pattern", "$this")),
+        el(f"{OBS}.category:survey", min=1, max=1, pattern=("CodeableConcept", survey)),
+        el(f"{OBS}.code", pattern=("CodeableConcept", coding_pattern(terminology.observation_code(kind)))),
+        el(f"{OBS}.subject", min=1, types=reference("Patient")),
+    ]
+
+
+def _effective(*types: str) -> Element:
+    return el(f"{OBS}.effective[x]", min=1, types=of_type(*types))
+
+
+def _performer() -> Element:
+    return el(f"{OBS}.performer", min=1, max=1, types=reference("Patient", "RelatedPerson"),
+              short="Patient-reported: the patient (or a relative) who kept the diary")
+
+
+def _components(*components: Component) -> list[Element]:
+    required = sum(c.min for c in components)
+    elements = [el(f"{OBS}.component", min=1 if required else None, slicing=sliced_by("pattern", "code", rules="closed"))]
+    for c in components:
+        base = f"{OBS}.component:{c.slice_name}"
+        elements += [
+            el(base, min=c.min, max=c.max, constraint=list(c.constraint) or None),
+            el(f"{base}.code", pattern=("CodeableConcept", coding_pattern(terminology.observation_code(c.kind)))),
+            el(f"{base}.value[x]", min=1, types=of_type(c.value_type), binding=c.binding),
+        ]
+    return elements
+
+
+def diary_day() -> list[Element]:
+    return [
+        el(OBS, constraint=[
+            invariant("mig-day-1", "A diary day says whether there was a headache, or why not",
+                      "value.exists() or dataAbsentReason.exists()"),
+        ]),
+        *_head("diary_day"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", types=of_type("boolean"), short="true: a headache that day; false: headache-free"),
+        el(f"{OBS}.note", max=1),
+        el(f"{OBS}.hasMember", types=reference("Observation"), short="The day's other diary Observations"),
+    ]
+
+
+PEAK_INTENSITY_RANGE = invariant(
+    "mig-att-2", "Peak intensity is 0 to 10", "value.ofType(integer).all($this >= 0 and $this <= 10)"
+)
+
+
+def diary_attack() -> list[Element]:
+    return [
+        el(OBS, constraint=[
+            # toDateTime(): compared as date-times, not as strings, when the offsets differ.
+            invariant("mig-att-1", "An attack does not end before it starts",
+                      "effective.ofType(Period).all(end.empty() or start.toDateTime() <= end.toDateTime())"),
+        ]),
+        *_head("attack"),
+        _effective("Period"),
+        el(f"{OBS}.effective[x].start", min=1),
+        _performer(),
+        *_components(
+            Component("peak_intensity", 0, 1, "integer", constraint=(PEAK_INTENSITY_RANGE,)),
+            Component("location", 0, 1, "CodeableConcept", "diary-headache-location"),
+            Component("quality", 0, 1, "CodeableConcept", "diary-headache-quality"),
+            Component("worse_with_activity", 0, 1, "boolean"),
+            Component("symptom", 0, "*", "CodeableConcept", "diary-symptom"),
+            Component("aura", 0, "*", "CodeableConcept", "diary-aura"),
+            Component("trigger", 0, "*", "CodeableConcept", "diary-trigger"),
+            Component("disability", 0, 1, "CodeableConcept", "diary-disability"),
+        ),
+    ]
+
+
+def diary_medication_taken() -> list[Element]:
+    return [
+        el(OBS),
+        *_head("medication_taken"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("CodeableConcept"), short="The drug taken"),
+        *_components(
+            Component("dose", 1, 1, "Quantity"),
+            Component("route", 0, 1, "CodeableConcept", "diary-medication-route"),
+            Component("relief_2h", 0, 1, "boolean"),
+        ),
+    ]
+
+
+def diary_oral_intake() -> list[Element]:
+    return [
+        el(OBS),
+        *_head("oral_intake"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("Quantity"), short="The volume drunk"),
+        el(f"{OBS}.value[x].value", min=1),
+        el(f"{OBS}.value[x].system", min=1, fixed=("Uri", terminology.UCUM)),
+        el(f"{OBS}.value[x].code", min=1, binding="diary-volume-units"),
+        *_components(Component("product", 1, 1, "string")),
+    ]
+
+
+def diary_infusion_received() -> list[Element]:
+    return [
+        el(OBS),
+        *_head("infusion_received"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("boolean")),
+        *_components(Component("protocol", 0, 1, "string")),
+    ]

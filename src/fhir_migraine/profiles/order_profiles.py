@@ -1,0 +1,175 @@
+"""Differentials of the order profiles: the MedicationRequest of a step, its bag Medication, the
+RequestGroup of an order, the PlanDefinition of a protocol and the body weight Observation.
+
+Each function lists its rules in the order of the base resource's elements, as the snapshot
+generators expect. Spec: https://hl7.org/fhir/R4/profiling.html
+"""
+
+from __future__ import annotations
+
+from fhir_migraine import terminology
+from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.mapping.plandefinition import PLAN_TYPE, USAGE_CONTEXT_TYPE
+from fhir_migraine.profiles.elements import (
+    EXTENSIONS_BY_URL,
+    Element,
+    canonical_to,
+    el,
+    extension,
+    invariant,
+    of_type,
+    reference,
+    sd_url,
+    sliced_by,
+)
+from fhir_migraine.terminology import Code
+
+VITAL_SIGNS = "http://terminology.hl7.org/CodeSystem/observation-category"
+BODY_WEIGHT = Code(terminology.LOINC, "29463-7", "Body weight")
+
+
+def _business_identifier(resource: str, name: str, system: str) -> list[Element]:
+    """``identifier`` 1..*, with exactly one of the given system (the conditional-create key)."""
+    return [
+        el(f"{resource}.identifier", min=1, slicing=sliced_by("value", "system")),
+        el(f"{resource}.identifier:{name}", min=1, max=1),
+        el(f"{resource}.identifier:{name}.system", min=1, fixed=("Uri", system)),
+        el(f"{resource}.identifier:{name}.value", min=1),
+    ]
+
+
+def _dose_rate_type(code: str) -> dict[str, object]:
+    return {"coding": [{"system": DOSE_RATE_TYPE, "code": code}]}
+
+
+def infusion_request() -> list[Element]:
+    mr = "MedicationRequest"
+    dosage = f"{mr}.dosageInstruction"
+    rxnorm, icd, snomed = terminology.RXNORM, terminology.ICD10CM, terminology.SNOMED
+    return [
+        el(mr, constraint=[
+            invariant("mig-mr-1", "A bag (medicationReference) has a rate or a timing duration",
+                      "medication.ofType(Reference).exists() implies dosageInstruction.all("
+                      "doseAndRate.rate.exists() or timing.repeat.duration.exists())"),
+            invariant("mig-mr-2", "A push or injection (medicationCodeableConcept) has a dose",
+                      "medication.ofType(CodeableConcept).exists() implies dosageInstruction.all("
+                      "doseAndRate.dose.exists())"),
+            invariant("mig-mr-3", "A medication code has an RxNorm coding or a text",
+                      f"medication.ofType(CodeableConcept).all(coding.where(system = '{rxnorm}').exists() "
+                      "or text.exists())"),
+        ]),
+        *_business_identifier(mr, "orderStep", ORDER_STEP_SYSTEM),
+        el(f"{mr}.status", min=1),
+        el(f"{mr}.intent", fixed=("Code", "order")),
+        el(f"{mr}.medication[x]", min=1),
+        el(f"{mr}.subject", min=1, types=reference("Patient")),
+        el(f"{mr}.authoredOn", min=1),
+        el(f"{mr}.requester", min=1),
+        el(f"{mr}.reasonCode", constraint=[
+            invariant("mig-mr-4", "A reason is coded in ICD-10-CM or SNOMED CT",
+                      f"coding.where(system = '{icd}' or system = '{snomed}').exists()"),
+        ]),
+        el(f"{mr}.instantiatesCanonical", min=1, max=1, short="The protocol (PlanDefinition|version)"),
+        el(f"{mr}.groupIdentifier", min=1, short="The order all steps belong to"),
+        el(f"{mr}.groupIdentifier.system", min=1, fixed=("Uri", ORDER_SYSTEM)),
+        el(f"{mr}.groupIdentifier.value", min=1),
+        el(dosage, min=1, max=1),
+        el(f"{dosage}.sequence", min=1, short="Position of the step in the protocol"),
+        el(f"{dosage}.text", min=1),
+        el(f"{dosage}.timing", min=1),
+        el(f"{dosage}.route", min=1, binding="migraine-infusion-route"),
+        el(f"{dosage}.method", min=1, binding="migraine-administration-method"),
+        el(f"{dosage}.doseAndRate", min=1, slicing=sliced_by("pattern", "type")),
+        el(f"{dosage}.doseAndRate:ordered", min=1, max=1, short="The dose as ordered (per kg when so ordered)"),
+        el(f"{dosage}.doseAndRate:ordered.type", min=1, pattern=("CodeableConcept", _dose_rate_type("ordered"))),
+        el(f"{dosage}.doseAndRate:calculated", min=0, max=1, short="A per-kg dose calculated with the weight"),
+        el(f"{dosage}.doseAndRate:calculated.type", min=1,
+           pattern=("CodeableConcept", _dose_rate_type("calculated"))),
+    ]
+
+
+def bag_medication() -> list[Element]:
+    return [
+        el("Medication", short="An infusion bag: base fluid and additives"),
+        el("Medication.amount", min=1, short="The bag volume per bag"),
+        el("Medication.ingredient", min=1),
+        el("Medication.ingredient.extension", slicing=EXTENSIONS_BY_URL),
+        el("Medication.ingredient.extension:orderedDose", min=0, max=1, types=extension("ordered-dose")),
+        el("Medication.ingredient.item[x]", types=of_type("CodeableConcept")),
+    ]
+
+
+def infusion_group() -> list[Element]:
+    rg = "RequestGroup"
+    return [
+        el(rg),
+        el(f"{rg}.extension", slicing=EXTENSIONS_BY_URL),
+        el(f"{rg}.extension:minimumSessionDuration", min=0, max=1, types=extension("minimum-session-duration")),
+        *_business_identifier(rg, "order", ORDER_SYSTEM),
+        el(f"{rg}.status", min=1),
+        el(f"{rg}.intent", fixed=("Code", "order")),
+        el(f"{rg}.subject", min=1, types=reference("Patient")),
+        el(f"{rg}.authoredOn", min=1),
+        el(f"{rg}.author", min=1),
+        el(f"{rg}.action", min=1, short="One action per MedicationRequest, in protocol order"),
+        el(f"{rg}.action.prefix", min=1, short="The step's sequence number"),
+        el(f"{rg}.action.resource", min=1, types=reference("MedicationRequest")),
+    ]
+
+
+def infusion_protocol() -> list[Element]:
+    pd = "PlanDefinition"
+    order_set = {"coding": [{"system": PLAN_TYPE, "code": "order-set"}]}
+    return [
+        el(pd),
+        el(f"{pd}.extension", slicing=EXTENSIONS_BY_URL),
+        el(f"{pd}.extension:minimumSessionDuration", min=0, max=1, types=extension("minimum-session-duration")),
+        el(f"{pd}.url", min=1),
+        el(f"{pd}.version", min=1),
+        el(f"{pd}.name", min=1),
+        el(f"{pd}.type", min=1, pattern=("CodeableConcept", order_set)),
+        el(f"{pd}.useContext", min=1, slicing=sliced_by("pattern", "code")),
+        el(f"{pd}.useContext:intent", min=1, max=1, short="What the protocol is for"),
+        el(f"{pd}.useContext:intent.code", pattern=("Coding", {"system": USAGE_CONTEXT_TYPE, "code": "focus"})),
+        el(f"{pd}.useContext:intent.value[x]", types=of_type("CodeableConcept"), binding="migraine-protocol-intent"),
+        el(f"{pd}.action", min=1, short="One action per step, in order of administration"),
+        el(f"{pd}.action.definition[x]", min=1, types=canonical_to("ActivityDefinition")),
+    ]
+
+
+def order_weight() -> list[Element]:
+    obs = "Observation"
+    vital_signs = {"coding": [{"system": VITAL_SIGNS, "code": "vital-signs"}]}
+    body_weight = {"coding": [{"system": BODY_WEIGHT.system, "code": BODY_WEIGHT.code}]}
+    return [
+        el(obs, short="The body weight per-kg doses were calculated with"),
+        el(f"{obs}.status", min=1),
+        el(f"{obs}.category", min=1, slicing=sliced_by("pattern", "$this")),
+        el(f"{obs}.category:vitalSigns", min=1, max=1, pattern=("CodeableConcept", vital_signs)),
+        el(f"{obs}.code", pattern=("CodeableConcept", body_weight)),
+        el(f"{obs}.subject", min=1, types=reference("Patient")),
+        el(f"{obs}.effective[x]", min=1, types=of_type("dateTime")),
+        el(f"{obs}.value[x]", min=1, types=of_type("Quantity")),
+        el(f"{obs}.value[x].value", min=1),
+        el(f"{obs}.value[x].system", min=1, fixed=("Uri", terminology.UCUM)),
+        el(f"{obs}.value[x].code", min=1, binding="migraine-body-weight-units"),
+    ]
+
+
+def minimum_session_duration() -> list[Element]:
+    return _extension_elements("minimum-session-duration", "Duration",
+                               "The shortest time a whole infusion session may take")
+
+
+def ordered_dose() -> list[Element]:
+    return _extension_elements("ordered-dose", "Quantity",
+                               "The per-kg dose an additive's amount was calculated from")
+
+
+def _extension_elements(extension_id: str, value_type: str, short: str) -> list[Element]:
+    return [
+        el("Extension", short=short, definition=f"{short}.", max=1),
+        el("Extension.extension", max=0),
+        el("Extension.url", fixed=("Uri", sd_url(extension_id))),
+        el("Extension.value[x]", min=1, types=of_type(value_type)),
+    ]
