@@ -12,7 +12,7 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.inputs.diary import NOT_RECORDED, Attack, DiaryEntry, Drink, InfusionReceived, MedicationTaken
-from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, subject, transaction
+from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
 
 DIARY_SYSTEM = f"{terminology.CANONICAL_BASE}/sid/diary"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -36,10 +36,20 @@ def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
     return [to_fhir_diary_day(entry, members), *members]
 
 
+PROFILES = {
+    "diary_day": "diary-day",
+    "attack": "diary-attack",
+    "medication_taken": "diary-medication-taken",
+    "oral_intake": "diary-oral-intake",
+    "infusion_received": "diary-infusion-received",
+}
+
+
 def _observation(entry: DiaryEntry, key: str, kind: str, status: str = "final") -> Resource:
     """The elements every diary Observation has, in FHIR element order."""
     return {
         "resourceType": "Observation",
+        "meta": profile(PROFILES[kind]),
         "identifier": [identifier(DIARY_SYSTEM, f"{entry.entry_id}{key}")],
         "status": status,
         "category": [{"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]}],

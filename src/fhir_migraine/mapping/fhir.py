@@ -16,6 +16,11 @@ ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
 EXTENSION_BASE = f"{terminology.CANONICAL_BASE}/StructureDefinition"
 MIN_SESSION_EXT = f"{EXTENSION_BASE}/minimum-session-duration"
 ORDERED_DOSE_EXT = f"{EXTENSION_BASE}/ordered-dose"
+
+
+def profile(profile_id: str) -> dict[str, list[str]]:
+    """``meta`` declaring one of the project's profiles (see profiles/ and docs/profiles.md)."""
+    return {"profile": [f"{EXTENSION_BASE}/{profile_id}"]}
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, terminology.CANONICAL_BASE)

@@ -24,6 +24,7 @@ from fhir_migraine.mapping.fhir import (
     concept,
     full_url,
     identifier,
+    profile,
     subject,
     transaction,
 )
@@ -156,6 +157,7 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
     return {
         "resourceType": "Medication",
         "id": f"bag-{step.id}",
+        "meta": profile("migraine-bag-medication"),
         "code": {"text": f"{names} ({step.volume.text()} bag)"},
         "amount": {
             "numerator": step.volume.fhir(),
@@ -167,7 +169,7 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
 
 def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: str, weight: Resource | None) -> Resource:
     protocol, step = order.protocol, resolved.step
-    request: Resource = {"resourceType": "MedicationRequest"}
+    request: Resource = {"resourceType": "MedicationRequest", "meta": profile("migraine-infusion-request")}
     if step.type == "infusion":
         request["contained"] = [to_fhir_bag_medication(resolved)]
     request["identifier"] = [identifier(ORDER_STEP_SYSTEM, f"{order.order_id}/{step.id}")]
@@ -201,7 +203,7 @@ def min_session_extension(protocol: Protocol) -> list[dict[str, Any]]:
 
 def to_fhir_request_group(order: Order, requests: list[Resource], authored: str) -> Resource:
     protocol = order.protocol
-    group: Resource = {"resourceType": "RequestGroup"}
+    group: Resource = {"resourceType": "RequestGroup", "meta": profile("migraine-infusion-group")}
     extensions = min_session_extension(protocol)
     if extensions:
         group["extension"] = extensions
@@ -239,6 +241,7 @@ def to_fhir_weight_observation(order: Order, authored: str) -> Resource:
     weight = order.weight
     return {
         "resourceType": "Observation",
+        "meta": profile("migraine-order-weight"),
         "identifier": [identifier(ORDER_WEIGHT_SYSTEM, order.order_id)],
         "status": "final",
         "category": [

@@ -10,7 +10,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol
-from fhir_migraine.mapping.fhir import Resource, concept
+from fhir_migraine.mapping.fhir import Resource, concept, profile
 from fhir_migraine.mapping.orders import min_session_extension, reason, to_fhir_bag_medication, to_fhir_dosage
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
@@ -65,7 +65,7 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
                 "definitionCanonical": f"#step-{step.id}",
             }
         )
-    plan: Resource = {"resourceType": "PlanDefinition", "contained": contained}
+    plan: Resource = {"resourceType": "PlanDefinition", "meta": profile("migraine-infusion-protocol"), "contained": contained}
     extensions = min_session_extension(protocol)
     if extensions:
         plan["extension"] = extensions
