@@ -29,7 +29,7 @@ def _fields(node: Any, defs: dict[str, Any]) -> Iterator[str]:
 
 def _named(field: str) -> bool:
     """The field appears as code in the doc: `field`, `field[]`, `x.field` or `field.x`."""
-    return any(token in MAPPING for token in (f"`{field}`", f"`{field}[", f".{field}`", f"`{field}.", f" {field}`", f"`{field} "))
+    return any(token in MAPPING for token in (f"`{field}`", f"`{field}[", f".{field}[", f".{field}`", f"`{field}.", f" {field}`", f"`{field} "))
 
 
 @pytest.mark.parametrize("name", ["protocol", "order", "diary-entry"])
