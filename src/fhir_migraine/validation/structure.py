@@ -1,0 +1,222 @@
+"""The base FHIR R4 structure, compiled once from the ``fhir.resources.R4B`` models: for each
+resource and datatype, its elements with their types, whether they repeat, whether they are
+required, and which choice ``[x]`` they belong to. Validating walks the JSON with these tables;
+no model is instantiated per resource.
+
+Primitive formats are the regular expressions of https://hl7.org/fhir/R4/datatypes.html.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+import fhir.resources.R4B as r4b
+
+from fhir_migraine.validation.issues import Issue
+
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_TZ = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_DATE = _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+PRIMITIVE_PATTERNS = {
+    "code": r"[^\s]+( [^\s]+)*",
+    "id": r"[A-Za-z0-9\-\.]{1,64}",
+    "date": _DATE,
+    "dateTime": _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?" + _TZ + r")?)?)?",
+    "instant": _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?" + _TZ,
+    "time": r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?",
+    "oid": r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+",
+    "uuid": r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    "uri": r"\S*",
+    "url": r"\S*",
+    "canonical": r"\S*",
+    "base64Binary": r"(\s*([0-9a-zA-Z\+/=]){4}\s*)+",
+    "string": r"[ \r\n\t\S]+",
+    "markdown": r"[ \r\n\t\S]+",
+    "xhtml": r"[\s\S]+",
+}
+_COMPILED = {name: re.compile(pattern) for name, pattern in PRIMITIVE_PATTERNS.items()}
+INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
+
+
+@dataclass(frozen=True)
+class Element:
+    """One element of a resource or datatype as the base spec defines it."""
+
+    name: str
+    fhir_type: str  # a primitive ("code"), a datatype or backbone model name, or "Resource"
+    primitive: bool
+    repeats: bool
+    required: bool
+    choice: str | None  # "value" for valueQuantity, ...
+
+
+@dataclass(frozen=True)
+class Definition:
+    """The elements of one type, by JSON name, and its choice groups."""
+
+    name: str
+    elements: dict[str, Element]
+    choices: dict[str, tuple[str, ...]]
+    required_choices: tuple[str, ...]
+
+
+def _primitive_name(annotation: Any) -> str | None:
+    if annotation is bool:
+        return "boolean"
+    if typing.get_origin(annotation) is typing.Annotated:
+        meta = typing.get_args(annotation)[1]
+        name = type(meta).__name__
+        return name[0].lower() + name[1:]
+    return None
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The element type of a field annotation and whether it is a list."""
+    repeats = False
+    while True:
+        origin = typing.get_origin(annotation)
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+            annotation = args[0]
+        elif origin in (list, typing.List):
+            repeats = True
+            annotation = args[0]
+        else:
+            return annotation, repeats
+
+
+@lru_cache(maxsize=None)
+def definition(type_name: str) -> Definition | None:
+    """The compiled definition of a resource, datatype or backbone element, by model name."""
+    try:
+        model = r4b.get_fhir_model_class(type_name)
+    except (KeyError, ValueError, AttributeError):
+        return None
+    elements: dict[str, Element] = {}
+    choices: dict[str, list[str]] = {}
+    required_choices: set[str] = set()
+    for field in model.model_fields.values():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if not extra.get("element_property"):
+            continue
+        name = field.alias or ""
+        if name.endswith("__ext"):
+            continue
+        inner, repeats = _unwrap(field.annotation)
+        primitive = _primitive_name(inner)
+        if primitive is not None:
+            fhir_type = primitive
+        elif hasattr(inner, "get_model_klass"):
+            fhir_type = inner.__name__.removesuffix("Type")
+            if fhir_type in ("Resource", "DomainResource"):
+                fhir_type = "Resource"
+        else:  # pragma: no cover - every R4B element is a primitive or a model (checked by a test)
+            fhir_type = str(getattr(inner, "__name__", inner))
+        choice = extra.get("one_of_many")
+        if choice:
+            choices.setdefault(choice, []).append(name)
+            if extra.get("one_of_many_required"):
+                required_choices.add(choice)
+        required = bool(field.is_required() or extra.get("element_required"))
+        elements[name] = Element(name, fhir_type, primitive is not None, repeats, required and not choice, choice)
+    return Definition(type_name, elements, {k: tuple(v) for k, v in choices.items()}, tuple(sorted(required_choices)))
+
+
+def _primitive_problem(fhir_type: str, value: Any) -> str | None:
+    if fhir_type == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if fhir_type in INT_RANGE:
+        low, high = INT_RANGE[fhir_type]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer ({fhir_type})"
+        return None if low <= value <= high else f"{value} is out of range for {fhir_type}"
+    if fhir_type == "decimal":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "must be a number (decimal)"
+    if not isinstance(value, str):
+        return f"must be a string ({fhir_type})"
+    pattern = _COMPILED.get(fhir_type)
+    if pattern is not None and not pattern.fullmatch(value):
+        return f"{value[:60]!r} is not a valid {fhir_type}"
+    return None
+
+
+ResourceCheck = Callable[[dict[str, Any], str], Iterator[Issue]]
+
+
+def walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None = None) -> Iterator[Issue]:
+    """Base-structure issues of ``value`` read as ``type_name`` at ``path``."""
+    if type_name == "Resource":
+        yield from _resource(value, path, on_resource)
+        return
+    found = definition(type_name)
+    if found is None:
+        return
+    if not isinstance(value, dict):
+        yield Issue("error", "structure", "structure", f"must be an object ({type_name})", path)
+        return
+    for key, item in value.items():
+        if key.startswith("_") and key[1:] in found.elements and found.elements[key[1:]].primitive:
+            continue  # the extensions and id of a primitive
+        if key in ("resourceType", "fhir_comments"):
+            continue
+        element = found.elements.get(key)
+        if element is None:
+            yield Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}")
+            continue
+        yield from _element(element, item, f"{path}.{key}", on_resource)
+    for element in found.elements.values():
+        if element.required and element.name not in value and f"_{element.name}" not in value:
+            yield Issue("error", "required", "cardinality", f"{type_name}.{element.name}: minimum required = 1, but only found 0",
+                        f"{path}.{element.name}")
+    for group, names in found.choices.items():
+        present = [n for n in names if n in value]
+        if len(present) > 1:
+            yield Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
+                        f"{path}.{present[1]}")
+        if group in found.required_choices and not present:
+            yield Issue("error", "required", "cardinality", f"{type_name}.{group}[x]: minimum required = 1, but only found 0",
+                        f"{path}.{group}")
+
+
+def _element(element: Element, item: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
+    if element.repeats:
+        if not isinstance(item, list):
+            yield Issue("error", "structure", "structure", f"must be an array ({element.name} repeats)", path)
+            return
+        if not item:
+            yield Issue("error", "structure", "structure", "an array must not be empty", path)
+        for i, member in enumerate(item):
+            yield from _one(element, member, f"{path}[{i}]", on_resource)
+    elif isinstance(item, list):
+        yield Issue("error", "structure", "structure", f"must not be an array ({element.name} does not repeat)", path)
+    else:
+        yield from _one(element, item, path, on_resource)
+
+
+def _one(element: Element, item: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
+    if element.primitive:
+        if item is None:
+            yield Issue("error", "structure", "structure", "must not be null", path)
+            return
+        problem = _primitive_problem(element.fhir_type, item)
+        if problem:
+            yield Issue("error", "value", "type", problem, path)
+    else:
+        yield from walk(item, element.fhir_type, path, on_resource)
+
+
+def _resource(value: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        yield Issue("error", "structure", "structure", "must be a resource with a resourceType", path)
+        return
+    if definition(value["resourceType"]) is None:
+        yield Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path)
+        return
+    if on_resource is not None:
+        yield from on_resource(value, path)
+    else:
+        yield from walk(value, value["resourceType"], path)
