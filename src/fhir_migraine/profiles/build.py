@@ -224,9 +224,9 @@ def _paths(value: Any, prefix: str = "") -> set[str]:
     return set()
 
 
-def _richness(resource: Resource) -> tuple[int, int]:
-    """How much of a profile an example shows: distinct element paths, then size."""
-    return len(_paths(resource)), len(json.dumps(resource))
+def _richness(resource: Resource) -> tuple[int, int, int]:
+    """How much of a profile an example shows: top-level elements, distinct paths, then size."""
+    return len(resource), len(_paths(resource)), len(json.dumps(resource))
 
 
 def example(resource: Resource, profile_id: str) -> Resource:
