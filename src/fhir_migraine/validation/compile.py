@@ -57,6 +57,10 @@ class Node:
     children: dict[str, "Node"] = field(default_factory=dict)
     slicing: dict[str, Any] | None = None
     slices: list[Slice] = field(default_factory=list)
+    # When every slice is told apart by one coded or primitive value at the same path: that
+    # path and an index from the value to the slice, so an item finds its slice in one look-up.
+    slice_path: str | None = None
+    slice_index: dict[Any, Slice] | None = None
 
     def child(self, name: str) -> "Node":
         if name not in self.children:
@@ -143,6 +147,31 @@ def _lookup(node: Node, path: str) -> Node | None:
     return node
 
 
+def _index_key(kind: str, expected: Any) -> Any:
+    """A hashable key for a discriminating value: a single coding, or a primitive."""
+    if kind == "value" and isinstance(expected, (str, int, bool)):
+        return expected
+    if isinstance(expected, dict) and set(expected) == {"coding"} and len(expected["coding"]) == 1:
+        coding = expected["coding"][0]
+        if set(coding) <= {"system", "code"}:
+            return (coding.get("system"), coding.get("code"))
+    return None
+
+
+def _index(node: Node) -> None:
+    paths = {d[0] for s in node.slices for d in s.discriminators}
+    if len(paths) != 1 or not all(len(s.discriminators) == 1 for s in node.slices):
+        return
+    index: dict[Any, Slice] = {}
+    for item in node.slices:
+        _, kind, expected = item.discriminators[0]
+        key = _index_key(kind, expected)
+        if key is None or key in index:
+            return
+        index[key] = item
+    node.slice_path, node.slice_index = paths.pop(), index
+
+
 def _discriminate(node: Node) -> None:
     """Work out, for each slice, the value each discriminator path must have."""
     for child in node.children.values():
@@ -160,3 +189,5 @@ def _discriminate(node: Node) -> None:
             expected = target.fixed if target.fixed is not None else target.pattern
             if expected is not None:
                 item.discriminators.append((discriminator["path"], discriminator["type"], expected))
+    if node.slices:
+        _index(node)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.config import REPO_ROOT
@@ -103,39 +103,48 @@ class Validator:
     # -- one resource ------------------------------------------------------------------------
 
     def _resource(self, resource: dict[str, Any], path: str, profiles: list[str] | None,
-                  bundle: dict[str, str] | None, contained: dict[str, str] | None = None) -> Iterator[Issue]:
+                  bundle: dict[str, str] | None, contained: dict[str, str] | None = None) -> list[Issue]:
         kind = resource["resourceType"]
+        if kind == "Bundle":
+            return self._bundle(resource, path)
         local = {f"#{c.get('id')}": c.get("resourceType", "") for c in resource.get("contained", []) if isinstance(c, dict)}
 
-        def nested(child: dict[str, Any], child_path: str) -> Iterator[Issue]:
-            yield from self._resource(child, child_path, None, bundle, local)
+        def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
+            return self._resource(child, child_path, None, bundle, local)
 
-        if kind == "Bundle":
-            yield from self._bundle(resource, path)
-            return
-        yield from structure.walk(resource, kind, path, on_resource=nested)
-        declared = profiles if profiles is not None else resource.get("meta", {}).get("profile", []) or []
-        for url in declared:
+        found = structure.Found([], [])
+        out = structure.walk(resource, kind, path, on_resource=nested, found=found)
+        meta = resource.get("meta")
+        declared = profiles if profiles is not None else (meta.get("profile") if isinstance(meta, dict) else None) or []
+        for url in declared if isinstance(declared, list) else []:
             if not isinstance(url, str):
                 continue
             compiled = self.profiles.get(url.split("|")[0])
             if compiled is None:
                 severity = "error" if url.startswith(PROJECT_BASE) else "warning"
-                yield Issue(severity, "not-found", "structure", f"profile {url} is not known", path)
-                continue
-            if compiled.type != kind:
-                yield Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path)
-                continue
-            yield from self._node(compiled.root, [resource], [path], resource)
-        yield from self._references(resource, path, bundle, {**(contained or {}), **local})
-        yield from self._project_codes(resource, path)
+                out.append(Issue(severity, "not-found", "structure", f"profile {url} is not known", path))
+            elif compiled.type != kind:
+                out.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
+            else:
+                out.extend(self._node(compiled.root, [resource], [path], resource))
+        known = {**(contained or {}), **local}
+        for at, reference in found.references:
+            if reference.startswith("#"):
+                if reference not in known and reference != "#":
+                    out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found", at))
+            elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
+                out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle", at))
+        for at, system, code in found.codings:
+            codes = self.code_systems.get(system)
+            if codes is not None and code not in codes:
+                out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}", at))
+        return out
 
-    def _bundle(self, bundle: dict[str, Any], path: str) -> Iterator[Issue]:
-        yield from structure.walk({k: v for k, v in bundle.items() if k != "entry"}, "Bundle", path)
+    def _bundle(self, bundle: dict[str, Any], path: str) -> list[Issue]:
         entries = bundle.get("entry", [])
         if not isinstance(entries, list):
-            yield from structure.walk(bundle, "Bundle", path)
-            return
+            return structure.walk(bundle, "Bundle", path)
+        out = structure.walk({k: v for k, v in bundle.items() if k != "entry"}, "Bundle", path)
         urls = {}
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
@@ -143,37 +152,40 @@ class Validator:
         for i, entry in enumerate(entries):
             entry_path = f"{path}.entry[{i}]"
             if not isinstance(entry, dict):
-                yield Issue("error", "structure", "structure", "must be an object (BundleEntry)", entry_path)
+                out.append(Issue("error", "structure", "structure", "must be an object (BundleEntry)", entry_path))
                 continue
-            yield from structure.walk({k: v for k, v in entry.items() if k != "resource"}, "BundleEntry", entry_path)
+            out.extend(structure.walk({k: v for k, v in entry.items() if k != "resource"}, "BundleEntry", entry_path))
             resource = entry.get("resource")
             if resource is None:
                 continue
             if not isinstance(resource, dict) or structure.definition(str(resource.get("resourceType"))) is None:
-                yield Issue("error", "structure", "structure", "must be a resource with a known resourceType", f"{entry_path}.resource")
+                out.append(Issue("error", "structure", "structure", "must be a resource with a known resourceType",
+                                 f"{entry_path}.resource"))
                 continue
-            yield from self._resource(resource, f"{entry_path}.resource", None, urls)
+            out.extend(self._resource(resource, f"{entry_path}.resource", None, urls))
+        return out
 
     # -- profile rules -----------------------------------------------------------------------
 
-    def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any]) -> Iterator[Issue]:
+    def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any]) -> list[Issue]:
         """The rules of ``node`` on each of its items, then on their children and slices."""
+        out: list[Issue] = []
         for item, path in zip(items, paths):
-            yield from self._item_rules(node, item, path, resource)
-            if not isinstance(item, dict):
-                continue
-            for child in node.children.values():
-                yield from self._child(child, item, path, resource)
+            self._item_rules(node, item, path, resource, out)
+            if isinstance(item, dict):
+                for child in node.children.values():
+                    self._child(child, item, path, resource, out)
+        return out
 
-    def _child(self, node: Node, parent: dict[str, Any], parent_path: str, resource: dict[str, Any]) -> Iterator[Issue]:
+    def _child(self, node: Node, parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         name = node.name
         if name.endswith("[x]"):
             base = name[:-3]
             keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
             for key in keys:
                 if node.types and _type_suffix(key, base) not in node.types:
-                    yield Issue("error", "structure", "type",
-                                f"{base}[x] must be of type {' or '.join(node.types)}, found {key}", f"{parent_path}.{key}")
+                    out.append(Issue("error", "structure", "type",
+                                     f"{base}[x] must be of type {' or '.join(node.types)}, found {key}", f"{parent_path}.{key}"))
         else:
             keys = [name] if name in parent else []
         items: list[Any] = []
@@ -188,27 +200,28 @@ class Validator:
                 paths.append(f"{parent_path}.{key}")
         where = f"{parent_path}.{keys[0] if len(keys) == 1 else name}"
         if node.min is not None and len(items) < node.min:
-            yield Issue("error", "required", "cardinality",
-                        f"{name}: minimum required = {node.min}, but only found {len(items)}", where)
+            out.append(Issue("error", "required", "cardinality",
+                             f"{name}: minimum required = {node.min}, but only found {len(items)}", where))
         if node.max is not None and len(items) > node.max:
-            yield Issue("error", "structure", "cardinality",
-                        f"{name}: max allowed = {node.max}, but found {len(items)}", where)
-        yield from self._node(node, items, paths, resource)
+            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {node.max}, but found {len(items)}", where))
+        if items:
+            out.extend(self._node(node, items, paths, resource))
         if node.slices:
-            yield from self._slices(node, items, paths, where, resource)
+            self._slices(node, items, paths, where, resource, out)
 
-    def _item_rules(self, node: Node, item: Any, path: str, resource: dict[str, Any]) -> Iterator[Issue]:
+    def _item_rules(self, node: Node, item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         if node.fixed is not None and item != node.fixed:
-            yield Issue("error", "value", "fixed", f"value must be exactly {json.dumps(node.fixed)}", path)
+            out.append(Issue("error", "value", "fixed", f"value must be exactly {json.dumps(node.fixed)}", path))
         if node.pattern is not None and not _pattern_matches(item, node.pattern):
-            yield Issue("error", "value", "pattern", f"value must match the pattern {json.dumps(node.pattern)}", path)
+            out.append(Issue("error", "value", "pattern", f"value must match the pattern {json.dumps(node.pattern)}", path))
         if node.target_types and isinstance(item, dict):
             reference = item.get("reference")
             if isinstance(reference, str) and "/" in reference and not reference.startswith(("urn:", "#", "http")):
                 target = reference.split("/")[-2]
                 if target not in node.target_types:
-                    yield Issue("error", "structure", "reference",
-                                f"reference to {target} is not allowed here (allowed: {', '.join(node.target_types)})", f"{path}.reference")
+                    out.append(Issue("error", "structure", "reference",
+                                     f"reference to {target} is not allowed here (allowed: {', '.join(node.target_types)})",
+                                     f"{path}.reference"))
         if node.binding is not None and node.binding.strength in ("required", "extensible"):
             codes = _codings(item)
             known = node.binding.codes
@@ -216,19 +229,37 @@ class Validator:
             if not inside:
                 severity = "error" if node.binding.strength == "required" else "warning"
                 shown = ", ".join(f"{s}|{c}" if s else c for s, c in codes) or "no code"
-                yield Issue(severity, "code-invalid", "binding",
-                            f"{shown} is not in the value set {node.binding.value_set} ({node.binding.strength})", path)
+                out.append(Issue(severity, "code-invalid", "binding",
+                                 f"{shown} is not in the value set {node.binding.value_set} ({node.binding.strength})", path))
         for invariant in node.invariants:
             if not holds(invariant.check, item, resource):
-                yield Issue(invariant.severity, "invariant", "invariant",
-                            f"{invariant.key}: {invariant.human} ({invariant.expression})", path)
+                out.append(Issue(invariant.severity, "invariant", "invariant",
+                                 f"{invariant.key}: {invariant.human} ({invariant.expression})", path))
 
-    def _slices(self, node: Node, items: list[Any], paths: list[str], where: str, resource: dict[str, Any]) -> Iterator[Issue]:
+    @staticmethod
+    def _indexed_slice(node: Node, item: Any) -> Any:
+        """The slice of an item by one look-up of its discriminating value (see compile._index)."""
+        assert node.slice_index is not None and node.slice_path is not None
+        for value in _at(item, node.slice_path):
+            if isinstance(value, dict):
+                for coding in value.get("coding", []) if isinstance(value.get("coding"), list) else []:
+                    if isinstance(coding, dict):
+                        found = node.slice_index.get((coding.get("system"), coding.get("code")))
+                        if found is not None:
+                            return found
+            elif isinstance(value, (str, int, bool)):
+                found = node.slice_index.get(value)
+                if found is not None:
+                    return found
+        return None
+
+    def _slices(self, node: Node, items: list[Any], paths: list[str], where: str, resource: dict[str, Any],
+                out: list[Issue]) -> None:
         counts = {s.name: 0 for s in node.slices}
         closed = (node.slicing or {}).get("rules") == "closed"
         for item, path in zip(items, paths):
-            matched = None
-            for candidate in node.slices:
+            matched = self._indexed_slice(node, item) if node.slice_index is not None else None
+            for candidate in node.slices if node.slice_index is None else ():
                 if candidate.discriminators and all(
                     any(_pattern_matches(v, expected) if kind == "pattern" else v == expected for v in _at(item, at))
                     for at, kind, expected in candidate.discriminators
@@ -237,63 +268,23 @@ class Validator:
                     break
             if matched is None:
                 if closed:
-                    yield Issue("error", "structure", "slicing",
-                                f"this element does not match any defined slice of {node.name} (slicing is closed)", path)
+                    out.append(Issue("error", "structure", "slicing",
+                                     f"this element does not match any defined slice of {node.name} (slicing is closed)", path))
                 continue
             counts[matched.name] += 1
-            yield from self._item_rules(matched.node, item, path, resource)
+            self._item_rules(matched.node, item, path, resource, out)
             if isinstance(item, dict):
                 for child in matched.node.children.values():
-                    yield from self._child(child, item, path, resource)
+                    self._child(child, item, path, resource, out)
                 for url in matched.node.type_profiles:
                     extension = self.profiles.get(url)
                     if extension is not None:
-                        yield from self._node(extension.root, [item], [path], resource)
+                        out.extend(self._node(extension.root, [item], [path], resource))
         for candidate in node.slices:
             low, high, found = candidate.node.min, candidate.node.max, counts[candidate.name]
             if low is not None and found < low:
-                yield Issue("error", "required", "slicing",
-                            f"{node.name}:{candidate.name}: minimum required = {low}, but only found {found}", where)
+                out.append(Issue("error", "required", "slicing",
+                                 f"{node.name}:{candidate.name}: minimum required = {low}, but only found {found}", where))
             if high is not None and found > high:
-                yield Issue("error", "structure", "slicing",
-                            f"{node.name}:{candidate.name}: max allowed = {high}, but found {found}", where)
-
-    # -- references and project codes --------------------------------------------------------
-
-    def _references(self, resource: Any, path: str, bundle: dict[str, str] | None, contained: dict[str, str]) -> Iterator[Issue]:
-        for at, reference in _all_references(resource, path):
-            if reference.startswith("#"):
-                if reference not in contained and reference != "#":
-                    yield Issue("error", "structure", "reference", f"contained resource {reference} not found", at)
-            elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
-                yield Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle", at)
-
-    def _project_codes(self, resource: Any, path: str) -> Iterator[Issue]:
-        for at, system, code in _all_codings(resource, path):
-            known = self.code_systems.get(system)
-            if known is not None and code not in known:
-                yield Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}", at)
-
-
-def _all_references(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                yield f"{path}.reference", item
-            elif key not in ("contained", "resource"):
-                yield from _all_references(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _all_references(item, f"{path}[{i}]")
-
-
-def _all_codings(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
-            yield path, value["system"], value["code"]
-        for key, item in value.items():
-            if key not in ("contained", "resource"):
-                yield from _all_codings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _all_codings(item, f"{path}[{i}]")
+                out.append(Issue("error", "structure", "slicing",
+                                 f"{node.name}:{candidate.name}: max allowed = {high}, but found {found}", where))

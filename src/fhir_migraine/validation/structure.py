@@ -12,10 +12,11 @@ import re
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import fhir.resources.R4B as r4b
 
+from fhir_migraine.validation.base_codes import BASE_CODES
 from fhir_migraine.validation.issues import Issue
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -52,6 +53,7 @@ class Element:
     repeats: bool
     required: bool
     choice: str | None  # "value" for valueQuantity, ...
+    codes: frozenset[str] | None = None  # a required binding of the base spec (base_codes.py)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Definition:
     elements: dict[str, Element]
     choices: dict[str, tuple[str, ...]]
     required_choices: tuple[str, ...]
+    required: tuple[Element, ...] = ()
 
 
 def _primitive_name(annotation: Any) -> str | None:
@@ -122,8 +125,10 @@ def definition(type_name: str) -> Definition | None:
             if extra.get("one_of_many_required"):
                 required_choices.add(choice)
         required = bool(field.is_required() or extra.get("element_required"))
-        elements[name] = Element(name, fhir_type, primitive is not None, repeats, required and not choice, choice)
-    return Definition(type_name, elements, {k: tuple(v) for k, v in choices.items()}, tuple(sorted(required_choices)))
+        codes = BASE_CODES.get(f"{type_name}.{name}")
+        elements[name] = Element(name, fhir_type, primitive is not None, repeats, required and not choice, choice, codes)
+    return Definition(type_name, elements, {k: tuple(v) for k, v in choices.items()}, tuple(sorted(required_choices)),
+                      tuple(e for e in elements.values() if e.required))
 
 
 def _primitive_problem(fhir_type: str, value: Any) -> str | None:
@@ -144,79 +149,113 @@ def _primitive_problem(fhir_type: str, value: Any) -> str | None:
     return None
 
 
-ResourceCheck = Callable[[dict[str, Any], str], Iterator[Issue]]
+ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
 
 
-def walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None = None) -> Iterator[Issue]:
+@dataclass
+class Found:
+    """What a walk collects besides issues: every reference and every coding, with their paths."""
+
+    references: list[tuple[str, str]]
+    codings: list[tuple[str, str, str]]
+
+
+def walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None = None,
+         found: Found | None = None) -> list[Issue]:
     """Base-structure issues of ``value`` read as ``type_name`` at ``path``."""
+    out: list[Issue] = []
+    _walk(value, type_name, path, on_resource, found, out)
+    return out
+
+
+def _walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None, found: Found | None,
+          out: list[Issue]) -> None:
     if type_name == "Resource":
-        yield from _resource(value, path, on_resource)
+        _resource(value, path, on_resource, found, out)
         return
-    found = definition(type_name)
-    if found is None:
+    definition_ = definition(type_name)
+    if definition_ is None:
         return
     if not isinstance(value, dict):
-        yield Issue("error", "structure", "structure", f"must be an object ({type_name})", path)
+        out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
         return
+    elements = definition_.elements
+    if found is not None:
+        if type_name == "Reference" and isinstance(value.get("reference"), str):
+            found.references.append((f"{path}.reference", value["reference"]))
+        elif type_name == "Coding" and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
+            found.codings.append((path, value["system"], value["code"]))
     for key, item in value.items():
-        if key.startswith("_") and key[1:] in found.elements and found.elements[key[1:]].primitive:
-            continue  # the extensions and id of a primitive
-        if key in ("resourceType", "fhir_comments"):
-            continue
-        element = found.elements.get(key)
+        element = elements.get(key)
         if element is None:
-            yield Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}")
+            if key in ("resourceType", "fhir_comments") or (key[:1] == "_" and key[1:] in elements and elements[key[1:]].primitive):
+                continue  # the resource's type, or the extensions and id of a primitive
+            out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
             continue
-        yield from _element(element, item, f"{path}.{key}", on_resource)
-    for element in found.elements.values():
-        if element.required and element.name not in value and f"_{element.name}" not in value:
-            yield Issue("error", "required", "cardinality", f"{type_name}.{element.name}: minimum required = 1, but only found 0",
-                        f"{path}.{element.name}")
-    for group, names in found.choices.items():
+        if element.repeats:
+            if not isinstance(item, list):
+                out.append(Issue("error", "structure", "structure", f"must be an array ({key} repeats)", f"{path}.{key}"))
+                continue
+            if not item:
+                out.append(Issue("error", "structure", "structure", "an array must not be empty", f"{path}.{key}"))
+            for i, member in enumerate(item):
+                _one(element, member, path, f".{key}[{i}]", on_resource, found, out)
+        elif isinstance(item, list):
+            out.append(Issue("error", "structure", "structure", f"must not be an array ({key} does not repeat)", f"{path}.{key}"))
+        else:
+            _one(element, item, path, f".{key}", on_resource, found, out)
+    for element in definition_.required:
+        if element.name not in value and f"_{element.name}" not in value:
+            out.append(Issue("error", "required", "cardinality",
+                             f"{type_name}.{element.name}: minimum required = 1, but only found 0", f"{path}.{element.name}"))
+    for group, names in definition_.choices.items():
         present = [n for n in names if n in value]
         if len(present) > 1:
-            yield Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
-                        f"{path}.{present[1]}")
-        if group in found.required_choices and not present:
-            yield Issue("error", "required", "cardinality", f"{type_name}.{group}[x]: minimum required = 1, but only found 0",
-                        f"{path}.{group}")
+            out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
+                             f"{path}.{present[1]}"))
+        if group in definition_.required_choices and not present:
+            out.append(Issue("error", "required", "cardinality", f"{type_name}.{group}[x]: minimum required = 1, but only found 0",
+                             f"{path}.{group}"))
 
 
-def _element(element: Element, item: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
-    if element.repeats:
-        if not isinstance(item, list):
-            yield Issue("error", "structure", "structure", f"must be an array ({element.name} repeats)", path)
-            return
-        if not item:
-            yield Issue("error", "structure", "structure", "an array must not be empty", path)
-        for i, member in enumerate(item):
-            yield from _one(element, member, f"{path}[{i}]", on_resource)
-    elif isinstance(item, list):
-        yield Issue("error", "structure", "structure", f"must not be an array ({element.name} does not repeat)", path)
-    else:
-        yield from _one(element, item, path, on_resource)
+def _one(element: Element, item: Any, parent: str, step: str, on_resource: ResourceCheck | None, found: Found | None,
+         out: list[Issue]) -> None:
+    """One value of an element; its path (``parent + step``) is only built when needed."""
+    if not element.primitive:
+        _walk(item, element.fhir_type, parent + step, on_resource, found, out)
+        return
+    if item is None:
+        out.append(Issue("error", "structure", "structure", "must not be null", parent + step))
+        return
+    fast = _FAST.get(element.fhir_type)
+    problem = None if fast is not None and fast(item) else _primitive_problem(element.fhir_type, item)
+    if problem:
+        out.append(Issue("error", "value", "type", problem, parent + step))
+    elif element.codes is not None and item not in element.codes:
+        out.append(Issue("error", "code-invalid", "binding",
+                         f"{item!r} is not one of the codes of {element.name} ({', '.join(sorted(element.codes))})",
+                         parent + step))
 
 
-def _one(element: Element, item: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
-    if element.primitive:
-        if item is None:
-            yield Issue("error", "structure", "structure", "must not be null", path)
-            return
-        problem = _primitive_problem(element.fhir_type, item)
-        if problem:
-            yield Issue("error", "value", "type", problem, path)
-    else:
-        yield from walk(item, element.fhir_type, path, on_resource)
+# Quick acceptance of the commonest valid primitives; anything they do not accept goes through
+# the full check in _primitive_problem (which gives the message).
+_FAST: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str and v != "" and len(v) < 1_048_576,
+    "markdown": lambda v: type(v) is str and v != "",
+    "boolean": lambda v: type(v) is bool,
+    "decimal": lambda v: type(v) in (int, float),
+    "code": lambda v: type(v) is str and v != "" and v == v.strip() and "  " not in v and "\t" not in v and "\n" not in v,
+}
 
 
-def _resource(value: Any, path: str, on_resource: ResourceCheck | None) -> Iterator[Issue]:
+def _resource(value: Any, path: str, on_resource: ResourceCheck | None, found: Found | None, out: list[Issue]) -> None:
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        yield Issue("error", "structure", "structure", "must be a resource with a resourceType", path)
+        out.append(Issue("error", "structure", "structure", "must be a resource with a resourceType", path))
         return
     if definition(value["resourceType"]) is None:
-        yield Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path)
+        out.append(Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path))
         return
     if on_resource is not None:
-        yield from on_resource(value, path)
+        out.extend(on_resource(value, path))
     else:
-        yield from walk(value, value["resourceType"], path)
+        _walk(value, value["resourceType"], path, None, found, out)
