@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from fhir_migraine import library, operations, terminology
+from fhir_migraine import terminology
 from fhir_migraine.documents import dumps
-from fhir_migraine.inputs.diary_files import iter_entries
 from fhir_migraine.profiles import codes, diary_profiles, order_profiles
 from fhir_migraine.profiles.elements import CANONICAL, CORE, Element, sd_url
 
@@ -169,6 +168,9 @@ def read_sources(root: Path) -> Sources:
     (tests/golden compares them); so the examples follow the code tables even while a golden
     file waits to be regenerated.
     """
+    from fhir_migraine import library, operations  # the edge: files, and the protocol library
+    from fhir_migraine.inputs.diary_files import iter_entries
+
     protocols = library.read_protocols(root / EXAMPLE_PROTOCOLS)
     bundles: dict[str, Resource] = {}
     for order in sorted((root / EXAMPLE_ORDERS).glob("*.json")):
