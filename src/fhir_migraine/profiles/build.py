@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 from fhir_migraine import terminology
 from fhir_migraine.documents import dumps
+from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.profiles import codes, diary_profiles, order_profiles
 from fhir_migraine.profiles.elements import CANONICAL, CORE, Element, sd_url
 
@@ -166,19 +167,24 @@ def read_sources(root: Path) -> Sources:
     They are made by the mappings from ``examples/orders``, ``examples/protocols`` and
     ``examples/diary/month.json``, which is what the golden Bundles in ``examples/`` hold
     (tests/golden compares them); so the examples follow the code tables even while a golden
-    file waits to be regenerated.
+    file waits to be regenerated. The pure mapping functions are called directly: the
+    operations check their output against the package on disk, which is what is being rebuilt.
     """
-    from fhir_migraine import library, operations  # the edge: files, and the protocol library
+    from fhir_migraine import library  # the edge: files, and the protocol library
+    from fhir_migraine.inputs import orders
     from fhir_migraine.inputs.diary_files import iter_entries
+    from fhir_migraine.mapping import diary as diary_map
+    from fhir_migraine.mapping import orders as orders_map
+    from fhir_migraine.operations import load_diary
 
     protocols = library.read_protocols(root / EXAMPLE_PROTOCOLS)
     bundles: dict[str, Resource] = {}
-    for order in sorted((root / EXAMPLE_ORDERS).glob("*.json")):
-        document = json.loads(order.read_text(encoding="utf-8"))
-        bundles[f"{order.stem}.bundle.json"] = operations.map_order(document, protocols.get, now=_no_clock)
+    for path in sorted((root / EXAMPLE_ORDERS).glob("*.json")):
+        order = orders.load(json.loads(path.read_text(encoding="utf-8")), protocols.get)
+        bundles[f"{path.stem}.bundle.json"] = orders_map.to_fhir_bundle(order, now=_no_clock())
     with open(root / EXAMPLE_DIARY, encoding="utf-8") as diary:
-        bundles["month.bundle.json"] = operations.map_diary(iter_entries(diary, "json"))
-    plan = operations.export_protocol(protocols[EXAMPLE_PROTOCOL])
+        bundles["month.bundle.json"] = diary_map.to_fhir_bundle(load_diary(iter_entries(diary, "json")))
+    plan = to_fhir_plan_definition(protocols[EXAMPLE_PROTOCOL])
     return Sources(bundles, plan)
 
 
