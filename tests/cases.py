@@ -90,6 +90,7 @@ BAD_INPUTS = [
     Case("dose-given-as-volume", "protocol", _set(["steps", 0, "base", "volume"], "1000 mg"), "$.steps[0].base.volume"),
     Case("mass-given-as-rate", "protocol", _set(["steps", 0, "rate"], "500 mg"), "$.steps[0].rate"),
     Case("weight-in-mg-per-kg", "order", _set(["weight"], "60 mg/kg"), "$.weight"),
+    Case("weight-in-milligrams", "order", _set(["weight"], "60000000 mg"), "$.weight"),
     Case("override-volume-as-dose", "order", _set(["overrides"], {"antiemetic": {"dose": "5 mL"}}), "$.overrides.antiemetic.dose"),
     Case("per-kg-dose-without-weight", "order", _delete(["weight"]), "$.weight"),
     Case("override-above-max-dose", "order", _set(["overrides"], {"antiemetic": {"dose": "25 mg"}}), "$.overrides.antiemetic.dose"),

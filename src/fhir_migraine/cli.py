@@ -18,6 +18,7 @@ from fhir_migraine import library, operations
 from fhir_migraine.config import Settings
 from fhir_migraine.documents import dumps, parse_json
 from fhir_migraine.errors import (
+    EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
     EhrRejected,
@@ -28,6 +29,7 @@ from fhir_migraine.errors import (
 )
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.fhir import split_transaction
+from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:
     from fhir_migraine.ehr.client import FhirClient
@@ -174,6 +176,13 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    resource = parse_json(_read(args.file), "FHIR input")
+    result = operations.validate(resource, profile=args.profile)
+    out.write(dumps(result))
+    return EXIT_INVALID if has_errors(result) else EXIT_OK
+
+
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from fhir_migraine.api.server import serve
 
@@ -243,6 +252,11 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-protocol", help="a protocol as a FHIR PlanDefinition")
     export.add_argument("protocol", metavar="PROTOCOL", help="a protocol file (YAML or JSON)")
     export.set_defaults(handler=_export_protocol)
+
+    validate = commands.add_parser("validate", help="validate a resource or Bundle; prints an OperationOutcome")
+    validate.add_argument("file", metavar="FILE.json")
+    validate.add_argument("--profile", metavar="URL", help="validate against this profile instead of meta.profile")
+    validate.set_defaults(handler=_validate)
 
     push = commands.add_parser("push", help="push a transaction Bundle to the EHR through the outbox")
     push.add_argument("bundle", metavar="BUNDLE.json")

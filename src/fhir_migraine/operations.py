@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from fhir_migraine import validation
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import diary, orders
 from fhir_migraine.inputs.diary_files import Located, located
@@ -28,7 +29,9 @@ def map_order(
 ) -> Resource:
     """Order document -> transaction Bundle."""
     order = orders.load(document, find_protocol)
-    return to_fhir_bundle(order, now=now())
+    bundle = to_fhir_bundle(order, now=now())
+    validation.check(bundle)  # a mapping that breaks a profile is a bug: never return or queue it
+    return bundle
 
 
 def unmap(
@@ -78,7 +81,9 @@ def load_diary(entries: Iterable[Located]) -> list[diary.DiaryEntry]:
 
 def map_diary(entries: Iterable[Located]) -> Resource:
     """Diary entries -> one transaction Bundle of Observations (all entries valid, or InputError)."""
-    return diary_map.to_fhir_bundle(load_diary(entries))
+    bundle = diary_map.to_fhir_bundle(load_diary(entries))
+    validation.check(bundle)
+    return bundle
 
 
 def map_diary_entry(where: Located) -> Resource:
@@ -87,20 +92,15 @@ def map_diary_entry(where: Located) -> Resource:
         entry = diary.load(where.document, where.base)
     except InputError as exc:
         raise InputError(exc.message, [located(p, where) for p in exc.problems]) from None
-    return diary_map.to_fhir_bundle([entry])
+    bundle = diary_map.to_fhir_bundle([entry])
+    validation.check(bundle)
+    return bundle
 
 
 def check_transaction(bundle: Resource) -> None:
-    """A Bundle to push must be a well-formed FHIR R4 transaction whose entries are conditional
-    creates (so a re-send creates nothing new)."""
-    from fhir.resources.R4B.bundle import Bundle
-    from pydantic import ValidationError
-
-    try:
-        Bundle.model_validate(bundle)
-    except ValidationError as exc:
-        problems = [Problem("$." + ".".join(str(p) for p in e["loc"] if p != "__root__"), e["msg"]) for e in exc.errors()[:50]]
-        raise InputError.of(problems, "Bundle") from None
+    """A Bundle to push must conform to FHIR R4 and to the profiles its resources declare, and
+    its entries must be conditional creates (so a re-send creates nothing new)."""
+    validation.check(bundle, "Bundle's resources")
     for i, entry in enumerate(bundle.get("entry", [])):
         request = entry.get("request", {})
         if request.get("method") != "POST" or not request.get("ifNoneExist"):
@@ -108,4 +108,11 @@ def check_transaction(bundle: Resource) -> None:
 
 
 def export_protocol(protocol: Protocol) -> Resource:
-    return to_fhir_plan_definition(protocol)
+    plan = to_fhir_plan_definition(protocol)
+    validation.check(plan, "exported PlanDefinition")
+    return plan
+
+
+def validate(resource: Any, profile: str | None = None) -> Resource:
+    """The OperationOutcome of any resource or Bundle."""
+    return validation.default_validator().validate(resource, profile=profile)

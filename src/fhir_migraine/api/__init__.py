@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import errors, routes, security
+from fhir_migraine.api import errors, fhir_routes, routes, security
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.ehr.outbox import Outbox
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.register(app, settings)
     errors.register(app)
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(fhir_routes.blueprint)
 
     @app.before_request
     def _started() -> None:

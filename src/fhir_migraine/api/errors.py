@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from fhir_migraine.errors import FhirMigraineError
@@ -21,11 +21,29 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
 
 
+def operation_outcome(status: int, code: str, message: str, problems: list[dict[str, Any]] | None = None) -> Response:
+    """An OperationOutcome (``application/fhir+json``): the FHIR endpoints' form of an error."""
+    issues = [
+        {"severity": "error", "code": code, "diagnostics": p["message"], "expression": [p["path"]]} for p in problems or []
+    ] or [{"severity": "error", "code": code, "diagnostics": message}]
+    body = {"resourceType": "OperationOutcome", "issue": issues}
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/fhir+json")
+
+
+def _fhir_request() -> bool:
+    return request.path == "/fhir" or request.path.startswith("/fhir/")
+
+
 def _ours(exc: FhirMigraineError) -> Response:
+    if _fhir_request():
+        return operation_outcome(exc.http_status, exc.issue_code, exc.message, [p.as_dict() for p in exc.problems])
     return problem(exc.http_status, exc.title, exc.message, [p.as_dict() for p in exc.problems])
 
 
 def _http(exc: HTTPException) -> Response:
+    if _fhir_request():
+        code = {404: "not-found", 405: "not-supported"}.get(exc.code or 500, "exception")
+        return operation_outcome(exc.code or 500, code, exc.description or exc.name)
     return problem(exc.code or 500, exc.name, exc.description or exc.name)
 
 

@@ -46,6 +46,15 @@ QUEUED = {
 }
 INVALID = _problem("The input breaks its contract; `errors` lists each field's JSON path and what is wrong.")
 MALFORMED = _problem("The body is not valid JSON, or is empty.")
+OUTCOME = {
+    "description": "An OperationOutcome: one issue per problem (severity, code, diagnostics, FHIRPath expression).",
+    "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}},
+}
+FHIR_ERROR = {
+    "description": "An OperationOutcome saying what is wrong with the request.",
+    "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}},
+}
+PROFILE = {"name": "profile", "in": "query", "schema": {"type": "string"}, "description": "Validate against this profile (canonical URL)."}
 EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text.")
 PATIENT = {"name": "patient", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "Patient/123 or 123"}
@@ -107,6 +116,44 @@ def openapi() -> dict[str, Any]:
                     "parameters": [PATIENT, SINCE],
                     "responses": {"200": {"description": "The orders.", "content": _json("PulledOrders")},
                                   "404": _problem("No EHR is configured."), "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
+                }
+            },
+            "/validate": {
+                "post": {
+                    "summary": "Validate any resource or Bundle against FHIR R4 and the profiles it declares.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
+                    "responses": {"200": OUTCOME, "400": MALFORMED},
+                }
+            },
+            "/fhir/metadata": {
+                "get": {
+                    "summary": "The CapabilityStatement: supported profiles by resource type and $validate.",
+                    "security": [],
+                    "responses": {"200": {"description": "CapabilityStatement", "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}}},
+                }
+            },
+            "/fhir/StructureDefinition/{id}": {
+                "get": {
+                    "summary": "One of the project's StructureDefinitions (profiles and extensions).",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "StructureDefinition", "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
+                                  "404": FHIR_ERROR},
+                }
+            },
+            "/fhir/$validate": {
+                "post": {
+                    "summary": "FHIR $validate: a resource, or Parameters with `resource` and `profile`; `?profile=` also works.",
+                    "parameters": [PROFILE],
+                    "requestBody": {"required": True, "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
+                    "responses": {"200": OUTCOME, "400": FHIR_ERROR, "422": FHIR_ERROR},
+                }
+            },
+            "/fhir/{type}/$validate": {
+                "post": {
+                    "summary": "FHIR $validate of a resource of this type.",
+                    "parameters": [{"name": "type", "in": "path", "required": True, "schema": {"type": "string"}}, PROFILE],
+                    "requestBody": {"required": True, "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
+                    "responses": {"200": OUTCOME, "400": FHIR_ERROR, "422": FHIR_ERROR},
                 }
             },
             "/openapi.json": {
@@ -216,6 +263,12 @@ def openapi() -> dict[str, Any]:
                     "description": "A FHIR R4 Bundle (https://hl7.org/fhir/R4/bundle.html).",
                     "required": ["resourceType", "type"],
                     "properties": {"resourceType": {"const": "Bundle"}, "type": {"type": "string"}, "entry": {"type": "array"}},
+                },
+                "Resource": {
+                    "type": "object",
+                    "description": "A FHIR R4 resource (https://hl7.org/fhir/R4/resourcelist.html).",
+                    "required": ["resourceType"],
+                    "properties": {"resourceType": {"type": "string"}},
                 },
                 "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
                 "Ready": {

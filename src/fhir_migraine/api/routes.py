@@ -114,6 +114,12 @@ def put_protocol(protocol_id: str) -> Response:
     return _json(protocol.document, 201 if created else 200)
 
 
+@blueprint.post("/validate")
+def validate() -> Response:
+    """Any resource or Bundle -> its OperationOutcome (200 whether or not it is valid)."""
+    return _json(operations.validate(_body("FHIR input")), 200, FHIR_JSON)
+
+
 @blueprint.post("/orders")
 def post_order() -> Response:
     return _accept("order", operations.map_order(_body("order"), services().protocols.get))

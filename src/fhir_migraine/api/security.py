@@ -18,9 +18,10 @@ from fhir_migraine.errors import ConfigError
 
 READ = "migraine:read"
 WRITE = "migraine:write"
-OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "static"})
+# Health, readiness and the CapabilityStatement are public (SMART clients read metadata first).
+OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "fhir.metadata", "static"})
 # POST endpoints that only read (validation) need the read scope.
-READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir_migraine.fhir_validate", "fhir_migraine.fhir_validate_type"})
+READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir.fhir_validate", "fhir.fhir_validate_type"})
 
 
 def _unauthorized(detail: str) -> Response:

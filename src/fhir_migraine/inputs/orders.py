@@ -14,6 +14,9 @@ from fhir_migraine.inputs.protocols import Drug, Protocol, Step
 from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Quantity, QuantityError, parse_quantity
 
 
+WEIGHT_UNITS = ("kg", "g", "[lb_av]")  # the units the body-weight profile allows
+
+
 @dataclass(frozen=True)
 class Dose:
     """A dose as ordered (possibly per kg) and as given (absolute, after the weight)."""
@@ -121,7 +124,9 @@ class _Resolver:
             self.fail("$.authored", "must be a date-time with seconds and an offset, e.g. 2026-11-30T16:20:00Z")
         if "weight" in doc:
             self.weight = self.quantity(doc["weight"], "$.weight", ("mass",))
-            if self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
+            if self.weight is not None and self.weight.unit not in WEIGHT_UNITS:
+                self.fail("$.weight", f"a body weight is given in {', '.join(WEIGHT_UNITS)}, not {self.weight.unit}")
+            elif self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
                 self.fail("$.weight", f"{self.weight.text()!r} is not a plausible body weight")
         overrides = doc.get("overrides", {})
         for step_id in overrides:
