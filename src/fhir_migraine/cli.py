@@ -172,7 +172,15 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
         bundle = pull_with_cursor(client, Cursors(settings.database), args.patient)
     else:
         bundle = pull(client, args.patient, since=args.since)
-    out.write(dumps(operations.unmap(bundle) if args.unmap else bundle))
+    if args.unmap:
+        found = operations.unmap_pulled(bundle)
+        out.write(dumps(found))
+        for item in found["invalid"]:
+            errors = [i for i in item["outcome"]["issue"] if i["severity"] in ("error", "fatal")]
+            err_text = "; ".join(f"{', '.join(i.get('expression', []))}: {i['diagnostics']}" for i in errors[:3])
+            sys.stderr.write(f"fhir-migraine: {item['resource']} does not conform to its profile: {err_text}\n")
+        return EXIT_OK
+    out.write(dumps(bundle))
     return EXIT_OK
 
 

@@ -113,6 +113,31 @@ def export_protocol(protocol: Protocol) -> Resource:
     return plan
 
 
+def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+    """A pulled searchset -> orders and diary entries, each resource validated first: those that
+    break the base spec or their profiles are reported under ``invalid`` (with their
+    OperationOutcome) and left out of the unmapping, never silently dropped; an order or entry
+    that cannot be read back without them is reported under ``incomplete``."""
+    from fhir_migraine.validation.issues import has_errors
+
+    validator = validation.default_validator()
+    kept, invalid = [], []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        result = validator.validate(resource)
+        if has_errors(result):
+            invalid.append({"resource": f"{resource.get('resourceType')}/{resource.get('id')}", "outcome": result})
+        else:
+            kept.append(entry)
+    partial = {**bundle, "entry": kept}
+    incomplete: list[dict[str, Any]] = []
+    orders = orders_from_bundle(partial, incomplete)
+    if find_protocol is not None:
+        orders = [without_protocol_defaults(o, p) if (p := find_protocol(o["protocol"])) else o for o in orders]
+    return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
+            "incomplete": incomplete}
+
+
 def validate(resource: Any, profile: str | None = None) -> Resource:
     """The OperationOutcome of any resource or Bundle."""
     return validation.default_validator().validate(resource, profile=profile)

@@ -3,6 +3,7 @@ back, and get exactly the inputs; pushing the same input twice creates nothing n
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,3 +93,18 @@ def test_pull_since_and_the_cursor_fetch_only_what_changed(service, ehr, run_id:
     second = pull_with_cursor(ehr, cursors, patient)
     keys = {r["resource"]["identifier"][0]["value"].split("/")[0] for r in second["entry"]}
     assert keys == {diary[10]["entry_id"], diary[11]["entry_id"]}
+
+
+def test_pulled_resources_that_break_their_profile_are_reported_not_dropped(service, ehr, run_id: str) -> None:
+    patient = f"Patient/it-{run_id}"
+    entry = example_diary(run_id, patient)[6]
+    wait_until_settled(service, [service.post("/diary", json=entry).get_json()["outbox_id"]])
+    # Another system changes the attack in the EHR so that it breaks the attack profile.
+    attack = next(ehr.search("Observation", {"identifier": f"{DIARY_SYSTEM}|{entry['entry_id']}/attack"}))["entry"][0]["resource"]
+    attack["component"][0]["valueInteger"] = 42
+    ehr.put(attack)
+    pulled = service.get(f"/patients/{patient}/diary").get_json()
+    assert [i["resource"] for i in pulled["invalid"]] == [f"Observation/{attack['id']}"]
+    assert "mig-att-2" in json.dumps(pulled["invalid"][0]["outcome"])
+    assert [i["entry_id"] for i in pulled["incomplete"]] == [entry["entry_id"]]
+    assert pulled["diary"] == []

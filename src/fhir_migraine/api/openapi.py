@@ -54,6 +54,16 @@ FHIR_ERROR = {
     "description": "An OperationOutcome saying what is wrong with the request.",
     "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}},
 }
+INVALID_PULLED = {
+    "type": "array",
+    "description": "Pulled resources that break FHIR R4 or their profile: reported with the OperationOutcome, not unmapped.",
+    "items": {"type": "object", "properties": {"resource": {"type": "string"}, "outcome": {"$ref": f"{COMPONENTS}/Resource"}}},
+}
+INCOMPLETE = {
+    "type": "array",
+    "description": "Orders or diary entries that could not be read back because some of their resources were invalid.",
+    "items": {"type": "object"},
+}
 PROFILE = {"name": "profile", "in": "query", "schema": {"type": "string"}, "description": "Validate against this profile (canonical URL)."}
 EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text.")
 PATIENT = {"name": "patient", "in": "path", "required": True, "schema": {"type": "string"},
@@ -307,9 +317,9 @@ def openapi() -> dict[str, Any]:
                                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
                 },
                 "PulledDiary": {"type": "object", "properties": {"diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
-                                                                  "resources": {"type": "integer"}}},
+                                                                  "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
                 "PulledOrders": {"type": "object", "properties": {"orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
-                                                                   "resources": {"type": "integer"}}},
+                                                                   "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
                 "Problem": {
                     "type": "object",
                     "description": "RFC 9457 problem details; `errors` locates each problem by JSON path.",

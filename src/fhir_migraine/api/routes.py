@@ -167,10 +167,14 @@ def _since() -> str | None:
 @blueprint.get("/patients/<path:patient>/diary")
 def patient_diary(patient: str) -> Response:
     bundle = pull(_ehr(), patient, since=_since())
-    return _json({"diary": operations.unmap(bundle)["diary"], "resources": bundle["total"]})
+    found = operations.unmap_pulled(bundle)
+    return _json({"diary": found["diary"], "resources": bundle["total"], "invalid": found["invalid"],
+                  "incomplete": found["incomplete"]})
 
 
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
     bundle = pull(_ehr(), patient, since=_since())
-    return _json({"orders": operations.unmap(bundle, services().protocols.get)["orders"], "resources": bundle["total"]})
+    found = operations.unmap_pulled(bundle, services().protocols.get)
+    return _json({"orders": found["orders"], "resources": bundle["total"], "invalid": found["invalid"],
+                  "incomplete": found["incomplete"]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine import terminology
+from fhir_migraine.errors import InputError
 from fhir_migraine.mapping.diary import ATTACK_LISTS, DIARY_SYSTEM
 from fhir_migraine.mapping.fhir import Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
@@ -13,8 +14,12 @@ from fhir_migraine.mapping.reader import Reader
 ENTRY_FIELDS = ("entry_id", "patient", "date", "headache", "medications", "hydration", "infusion", "notes")
 
 
-def entries_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
-    """Every diary entry in the Bundle, in the order its day Observation appears."""
+def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every diary entry in the Bundle, in the order its day Observation appears.
+
+    With ``problems``, an entry that cannot be read back is reported there (its id and why)
+    instead of failing the whole Bundle.
+    """
     parts: dict[str, dict[str, Any]] = {}
     for entry in (Reader(bundle).opt("entry") or Reader([], "$.entry")).items():
         resource = entry.opt("resource")
@@ -25,7 +30,19 @@ def entries_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
             continue
         entry_id, _, rest = key.partition("/")
         parts.setdefault(entry_id, {"medications": {}, "hydration": {}})[rest] = resource
-    return [_entry(entry_id, found) for entry_id, found in parts.items() if "" in found]
+    entries = []
+    for entry_id, found in parts.items():
+        if "" not in found:
+            if problems is not None:
+                problems.append({"entry_id": entry_id, "problem": "its diary-day Observation is missing"})
+            continue
+        try:
+            entries.append(_entry(entry_id, found))
+        except InputError as exc:
+            if problems is None:
+                raise
+            problems.append({"entry_id": entry_id, "problem": "; ".join(str(p) for p in exc.problems)})
+    return entries
 
 
 def _patient(subject: Reader) -> dict[str, Any]:

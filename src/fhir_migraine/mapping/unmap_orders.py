@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_migraine.errors import InputError
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import (
@@ -21,8 +22,11 @@ from fhir_migraine.mapping.fhir import (
 from fhir_migraine.mapping.reader import Reader
 
 
-def orders_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
-    """Every order found in the Bundle, in the order of its first entry; other resources ignored."""
+def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every order found in the Bundle, in the order of its first entry; other resources ignored.
+
+    With ``problems``, an order that cannot be read back is reported there instead of failing.
+    """
     root = Reader(bundle)
     groups: dict[str, list[Reader]] = {}
     weights: dict[str, Reader] = {}
@@ -38,7 +42,15 @@ def orders_from_bundle(bundle: Resource) -> list[dict[str, Any]]:
             order_id_w = first_identifier(resource.value, ORDER_WEIGHT_SYSTEM)
             if order_id_w:
                 weights[order_id_w] = resource
-    return [_order(order_id, requests, weights.get(order_id)) for order_id, requests in groups.items()]
+    orders = []
+    for order_id, requests in groups.items():
+        try:
+            orders.append(_order(order_id, requests, weights.get(order_id)))
+        except InputError as exc:
+            if problems is None:
+                raise
+            problems.append({"order_id": order_id, "problem": "; ".join(str(p) for p in exc.problems)})
+    return orders
 
 
 def _sequence(request: Reader) -> int:
