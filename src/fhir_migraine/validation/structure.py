@@ -150,6 +150,7 @@ def _primitive_problem(fhir_type: str, value: Any) -> str | None:
 
 
 ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
+Check = Callable[[Any, str, "Context", list[Issue]], None]
 
 
 @dataclass
@@ -160,81 +161,142 @@ class Found:
     codings: list[tuple[str, str, str]]
 
 
+@dataclass(frozen=True)
+class Context:
+    on_resource: ResourceCheck | None
+    found: Found | None
+
+
 def walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None = None,
          found: Found | None = None) -> list[Issue]:
     """Base-structure issues of ``value`` read as ``type_name`` at ``path``."""
     out: list[Issue] = []
-    _walk(value, type_name, path, on_resource, found, out)
+    checker(type_name)(value, path, Context(on_resource, found), out)
     return out
 
 
-def _walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None, found: Found | None,
-          out: list[Issue]) -> None:
+def _ignore(value: Any, path: str, context: Context, out: list[Issue]) -> None:
+    return None
+
+
+@lru_cache(maxsize=None)
+def checker(type_name: str) -> Check:
+    """The structure check of one type, compiled once into closures: one handler per element,
+    chosen by the element's type and whether it repeats."""
     if type_name == "Resource":
-        _resource(value, path, on_resource, found, out)
-        return
-    definition_ = definition(type_name)
-    if definition_ is None:
-        return
-    if not isinstance(value, dict):
-        out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
-        return
-    elements = definition_.elements
-    if found is not None:
-        if type_name == "Reference" and isinstance(value.get("reference"), str):
-            found.references.append((f"{path}.reference", value["reference"]))
-        elif type_name == "Coding" and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
-            found.codings.append((path, value["system"], value["code"]))
-    for key, item in value.items():
-        element = elements.get(key)
-        if element is None:
-            if key in ("resourceType", "fhir_comments") or (key[:1] == "_" and key[1:] in elements and elements[key[1:]].primitive):
-                continue  # the resource's type, or the extensions and id of a primitive
-            out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
-            continue
-        if element.repeats:
-            if not isinstance(item, list):
-                out.append(Issue("error", "structure", "structure", f"must be an array ({key} repeats)", f"{path}.{key}"))
-                continue
+        return _check_resource
+    found_definition = definition(type_name)
+    if found_definition is None:
+        return _ignore
+    handlers = {name: _handler(element) for name, element in found_definition.elements.items()}
+    primitives = frozenset(name for name, element in found_definition.elements.items() if element.primitive)
+    required = found_definition.required
+    choices = tuple(found_definition.choices.items())
+    required_choices = found_definition.required_choices
+    collect_reference = type_name == "Reference"
+    collect_coding = type_name == "Coding"
+
+    def check(value: Any, path: str, context: Context, out: list[Issue]) -> None:
+        if type(value) is not dict:
+            out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
+            return
+        found = context.found
+        if found is not None:
+            if collect_reference and isinstance(value.get("reference"), str):
+                found.references.append((f"{path}.reference", value["reference"]))
+            elif collect_coding and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
+                found.codings.append((path, value["system"], value["code"]))
+        for key, item in value.items():
+            handler = handlers.get(key)
+            if handler is not None:
+                handler(item, path, key, context, out)
+            elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
+                out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+        for element in required:
+            if element.name not in value and f"_{element.name}" not in value:
+                out.append(Issue("error", "required", "cardinality",
+                                 f"{type_name}.{element.name}: minimum required = 1, but only found 0", f"{path}.{element.name}"))
+        for group, names in choices:
+            present = [n for n in names if n in value]
+            if len(present) > 1:
+                out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
+                                 f"{path}.{present[1]}"))
+            if not present and group in required_choices:
+                out.append(Issue("error", "required", "cardinality",
+                                 f"{type_name}.{group}[x]: minimum required = 1, but only found 0", f"{path}.{group}"))
+
+    return check
+
+
+Handler = Callable[[Any, str, str, Context, list[Issue]], None]
+
+
+def _handler(element: Element) -> Handler:
+    """The check of one element's JSON value (an array when the element repeats)."""
+    key_name = element.name
+    one = _primitive_check(element) if element.primitive else _complex_check(element)
+
+    if element.repeats:
+        def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+            if type(item) is not list:
+                out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", f"{path}.{key}"))
+                return
             if not item:
                 out.append(Issue("error", "structure", "structure", "an array must not be empty", f"{path}.{key}"))
             for i, member in enumerate(item):
-                _one(element, member, path, f".{key}[{i}]", on_resource, found, out)
-        elif isinstance(item, list):
-            out.append(Issue("error", "structure", "structure", f"must not be an array ({key} does not repeat)", f"{path}.{key}"))
-        else:
-            _one(element, item, path, f".{key}", on_resource, found, out)
-    for element in definition_.required:
-        if element.name not in value and f"_{element.name}" not in value:
-            out.append(Issue("error", "required", "cardinality",
-                             f"{type_name}.{element.name}: minimum required = 1, but only found 0", f"{path}.{element.name}"))
-    for group, names in definition_.choices.items():
-        present = [n for n in names if n in value]
-        if len(present) > 1:
-            out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
-                             f"{path}.{present[1]}"))
-        if group in definition_.required_choices and not present:
-            out.append(Issue("error", "required", "cardinality", f"{type_name}.{group}[x]: minimum required = 1, but only found 0",
-                             f"{path}.{group}"))
+                one(member, f"{path}.{key}[{i}]", context, out)
+        return repeated
+
+    def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+        if type(item) is list:
+            out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", f"{path}.{key}"))
+            return
+        one(item, f"{path}.{key}", context, out)
+    return single
 
 
-def _one(element: Element, item: Any, parent: str, step: str, on_resource: ResourceCheck | None, found: Found | None,
-         out: list[Issue]) -> None:
-    """One value of an element; its path (``parent + step``) is only built when needed."""
-    if not element.primitive:
-        _walk(item, element.fhir_type, parent + step, on_resource, found, out)
-        return
-    if item is None:
-        out.append(Issue("error", "structure", "structure", "must not be null", parent + step))
-        return
+def _complex_check(element: Element) -> Check:
+    type_name = element.fhir_type
+    cell: list[Check] = []
+
+    def nested(item: Any, path: str, context: Context, out: list[Issue]) -> None:
+        if not cell:  # types refer to each other: look the checker up on first use
+            cell.append(checker(type_name))
+        cell[0](item, path, context, out)
+    return nested
+
+
+def _primitive_check(element: Element) -> Check:
     fast = _FAST.get(element.fhir_type)
-    problem = None if fast is not None and fast(item) else _primitive_problem(element.fhir_type, item)
-    if problem:
-        out.append(Issue("error", "value", "type", problem, parent + step))
-    elif element.codes is not None and item not in element.codes:
-        out.append(Issue("error", "code-invalid", "binding",
-                         f"{item!r} is not one of the codes of {element.name} ({', '.join(sorted(element.codes))})",
-                         parent + step))
+    codes = element.codes
+    fhir_type = element.fhir_type
+
+    def primitive(item: Any, path: str, context: Context, out: list[Issue]) -> None:
+        if fast is not None and fast(item) and codes is None:
+            return
+        if item is None:
+            out.append(Issue("error", "structure", "structure", "must not be null", path))
+            return
+        problem = _primitive_problem(fhir_type, item)
+        if problem:
+            out.append(Issue("error", "value", "type", problem, path))
+        elif codes is not None and item not in codes:
+            out.append(Issue("error", "code-invalid", "binding",
+                             f"{item!r} is not one of the codes of {element.name} ({', '.join(sorted(codes))})", path))
+    return primitive
+
+
+def _check_resource(value: Any, path: str, context: Context, out: list[Issue]) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        out.append(Issue("error", "structure", "structure", "must be a resource with a resourceType", path))
+        return
+    if definition(value["resourceType"]) is None:
+        out.append(Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path))
+        return
+    if context.on_resource is not None:
+        out.extend(context.on_resource(value, path))
+    else:
+        checker(value["resourceType"])(value, path, context, out)
 
 
 # Quick acceptance of the commonest valid primitives; anything they do not accept goes through
@@ -243,19 +305,8 @@ _FAST: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: type(v) is str and v != "" and len(v) < 1_048_576,
     "markdown": lambda v: type(v) is str and v != "",
     "boolean": lambda v: type(v) is bool,
-    "decimal": lambda v: type(v) in (int, float),
+    "decimal": lambda v: type(v) is int or type(v) is float,
+    "integer": lambda v: type(v) is int and -(2**31) <= v < 2**31,
+    "positiveInt": lambda v: type(v) is int and 1 <= v < 2**31,
     "code": lambda v: type(v) is str and v != "" and v == v.strip() and "  " not in v and "\t" not in v and "\n" not in v,
 }
-
-
-def _resource(value: Any, path: str, on_resource: ResourceCheck | None, found: Found | None, out: list[Issue]) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        out.append(Issue("error", "structure", "structure", "must be a resource with a resourceType", path))
-        return
-    if definition(value["resourceType"]) is None:
-        out.append(Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path))
-        return
-    if on_resource is not None:
-        out.extend(on_resource(value, path))
-    else:
-        _walk(value, value["resourceType"], path, None, found, out)

@@ -1,0 +1,118 @@
+"""Validation throughput: the engine in-process against HAPI FHIR's ``$validate`` over loopback,
+on the same resources, in one run.
+
+The corpus is the validation corpus of the tests (valid examples and golden outputs, and the
+invalid variants), each validated against its profile. The engine runs in this process pinned
+to one core; HAPI (the local test EHR, with the project's profiles uploaded) answers one request
+at a time. Prints resources per second for each and their ratio.
+
+    .venv/bin/python benchmarks/validation.py [--seconds 10] [--hapi-passes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from fhir_migraine.validation.engine import Validator  # noqa: E402
+
+
+def corpus() -> list[tuple[dict, str]]:
+    """(resource, profile canonical) pairs: the tests' corpus when present, else the examples."""
+    try:
+        from tests.validation_corpus import cases  # the cross-check corpus
+    except ImportError:
+        cases = None
+    base = "https://fhir-migraine.org/fhir/StructureDefinition/"
+    if cases is not None:
+        return [(case.resource, base + case.profile_id) for case in cases() if case.resource.get("resourceType") != "Bundle"]
+    found = []
+    for path in sorted((ROOT / "profiles" / "examples").glob("*.json")):
+        resource = json.loads(path.read_text())
+        found.append((resource, resource["meta"]["profile"][0]))
+    return found
+
+
+def ehr_url() -> str:
+    url = os.environ.get("FHIR_MIGRAINE_TEST_EHR_URL") or subprocess.run(
+        [str(ROOT / "scripts" / "ehr"), "url"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        requests.get(f"{url}/metadata", timeout=10).raise_for_status()
+    except requests.RequestException as exc:
+        raise SystemExit(f"no EHR at {url} ({exc}); run scripts/ehr start") from None
+    return url
+
+
+def upload_package(url: str) -> None:
+    session = requests.Session()
+    for pattern in ("CodeSystem-*.json", "ValueSet-*.json", "StructureDefinition-*.json"):
+        for path in sorted((ROOT / "profiles").glob(pattern)):
+            resource = json.loads(path.read_text())
+            answer = session.put(f"{url}/{resource['resourceType']}/{resource['id']}", json=resource,
+                                 headers={"Content-Type": "application/fhir+json"}, timeout=60)
+            answer.raise_for_status()
+
+
+def engine_rate(resources: list[tuple[dict, str]], seconds: float) -> tuple[float, int]:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    validator = Validator.load()
+    for resource, profile in resources:  # warm-up
+        validator.validate(resource, profile=profile)
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for resource, profile in resources:
+            validator.validate(resource, profile=profile)
+        done += len(resources)
+    return done / (time.perf_counter() - started), done
+
+
+def hapi_rate(url: str, resources: list[tuple[dict, str]], passes: int) -> tuple[float, int]:
+    session = requests.Session()
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+    def once(resource: dict, profile: str) -> None:
+        answer = session.post(f"{url}/{resource['resourceType']}/$validate", params={"profile": profile},
+                              data=json.dumps(resource), headers=headers, timeout=120)
+        answer.raise_for_status()
+
+    for resource, profile in resources[:5]:  # warm-up: HAPI builds snapshots on first use
+        once(resource, profile)
+    done, started = 0, time.perf_counter()
+    for _ in range(passes):
+        for resource, profile in resources:
+            once(resource, profile)
+        done += len(resources)
+    return done / (time.perf_counter() - started), done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long the engine runs")
+    parser.add_argument("--hapi-passes", type=int, default=1, help="passes over the corpus through HAPI")
+    args = parser.parse_args()
+    resources = corpus()
+    url = ehr_url()
+    upload_package(url)
+    hapi, hapi_count = hapi_rate(url, resources, args.hapi_passes)
+    engine, engine_count = engine_rate(resources, args.seconds)
+    print(f"corpus: {len(resources)} resources (valid and invalid), each against its profile")
+    print(f"{'validator':>24} {'resources':>10} {'resources/s':>12}")
+    print(f"{'HAPI $validate (loopback)':>24} {hapi_count:>10} {hapi:>12.1f}")
+    print(f"{'engine (1 core)':>24} {engine_count:>10} {engine:>12.1f}")
+    print(f"engine / HAPI = {engine / hapi:.1f}")
+
+
+if __name__ == "__main__":
+    main()
