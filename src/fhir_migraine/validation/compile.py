@@ -61,6 +61,9 @@ class Node:
     # path and an index from the value to the slice, so an item finds its slice in one look-up.
     slice_path: str | None = None
     slice_index: dict[Any, Slice] | None = None
+    # Set by _finish, so validation skips what a node does not ask for.
+    choice_base: str | None = None
+    has_item_rules: bool = False
 
     def child(self, name: str) -> "Node":
         if name not in self.children:
@@ -106,7 +109,19 @@ def compile_profile(definition: dict[str, Any], value_sets: dict[str, frozenset[
                 node = existing.node
         _apply(node, element, value_sets)
     _discriminate(root)
+    _finish(root)
     return Profile(definition["url"], definition["type"], root)
+
+
+def _finish(node: Node) -> None:
+    node.choice_base = node.name[:-3] if node.name.endswith("[x]") else None
+    node.has_item_rules = bool(
+        node.fixed is not None or node.pattern is not None or node.target_types or node.binding or node.invariants
+    )
+    for child in node.children.values():
+        _finish(child)
+    for item in node.slices:
+        _finish(item.node)
 
 
 def _apply(node: Node, element: dict[str, Any], value_sets: dict[str, frozenset[tuple[str, str]]]) -> None:

@@ -170,17 +170,26 @@ class Validator:
     def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any]) -> list[Issue]:
         """The rules of ``node`` on each of its items, then on their children and slices."""
         out: list[Issue] = []
+        children = node.children.values()
         for item, path in zip(items, paths):
-            self._item_rules(node, item, path, resource, out)
-            if isinstance(item, dict):
-                for child in node.children.values():
+            if node.has_item_rules:
+                self._item_rules(node, item, path, resource, out)
+            if children and type(item) is dict:
+                for child in children:
                     self._child(child, item, path, resource, out)
         return out
 
     def _child(self, node: Node, parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         name = node.name
-        if name.endswith("[x]"):
-            base = name[:-3]
+        if node.choice_base is None and name not in parent:
+            if node.min:
+                out.append(Issue("error", "required", "cardinality",
+                                 f"{name}: minimum required = {node.min}, but only found 0", f"{parent_path}.{name}"))
+            if node.slices:
+                self._slices(node, [], [], f"{parent_path}.{name}", resource, out)
+            return
+        if node.choice_base is not None:
+            base = node.choice_base
             keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
             for key in keys:
                 if node.types and _type_suffix(key, base) not in node.types:
