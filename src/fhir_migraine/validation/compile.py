@@ -64,6 +64,7 @@ class Node:
     # Set by _finish, so validation skips what a node does not ask for.
     choice_base: str | None = None
     has_item_rules: bool = False
+    pattern_check: Any = None  # the pattern compiled into a predicate (see pattern_predicate)
 
     def child(self, name: str) -> "Node":
         if name not in self.children:
@@ -113,8 +114,27 @@ def compile_profile(definition: dict[str, Any], value_sets: dict[str, frozenset[
     return Profile(definition["url"], definition["type"], root)
 
 
+def pattern_predicate(pattern: Any) -> Any:
+    """FHIR pattern[x] as a predicate: every element of the pattern is present in the value with
+    that value; each item of a pattern array matches some item of the value's array."""
+    if isinstance(pattern, dict):
+        if set(pattern) == {"coding"} and len(pattern["coding"]) == 1 and set(pattern["coding"][0]) <= {"system", "code"}:
+            # The commonest pattern, a CodeableConcept with one coding: one pass over the codings.
+            system, code = pattern["coding"][0].get("system"), pattern["coding"][0].get("code")
+            return lambda value: type(value) is dict and type(value.get("coding")) is list and any(
+                type(c) is dict and c.get("code") == code and c.get("system") == system for c in value["coding"])
+        checks = [(key, pattern_predicate(item)) for key, item in pattern.items()]
+        return lambda value: type(value) is dict and all(check(value.get(key)) for key, check in checks)
+    if isinstance(pattern, list):
+        checks_ = [pattern_predicate(item) for item in pattern]
+        return lambda value: all(any(check(v) for v in (value if type(value) is list else [])) for check in checks_)
+    return lambda value: value == pattern
+
+
 def _finish(node: Node) -> None:
     node.choice_base = node.name[:-3] if node.name.endswith("[x]") else None
+    if node.pattern is not None:
+        node.pattern_check = pattern_predicate(node.pattern)
     node.has_item_rules = bool(
         node.fixed is not None or node.pattern is not None or node.target_types or node.binding or node.invariants
     )

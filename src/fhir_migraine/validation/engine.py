@@ -221,7 +221,7 @@ class Validator:
     def _item_rules(self, node: Node, item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         if node.fixed is not None and item != node.fixed:
             out.append(Issue("error", "value", "fixed", f"value must be exactly {json.dumps(node.fixed)}", path))
-        if node.pattern is not None and not _pattern_matches(item, node.pattern):
+        if node.pattern_check is not None and not node.pattern_check(item):
             out.append(Issue("error", "value", "pattern", f"value must match the pattern {json.dumps(node.pattern)}", path))
         if node.target_types and isinstance(item, dict):
             reference = item.get("reference")
