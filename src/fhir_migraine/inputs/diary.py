@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from fhir_migraine import terminology
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.inputs.quantity import DOSE, Quantity, QuantityError, parse_quantity
+from fhir_migraine.inputs.quantity import DOSE, Collector, Quantity
 from fhir_migraine.terminology import Code
 
 
@@ -80,26 +80,19 @@ def load(document: Any, base: str = "$") -> DiaryEntry:
     return entry
 
 
-class _Checker:
+class _Checker(Collector):
     def __init__(self, base: str) -> None:
+        super().__init__()
         self.base = base
-        self.problems: list[Problem] = []
 
     def fail(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.base + path[1:], message))
+        super().fail(self.base + path[1:], message)
 
     def instant(self, text: str, path: str) -> datetime | None:
         value = parse_instant(text)
         if value is None:
             self.fail(path, f"{text!r} is not a date-time with seconds and an offset, e.g. 2026-11-20T06:30:00+01:00")
         return value
-
-    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
-        try:
-            return parse_quantity(raw, dimensions=dims)
-        except QuantityError as exc:
-            self.fail(path, str(exc))
-            return None
 
     def entry(self, doc: dict[str, Any]) -> DiaryEntry:
         try:

@@ -11,7 +11,7 @@ from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.protocols import Drug, Protocol, Step
-from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Quantity, QuantityError, parse_quantity
+from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Collector, Quantity
 
 
 WEIGHT_UNITS = ("kg", "g", "[lb_av]")  # the units the body-weight profile allows
@@ -99,22 +99,12 @@ def load(document: Any, find_protocol: Callable[[str], Protocol | None]) -> Orde
     return order
 
 
-class _Resolver:
+class _Resolver(Collector):
     def __init__(self, doc: dict[str, Any], protocol: Protocol) -> None:
+        super().__init__()
         self.doc = doc
         self.protocol = protocol
-        self.problems: list[Problem] = []
         self.weight: Quantity | None = None
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
-        try:
-            return parse_quantity(raw, dimensions=dims)
-        except QuantityError as exc:
-            self.fail(path, str(exc))
-            return None
 
     def order(self) -> Order:
         doc = self.doc

@@ -3,7 +3,6 @@ and turned into typed records."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,13 +12,7 @@ import yaml
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem, UnreadableInput
 from fhir_migraine.inputs import schema
-from fhir_migraine.inputs.quantity import (
-    DOSE,
-    DOSE_OR_PER_KG,
-    Quantity,
-    QuantityError,
-    parse_quantity,
-)
+from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
 from fhir_migraine.terminology import Code
 
 INTERVAL_UNITS = ("d", "wk", "mo")
@@ -115,24 +108,8 @@ def load_text(text: str) -> Protocol:
     return load(parse_text(text))
 
 
-def document_json(protocol: Protocol) -> str:
-    return json.dumps(protocol.document, ensure_ascii=False, sort_keys=True)
-
-
-class _Checker:
+class _Checker(Collector):
     """Collects semantic problems (units, codes, duplicates) while building the records."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
-        if raw is None:
-            return None
-        try:
-            return parse_quantity(raw, dimensions=dims)
-        except QuantityError as exc:
-            self.problems.append(Problem(path, str(exc)))
-            return None
 
     def drug(self, raw: dict[str, Any], key: str, path: str) -> Drug | None:
         name = raw[key]
@@ -160,9 +137,9 @@ class _Checker:
         if dose is None or limit is None:
             return limit
         if not dose.dimension.startswith(limit.dimension):
-            self.problems.append(Problem(path, f"{limit.text()!r} does not fit the dose {dose.text()!r}"))
+            self.fail(path, f"{limit.text()!r} does not fit the dose {dose.text()!r}")
         elif "/" not in dose.dimension and dose.in_base() > limit.in_base():
-            self.problems.append(Problem(path, f"is below the dose {dose.text()!r}"))
+            self.fail(path, f"is below the dose {dose.text()!r}")
         return limit
 
     def protocol(self, doc: dict[str, Any]) -> Protocol | None:
@@ -229,14 +206,14 @@ class _Checker:
 
     def infusion(self, raw: dict[str, Any], path: str) -> Step:
         if ("rate" in raw) == ("duration" in raw):
-            self.problems.append(Problem(path, "an infusion needs either 'rate' or 'duration' (not both)"))
+            self.fail(path, "an infusion needs either 'rate' or 'duration' (not both)")
         additives = []
         names: set[str] = set()
         for j, add in enumerate(raw.get("additives", [])):
             apath = f"{path}.additives[{j}]"
             key = terminology.normalize_name(add["drug"])
             if key in names:
-                self.problems.append(Problem(f"{apath}.drug", f"{add['drug']!r} appears twice in this bag"))
+                self.fail(f"{apath}.drug", f"{add['drug']!r} appears twice in this bag")
             names.add(key)
             dose = self.quantity(add["dose"], f"{apath}.dose", DOSE_OR_PER_KG)
             drug = self.drug(add, "drug", apath)

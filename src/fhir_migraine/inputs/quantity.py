@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fhir_migraine import terminology
+from fhir_migraine.errors import Problem
 
 _TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([^\s\d].*?)\s*$")
 
@@ -127,3 +128,23 @@ EXPECTED_WORDS = {
     DOSE: "dose (a mass such as mg, or meq, mmol, [iU])",
     DOSE_OR_PER_KG: "dose (a mass such as mg, or meq, mmol, [iU], or per body weight such as mg/kg)",
 }
+
+
+class Collector:
+    """Collects located problems while an input is read, so all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def quantity(self, raw: Any, path: str, dims: tuple[str, ...]) -> Quantity | None:
+        """The quantity, or None with the problem recorded at ``path``."""
+        if raw is None:
+            return None
+        try:
+            return parse_quantity(raw, dimensions=dims)
+        except QuantityError as exc:
+            self.fail(path, str(exc))
+            return None

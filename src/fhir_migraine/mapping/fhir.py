@@ -70,25 +70,6 @@ def subject(patient: dict[str, Any]) -> dict[str, Any]:
     return {"identifier": dict(patient["identifier"])}
 
 
-def patient_key(reference: dict[str, Any]) -> dict[str, Any]:
-    """The input-contract form of a FHIR patient reference."""
-    if "reference" in reference:
-        return {"reference": reference["reference"]}
-    ident = reference["identifier"]
-    return {"identifier": {"system": ident["system"], "value": ident["value"]}}
-
-
-def resources_of(bundle: Resource, resource_type: str) -> list[Resource]:
-    """The resources of one type in a Bundle (transaction, batch or searchset), in entry order."""
-    return [
-        e["resource"]
-        for e in bundle.get("entry", []) or []
-        if isinstance(e, dict)
-        and isinstance(e.get("resource"), dict)
-        and e["resource"].get("resourceType") == resource_type
-    ]
-
-
 def first_identifier(resource: Resource, system: str) -> str | None:
     for ident in resource.get("identifier", []) or []:
         if isinstance(ident, dict) and ident.get("system") == system:

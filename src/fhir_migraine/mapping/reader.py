@@ -74,3 +74,10 @@ class Reader:
         value = self.get("value").decimal()
         unit = (self.opt("code") or self.get("unit")).str()
         return f"{number_text(value)} {unit}"
+
+    def patient(self) -> dict[str, Any]:
+        """A FHIR patient reference in the input contracts' form: a reference or an identifier."""
+        if self.opt("reference") is not None:
+            return {"reference": self.get("reference").str()}
+        ident = self.get("identifier")
+        return {"identifier": {"system": ident.get("system").str(), "value": ident.get("value").str()}}

@@ -45,18 +45,11 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
     return entries
 
 
-def _patient(subject: Reader) -> dict[str, Any]:
-    if subject.opt("reference") is not None:
-        return {"reference": subject.get("reference").str()}
-    ident = subject.get("identifier")
-    return {"identifier": {"system": ident.get("system").str(), "value": ident.get("value").str()}}
-
-
 def _entry(entry_id: str, found: dict[str, Any]) -> dict[str, Any]:
     day: Reader = found[""]
     entry: dict[str, Any] = {
         "entry_id": entry_id,
-        "patient": _patient(day.get("subject")),
+        "patient": day.get("subject").patient(),
         "date": day.get("effectiveDateTime").str(),
     }
     if day.opt("valueBoolean") is not None:

@@ -66,7 +66,7 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
     order: dict[str, Any] = {
         "order_id": order_id,
         "protocol": protocol,
-        "patient": _patient(first.get("subject")),
+        "patient": first.get("subject").patient(),
         "requester": {"reference": first.get("requester").get("reference").str()},
         "start": timing.get("boundsPeriod").get("start").str(),
         "authored": first.get("authoredOn").str(),
@@ -75,13 +75,6 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
         order["weight"] = weight.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
     return order
-
-
-def _patient(subject: Reader) -> dict[str, Any]:
-    if subject.opt("reference") is not None:
-        return {"reference": subject.get("reference").str()}
-    ident = subject.get("identifier")
-    return {"identifier": {"system": ident.get("system").str(), "value": ident.get("value").str()}}
 
 
 def _step_id(request: Reader, order_id: str) -> str:

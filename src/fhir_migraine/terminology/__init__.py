@@ -80,13 +80,6 @@ def drug(name: str) -> Code | None:
     return _code(entry)
 
 
-def drug_by_code(system: str, code: str) -> Code | None:
-    for entry in _data("drugs.json"):
-        if entry.get("system") == system and entry.get("code") == code:
-            return _code(entry)
-    return None
-
-
 def drug_names() -> list[str]:
     """Every drug key of the table, for messages and generated tests."""
     return sorted(entry["key"] for entry in _data("drugs.json") if "code" in entry)
@@ -94,13 +87,6 @@ def drug_names() -> list[str]:
 
 def route(name: str) -> Code:
     return _code(_data("routes.json")[name])
-
-
-def route_name(system: str, code: str) -> str | None:
-    for name, entry in _data("routes.json").items():
-        if entry["system"] == system and entry["code"] == code:
-            return str(name)
-    return None
 
 
 def method(name: str) -> Code:

@@ -55,10 +55,6 @@ def _children(item: Any, name: str) -> Collection:
     return []
 
 
-def _type_of(item: Any, parent_key: str | None) -> str:
-    return parent_key or ""
-
-
 def _truth(collection: Collection) -> bool | None:
     """FHIRPath singleton evaluation of a collection as a boolean (None: empty)."""
     if not collection:
