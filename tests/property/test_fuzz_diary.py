@@ -13,19 +13,12 @@ from hypothesis import strategies as st
 from fhir_migraine.inputs.diary_files import CSV_COLUMNS
 from tests.diary_cases import ENTRY
 from tests.helpers import run_cli
-from tests.property.test_fuzz_inputs import FUZZ, JSON, mutated
+from tests.property.test_fuzz_inputs import FUZZ, JSON, _assert_located, mutated
 
 CELLS = st.lists(
     st.sampled_from(list("ab1;|:-T+Z \"\n,") + ["yes", "no", "nausea", "7", "50 mg", "Patient/1", "2026-11-20"]),
     max_size=6,
 ).map("".join)
-
-
-def _assert_located(code: int, err: str) -> None:
-    assert code in (0, 1), err
-    assert "Traceback" not in err
-    if code == 1:
-        assert "$" in err
 
 
 @FUZZ
