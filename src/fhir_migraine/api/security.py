@@ -52,11 +52,12 @@ class Guard:
     def _jwt_scopes(self, token: str) -> set[str] | None:
         import jwt
 
-        options: dict[str, Any] = {"require": ["exp"], "verify_aud": self.settings.api_jwt_audience is not None}
+        options: Any = {"require": ["exp"], "verify_aud": self.settings.api_jwt_audience is not None}
+        key: Any = self.settings.api_jwt_key
         try:
             claims = jwt.decode(
                 token,
-                self.settings.api_jwt_key,
+                key,
                 algorithms=list(self.settings.api_jwt_algorithms),
                 audience=self.settings.api_jwt_audience,
                 issuer=self.settings.api_jwt_issuer,

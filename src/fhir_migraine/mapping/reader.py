@@ -3,6 +3,7 @@ by its JSON path, never a KeyError or TypeError."""
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -69,13 +70,13 @@ class Reader:
         except InvalidOperation:  # pragma: no cover - str of a float always parses
             raise self.fail("must be a number") from None
 
-    def quantity_text(self) -> str:
+    def quantity_text(self) -> builtins.str:
         """A FHIR Quantity as the input contracts write it: ``"<value> <UCUM code>"``."""
         value = self.get("value").decimal()
         unit = (self.opt("code") or self.get("unit")).str()
         return f"{number_text(value)} {unit}"
 
-    def patient(self) -> dict[str, Any]:
+    def patient(self) -> dict[builtins.str, Any]:
         """A FHIR patient reference in the input contracts' form: a reference or an identifier."""
         if self.opt("reference") is not None:
             return {"reference": self.get("reference").str()}

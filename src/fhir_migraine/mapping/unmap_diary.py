@@ -60,7 +60,8 @@ def _entry(entry_id: str, found: dict[str, Any]) -> dict[str, Any]:
             entry["headache"] = _attack(found["attack"])
         else:
             raise day.fail("says a headache occurred but the Bundle has no attack Observation", ".valueBoolean")
-    medications, hydration = [], []
+    medications: list[tuple[int, Reader]] = []
+    hydration: list[tuple[int, Reader]] = []
     for rest, resource in found.items():
         kind, _, index = rest.partition("/")
         if kind in ("medication", "hydration") and index.isdigit():

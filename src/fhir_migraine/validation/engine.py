@@ -48,7 +48,7 @@ def _at(value: Any, path: str) -> list[Any]:
     return found
 
 
-def _codings(value: Any) -> list[tuple[str | None, str]]:
+def _codings(value: Any) -> list[tuple[Any, Any]]:
     if isinstance(value, str):
         return [(None, value)]
     if isinstance(value, dict) and "coding" in value:

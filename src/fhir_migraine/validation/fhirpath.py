@@ -140,7 +140,7 @@ class _Parser:
         if token and token[0] == "op" and token[1] in ("=", "!=", "<", ">", "<=", ">="):
             op = self.take()[1]
             right = self.path()
-            return lambda focus, res, l=left, r=right, o=op: _compare(o, l(focus, res), r(focus, res))
+            return _comparison(op, left, right)
         return left
 
     def path(self) -> Compiled:
@@ -170,7 +170,8 @@ class _Parser:
             return inner
         if value in ("true", "false"):
             self.take()
-            return lambda focus, res, v=(value == "true"): [v]
+            truth = value == "true"
+            return lambda focus, res: [truth]
         if value == "$this":
             self.take()
             return lambda focus, res: focus
@@ -238,6 +239,10 @@ def _of_type(source: Compiled, type_name: str) -> Compiled:
     return lambda focus, res: [i for i in source(focus, res) if check(i)]
 
 
+def _comparison(op: str, left: Compiled, right: Compiled) -> Compiled:
+    return lambda focus, res: _compare(op, left(focus, res), right(focus, res))
+
+
 def _and(left: Compiled, right: Compiled) -> Compiled:
     def run(focus: Collection, res: Any) -> Collection:
         a, b = _truth(left(focus, res)), _truth(right(focus, res))
@@ -284,7 +289,7 @@ def _with_fhirpathpy(expression: str) -> Compiled:
     from fhirpathpy.models import models
 
     compiled = fhirpathpy.compile(expression, models["r4"])
-    return lambda focus, res: [v for item in focus for v in compiled(item)]
+    return lambda focus, res: [v for item in focus for v in compiled(item, None)]
 
 
 def compile_invariant(expression: str) -> tuple[Compiled, bool]:

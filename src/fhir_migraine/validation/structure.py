@@ -119,7 +119,7 @@ def definition(type_name: str) -> Definition | None:
                 fhir_type = "Resource"
         else:  # pragma: no cover - every R4B element is a primitive or a model (checked by a test)
             fhir_type = str(getattr(inner, "__name__", inner))
-        choice = extra.get("one_of_many")
+        choice = str(extra["one_of_many"]) if extra.get("one_of_many") else None
         if choice:
             choices.setdefault(choice, []).append(name)
             if extra.get("one_of_many_required"):
