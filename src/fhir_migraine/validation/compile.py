@@ -65,6 +65,7 @@ class Node:
     choice_base: str | None = None
     has_item_rules: bool = False
     pattern_check: Any = None  # the pattern compiled into a predicate (see pattern_predicate)
+    child_list: tuple["Node", ...] = ()
 
     def child(self, name: str) -> "Node":
         if name not in self.children:
@@ -135,6 +136,7 @@ def _finish(node: Node) -> None:
     node.choice_base = node.name[:-3] if node.name.endswith("[x]") else None
     if node.pattern is not None:
         node.pattern_check = pattern_predicate(node.pattern)
+    node.child_list = tuple(node.children.values())
     node.has_item_rules = bool(
         node.fixed is not None or node.pattern is not None or node.target_types or node.binding or node.invariants
     )

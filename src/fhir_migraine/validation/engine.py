@@ -126,7 +126,7 @@ class Validator:
             elif compiled.type != kind:
                 out.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
             else:
-                out.extend(self._node(compiled.root, [resource], [path], resource))
+                self._node(compiled.root, [resource], [path], resource, out)
         known = {**(contained or {}), **local}
         for at, reference in found.references:
             if reference.startswith("#"):
@@ -167,12 +167,15 @@ class Validator:
 
     # -- profile rules -----------------------------------------------------------------------
 
-    def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any]) -> list[Issue]:
+    def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any],
+              out: list[Issue] | None = None) -> list[Issue]:
         """The rules of ``node`` on each of its items, then on their children and slices."""
-        out: list[Issue] = []
-        children = node.children.values()
+        if out is None:
+            out = []
+        children = node.child_list
+        item_rules = node.has_item_rules
         for item, path in zip(items, paths):
-            if node.has_item_rules:
+            if item_rules:
                 self._item_rules(node, item, path, resource, out)
             if children and type(item) is dict:
                 for child in children:
@@ -181,42 +184,50 @@ class Validator:
 
     def _child(self, node: Node, parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         name = node.name
-        if node.choice_base is None and name not in parent:
-            if node.min:
-                out.append(Issue("error", "required", "cardinality",
-                                 f"{name}: minimum required = {node.min}, but only found 0", f"{parent_path}.{name}"))
-            if node.slices:
-                self._slices(node, [], [], f"{parent_path}.{name}", resource, out)
-            return
-        if node.choice_base is not None:
-            base = node.choice_base
+        base = node.choice_base
+        if base is None:
+            value = parent.get(name)
+            if value is None:
+                if node.min:
+                    out.append(Issue("error", "required", "cardinality",
+                                     f"{name}: minimum required = {node.min}, but only found 0", f"{parent_path}.{name}"))
+                if node.slices:
+                    self._slices(node, [], [], f"{parent_path}.{name}", resource, out)
+                return
+            if type(value) is list:
+                items = value
+                paths = [f"{parent_path}.{name}[{i}]" for i in range(len(value))]
+            else:
+                items = [value]
+                paths = [f"{parent_path}.{name}"]
+            key = name
+        else:
             keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
             for key in keys:
                 if node.types and _type_suffix(key, base) not in node.types:
                     out.append(Issue("error", "structure", "type",
                                      f"{base}[x] must be of type {' or '.join(node.types)}, found {key}", f"{parent_path}.{key}"))
-        else:
-            keys = [name] if name in parent else []
-        items: list[Any] = []
-        paths: list[str] = []
-        for key in keys:
-            value = parent[key]
-            if isinstance(value, list):
-                items.extend(value)
-                paths.extend(f"{parent_path}.{key}[{i}]" for i in range(len(value)))
-            else:
-                items.append(value)
-                paths.append(f"{parent_path}.{key}")
-        where = f"{parent_path}.{keys[0] if len(keys) == 1 else name}"
-        if node.min is not None and len(items) < node.min:
+            items, paths = [], []
+            for key in keys:
+                value = parent[key]
+                if type(value) is list:
+                    items.extend(value)
+                    paths.extend(f"{parent_path}.{key}[{i}]" for i in range(len(value)))
+                else:
+                    items.append(value)
+                    paths.append(f"{parent_path}.{key}")
+            key = keys[0] if len(keys) == 1 else name
+        count = len(items)
+        if node.min is not None and count < node.min:
             out.append(Issue("error", "required", "cardinality",
-                             f"{name}: minimum required = {node.min}, but only found {len(items)}", where))
-        if node.max is not None and len(items) > node.max:
-            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {node.max}, but found {len(items)}", where))
+                             f"{name}: minimum required = {node.min}, but only found {count}", f"{parent_path}.{key}"))
+        if node.max is not None and count > node.max:
+            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {node.max}, but found {count}",
+                             f"{parent_path}.{key}"))
         if items:
-            out.extend(self._node(node, items, paths, resource))
+            self._node(node, items, paths, resource, out)
         if node.slices:
-            self._slices(node, items, paths, where, resource, out)
+            self._slices(node, items, paths, f"{parent_path}.{key}", resource, out)
 
     def _item_rules(self, node: Node, item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
         if node.fixed is not None and item != node.fixed:
@@ -282,13 +293,13 @@ class Validator:
                 continue
             counts[matched.name] += 1
             self._item_rules(matched.node, item, path, resource, out)
-            if isinstance(item, dict):
-                for child in matched.node.children.values():
+            if type(item) is dict:
+                for child in matched.node.child_list:
                     self._child(child, item, path, resource, out)
                 for url in matched.node.type_profiles:
                     extension = self.profiles.get(url)
                     if extension is not None:
-                        out.extend(self._node(extension.root, [item], [path], resource))
+                        self._node(extension.root, [item], [path], resource, out)
         for candidate in node.slices:
             low, high, found = candidate.node.min, candidate.node.max, counts[candidate.name]
             if low is not None and found < low:
