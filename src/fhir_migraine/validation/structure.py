@@ -190,7 +190,7 @@ def checker(type_name: str) -> Check:
         return _ignore
     handlers = {name: _handler(element) for name, element in found_definition.elements.items()}
     primitives = frozenset(name for name, element in found_definition.elements.items() if element.primitive)
-    required = found_definition.required
+    required = tuple((e.name, f"_{e.name}") for e in found_definition.required)
     choices = tuple(found_definition.choices.items())
     required_choices = found_definition.required_choices
     collect_reference = type_name == "Reference"
@@ -212,10 +212,10 @@ def checker(type_name: str) -> Check:
                 handler(item, path, key, context, out)
             elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
                 out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
-        for element in required:
-            if element.name not in value and f"_{element.name}" not in value:
+        for name, extension_name in required:
+            if name not in value and extension_name not in value:
                 out.append(Issue("error", "required", "cardinality",
-                                 f"{type_name}.{element.name}: minimum required = 1, but only found 0", f"{path}.{element.name}"))
+                                 f"{type_name}.{name}: minimum required = 1, but only found 0", f"{path}.{name}"))
         for group, names in choices:
             present = [n for n in names if n in value]
             if len(present) > 1:
@@ -233,14 +233,46 @@ Handler = Callable[[Any, str, str, Context, list[Issue]], None]
 
 def _handler(element: Element) -> Handler:
     """The check of one element's JSON value (an array when the element repeats). The common
-    case, a valid primitive, costs one call and one fast test."""
-    key_name = element.name
+    cases cost one call: a valid primitive, or a complex value handed to its type's checker."""
     if element.primitive:
-        one = _primitive_check(element)
-        fast = one.fast if element.codes is None else None  # type: ignore[attr-defined]
-    else:
-        one = _complex_check(element)
-        fast = None
+        return _primitive_handler(element)
+    return _complex_handler(element)
+
+
+def _complex_handler(element: Element) -> Handler:
+    key_name = element.name
+    type_name = element.fhir_type
+    cell: list[Check] = []
+
+    def target() -> Check:
+        if not cell:  # types refer to each other: look the checker up on first use
+            cell.append(checker(type_name))
+        return cell[0]
+
+    if element.repeats:
+        def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+            if type(item) is not list:
+                out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", f"{path}.{key}"))
+                return
+            if not item:
+                out.append(Issue("error", "structure", "structure", "an array must not be empty", f"{path}.{key}"))
+            check = cell[0] if cell else target()
+            for i, member in enumerate(item):
+                check(member, f"{path}.{key}[{i}]", context, out)
+        return repeated
+
+    def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+        if type(item) is list:
+            out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", f"{path}.{key}"))
+            return
+        (cell[0] if cell else target())(item, f"{path}.{key}", context, out)
+    return single
+
+
+def _primitive_handler(element: Element) -> Handler:
+    key_name = element.name
+    one = _primitive_check(element)
+    fast = one.fast if element.codes is None else None  # type: ignore[attr-defined]
 
     if element.repeats:
         def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
@@ -254,34 +286,14 @@ def _handler(element: Element) -> Handler:
                     one(member, f"{path}.{key}[{i}]", context, out)
         return repeated
 
-    if fast is not None:
-        def single_primitive(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-            if fast(item):
-                return
-            if type(item) is list:
-                out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)",
-                                 f"{path}.{key}"))
-                return
-            one(item, f"{path}.{key}", context, out)
-        return single_primitive
-
     def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+        if fast is not None and fast(item):
+            return
         if type(item) is list:
             out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", f"{path}.{key}"))
             return
         one(item, f"{path}.{key}", context, out)
     return single
-
-
-def _complex_check(element: Element) -> Check:
-    type_name = element.fhir_type
-    cell: list[Check] = []
-
-    def nested(item: Any, path: str, context: Context, out: list[Issue]) -> None:
-        if not cell:  # types refer to each other: look the checker up on first use
-            cell.append(checker(type_name))
-        cell[0](item, path, context, out)
-    return nested
 
 
 def _matcher(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
