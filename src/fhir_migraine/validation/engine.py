@@ -202,7 +202,8 @@ class Validator:
                 paths = [f"{parent_path}.{name}"]
             key = name
         else:
-            keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
+            size = len(base)
+            keys = [k for k in parent if k[:size] == base and len(k) > size and k[size].isupper()]
             for key in keys:
                 if node.types and _type_suffix(key, base) not in node.types:
                     out.append(Issue("error", "structure", "type",

@@ -195,19 +195,22 @@ def checker(type_name: str) -> Check:
     required_choices = found_definition.required_choices
     collect_reference = type_name == "Reference"
     collect_coding = type_name == "Coding"
+    collect = collect_reference or collect_coding
 
     def check(value: Any, path: str, context: Context, out: list[Issue]) -> None:
         if type(value) is not dict:
             out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
             return
-        found = context.found
-        if found is not None:
-            if collect_reference and isinstance(value.get("reference"), str):
-                found.references.append((f"{path}.reference", value["reference"]))
-            elif collect_coding and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
-                found.codings.append((path, value["system"], value["code"]))
+        if collect:
+            found = context.found
+            if found is not None:
+                if collect_reference and isinstance(value.get("reference"), str):
+                    found.references.append((f"{path}.reference", value["reference"]))
+                elif collect_coding and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
+                    found.codings.append((path, value["system"], value["code"]))
+        get = handlers.get
         for key, item in value.items():
-            handler = handlers.get(key)
+            handler = get(key)
             if handler is not None:
                 handler(item, path, key, context, out)
             elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
