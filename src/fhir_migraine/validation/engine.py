@@ -8,61 +8,19 @@ then references inside a Bundle and the codes of the project's CodeSystems.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.config import REPO_ROOT
 from fhir_migraine.validation import structure
-from fhir_migraine.validation.compile import Node, Profile, compile_profile
-from fhir_migraine.validation.fhirpath import holds
+from fhir_migraine.validation.compile import Profile, compile_profile
 from fhir_migraine.validation.issues import Issue, outcome, ranked
+from fhir_migraine.validation.rules import ItemCheck, compile_root
 
 PROFILES_DIR = REPO_ROOT / "profiles"
 PROJECT_BASE = terminology.CANONICAL_BASE
-
-
-def _pattern_matches(value: Any, pattern: Any) -> bool:
-    """FHIR pattern[x]: every element of the pattern is present in the value with that value;
-    each item of a pattern array matches some item of the value's array."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(_pattern_matches(value.get(k), v) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        items = value if isinstance(value, list) else []
-        return all(any(_pattern_matches(item, p) for item in items) for p in pattern)
-    return value == pattern
-
-
-def _at(value: Any, path: str) -> list[Any]:
-    if path == "$this":
-        return [value]
-    found = [value]
-    for name in path.split("."):
-        nxt = []
-        for item in found:
-            if isinstance(item, dict) and name in item:
-                child = item[name]
-                nxt.extend(child if isinstance(child, list) else [child])
-        found = nxt
-    return found
-
-
-def _codings(value: Any) -> list[tuple[Any, Any]]:
-    if isinstance(value, str):
-        return [(None, value)]
-    if isinstance(value, dict) and "coding" in value:
-        return [(c.get("system"), c.get("code")) for c in value.get("coding", []) if isinstance(c, dict) and "code" in c]
-    if isinstance(value, dict) and "code" in value:
-        return [(value.get("system"), value["code"])]
-    return []
-
-
-def _type_suffix(key: str, base: str) -> str:
-    suffix = key[len(base):]
-    return suffix if suffix in ("Reference", "CodeableConcept", "Quantity", "Period", "Range", "Ratio", "SampledData",
-                                "Attachment", "Coding", "Timing", "Duration", "Identifier", "Age", "Money") \
-        else suffix[0].lower() + suffix[1:]
 
 
 @dataclass
@@ -71,6 +29,11 @@ class Validator:
 
     profiles: dict[str, Profile]
     code_systems: dict[str, frozenset[str]]
+    checks: dict[str, ItemCheck] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for url, profile in self.profiles.items():
+            self.checks[url] = compile_root(profile, self.profiles.get)
 
     @classmethod
     def load(cls, folder: Path = PROFILES_DIR) -> "Validator":
@@ -126,7 +89,7 @@ class Validator:
             elif compiled.type != kind:
                 out.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
             else:
-                self._node(compiled.root, [resource], [path], resource, out)
+                self.checks[compiled.url](resource, path, resource, out)
         known = {**(contained or {}), **local}
         for at, reference in found.references:
             if reference.startswith("#"):
@@ -164,148 +127,3 @@ class Validator:
                 continue
             out.extend(self._resource(resource, f"{entry_path}.resource", None, urls))
         return out
-
-    # -- profile rules -----------------------------------------------------------------------
-
-    def _node(self, node: Node, items: list[Any], paths: list[str], resource: dict[str, Any],
-              out: list[Issue] | None = None) -> list[Issue]:
-        """The rules of ``node`` on each of its items, then on their children and slices."""
-        if out is None:
-            out = []
-        children = node.child_list
-        item_rules = node.has_item_rules
-        for item, path in zip(items, paths):
-            if item_rules:
-                self._item_rules(node, item, path, resource, out)
-            if children and type(item) is dict:
-                for child in children:
-                    self._child(child, item, path, resource, out)
-        return out
-
-    def _child(self, node: Node, parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: list[Issue]) -> None:
-        name = node.name
-        base = node.choice_base
-        if base is None:
-            value = parent.get(name)
-            if value is None:
-                if node.min:
-                    out.append(Issue("error", "required", "cardinality",
-                                     f"{name}: minimum required = {node.min}, but only found 0", f"{parent_path}.{name}"))
-                if node.slices:
-                    self._slices(node, [], [], f"{parent_path}.{name}", resource, out)
-                return
-            if type(value) is list:
-                items = value
-                paths = [f"{parent_path}.{name}[{i}]" for i in range(len(value))]
-            else:
-                items = [value]
-                paths = [f"{parent_path}.{name}"]
-            key = name
-        else:
-            size = len(base)
-            keys = [k for k in parent if k[:size] == base and len(k) > size and k[size].isupper()]
-            for key in keys:
-                if node.types and _type_suffix(key, base) not in node.types:
-                    out.append(Issue("error", "structure", "type",
-                                     f"{base}[x] must be of type {' or '.join(node.types)}, found {key}", f"{parent_path}.{key}"))
-            items, paths = [], []
-            for key in keys:
-                value = parent[key]
-                if type(value) is list:
-                    items.extend(value)
-                    paths.extend(f"{parent_path}.{key}[{i}]" for i in range(len(value)))
-                else:
-                    items.append(value)
-                    paths.append(f"{parent_path}.{key}")
-            key = keys[0] if len(keys) == 1 else name
-        count = len(items)
-        if node.min is not None and count < node.min:
-            out.append(Issue("error", "required", "cardinality",
-                             f"{name}: minimum required = {node.min}, but only found {count}", f"{parent_path}.{key}"))
-        if node.max is not None and count > node.max:
-            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {node.max}, but found {count}",
-                             f"{parent_path}.{key}"))
-        if items:
-            self._node(node, items, paths, resource, out)
-        if node.slices:
-            self._slices(node, items, paths, f"{parent_path}.{key}", resource, out)
-
-    def _item_rules(self, node: Node, item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
-        if node.fixed is not None and item != node.fixed:
-            out.append(Issue("error", "value", "fixed", f"value must be exactly {json.dumps(node.fixed)}", path))
-        if node.pattern_check is not None and not node.pattern_check(item):
-            out.append(Issue("error", "value", "pattern", f"value must match the pattern {json.dumps(node.pattern)}", path))
-        if node.target_types and isinstance(item, dict):
-            reference = item.get("reference")
-            if isinstance(reference, str) and "/" in reference and not reference.startswith(("urn:", "#", "http")):
-                target = reference.split("/")[-2]
-                if target not in node.target_types:
-                    out.append(Issue("error", "structure", "reference",
-                                     f"reference to {target} is not allowed here (allowed: {', '.join(node.target_types)})",
-                                     f"{path}.reference"))
-        if node.binding is not None and node.binding.strength in ("required", "extensible"):
-            codes = _codings(item)
-            known = node.binding.codes
-            inside = [c for c in codes if (c[0], c[1]) in known or (c[0] is None and any(k[1] == c[1] for k in known))]
-            if not inside:
-                severity = "error" if node.binding.strength == "required" else "warning"
-                shown = ", ".join(f"{s}|{c}" if s else c for s, c in codes) or "no code"
-                out.append(Issue(severity, "code-invalid", "binding",
-                                 f"{shown} is not in the value set {node.binding.value_set} ({node.binding.strength})", path))
-        for invariant in node.invariants:
-            if not holds(invariant.check, item, resource):
-                out.append(Issue(invariant.severity, "invariant", "invariant",
-                                 f"{invariant.key}: {invariant.human} ({invariant.expression})", path))
-
-    @staticmethod
-    def _indexed_slice(node: Node, item: Any) -> Any:
-        """The slice of an item by one look-up of its discriminating value (see compile._index)."""
-        assert node.slice_index is not None and node.slice_path is not None
-        for value in _at(item, node.slice_path):
-            if isinstance(value, dict):
-                for coding in value.get("coding", []) if isinstance(value.get("coding"), list) else []:
-                    if isinstance(coding, dict):
-                        found = node.slice_index.get((coding.get("system"), coding.get("code")))
-                        if found is not None:
-                            return found
-            elif isinstance(value, (str, int, bool)):
-                found = node.slice_index.get(value)
-                if found is not None:
-                    return found
-        return None
-
-    def _slices(self, node: Node, items: list[Any], paths: list[str], where: str, resource: dict[str, Any],
-                out: list[Issue]) -> None:
-        counts = {s.name: 0 for s in node.slices}
-        closed = (node.slicing or {}).get("rules") == "closed"
-        for item, path in zip(items, paths):
-            matched = self._indexed_slice(node, item) if node.slice_index is not None else None
-            for candidate in node.slices if node.slice_index is None else ():
-                if candidate.discriminators and all(
-                    any(_pattern_matches(v, expected) if kind == "pattern" else v == expected for v in _at(item, at))
-                    for at, kind, expected in candidate.discriminators
-                ):
-                    matched = candidate
-                    break
-            if matched is None:
-                if closed:
-                    out.append(Issue("error", "structure", "slicing",
-                                     f"this element does not match any defined slice of {node.name} (slicing is closed)", path))
-                continue
-            counts[matched.name] += 1
-            self._item_rules(matched.node, item, path, resource, out)
-            if type(item) is dict:
-                for child in matched.node.child_list:
-                    self._child(child, item, path, resource, out)
-                for url in matched.node.type_profiles:
-                    extension = self.profiles.get(url)
-                    if extension is not None:
-                        self._node(extension.root, [item], [path], resource, out)
-        for candidate in node.slices:
-            low, high, found = candidate.node.min, candidate.node.max, counts[candidate.name]
-            if low is not None and found < low:
-                out.append(Issue("error", "required", "slicing",
-                                 f"{node.name}:{candidate.name}: minimum required = {low}, but only found {found}", where))
-            if high is not None and found > high:
-                out.append(Issue("error", "structure", "slicing",
-                                 f"{node.name}:{candidate.name}: max allowed = {high}, but found {found}", where))

@@ -1,0 +1,298 @@
+"""A compiled profile tree turned into closures: one function per element of the profile, made
+once, that checks that element's values in a resource and calls its children's functions.
+
+Each closure knows in advance what its element asks for (cardinality only, item rules, children,
+slices), so validating a resource runs only the checks that exist, with no look-ups of rules.
+Paths for messages are built only where a check needs them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from fhir_migraine.validation.compile import Node, Profile, Slice
+from fhir_migraine.validation.fhirpath import holds
+from fhir_migraine.validation.issues import Issue
+
+Out = list[Issue]
+ChildCheck = Callable[[dict[str, Any], str, dict[str, Any], Out], None]
+ItemCheck = Callable[[Any, str, dict[str, Any], Out], None]
+ProfileLookup = Callable[[str], "Profile | None"]
+
+_TYPE_NAMES = ("Reference", "CodeableConcept", "Quantity", "Period", "Range", "Ratio", "SampledData", "Attachment",
+               "Coding", "Timing", "Duration", "Identifier", "Age", "Money")
+
+
+def pattern_matches(value: Any, pattern: Any) -> bool:
+    """FHIR pattern[x]: every element of the pattern is present in the value with that value;
+    each item of a pattern array matches some item of the value's array."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(pattern_matches(value.get(k), v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        items = value if isinstance(value, list) else []
+        return all(any(pattern_matches(item, p) for item in items) for p in pattern)
+    return bool(value == pattern)
+
+
+def values_at(value: Any, path: str) -> list[Any]:
+    if path == "$this":
+        return [value]
+    found = [value]
+    for name in path.split("."):
+        nxt = []
+        for item in found:
+            if isinstance(item, dict) and name in item:
+                child = item[name]
+                nxt.extend(child if isinstance(child, list) else [child])
+        found = nxt
+    return found
+
+
+def codings(value: Any) -> list[tuple[Any, Any]]:
+    if isinstance(value, str):
+        return [(None, value)]
+    if isinstance(value, dict) and "coding" in value:
+        return [(c.get("system"), c.get("code")) for c in value.get("coding", []) if isinstance(c, dict) and "code" in c]
+    if isinstance(value, dict) and "code" in value:
+        return [(value.get("system"), value["code"])]
+    return []
+
+
+def type_suffix(key: str, base: str) -> str:
+    suffix = key[len(base):]
+    return suffix if suffix in _TYPE_NAMES else suffix[:1].lower() + suffix[1:]
+
+
+def compile_root(profile: Profile, lookup: ProfileLookup) -> ItemCheck:
+    """The check of a whole resource against ``profile``."""
+    return _item_and_children(profile.root, lookup) or (lambda item, path, resource, out: None)
+
+
+def _item_and_children(node: Node, lookup: ProfileLookup) -> ItemCheck | None:
+    """What applies to one value of ``node``: its own rules, then its children's checks."""
+    rules = _item_rules(node)
+    children = tuple(_child(child, lookup) for child in node.child_list)
+    if rules is None and not children:
+        return None
+
+    def check(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+        if rules is not None:
+            rules(item, path, resource, out)
+        if children and type(item) is dict:
+            for child in children:
+                child(item, path, resource, out)
+    return check
+
+
+def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
+    """The check of one child element of a value: how many there are, then each of them."""
+    name, base, low, high = node.name, node.choice_base, node.min, node.max
+    types = node.types
+    each = _item_and_children(node, lookup)
+    slices = _slices(node, lookup) if node.slices else None
+
+    def check(parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: Out) -> None:
+        if base is None:
+            value = parent.get(name)
+            if value is None:
+                if low:
+                    out.append(Issue("error", "required", "cardinality",
+                                     f"{name}: minimum required = {low}, but only found 0", f"{parent_path}.{name}"))
+                if slices is not None:
+                    slices([], [], f"{parent_path}.{name}", resource, out)
+                return
+            key = name
+            if type(value) is list:
+                items: list[Any] = value
+                many = True
+            else:
+                items = [value]
+                many = False
+        else:
+            size = len(base)
+            keys = [k for k in parent if k[:size] == base and len(k) > size and k[size].isupper()]
+            if not keys:
+                if low:
+                    out.append(Issue("error", "required", "cardinality",
+                                     f"{name}: minimum required = {low}, but only found 0", f"{parent_path}.{name}"))
+                return
+            for found_key in keys:
+                if types and type_suffix(found_key, base) not in types:
+                    out.append(Issue("error", "structure", "type",
+                                     f"{base}[x] must be of type {' or '.join(types)}, found {found_key}",
+                                     f"{parent_path}.{found_key}"))
+            key = keys[0] if len(keys) == 1 else name
+            items = [parent[k] for k in keys]
+            many = False
+        count = len(items)
+        if low is not None and count < low:
+            out.append(Issue("error", "required", "cardinality",
+                             f"{name}: minimum required = {low}, but only found {count}", f"{parent_path}.{key}"))
+        if high is not None and count > high:
+            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {high}, but found {count}",
+                             f"{parent_path}.{key}"))
+        if each is None and slices is None:
+            return
+        where = f"{parent_path}.{key}"
+        paths = [f"{where}[{i}]" for i in range(count)] if many else [where]
+        if each is not None:
+            for item, path in zip(items, paths):
+                each(item, path, resource, out)
+        if slices is not None:
+            slices(items, paths, where, resource, out)
+    return check
+
+
+def _item_rules(node: Node) -> ItemCheck | None:
+    """fixed, pattern, reference targets, binding and invariants of one value, or None."""
+    checks: list[ItemCheck] = []
+    if node.fixed is not None:
+        fixed = node.fixed
+        message = f"value must be exactly {json.dumps(fixed)}"
+
+        def check_fixed(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+            if item != fixed:
+                out.append(Issue("error", "value", "fixed", message, path))
+        checks.append(check_fixed)
+    if node.pattern_check is not None:
+        predicate = node.pattern_check
+        pattern_message = f"value must match the pattern {json.dumps(node.pattern)}"
+
+        def check_pattern(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+            if not predicate(item):
+                out.append(Issue("error", "value", "pattern", pattern_message, path))
+        checks.append(check_pattern)
+    if node.target_types:
+        targets = node.target_types
+
+        def check_target(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+            reference = item.get("reference") if type(item) is dict else None
+            if isinstance(reference, str) and "/" in reference and not reference.startswith(("urn:", "#", "http")):
+                target = reference.split("/")[-2]
+                if target not in targets:
+                    out.append(Issue("error", "structure", "reference",
+                                     f"reference to {target} is not allowed here (allowed: {', '.join(targets)})",
+                                     f"{path}.reference"))
+        checks.append(check_target)
+    if node.binding is not None and node.binding.strength in ("required", "extensible"):
+        binding = node.binding
+        known = binding.codes
+        known_codes = frozenset(code for _, code in known)
+        severity = "error" if binding.strength == "required" else "warning"
+
+        def check_binding(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+            found = codings(item)
+            if any((s, c) in known or (s is None and c in known_codes) for s, c in found):
+                return
+            shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in found) or "no code"
+            out.append(Issue(severity, "code-invalid", "binding",
+                             f"{shown} is not in the value set {binding.value_set} ({binding.strength})", path))
+        checks.append(check_binding)
+    for invariant in node.invariants:
+        checks.append(_invariant(invariant))
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    chain = tuple(checks)
+
+    def check_all(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+        for one in chain:
+            one(item, path, resource, out)
+    return check_all
+
+
+def _invariant(invariant: Any) -> ItemCheck:
+    compiled = invariant.check
+    message = f"{invariant.key}: {invariant.human} ({invariant.expression})"
+    severity = invariant.severity
+
+    def check(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+        if not holds(compiled, item, resource):
+            out.append(Issue(severity, "invariant", "invariant", message, path))
+    return check
+
+
+def _slice_of(node: Node) -> Callable[[Any], Slice | None]:
+    """How an item finds its slice: one look-up when the slices are indexed, else by matching."""
+    if node.slice_index is not None and node.slice_path is not None:
+        index, at = node.slice_index, node.slice_path
+
+        def indexed(item: Any) -> Slice | None:
+            for value in values_at(item, at):
+                if type(value) is dict:
+                    coding_list = value.get("coding")
+                    for coding in coding_list if type(coding_list) is list else ():
+                        if type(coding) is dict:
+                            found = index.get((coding.get("system"), coding.get("code")))
+                            if found is not None:
+                                return found
+                elif isinstance(value, (str, int, bool)):
+                    found = index.get(value)
+                    if found is not None:
+                        return found
+            return None
+        return indexed
+    candidates = tuple(node.slices)
+
+    def matching(item: Any) -> Slice | None:
+        for candidate in candidates:
+            if candidate.discriminators and all(
+                any(pattern_matches(v, expected) if kind == "pattern" else v == expected for v in values_at(item, at))
+                for at, kind, expected in candidate.discriminators
+            ):
+                return candidate
+        return None
+    return matching
+
+
+SliceCheck = Callable[[list[Any], list[str], str, dict[str, Any], Out], None]
+
+
+def _slices(node: Node, lookup: ProfileLookup) -> SliceCheck:
+    """Each item to its slice (closed slicing: an item in none is an error), each slice's rules on
+    its items, then each slice's cardinality."""
+    slice_of = _slice_of(node)
+    closed = (node.slicing or {}).get("rules") == "closed"
+    element = node.name
+    bodies: dict[str, ItemCheck | None] = {}
+    extension_urls: dict[str, tuple[str, ...]] = {}
+    for item_slice in node.slices:
+        bodies[item_slice.name] = _item_and_children(item_slice.node, lookup)
+        extension_urls[item_slice.name] = item_slice.node.type_profiles
+    limits = tuple((s.name, s.node.min, s.node.max) for s in node.slices)
+    extension_checks: dict[str, ItemCheck | None] = {}
+
+    def extension_check(url: str) -> ItemCheck | None:
+        if url not in extension_checks:
+            found = lookup(url)
+            extension_checks[url] = compile_root(found, lookup) if found is not None else None
+        return extension_checks[url]
+
+    def check(items: list[Any], paths: list[str], where: str, resource: dict[str, Any], out: Out) -> None:
+        counts = dict.fromkeys(bodies, 0)
+        for item, path in zip(items, paths):
+            matched = slice_of(item)
+            if matched is None:
+                if closed:
+                    out.append(Issue("error", "structure", "slicing",
+                                     f"this element does not match any defined slice of {element} (slicing is closed)", path))
+                continue
+            counts[matched.name] += 1
+            body = bodies[matched.name]
+            if body is not None:
+                body(item, path, resource, out)
+            for url in extension_urls[matched.name]:
+                extension = extension_check(url)
+                if extension is not None:
+                    extension(item, path, resource, out)
+        for name, low, high in limits:
+            found = counts[name]
+            if low is not None and found < low:
+                out.append(Issue("error", "required", "slicing",
+                                 f"{element}:{name}: minimum required = {low}, but only found {found}", where))
+            if high is not None and found > high:
+                out.append(Issue("error", "structure", "slicing",
+                                 f"{element}:{name}: max allowed = {high}, but found {found}", where))
+    return check
