@@ -8,6 +8,7 @@ Primitive formats are the regular expressions of https://hl7.org/fhir/R4/datatyp
 
 from __future__ import annotations
 
+import calendar
 import re
 import typing
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ PRIMITIVE_PATTERNS = {
     "xhtml": r"[\s\S]+",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in PRIMITIVE_PATTERNS.items()}
+_CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
 
 
@@ -146,7 +148,17 @@ def _primitive_problem(fhir_type: str, value: Any) -> str | None:
     pattern = _COMPILED.get(fhir_type)
     if pattern is not None and not pattern.fullmatch(value):
         return f"{value[:60]!r} is not a valid {fhir_type}"
+    if fhir_type in _CALENDAR_TYPES and not _real_day(value):
+        return f"{value[:60]!r} is not a valid {fhir_type} (no such day)"
     return None
+
+
+def _real_day(value: str) -> bool:
+    """The day of a date that matched its pattern exists: the patterns allow 2026-02-30."""
+    if len(value) < 10:
+        return True
+    year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10])
+    return day <= calendar.monthrange(year, month)[1]
 
 
 ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
@@ -299,15 +311,17 @@ def _primitive_handler(element: Element) -> Handler:
     return single
 
 
-def _matcher(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+def _matcher(pattern: re.Pattern[str], fhir_type: str) -> Callable[[Any], bool]:
     match = pattern.fullmatch
+    if fhir_type in _CALENDAR_TYPES:
+        return lambda v: type(v) is str and match(v) is not None and _real_day(v)
     return lambda v: type(v) is str and match(v) is not None
 
 
 def _primitive_check(element: Element) -> Check:
     fast = _FAST.get(element.fhir_type)
     if fast is None and element.fhir_type in _COMPILED:
-        fast = _matcher(_COMPILED[element.fhir_type])
+        fast = _matcher(_COMPILED[element.fhir_type], element.fhir_type)
     codes = element.codes
     fhir_type = element.fhir_type
 
