@@ -82,11 +82,34 @@ def _compare(op: str, left: Collection, right: Collection) -> Collection:
             return [equal if op == "=" else not equal]
         raise ValueError("comparison of collections")
     a, b = _comparable(left[0]), _comparable(right[0])
+    if isinstance(a, str) and isinstance(b, str):
+        a_date, b_date = _date_fields(a), _date_fields(b)
+        if a_date is not None and b_date is not None:
+            (a_fields, a_precision), (b_fields, b_precision) = a_date, b_date
+            shared = min(len(a_fields), len(b_fields))
+            a, b = a_fields[:shared], b_fields[:shared]
+            if a == b and a_precision != b_precision:
+                return []  # equal as far as both go, one is more precise: unknown
     try:
         result = {"=": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
     except TypeError:
         return []
     return [result]
+
+
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T\d{2}:\d{2}.*)?)?)?$")
+
+
+def _date_fields(value: str) -> tuple[tuple[int, ...], int] | None:
+    """A date or dateTime not compared as an instant: its calendar fields as written (a time keeps
+    only its date) and its precision (a time is one step finer than a day). Values of different
+    precision compare field by field; equal shared fields leave the result unknown
+    (https://hl7.org/fhirpath/N1/#comparison)."""
+    match = _PARTIAL_DATE.match(value)
+    if match is None:
+        return None
+    fields = tuple(int(f) for f in match.groups() if f is not None)
+    return fields, len(fields) + (1 if "T" in value else 0)
 
 
 class _Parser:
@@ -302,8 +325,10 @@ def compile_invariant(expression: str) -> tuple[Compiled, bool]:
 
 
 def holds(compiled: Compiled, focus: Any, resource: Any) -> bool:
-    """An invariant holds unless it evaluates to false (FHIRPath: empty is not a failure)."""
+    """An invariant holds when it evaluates to true; false and empty both break it (a constraint
+    is a "condition that must evaluate to true", ElementDefinition.constraint; HAPI and the HL7
+    validator count an empty result as a failure too)."""
     try:
-        return _truth(compiled([focus], resource)) is not False
+        return _truth(compiled([focus], resource)) is True
     except (ValueError, TypeError):
         return False
