@@ -139,12 +139,14 @@ def _push_request() -> Resource:
     return next(e["resource"] for e in entries if "medicationCodeableConcept" in e["resource"])
 
 
-BASES: dict[str, Callable[[], Resource]] = {
-    **{profile_id: (lambda p=profile_id: _read(_example_path(p))) for profile_id in PROFILE_IDS},
-    "push-request": _push_request,
-    "diary-day-bundle": _diary_day_bundle,
-    "order-bundle": _order_bundle,
-}
+def _base(name: str) -> Resource:
+    """The valid resource a mutation starts from: a profile's example, or one named below."""
+    named: dict[str, Callable[[], Resource]] = {
+        "push-request": _push_request,
+        "diary-day-bundle": _diary_day_bundle,
+        "order-bundle": _order_bundle,
+    }
+    return named[name]() if name in named else _read(_example_path(name))
 
 
 # -- small edits the mutations are written in ------------------------------------------------------
@@ -196,7 +198,7 @@ def _entry(bundle: Resource, resource_type: str) -> Resource:
 
 @dataclass(frozen=True)
 class Mutation:
-    """A named change to a copy of ``BASES[base]`` that breaks one rule of ``kind`` in ``profile_id``."""
+    """A named change to a copy of ``_base(base)`` that breaks one rule of ``kind`` in ``profile_id``."""
 
     case_id: str
     profile_id: str
@@ -675,6 +677,13 @@ def _(r: Resource) -> None:
     r["code"] = _concept(SNOMED, "25064002")
 
 
+@breaks("day-code-with-an-unknown-diary-code", "diary-day", "code")
+def _(r: Resource) -> None:
+    """A second coding of Observation.code, 'no-such-code' of the project's CodeSystem migraine-diary
+    (content complete): not a code of that system. The pattern coding stays."""
+    r["code"]["coding"].append({"system": DIARY_CODES, "code": "no-such-code"})
+
+
 @breaks("day-status-not-an-observation-status", "diary-day", "binding")
 def _(r: Resource) -> None:
     """status 'complete': not a code of the base spec's required observation-status."""
@@ -749,6 +758,20 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """mig-att-1: the period ends an hour before it starts."""
     r["effectivePeriod"]["end"] = "2026-10-20T05:30:00-04:00"
+
+
+@breaks("attack-starts-the-day-after-it-ends", "diary-attack", "invariant")
+def _(r: Resource) -> None:
+    """mig-att-1: start is the date 2026-10-21, end a time on 2026-10-20; compared on the day they
+    share, the attack ends first."""
+    r["effectivePeriod"]["start"] = "2026-10-21"
+
+
+@breaks("attack-start-a-date-on-the-day-it-ends", "diary-attack", "invariant")
+def _(r: Resource) -> None:
+    """mig-att-1: start is the date 2026-10-20, end a time that day; the comparison is unknown
+    (different precision, same day), and an invariant must evaluate to true."""
+    r["effectivePeriod"]["start"] = "2026-10-20"
 
 
 @breaks("attack-without-start", "diary-attack", "cardinality")
@@ -1019,7 +1042,7 @@ def _cases() -> tuple[Case, ...]:
     found.append(Case("bundle-order-with-its-group", "migraine-infusion-group", None, _order_bundle(), True,
                       "the preventive-nutrient order: a MedicationRequest and the RequestGroup naming it"))
     for mutation in MUTATIONS:
-        resource = copy.deepcopy(BASES[mutation.base]())
+        resource = _base(mutation.base)
         mutation.change(resource)
         found.append(Case(mutation.case_id, mutation.profile_id, mutation.kind, resource, False, mutation.doc))
     ids = [c.id for c in found]
