@@ -30,7 +30,7 @@ from fhir_migraine.validation.engine import Validator  # noqa: E402
 
 def corpus() -> list[tuple[dict, str]]:
     """(resource, profile canonical) pairs of the cross-check corpus, Bundles left out."""
-    from tests.validation_cases import cases  # the corpus of the HAPI cross-check
+    from tests.validation_corpus import cases  # the corpus of the HAPI cross-check
 
     return [(case.resource, case.profile) for case in cases() if case.profile is not None]
 

@@ -68,6 +68,7 @@ BAD_ENTRIES = [
     DiaryCase("infusion-time-not-an-instant", ("infusion", "received_at"), "yesterday", "$.infusion.received_at", "infusion_received_at"),
     DiaryCase("patient-missing", ("patient",), DELETE, "$.patient", "patient"),
     DiaryCase("entry-id-with-spaces", ("entry_id",), "entry one", "$.entry_id", "entry_id"),
+    DiaryCase("control-character-in-a-drink", ("hydration", 0, "product"), "Migra\x0cKet", "$.hydration[0].product", "hydration"),
 ]
 
 

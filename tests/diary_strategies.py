@@ -50,9 +50,11 @@ def quantity(draw: Any, units: list[str]) -> tuple[Any, str]:
     return text, text
 
 
+# Any script, but no control characters except line breaks and tabs (FHIR strings cannot carry them).
 NOTES = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=3000
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n\t"), min_size=1, max_size=3000
 )
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
 
 
 @st.composite
@@ -86,7 +88,7 @@ def medication(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     raw: dict[str, Any] = {"drug": draw(st.sampled_from(DRUGS)), "dose": dose}
     expected: dict[str, Any] = {"drug": raw["drug"]}
     if draw(st.integers(0, 4)) == 0:
-        raw["drug"] = expected["drug"] = draw(st.text(min_size=1, max_size=30).filter(lambda s: terminology.drug(s) is None))
+        raw["drug"] = expected["drug"] = draw(TEXT.filter(lambda s: terminology.drug(s) is None))
         raw["code"] = {"system": draw(st.sampled_from(["rxnorm", "http://example.org/drugs"])), "code": str(draw(st.integers(1, 10**7)))}
         expected["code"] = dict(raw["code"])
         if draw(st.booleans()):
@@ -103,7 +105,7 @@ def medication(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 @st.composite
 def drink(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     volume, text = draw(quantity(["mL", "L"]))
-    product = draw(st.text(min_size=1, max_size=40))
+    product = draw(TEXT)
     taken_at = draw(instant())
     return {"product": product, "volume": volume, "taken_at": taken_at}, {"product": product, "volume": text, "taken_at": taken_at}
 
@@ -135,7 +137,7 @@ def diary_entry(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if draw(st.booleans()):
         infusion = {"received_at": draw(instant())}
         if draw(st.booleans()):
-            infusion["protocol"] = draw(st.text(min_size=1, max_size=64))
+            infusion["protocol"] = draw(TEXT)
         raw["infusion"] = expected["infusion"] = infusion
     if draw(st.booleans()):
         raw["notes"] = expected["notes"] = draw(NOTES)

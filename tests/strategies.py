@@ -61,7 +61,8 @@ def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if kind == "push" and draw(st.booleans()):
         step["over"] = draw(quantity("min", 1, 30))[0]
     if draw(st.booleans()):
-        step["prn"] = draw(st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and s))
+        step["prn"] = draw(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+                           .filter(lambda s: s.strip() == s and s))
     return step, {"dose": text, "per_kg": per_kg, "value": value, "limit": limit}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterator
@@ -70,9 +71,31 @@ def _problem(error: ValidationError, base: str) -> Problem:
     return Problem(json_path(base, parts), message)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_characters(document: Any, path: str = "$") -> list[Problem]:
+    """Text with control characters other than tab, line feed and carriage return: FHIR strings
+    may not carry them (https://hl7.org/fhir/R4/datatypes.html#string)."""
+    found: list[Problem] = []
+    if isinstance(document, str):
+        bad = _CONTROL.search(document)
+        if bad:
+            found.append(Problem(path, f"contains the control character U+{ord(bad.group()):04X}; text may hold "
+                                       "tab, line feed and carriage return but no other control characters"))
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            found += control_characters(value, json_path(path, [key]))
+    elif isinstance(document, list):
+        for i, value in enumerate(document):
+            found += control_characters(value, f"{path}[{i}]")
+    return found
+
+
 def check(name: str, document: Any, base: str = "$") -> list[Problem]:
-    """Every schema violation of ``document`` against the schema ``name``, located by JSON path."""
-    problems: dict[tuple[str, str], Problem] = {}
+    """Every schema violation of ``document`` against the schema ``name``, located by JSON path,
+    and every text with a control character FHIR cannot carry."""
+    problems = {(p.path, p.message): p for p in control_characters(document, base)}
     for error in _validator(name).iter_errors(document):
         leaves = [error] if error.validator in ("oneOf", "required") else list(_leaves(error))
         for leaf in leaves:

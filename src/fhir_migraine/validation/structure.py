@@ -40,7 +40,8 @@ PRIMITIVE_PATTERNS = {
     "markdown": r"[ \r\n\t\S]+",
     "xhtml": r"[\s\S]+",
 }
-_COMPILED = {name: re.compile(pattern) for name, pattern in PRIMITIVE_PATTERNS.items()}
+# ASCII: \s and \S as in the spec's (Java) regular expressions, where only [ \t\n\x0b\f\r] is space.
+_COMPILED = {name: re.compile(pattern, re.ASCII) for name, pattern in PRIMITIVE_PATTERNS.items()}
 _CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
 
@@ -357,8 +358,8 @@ def _check_resource(value: Any, path: str, context: Context, out: list[Issue]) -
 # Quick acceptance of the commonest valid primitives; anything they do not accept goes through
 # the full check in _primitive_problem (which gives the message).
 _FAST: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: type(v) is str and v != "" and len(v) < 1_048_576,
-    "markdown": lambda v: type(v) is str and v != "",
+    "string": lambda v: type(v) is str and v != "" and len(v) < 1_048_576 and "\x0b" not in v and "\x0c" not in v,
+    "markdown": lambda v: type(v) is str and v != "" and "\x0b" not in v and "\x0c" not in v,
     "boolean": lambda v: type(v) is bool,
     "decimal": lambda v: type(v) is int or type(v) is float,
     "integer": lambda v: type(v) is int and -(2**31) <= v < 2**31,
