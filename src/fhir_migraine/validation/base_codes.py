@@ -21,6 +21,8 @@ BASE_CODES: dict[str, frozenset[str]] = {
     # medicationrequest-intent
     "MedicationRequest.intent": frozenset({"proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
                                            "instance-order", "option"}),
+    # medication-status
+    "Medication.status": frozenset({"active", "inactive", "entered-in-error"}),
     # request-status, request-intent
     "RequestGroup.status": _REQUEST_STATUS,
     "RequestGroup.intent": _REQUEST_INTENT,

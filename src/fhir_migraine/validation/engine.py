@@ -78,8 +78,10 @@ class Validator:
         found = structure.Found([], [])
         out = structure.walk(resource, kind, path, on_resource=nested, found=found)
         meta = resource.get("meta")
-        declared = profiles if profiles is not None else (meta.get("profile") if isinstance(meta, dict) else None) or []
-        for url in declared if isinstance(declared, list) else []:
+        declared = (meta.get("profile") if isinstance(meta, dict) else None) or []
+        # A profile asked for is checked as well as those the resource declares (as HAPI does).
+        wanted = list(dict.fromkeys([*(profiles or []), *(declared if isinstance(declared, list) else [])]))
+        for url in wanted:
             if not isinstance(url, str):
                 continue
             compiled = self.profiles.get(url.split("|")[0])
