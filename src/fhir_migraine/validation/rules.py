@@ -89,7 +89,8 @@ def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
     """The check of one child element of a value: how many there are, then each of them."""
     name, base, low, high = node.name, node.choice_base, node.min, node.max
     types = node.types
-    each = _item_and_children(node, lookup)
+    rules = _item_rules(node)
+    children = tuple(_child(child, lookup) for child in node.child_list)
     slices = _slices(node, lookup) if node.slices else None
 
     def check(parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: Out) -> None:
@@ -132,13 +133,25 @@ def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
         if high is not None and count > high:
             out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {high}, but found {count}",
                              f"{parent_path}.{key}"))
-        if each is None and slices is None:
+        if rules is None and not children and slices is None:
             return
         where = f"{parent_path}.{key}"
+        if not many and slices is None:  # the common case: one value
+            item = items[0]
+            if rules is not None:
+                rules(item, where, resource, out)
+            if children and type(item) is dict:
+                for child in children:
+                    child(item, where, resource, out)
+            return
         paths = [f"{where}[{i}]" for i in range(count)] if many else [where]
-        if each is not None:
+        if rules is not None or children:
             for item, path in zip(items, paths):
-                each(item, path, resource, out)
+                if rules is not None:
+                    rules(item, path, resource, out)
+                if children and type(item) is dict:
+                    for child in children:
+                        child(item, path, resource, out)
         if slices is not None:
             slices(items, paths, where, resource, out)
     return check
