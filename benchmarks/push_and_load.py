@@ -32,6 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from local_ehr import ehr_url  # noqa: E402
 from fhir_migraine import operations  # noqa: E402
 from fhir_migraine.ehr.client import FhirClient  # noqa: E402
 from fhir_migraine.inputs.diary_files import Located  # noqa: E402
@@ -67,16 +68,6 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(json.dumps({"latencies": latencies, "statuses": statuses, "seconds": seconds}))
 """
-
-
-def ehr_url() -> str:
-    url = os.environ.get("FHIR_MIGRAINE_TEST_EHR_URL") or subprocess.run(
-        [str(ROOT / "scripts" / "ehr"), "url"], capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        requests.get(f"{url}/metadata", timeout=10).raise_for_status()
-    except requests.RequestException as exc:
-        raise SystemExit(f"no EHR at {url} ({exc}); run scripts/ehr start") from None
-    return url
 
 
 def diary_bundle(resources: int) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from local_ehr import ehr_url  # noqa: E402
 from fhir_migraine.validation.engine import Validator  # noqa: E402
 
 
@@ -33,16 +33,6 @@ def corpus() -> list[tuple[dict, str]]:
     from tests.validation_corpus import cases  # the corpus of the HAPI cross-check
 
     return [(case.resource, case.profile) for case in cases() if case.profile is not None]
-
-
-def ehr_url() -> str:
-    url = os.environ.get("FHIR_MIGRAINE_TEST_EHR_URL") or subprocess.run(
-        [str(ROOT / "scripts" / "ehr"), "url"], capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        requests.get(f"{url}/metadata", timeout=10).raise_for_status()
-    except requests.RequestException as exc:
-        raise SystemExit(f"no EHR at {url} ({exc}); run scripts/ehr start") from None
-    return url
 
 
 def upload_package(url: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from typing import Any
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, g, request
 
@@ -27,6 +28,7 @@ class Services:
     outbox: Outbox | None = None
     client: FhirClient | None = None
     worker: Worker | None = None
+    ehr_seen: dict[str, Any] = field(default_factory=dict)  # the EHR's last answer to /ready's check
 
     @property
     def policy(self) -> RetryPolicy:

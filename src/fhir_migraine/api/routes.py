@@ -19,7 +19,6 @@ from fhir_migraine.mapping.fhir import split_transaction
 
 FHIR_JSON = "application/fhir+json"
 blueprint = Blueprint("fhir_migraine", __name__)
-_ehr_seen: dict[str, Any] = {}
 
 
 def services() -> Any:
@@ -67,22 +66,22 @@ def ready() -> Response:
     body: dict[str, Any] = {"status": "ready", "protocols": sum(1 for _ in found.protocols.summaries())}
     if found.outbox is not None:
         body["outbox"] = found.outbox.counts()
-        body["ehr"] = _ehr_state(found.client)
+        body["ehr"] = _ehr_state(found.client, found.ehr_seen)
     else:
         body["ehr"] = {"configured": False}
     return _json(body)
 
 
-def _ehr_state(client: Any) -> dict[str, Any]:
+def _ehr_state(client: Any, seen: dict[str, Any]) -> dict[str, Any]:
     """Whether the EHR answers its CapabilityStatement; remembered for 5 seconds."""
-    if _ehr_seen.get("until", 0) > time.monotonic():
-        return dict(_ehr_seen["state"])
+    if seen.get("until", 0) > time.monotonic():
+        return dict(seen["state"])
     try:
         client.metadata()
         state: dict[str, Any] = {"configured": True, "reachable": True}
     except EhrError as exc:
         state = {"configured": True, "reachable": False, "error": type(exc).__name__}
-    _ehr_seen.update(until=time.monotonic() + 5, state=state)
+    seen.update(until=time.monotonic() + 5, state=state)
     return state
 
 

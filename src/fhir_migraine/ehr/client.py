@@ -167,20 +167,6 @@ class FhirClient:
             page = self._json(self._request("GET", link))
         raise EhrRejected(f"the search of {resource_type} has more than {MAX_PAGES} pages")
 
-    def validate(self, resource: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
-        """``$validate`` a resource; the OperationOutcome (HAPI answers 200 or 412 with it)."""
-        url = f"{self.base_url}/{resource['resourceType']}/$validate"
-        params = {"profile": profile} if profile else None
-        body = json.dumps(resource).encode("utf-8")
-        headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **self.auth.headers(self.session)}
-        try:
-            response = self.session.post(url, data=body, params=params, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise translate_exception(exc) from None
-        if response.status_code not in (200, 412, 422):
-            raise translate_status(response)
-        return self._json(response)
-
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
         body = json.dumps(resource).encode("utf-8")

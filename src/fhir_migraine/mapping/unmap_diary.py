@@ -11,8 +11,6 @@ from fhir_migraine.mapping.diary import ATTACK_LISTS, DIARY_SYSTEM
 from fhir_migraine.mapping.fhir import Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
 
-ENTRY_FIELDS = ("entry_id", "patient", "date", "headache", "medications", "hydration", "infusion", "notes")
-
 
 def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every diary entry in the Bundle, in the order its day Observation appears.

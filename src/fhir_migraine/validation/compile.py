@@ -63,7 +63,6 @@ class Node:
     slice_index: dict[Any, Slice] | None = None
     # Set by _finish, so validation skips what a node does not ask for.
     choice_base: str | None = None
-    has_item_rules: bool = False
     pattern_check: Any = None  # the pattern compiled into a predicate (see pattern_predicate)
     child_list: tuple["Node", ...] = ()
 
@@ -137,9 +136,6 @@ def _finish(node: Node) -> None:
     if node.pattern is not None:
         node.pattern_check = pattern_predicate(node.pattern)
     node.child_list = tuple(node.children.values())
-    node.has_item_rules = bool(
-        node.fixed is not None or node.pattern is not None or node.target_types or node.binding or node.invariants
-    )
     for child in node.children.values():
         _finish(child)
     for item in node.slices:

@@ -255,6 +255,20 @@ def _handler(element: Element) -> Handler:
     return _complex_handler(element)
 
 
+def _array_shape(item: Any, key_name: str, path: str, out: list[Issue]) -> bool:
+    """Whether a repeating element's value is an array (an empty one is reported but read on)."""
+    if type(item) is not list:
+        out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", path))
+        return False
+    if not item:
+        out.append(Issue("error", "structure", "structure", "an array must not be empty", path))
+    return True
+
+
+def _not_an_array(key_name: str, path: str, out: list[Issue]) -> None:
+    out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", path))
+
+
 def _complex_handler(element: Element) -> Handler:
     key_name = element.name
     type_name = element.fhir_type
@@ -267,11 +281,8 @@ def _complex_handler(element: Element) -> Handler:
 
     if element.repeats:
         def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-            if type(item) is not list:
-                out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", f"{path}.{key}"))
+            if not _array_shape(item, key_name, f"{path}.{key}", out):
                 return
-            if not item:
-                out.append(Issue("error", "structure", "structure", "an array must not be empty", f"{path}.{key}"))
             check = cell[0] if cell else target()
             for i, member in enumerate(item):
                 check(member, f"{path}.{key}[{i}]", context, out)
@@ -279,7 +290,7 @@ def _complex_handler(element: Element) -> Handler:
 
     def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
         if type(item) is list:
-            out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", f"{path}.{key}"))
+            _not_an_array(key_name, f"{path}.{key}", out)
             return
         (cell[0] if cell else target())(item, f"{path}.{key}", context, out)
     return single
@@ -292,11 +303,8 @@ def _primitive_handler(element: Element) -> Handler:
 
     if element.repeats:
         def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-            if type(item) is not list:
-                out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", f"{path}.{key}"))
+            if not _array_shape(item, key_name, f"{path}.{key}", out):
                 return
-            if not item:
-                out.append(Issue("error", "structure", "structure", "an array must not be empty", f"{path}.{key}"))
             for i, member in enumerate(item):
                 if fast is None or not fast(member):
                     one(member, f"{path}.{key}[{i}]", context, out)
@@ -306,7 +314,7 @@ def _primitive_handler(element: Element) -> Handler:
         if fast is not None and fast(item):
             return
         if type(item) is list:
-            out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", f"{path}.{key}"))
+            _not_an_array(key_name, f"{path}.{key}", out)
             return
         one(item, f"{path}.{key}", context, out)
     return single
