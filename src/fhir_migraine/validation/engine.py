@@ -15,6 +15,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.config import REPO_ROOT
 from fhir_migraine.validation import structure
+from fhir_migraine.validation.codegen import Program
 from fhir_migraine.validation.compile import Profile, compile_profile
 from fhir_migraine.validation.issues import Issue, outcome, ranked
 from fhir_migraine.validation.rules import ItemCheck, compile_root
@@ -29,14 +30,18 @@ class Validator:
 
     profiles: dict[str, Profile]
     code_systems: dict[str, frozenset[str]]
+    # One generated pass for the structure and the first profile (codegen.py); False walks the
+    # structure and then each profile with the closures alone (the reference the tests compare to).
+    single_pass: bool = True
     checks: dict[str, ItemCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for url, profile in self.profiles.items():
             self.checks[url] = compile_root(profile, self.profiles.get)
+        self.program = Program(self.profiles.get)
 
     @classmethod
-    def load(cls, folder: Path = PROFILES_DIR) -> "Validator":
+    def load(cls, folder: Path = PROFILES_DIR, *, single_pass: bool = True) -> "Validator":
         definitions, value_sets, code_systems = [], {}, {}
         for path in sorted(folder.glob("*.json")):
             resource = json.loads(path.read_text(encoding="utf-8"))
@@ -49,7 +54,7 @@ class Validator:
             elif kind == "CodeSystem":
                 code_systems[resource["url"]] = frozenset(c["code"] for c in resource.get("concept", []))
         profiles = {d["url"]: compile_profile(d, value_sets) for d in definitions}
-        return cls(profiles, code_systems)
+        return cls(profiles, code_systems, single_pass)
 
     def validate(self, resource: Any, *, profile: str | None = None) -> dict[str, Any]:
         """The OperationOutcome of a resource or a Bundle (each entry with its own profiles)."""
@@ -70,28 +75,39 @@ class Validator:
         kind = resource["resourceType"]
         if kind == "Bundle":
             return self._bundle(resource, path)
-        local = {f"#{c.get('id')}": c.get("resourceType", "") for c in resource.get("contained", []) if isinstance(c, dict)}
+        contained_list = resource.get("contained")
+        local = {f"#{c.get('id')}": c.get("resourceType", "")
+                 for c in (contained_list if isinstance(contained_list, list) else []) if isinstance(c, dict)}
 
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
             return self._resource(child, child_path, None, bundle, local)
 
         found = structure.Found([], [])
-        out = structure.walk(resource, kind, path, on_resource=nested, found=found)
+        context = structure.Context(nested, found)
         meta = resource.get("meta")
         declared = (meta.get("profile") if isinstance(meta, dict) else None) or []
         # A profile asked for is checked as well as those the resource declares (as HAPI does).
-        wanted = list(dict.fromkeys([*(profiles or []), *(declared if isinstance(declared, list) else [])]))
+        listed = [url for url in (declared if isinstance(declared, list) else []) if isinstance(url, str)]
+        wanted = list(dict.fromkeys([*(profiles or []), *listed]))
+        applying, problems = [], []
         for url in wanted:
-            if not isinstance(url, str):
-                continue
             compiled = self.profiles.get(url.split("|")[0])
             if compiled is None:
                 severity = "error" if url.startswith(PROJECT_BASE) else "warning"
-                out.append(Issue(severity, "not-found", "structure", f"profile {url} is not known", path))
+                problems.append(Issue(severity, "not-found", "structure", f"profile {url} is not known", path))
             elif compiled.type != kind:
-                out.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
+                problems.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
             else:
-                self.checks[compiled.url](resource, path, resource, out)
+                applying.append(compiled)
+        out: list[Issue] = []
+        if self.single_pass:
+            self.program.root(kind, applying[0] if applying else None)(resource, path, context, out)
+            applying = applying[1:]
+        else:
+            structure.checker(kind)(resource, path, context, out)
+        out.extend(problems)
+        for compiled in applying:
+            self.checks[compiled.url](resource, path, resource, out)
         known = {**(contained or {}), **local}
         for at, reference in found.references:
             if reference.startswith("#"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from fhir_migraine.validation.compile import Node, Profile, Slice
+from fhir_migraine.validation.compile import Node, Profile
 from fhir_migraine.validation.fhirpath import holds
 from fhir_migraine.validation.issues import Issue
 
@@ -49,19 +49,41 @@ def values_at(value: Any, path: str) -> list[Any]:
     return found
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def codings(value: Any) -> list[tuple[Any, Any]]:
+    """The (system, code) pairs of a code, Coding or CodeableConcept; parts of another shape are
+    left out (the structure check reports them)."""
     if isinstance(value, str):
         return [(None, value)]
-    if isinstance(value, dict) and "coding" in value:
-        return [(c.get("system"), c.get("code")) for c in value.get("coding", []) if isinstance(c, dict) and "code" in c]
-    if isinstance(value, dict) and "code" in value:
-        return [(value.get("system"), value["code"])]
-    return []
+    if not isinstance(value, dict):
+        return []
+    if "coding" in value:
+        found = value["coding"] if isinstance(value["coding"], list) else []
+        pairs = [(c.get("system"), c.get("code")) for c in found if isinstance(c, dict) and "code" in c]
+    elif "code" in value:
+        pairs = [(value.get("system"), value["code"])]
+    else:
+        return []
+    return [(s, c) for s, c in pairs if isinstance(s, _SCALARS) and isinstance(c, _SCALARS)]
 
 
 def type_suffix(key: str, base: str) -> str:
     suffix = key[len(base):]
     return suffix if suffix in _TYPE_NAMES else suffix[:1].lower() + suffix[1:]
+
+
+def too_few(out: Out, name: str, low: int, count: int, path: str) -> None:
+    out.append(Issue("error", "required", "cardinality", f"{name}: minimum required = {low}, but only found {count}", path))
+
+
+def too_many(out: Out, name: str, high: int, count: int, path: str) -> None:
+    out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {high}, but found {count}", path))
+
+
+def wrong_choice_type(out: Out, base: str, types: tuple[str, ...], key: str, path: str) -> None:
+    out.append(Issue("error", "structure", "type", f"{base}[x] must be of type {' or '.join(types)}, found {key}", path))
 
 
 def compile_root(profile: Profile, lookup: ProfileLookup) -> ItemCheck:
@@ -71,8 +93,8 @@ def compile_root(profile: Profile, lookup: ProfileLookup) -> ItemCheck:
 
 def _item_and_children(node: Node, lookup: ProfileLookup) -> ItemCheck | None:
     """What applies to one value of ``node``: its own rules, then its children's checks."""
-    rules = _item_rules(node)
-    children = tuple(_child(child, lookup) for child in node.child_list)
+    rules = item_rules(node)
+    children = tuple(child_check(child, lookup) for child in node.child_list)
     if rules is None and not children:
         return None
 
@@ -85,21 +107,20 @@ def _item_and_children(node: Node, lookup: ProfileLookup) -> ItemCheck | None:
     return check
 
 
-def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
+def child_check(node: Node, lookup: ProfileLookup) -> ChildCheck:
     """The check of one child element of a value: how many there are, then each of them."""
     name, base, low, high = node.name, node.choice_base, node.min, node.max
     types = node.types
-    rules = _item_rules(node)
-    children = tuple(_child(child, lookup) for child in node.child_list)
-    slices = _slices(node, lookup) if node.slices else None
+    rules = item_rules(node)
+    children = tuple(child_check(child, lookup) for child in node.child_list)
+    slices = slices_check(node, lookup) if node.slices else None
 
     def check(parent: dict[str, Any], parent_path: str, resource: dict[str, Any], out: Out) -> None:
         if base is None:
             value = parent.get(name)
             if value is None:
                 if low:
-                    out.append(Issue("error", "required", "cardinality",
-                                     f"{name}: minimum required = {low}, but only found 0", f"{parent_path}.{name}"))
+                    too_few(out, name, low, 0, f"{parent_path}.{name}")
                 if slices is not None:
                     slices([], [], f"{parent_path}.{name}", resource, out)
                 return
@@ -115,24 +136,19 @@ def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
             keys = [k for k in parent if k[:size] == base and len(k) > size and k[size].isupper()]
             if not keys:
                 if low:
-                    out.append(Issue("error", "required", "cardinality",
-                                     f"{name}: minimum required = {low}, but only found 0", f"{parent_path}.{name}"))
+                    too_few(out, name, low, 0, f"{parent_path}.{name}")
                 return
             for found_key in keys:
                 if types and type_suffix(found_key, base) not in types:
-                    out.append(Issue("error", "structure", "type",
-                                     f"{base}[x] must be of type {' or '.join(types)}, found {found_key}",
-                                     f"{parent_path}.{found_key}"))
+                    wrong_choice_type(out, base, types, found_key, f"{parent_path}.{found_key}")
             key = keys[0] if len(keys) == 1 else name
             items = [parent[k] for k in keys]
             many = False
         count = len(items)
         if low is not None and count < low:
-            out.append(Issue("error", "required", "cardinality",
-                             f"{name}: minimum required = {low}, but only found {count}", f"{parent_path}.{key}"))
+            too_few(out, name, low, count, f"{parent_path}.{key}")
         if high is not None and count > high:
-            out.append(Issue("error", "structure", "cardinality", f"{name}: max allowed = {high}, but found {count}",
-                             f"{parent_path}.{key}"))
+            too_many(out, name, high, count, f"{parent_path}.{key}")
         if rules is None and not children and slices is None:
             return
         where = f"{parent_path}.{key}"
@@ -157,7 +173,7 @@ def _child(node: Node, lookup: ProfileLookup) -> ChildCheck:
     return check
 
 
-def _item_rules(node: Node) -> ItemCheck | None:
+def item_rules(node: Node) -> ItemCheck | None:
     """fixed, pattern, reference targets, binding and invariants of one value, or None."""
     checks: list[ItemCheck] = []
     if node.fixed is not None:
@@ -227,18 +243,23 @@ def _invariant(invariant: Any) -> ItemCheck:
     return check
 
 
-def _slice_of(node: Node) -> Callable[[Any], Slice | None]:
-    """How an item finds its slice: one look-up when the slices are indexed, else by matching."""
+def slice_of(node: Node) -> Callable[[Any], int | None]:
+    """How an item finds its slice (its position in ``node.slices``): one look-up when the slices
+    are indexed, else by matching."""
     if node.slice_index is not None and node.slice_path is not None:
-        index, at = node.slice_index, node.slice_path
+        at = node.slice_path
+        index = {key: node.slices.index(found) for key, found in node.slice_index.items()}
 
-        def indexed(item: Any) -> Slice | None:
+        def indexed(item: Any) -> int | None:
             for value in values_at(item, at):
                 if type(value) is dict:
                     coding_list = value.get("coding")
                     for coding in coding_list if type(coding_list) is list else ():
                         if type(coding) is dict:
-                            found = index.get((coding.get("system"), coding.get("code")))
+                            system, code = coding.get("system"), coding.get("code")
+                            if type(code) is not str or not (system is None or type(system) is str):
+                                continue  # not a code to look up (the structure check reports it)
+                            found = index.get((system, code))
                             if found is not None:
                                 return found
                 elif isinstance(value, (str, int, bool)):
@@ -247,65 +268,79 @@ def _slice_of(node: Node) -> Callable[[Any], Slice | None]:
                         return found
             return None
         return indexed
-    candidates = tuple(node.slices)
+    candidates = tuple(enumerate(node.slices))
 
-    def matching(item: Any) -> Slice | None:
-        for candidate in candidates:
+    def matching(item: Any) -> int | None:
+        for position, candidate in candidates:
             if candidate.discriminators and all(
                 any(pattern_matches(v, expected) if kind == "pattern" else v == expected for v in values_at(item, at))
                 for at, kind, expected in candidate.discriminators
             ):
-                return candidate
+                return position
         return None
     return matching
 
 
-SliceCheck = Callable[[list[Any], list[str], str, dict[str, Any], Out], None]
+def unsliced(out: Out, element: str, path: str) -> None:
+    """An item in no slice of a closed slicing."""
+    out.append(Issue("error", "structure", "slicing",
+                     f"this element does not match any defined slice of {element} (slicing is closed)", path))
 
 
-def _slices(node: Node, lookup: ProfileLookup) -> SliceCheck:
-    """Each item to its slice (closed slicing: an item in none is an error), each slice's rules on
-    its items, then each slice's cardinality."""
-    slice_of = _slice_of(node)
-    closed = (node.slicing or {}).get("rules") == "closed"
+def slice_limits(node: Node) -> Callable[[list[int], str, Out], None]:
+    """The check of each slice's cardinality, given how many items each slice has."""
     element = node.name
-    bodies: dict[str, ItemCheck | None] = {}
-    extension_urls: dict[str, tuple[str, ...]] = {}
-    for item_slice in node.slices:
-        bodies[item_slice.name] = _item_and_children(item_slice.node, lookup)
-        extension_urls[item_slice.name] = item_slice.node.type_profiles
     limits = tuple((s.name, s.node.min, s.node.max) for s in node.slices)
-    extension_checks: dict[str, ItemCheck | None] = {}
 
-    def extension_check(url: str) -> ItemCheck | None:
-        if url not in extension_checks:
-            found = lookup(url)
-            extension_checks[url] = compile_root(found, lookup) if found is not None else None
-        return extension_checks[url]
-
-    def check(items: list[Any], paths: list[str], where: str, resource: dict[str, Any], out: Out) -> None:
-        counts = dict.fromkeys(bodies, 0)
-        for item, path in zip(items, paths):
-            matched = slice_of(item)
-            if matched is None:
-                if closed:
-                    out.append(Issue("error", "structure", "slicing",
-                                     f"this element does not match any defined slice of {element} (slicing is closed)", path))
-                continue
-            counts[matched.name] += 1
-            body = bodies[matched.name]
-            if body is not None:
-                body(item, path, resource, out)
-            for url in extension_urls[matched.name]:
-                extension = extension_check(url)
-                if extension is not None:
-                    extension(item, path, resource, out)
-        for name, low, high in limits:
-            found = counts[name]
+    def check(counts: list[int], where: str, out: Out) -> None:
+        for (name, low, high), found in zip(limits, counts):
             if low is not None and found < low:
                 out.append(Issue("error", "required", "slicing",
                                  f"{element}:{name}: minimum required = {low}, but only found {found}", where))
             if high is not None and found > high:
                 out.append(Issue("error", "structure", "slicing",
                                  f"{element}:{name}: max allowed = {high}, but found {found}", where))
+    return check
+
+
+def extension_roots(node: Node, lookup: ProfileLookup) -> list[Node]:
+    """The root elements of the extension definitions a slice follows (those that are known)."""
+    return [found.root for found in (lookup(url) for url in node.type_profiles) if found is not None]
+
+
+SliceCheck = Callable[[list[Any], list[str], str, dict[str, Any], Out], None]
+
+
+def slices_check(node: Node, lookup: ProfileLookup) -> SliceCheck:
+    """Each item to its slice (closed slicing: an item in none is an error), each slice's rules on
+    its items and those of the extension it follows, then each slice's cardinality."""
+    which = slice_of(node)
+    closed = (node.slicing or {}).get("rules") == "closed"
+    element = node.name
+    limits = slice_limits(node)
+    bodies: list[list[ItemCheck]] | None = None
+
+    def slice_bodies() -> list[list[ItemCheck]]:
+        # Made on first use: an extension's definition may be compiled after the profile using it.
+        found = []
+        for item_slice in node.slices:
+            nodes = [item_slice.node, *extension_roots(item_slice.node, lookup)]
+            found.append([c for c in (_item_and_children(n, lookup) for n in nodes) if c is not None])
+        return found
+
+    def check(items: list[Any], paths: list[str], where: str, resource: dict[str, Any], out: Out) -> None:
+        nonlocal bodies
+        if bodies is None:
+            bodies = slice_bodies()
+        counts = [0] * len(bodies)
+        for item, path in zip(items, paths):
+            matched = which(item)
+            if matched is None:
+                if closed:
+                    unsliced(out, element, path)
+                continue
+            counts[matched] += 1
+            for body in bodies[matched]:
+                body(item, path, resource, out)
+        limits(counts, where, out)
     return check

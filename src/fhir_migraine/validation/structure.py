@@ -197,11 +197,11 @@ def checker(type_name: str) -> Check:
     """The structure check of one type, compiled once into closures: one handler per element,
     chosen by the element's type and whether it repeats."""
     if type_name == "Resource":
-        return _check_resource
+        return check_resource
     found_definition = definition(type_name)
     if found_definition is None:
         return _ignore
-    handlers = {name: _handler(element) for name, element in found_definition.elements.items()}
+    handlers = {name: handler(element) for name, element in found_definition.elements.items()}
     primitives = frozenset(name for name, element in found_definition.elements.items() if element.primitive)
     required = tuple((e.name, f"_{e.name}") for e in found_definition.required)
     choices = tuple(found_definition.choices.items())
@@ -223,9 +223,9 @@ def checker(type_name: str) -> Check:
                     found.codings.append((path, value["system"], value["code"]))
         get = handlers.get
         for key, item in value.items():
-            handler = get(key)
-            if handler is not None:
-                handler(item, path, key, context, out)
+            element_handler = get(key)
+            if element_handler is not None:
+                element_handler(item, path, key, context, out)
             elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
                 out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
         for name, extension_name in required:
@@ -247,7 +247,7 @@ def checker(type_name: str) -> Check:
 Handler = Callable[[Any, str, str, Context, list[Issue]], None]
 
 
-def _handler(element: Element) -> Handler:
+def handler(element: Element) -> Handler:
     """The check of one element's JSON value (an array when the element repeats). The common
     cases cost one call: a valid primitive, or a complex value handed to its type's checker."""
     if element.primitive:
@@ -298,7 +298,7 @@ def _complex_handler(element: Element) -> Handler:
 
 def _primitive_handler(element: Element) -> Handler:
     key_name = element.name
-    one = _primitive_check(element)
+    one = primitive_check(element)
     fast = one.fast if element.codes is None else None  # type: ignore[attr-defined]
 
     if element.repeats:
@@ -327,7 +327,7 @@ def _matcher(pattern: re.Pattern[str], fhir_type: str) -> Callable[[Any], bool]:
     return lambda v: type(v) is str and match(v) is not None
 
 
-def _primitive_check(element: Element) -> Check:
+def primitive_check(element: Element) -> Check:
     fast = _FAST.get(element.fhir_type)
     if fast is None and element.fhir_type in _COMPILED:
         fast = _matcher(_COMPILED[element.fhir_type], element.fhir_type)
@@ -350,7 +350,7 @@ def _primitive_check(element: Element) -> Check:
     return primitive
 
 
-def _check_resource(value: Any, path: str, context: Context, out: list[Issue]) -> None:
+def check_resource(value: Any, path: str, context: Context, out: list[Issue]) -> None:
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         out.append(Issue("error", "structure", "structure", "must be a resource with a resourceType", path))
         return
@@ -363,18 +363,22 @@ def _check_resource(value: Any, path: str, context: Context, out: list[Issue]) -
         checker(value["resourceType"])(value, path, context, out)
 
 
-# Quick acceptance of the commonest valid primitives; anything they do not accept goes through
-# the full check in _primitive_problem (which gives the message).
+# Quick acceptance of the commonest valid primitives, as Python expressions of the value ``{0}``
+# (the generated checks of codegen.py inline them); anything they do not accept goes through the
+# full check in _primitive_problem (which gives the message).
+FAST_TEMPLATES: dict[str, str] = {
+    "string": "type({0}) is str and {0} != '' and len({0}) < 1048576 and '\\x0b' not in {0} and '\\x0c' not in {0}",
+    "markdown": "type({0}) is str and {0} != '' and '\\x0b' not in {0} and '\\x0c' not in {0}",
+    "boolean": "type({0}) is bool",
+    "decimal": "(type({0}) is int or type({0}) is float)",
+    "integer": "type({0}) is int and -2147483648 <= {0} <= 2147483647",
+    "positiveInt": "type({0}) is int and 1 <= {0} <= 2147483647",
+    "unsignedInt": "type({0}) is int and 0 <= {0} <= 2147483647",
+    "uri": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
+    "url": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
+    "canonical": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
+    "code": "type({0}) is str and {0} != '' and {0} == {0}.strip() and '  ' not in {0} and '\\t' not in {0} and '\\n' not in {0}",
+}
 _FAST: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: type(v) is str and v != "" and len(v) < 1_048_576 and "\x0b" not in v and "\x0c" not in v,
-    "markdown": lambda v: type(v) is str and v != "" and "\x0b" not in v and "\x0c" not in v,
-    "boolean": lambda v: type(v) is bool,
-    "decimal": lambda v: type(v) is int or type(v) is float,
-    "integer": lambda v: type(v) is int and -(2**31) <= v < 2**31,
-    "positiveInt": lambda v: type(v) is int and 1 <= v < 2**31,
-    "unsignedInt": lambda v: type(v) is int and 0 <= v < 2**31,
-    "uri": lambda v: type(v) is str and " " not in v and v.isprintable(),
-    "url": lambda v: type(v) is str and " " not in v and v.isprintable(),
-    "canonical": lambda v: type(v) is str and " " not in v and v.isprintable(),
-    "code": lambda v: type(v) is str and v != "" and v == v.strip() and "  " not in v and "\t" not in v and "\n" not in v,
+    name: eval(f"lambda v: {template.format('v')}") for name, template in FAST_TEMPLATES.items()  # noqa: S307 - constant text
 }

@@ -1,0 +1,439 @@
+"""One pass over a resource that checks its base structure and its profile's rules together: for
+each type, under the profile elements that apply to it, the checks are written out as Python
+once, compiled with ``exec``, and reused for every resource.
+
+The generated code handles the shapes a valid resource has: objects whose keys are known elements
+and none is null, an array where an element repeats and a single value where it does not, at most
+one type of a choice ``[x]``, items that find their slice. Anything else goes to the closures of
+``structure`` (base spec) and ``rules`` (profiles), which work out and word what is wrong; so
+both ways give the same issues (a test compares them), and the common case costs no function
+call per primitive, no look-up of rules and no second walk for the profile.
+
+    program = Program(profiles.get)
+    check = program.root("Observation", profile)   # written on first use, then kept
+    check(resource, "Observation", context, out)
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from fhir_migraine.validation import structure
+from fhir_migraine.validation.compile import Node, Profile
+from fhir_migraine.validation.issues import Issue
+from fhir_migraine.validation.rules import (
+    ItemCheck,
+    ProfileLookup,
+    child_check,
+    extension_roots,
+    item_rules,
+    slice_limits,
+    slice_of,
+    slices_check,
+    too_few,
+    too_many,
+    type_suffix,
+    unsliced,
+    wrong_choice_type,
+)
+
+# (value, path, context, issues, resource): the check of one object of a type.
+ObjectCheck = Callable[[Any, str, structure.Context, list[Issue], dict[str, Any]], None]
+RootCheck = Callable[[dict[str, Any], str, structure.Context, list[Issue]], None]
+Nodes = tuple[Node, ...]
+
+
+def _missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
+    out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
+
+
+class Program:
+    """The generated checks, written on demand and kept for the life of the validator."""
+
+    def __init__(self, lookup: ProfileLookup) -> None:
+        self.lookup = lookup
+        self.namespace: dict[str, Any] = {
+            "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
+            "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
+            "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, p, c, out),
+        }
+        self._names: dict[tuple[str, tuple[int, ...]], str] = {}
+        self._kept: list[Nodes] = []  # the nodes of every specialised check, so their ids stay theirs
+        self._pending: list[tuple[str, str, Nodes]] = []
+        self._roots: dict[tuple[str, str], RootCheck] = {}
+        self._lock = threading.Lock()
+
+    def root(self, type_name: str, profile: Profile | None) -> RootCheck:
+        """The check of a whole resource of ``type_name`` against ``profile`` (or the base spec)."""
+        key = (type_name, profile.url if profile is not None else "")
+        found = self._roots.get(key)
+        if found is None:
+            with self._lock:
+                found = self._roots.get(key) or self._make_root(type_name, profile)
+                self._roots[key] = found
+        return found
+
+    def _make_root(self, type_name: str, profile: Profile | None) -> RootCheck:
+        nodes = (profile.root,) if profile is not None else ()
+        body = self.check(type_name, nodes)
+        rules = self.rules(nodes)
+
+        def check(resource: dict[str, Any], path: str, context: structure.Context, out: list[Issue]) -> None:
+            if rules is not None:
+                rules(resource, path, resource, out)
+            body(resource, path, context, out, resource)
+        return check
+
+    def check(self, type_name: str, nodes: Nodes) -> ObjectCheck:
+        """The check of ``type_name`` objects under ``nodes``, written now if it is new."""
+        name = self.function(type_name, nodes)
+        source: list[str] = []
+        while self._pending:
+            pending = self._pending.pop()
+            source.extend(_Writer(self, pending[1], pending[2]).function(pending[0]))
+        if source:
+            exec(compile("\n".join(source) + "\n", "<fhir-migraine checks>", "exec"), self.namespace)  # noqa: S102
+        return self.namespace[name]  # type: ignore[no-any-return]
+
+    def function(self, type_name: str, nodes: Nodes) -> str:
+        """The name of the check of ``type_name`` objects under ``nodes`` (queued if new); only
+        nodes with children matter here, their own rules are checked by the caller."""
+        nodes = tuple(n for n in nodes if n.child_list)
+        key = (type_name, tuple(id(n) for n in nodes))
+        name = self._names.get(key)
+        if name is None:
+            name = f"check_{len(self._names)}_{type_name}"
+            self._names[key] = name
+            self._kept.append(nodes)
+            self._pending.append((name, type_name, nodes))
+        return name
+
+    def rules(self, nodes: Nodes) -> ItemCheck | None:
+        """The own rules of ``nodes`` (fixed, pattern, binding, invariants...) as one check."""
+        found = [r for r in (item_rules(n) for n in nodes) if r is not None]
+        if len(found) <= 1:
+            return found[0] if found else None
+        chain = tuple(found)
+
+        def check_all(item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
+            for one in chain:
+                one(item, path, resource, out)
+        return check_all
+
+    def constant(self, value: Any, hint: str) -> str:
+        name = f"{hint}_{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+
+class _Writer:
+    """Writes the check of one type under some profile nodes (none: the base spec alone)."""
+
+    def __init__(self, program: Program, type_name: str, nodes: Nodes) -> None:
+        self.program = program
+        self.type_name = type_name
+        self.nodes = nodes
+        self.definition = structure.definition(type_name) if type_name != "Resource" else None
+        self.lines: list[str] = []
+
+    def function(self, name: str) -> list[str]:
+        self.lines = [f"def {name}(v, p, c, out, r):"]
+        if self.type_name == "Resource":
+            self.emit(1, "check_resource(v, p, c, out)")
+            return self.lines
+        if self.definition is None:
+            self.emit(1, "return None")
+            return self.lines
+        slow = self._slow()
+        self.emit(1, "if type(v) is not dict:")
+        self.emit(2, f"{self.const(slow, 'slow')}(v, p, c, out, r)")
+        self.emit(2, "return")
+        if self.nodes:
+            self.emit(1, "m = len(out)")
+        # A resource's resourceType is counted here, so a valid resource needs no look at the rest.
+        self.emit(1, "n = 1 if 'resourceType' in v else 0" if self._is_resource() else "n = 0")
+        self._collect()
+        done: set[str] = set()
+        for element in self.definition.elements.values():
+            if element.choice is None:
+                done.add(element.name)
+                self._element(element, self._kids(element.name))
+            elif element.choice not in done:
+                done.update((element.choice, f"{element.choice}[x]"))
+                self._choice(element.choice, self._kids(f"{element.choice}[x]"))
+        for node in self.nodes:
+            for child in node.child_list:
+                if child.name not in done:  # a profile element the type has under no such name
+                    self.emit(1, f"{self.const(child_check(child, self.program.lookup), 'profile')}(v, p, r, out)")
+        rest = self.const(self._rest(slow), "rest")
+        self.emit(1, "if n != len(v):")
+        self.emit(2, f"{rest}(v, p, c, out, r, {'m' if self.nodes else 0})")
+        return self.lines
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def const(self, value: Any, hint: str) -> str:
+        return self.program.constant(value, hint)
+
+    def _is_resource(self) -> bool:
+        assert self.definition is not None
+        return "implicitRules" in self.definition.elements
+
+    def _kids(self, name: str) -> Nodes:
+        return tuple(node.children[name] for node in self.nodes if name in node.children)
+
+    def _slow(self) -> ObjectCheck:
+        """The closures' check of an object: the base structure, then the profile elements."""
+        structure_check = structure.checker(self.type_name)
+        children = tuple(child_check(child, self.program.lookup) for node in self.nodes for child in node.child_list)
+
+        def slow(value: Any, path: str, context: structure.Context, out: list[Issue], resource: dict[str, Any]) -> None:
+            structure_check(value, path, context, out)
+            if type(value) is dict:
+                for child in children:
+                    child(value, path, resource, out)
+        return slow
+
+    def _rest(self, slow: ObjectCheck) -> Callable[..., None]:
+        """What the written code did not count: nulls, primitive extensions, unknown elements.
+        With an unknown element the profile rules may read the object otherwise (a ``valueFoo``
+        is a value[x] to them), so the object is checked again by the closures."""
+        assert self.definition is not None
+        elements = self.definition.elements
+        extras = {"resourceType", "fhir_comments"} | {f"_{n}" for n, e in elements.items() if e.primitive}
+        handlers = {n: structure.handler(e) for n, e in elements.items() if e.choice is None}
+        type_name = self.type_name
+        profiled = bool(self.nodes)
+
+        def rest(value: dict[str, Any], path: str, context: structure.Context, out: list[Issue],
+                 resource: dict[str, Any], mark: int) -> None:
+            unknown = [k for k in value if k not in elements and k not in extras]
+            if unknown and profiled:
+                del out[mark:]
+                slow(value, path, context, out, resource)
+                return
+            for key, item in value.items():
+                if item is None and key in handlers:
+                    handlers[key](item, path, key, context, out)
+            for key in unknown:
+                out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+        return rest
+
+    def _collect(self) -> None:
+        """References and codings, gathered for the checks made after the walk."""
+        if self.type_name == "Reference":
+            self.emit(1, "if c.found is not None and type(v.get('reference')) is str:")
+            self.emit(2, "c.found.references.append((p + '.reference', v['reference']))")
+        elif self.type_name == "Coding":
+            self.emit(1, "if c.found is not None and type(v.get('system')) is str and type(v.get('code')) is str:")
+            self.emit(2, "c.found.codings.append((p, v['system'], v['code']))")
+
+    def _wholes(self, kids: Nodes) -> list[str]:
+        """Calls of the closures' check of each profile element, for a value of a rare shape."""
+        return [f"{self.const(child_check(kid, self.program.lookup), 'profile')}(v, p, r, out)" for kid in kids]
+
+    def _generic(self, element: structure.Element, kids: Nodes) -> bool:
+        """Whether an element is left to the closures whole (shapes of rules rare in profiles)."""
+        if element.primitive and element.repeats:
+            return True
+        if not kids:
+            return False
+        sliced = [kid for kid in kids if kid.slices]
+        return element.fhir_type == "Resource" or len(sliced) > 1 or (bool(sliced) and not element.repeats)
+
+    def _element(self, element: structure.Element, kids: Nodes) -> None:
+        name = element.name
+        handler = self.const(structure.handler(element), f"h_{name}")
+        self.emit(1, f"x = v.get({name!r})")
+        self.emit(1, "if x is not None:")
+        self.emit(2, "n += 1")
+        generic = self._generic(element, kids)
+        if generic:
+            self.emit(2, f"{handler}(x, p, {name!r}, c, out)")
+        else:
+            self._present(2, element, kids, name, handler)
+        absent = []
+        if element.required:
+            absent.append(f"if {name!r} not in v and {'_' + name!r} not in v:")
+            absent.append(f"    missing(out, {self.type_name!r}, {name!r}, p + '.{name}')")
+        for kid in kids if not generic else ():
+            if kid.min:
+                absent.append(f"too_few(out, {kid.name!r}, {kid.min}, 0, p + '.{name}')")
+            if kid.slices:
+                slices = self.const(slices_check(kid, self.program.lookup), f"slices_{name}")
+                absent.append(f"{slices}([], [], p + '.{name}', r, out)")
+        if absent:
+            self.emit(1, "else:")
+            for line in absent:
+                self.emit(2, line)
+        if generic:
+            for line in self._wholes(kids):
+                self.emit(1, line)
+
+    def _present(self, depth: int, element: structure.Element, kids: Nodes, key: str, handler: str) -> None:
+        """The check of ``x``, the value of ``key``, when it is present."""
+        rules = self.program.rules(kids)
+        rules_name = self.const(rules, f"rules_{key}") if rules is not None else None
+        at = f"p + '.{key}'"
+        if element.primitive:
+            self.emit(depth, f"if not {self._accepts(element)}:")
+            self._fallback(depth + 1, kids, key, handler)
+            body = self._counted(kids, "1", at) + ([f"{rules_name}(x, {at}, r, out)"] if rules_name else [])
+            if body:
+                self.emit(depth, "else:")
+                for line in body:
+                    self.emit(depth + 1, line)
+            return
+        if not element.repeats:
+            self.emit(depth, "if type(x) is not list:")
+            self.emit(depth + 1, f"q = {at}")
+            for line in self._counted(kids, "1", "q") + ([f"{rules_name}(x, q, r, out)"] if rules_name else []):
+                self.emit(depth + 1, line)
+            self.emit(depth + 1, f"{self._item_check(element, kids)}(x, q, c, out, r)")
+        else:
+            self.emit(depth, "if type(x) is list and x:")
+            self.emit(depth + 1, f"q = {at}")
+            for line in self._counted(kids, "len(x)", "q"):
+                self.emit(depth + 1, line)
+            sliced = next((kid for kid in kids if kid.slices), None)
+            if sliced is not None:
+                self._sliced(depth + 1, element, kids, sliced, rules_name)
+            else:
+                self.emit(depth + 1, "for i, y in enumerate(x):")
+                self.emit(depth + 2, "s = f'{q}[{i}]'")
+                if rules_name:
+                    self.emit(depth + 2, f"{rules_name}(y, s, r, out)")
+                self.emit(depth + 2, f"{self._item_check(element, kids)}(y, s, c, out, r)")
+        self.emit(depth, "else:")
+        self._fallback(depth + 1, kids, key, handler)
+
+    def _fallback(self, depth: int, kids: Nodes, key: str, handler: str) -> None:
+        self.emit(depth, f"{handler}(x, p, {key!r}, c, out)")
+        for line in self._wholes(kids):
+            self.emit(depth, line)
+
+    def _sliced(self, depth: int, element: structure.Element, kids: Nodes, sliced: Node, rules_name: str | None) -> None:
+        """The items of a sliced element: each finds its slice and is checked once, under the
+        element's rules and its slice's (and the extension definition a slice follows)."""
+        which = self.const(slice_of(sliced), f"slice_of_{element.name}")
+        limits = self.const(slice_limits(sliced), f"slice_limits_{element.name}")
+        self.emit(depth, f"counts = [0] * {len(sliced.slices)}")
+        self.emit(depth, "for i, y in enumerate(x):")
+        self.emit(depth + 1, "s = f'{q}[{i}]'")
+        if rules_name:
+            self.emit(depth + 1, f"{rules_name}(y, s, r, out)")
+        self.emit(depth + 1, f"j = {which}(y)")
+        self.emit(depth + 1, "if j is None:")
+        if (sliced.slicing or {}).get("rules") == "closed":
+            self.emit(depth + 2, f"unsliced(out, {sliced.name!r}, s)")
+        self.emit(depth + 2, f"{self._item_check(element, kids)}(y, s, c, out, r)")
+        self.emit(depth + 1, "else:")
+        self.emit(depth + 2, "counts[j] += 1")
+        for position, item_slice in enumerate(sliced.slices):
+            extra = (item_slice.node, *extension_roots(item_slice.node, self.program.lookup))
+            self.emit(depth + 2, f"{'if' if position == 0 else 'elif'} j == {position}:")
+            rules = self.program.rules(extra)
+            if rules is not None:
+                self.emit(depth + 3, f"{self.const(rules, 'slice_rules')}(y, s, r, out)")
+            self.emit(depth + 3, f"{self._item_check(element, kids + extra)}(y, s, c, out, r)")
+        self.emit(depth, f"{limits}(counts, q, out)")
+
+    def _counted(self, kids: Nodes, count: str, at: str) -> list[str]:
+        """The profile's min and max on a present element holding ``count`` values."""
+        lines = []
+        for kid in kids:
+            if kid.min is not None and kid.min > 1:
+                lines += [f"if {count} < {kid.min}:", f"    too_few(out, {kid.name!r}, {kid.min}, {count}, {at})"]
+            if kid.max is not None and (count != "1" or kid.max < 1):
+                lines += [f"if {count} > {kid.max}:", f"    too_many(out, {kid.name!r}, {kid.max}, {count}, {at})"]
+        return lines
+
+    def _item_check(self, element: structure.Element, kids: Nodes) -> str:
+        if element.fhir_type == "Resource":
+            return "check_resource_item"
+        return self.program.function(element.fhir_type, kids)
+
+    def _accepts(self, element: structure.Element) -> str:
+        """A Python expression true when the primitive ``x`` is valid as it is."""
+        if element.codes is not None:
+            return f"(type(x) is str and x in {self.const(element.codes, 'codes')})"
+        template = structure.FAST_TEMPLATES.get(element.fhir_type)
+        if template is not None:
+            return f"({template.format('x')})"
+        fast = structure.primitive_check(element).fast  # type: ignore[attr-defined]
+        return f"{self.const(fast, 'accepts')}(x)" if fast is not None else "False"
+
+    def _choice(self, group: str, kids: Nodes) -> None:
+        """A choice ``group[x]``: one type present is checked here; several, or a profile rule
+        this code does not write out, go to the closures."""
+        assert self.definition is not None
+        names = self.definition.choices[group]
+        required = group in self.definition.required_choices
+        prefixed = {n for n in self.definition.elements
+                    if n.startswith(group) and len(n) > len(group) and n[len(group)].isupper()}
+        slow = self.const(self._choice_slow(group, kids), f"choice_{group}")
+        self.emit(1, f"g = {self.const(frozenset(names), 'group')}.intersection(v)")
+        if prefixed != set(names) or any(kid.slices for kid in kids):
+            self.emit(1, "n += len(g)")
+            self.emit(1, f"{slow}(v, p, c, out, r)")
+            return
+        by_key = self.const({name: self._choice_key(name, group, kids) for name in names}, f"types_{group}")
+        self.emit(1, "if len(g) == 1:")
+        self.emit(2, "n += 1")
+        self.emit(2, "(k,) = g")
+        self.emit(2, f"{by_key}[k](v, p, c, out, r)")
+        self.emit(1, "elif g:")
+        self.emit(2, "n += len(g)")
+        self.emit(2, f"{slow}(v, p, c, out, r)")
+        absent = [kid for kid in kids if kid.min]
+        if required or absent:
+            self.emit(1, "else:")
+            if required:
+                self.emit(2, f"missing(out, {self.type_name!r}, '{group}[x]', p + '.{group}')")
+            for kid in absent:
+                self.emit(2, f"too_few(out, {kid.name!r}, {kid.min}, 0, p + '.{kid.name}')")
+
+    def _choice_key(self, key: str, group: str, kids: Nodes) -> ObjectCheck:
+        """The check of one type of a choice, as a function of its own."""
+        assert self.definition is not None
+        element = self.definition.elements[key]
+        handler = self.const(structure.handler(element), f"h_{key}")
+        writer = _Writer(self.program, self.type_name, self.nodes)
+        writer.lines = ["def choice(v, p, c, out, r):", f"    x = v[{key!r}]"]
+        for kid in kids:
+            if kid.types and type_suffix(key, group) not in kid.types:
+                writer.emit(1, f"wrong_choice_type(out, {group!r}, {kid.types!r}, {key!r}, p + '.{key}')")
+        writer._present(1, element, kids, key, handler)
+        scope: dict[str, Any] = {}
+        exec(compile("\n".join(writer.lines) + "\n", f"<fhir-migraine checks: {key}>", "exec"),  # noqa: S102
+             self.program.namespace, scope)
+        return scope["choice"]  # type: ignore[no-any-return]
+
+    def _choice_slow(self, group: str, kids: Nodes) -> ObjectCheck:
+        """The closures' check of a choice group: each type present, how many there are, and
+        the profile elements on the group."""
+        assert self.definition is not None
+        names = self.definition.choices[group]
+        handlers = tuple((name, structure.handler(self.definition.elements[name])) for name in names)
+        required = group in self.definition.required_choices
+        wholes = tuple(child_check(kid, self.program.lookup) for kid in kids)
+        type_name = self.type_name
+
+        def check(value: Any, path: str, context: structure.Context, out: list[Issue], resource: dict[str, Any]) -> None:
+            present = [name for name in names if name in value]
+            for name, element_handler in handlers:
+                if name in value:
+                    element_handler(value[name], path, name, context, out)
+            if len(present) > 1:
+                out.append(Issue("error", "structure", "type",
+                                 f"only one of {group}[x] may be present, found {', '.join(present)}",
+                                 f"{path}.{present[1]}"))
+            if not present and required:
+                _missing(out, type_name, f"{group}[x]", f"{path}.{group}")
+            for whole in wholes:
+                whole(value, path, resource, out)
+        return check
