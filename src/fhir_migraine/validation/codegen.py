@@ -9,7 +9,7 @@ one type of a choice ``[x]``, items that find their slice. Anything else goes to
 both ways give the same issues (a test compares them), and the common case costs no function
 call per primitive, no look-up of rules and no second walk for the profile.
 
-    program = Program(profiles.get)
+    program = Program(profiles.get, code_systems)
     check = program.root("Observation", profile)   # written on first use, then kept
     check(resource, "Observation", context, out)
 """
@@ -51,8 +51,9 @@ def _missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
 class Program:
     """The generated checks, written on demand and kept for the life of the validator."""
 
-    def __init__(self, lookup: ProfileLookup) -> None:
+    def __init__(self, lookup: ProfileLookup, code_systems: frozenset[str] = frozenset()) -> None:
         self.lookup = lookup
+        self.code_systems = code_systems  # the systems whose codings are gathered for checking
         self.namespace: dict[str, Any] = {
             "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
             "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
@@ -199,13 +200,12 @@ class _Writer:
         return slow
 
     def _rest(self, slow: ObjectCheck) -> Callable[..., None]:
-        """What the written code did not count: nulls, primitive extensions, unknown elements.
-        With an unknown element the profile rules may read the object otherwise (a ``valueFoo``
-        is a value[x] to them), so the object is checked again by the closures."""
+        """What the written code did not count: primitive extensions, unknown elements. With an
+        unknown element the profile rules may read the object otherwise (a ``valueFoo`` is a
+        value[x] to them), so the object is checked again by the closures."""
         assert self.definition is not None
         elements = self.definition.elements
         extras = {"resourceType", "fhir_comments"} | {f"_{n}" for n, e in elements.items() if e.primitive}
-        handlers = {n: structure.handler(e) for n, e in elements.items() if e.choice is None}
         type_name = self.type_name
         profiled = bool(self.nodes)
 
@@ -216,9 +216,6 @@ class _Writer:
                 del out[mark:]
                 slow(value, path, context, out, resource)
                 return
-            for key, item in value.items():
-                if item is None and key in handlers:
-                    handlers[key](item, path, key, context, out)
             for key in unknown:
                 out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
         return rest
@@ -226,11 +223,15 @@ class _Writer:
     def _collect(self) -> None:
         """References and codings, gathered for the checks made after the walk."""
         if self.type_name == "Reference":
-            self.emit(1, "if c.found is not None and type(v.get('reference')) is str:")
-            self.emit(2, "c.found.references.append((p + '.reference', v['reference']))")
+            # Only references to a contained resource or to a Bundle entry are looked up later.
+            self.emit(1, "rf = v.get('reference')")
+            self.emit(1, "if type(rf) is str and (rf[:1] == '#' or rf[:4] == 'urn:') and c.found is not None:")
+            self.emit(2, "c.found.references.append((p + '.reference', rf))")
         elif self.type_name == "Coding":
-            self.emit(1, "if c.found is not None and type(v.get('system')) is str and type(v.get('code')) is str:")
-            self.emit(2, "c.found.codings.append((p, v['system'], v['code']))")
+            systems = self.const(self.program.code_systems, "code_systems")
+            self.emit(1, "sy = v.get('system')")
+            self.emit(1, f"if type(sy) is str and sy in {systems} and type(v.get('code')) is str and c.found is not None:")
+            self.emit(2, "c.found.codings.append((p, sy, v['code']))")
 
     def _wholes(self, kids: Nodes) -> list[str]:
         """Calls of the closures' check of each profile element, for a value of a rare shape."""
@@ -248,8 +249,8 @@ class _Writer:
     def _element(self, element: structure.Element, kids: Nodes) -> None:
         name = element.name
         handler = self.const(structure.handler(element), f"h_{name}")
-        self.emit(1, f"x = v.get({name!r})")
-        self.emit(1, "if x is not None:")
+        self.emit(1, f"if {name!r} in v:")
+        self.emit(2, f"x = v[{name!r}]")
         self.emit(2, "n += 1")
         generic = self._generic(element, kids)
         if generic:
@@ -258,7 +259,7 @@ class _Writer:
             self._present(2, element, kids, name, handler)
         absent = []
         if element.required:
-            absent.append(f"if {name!r} not in v and {'_' + name!r} not in v:")
+            absent.append(f"if {'_' + name!r} not in v:")
             absent.append(f"    missing(out, {self.type_name!r}, {name!r}, p + '.{name}')")
         for kid in kids if not generic else ():
             if kid.min:
@@ -289,7 +290,7 @@ class _Writer:
                     self.emit(depth + 1, line)
             return
         if not element.repeats:
-            self.emit(depth, "if type(x) is not list:")
+            self.emit(depth, "if type(x) is dict:")
             self.emit(depth + 1, f"q = {at}")
             for line in self._counted(kids, "1", "q") + ([f"{rules_name}(x, q, r, out)"] if rules_name else []):
                 self.emit(depth + 1, line)

@@ -38,7 +38,7 @@ class Validator:
     def __post_init__(self) -> None:
         for url, profile in self.profiles.items():
             self.checks[url] = compile_root(profile, self.profiles.get)
-        self.program = Program(self.profiles.get)
+        self.program = Program(self.profiles.get, frozenset(self.code_systems))
 
     @classmethod
     def load(cls, folder: Path = PROFILES_DIR, *, single_pass: bool = True) -> "Validator":
@@ -77,7 +77,7 @@ class Validator:
             return self._bundle(resource, path)
         contained_list = resource.get("contained")
         local = {f"#{c.get('id')}": c.get("resourceType", "")
-                 for c in (contained_list if isinstance(contained_list, list) else []) if isinstance(c, dict)}
+                 for c in (contained_list if type(contained_list) is list else ()) if type(c) is dict}
 
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
             return self._resource(child, child_path, None, bundle, local)
@@ -85,12 +85,11 @@ class Validator:
         found = structure.Found([], [])
         context = structure.Context(nested, found)
         meta = resource.get("meta")
-        declared = (meta.get("profile") if isinstance(meta, dict) else None) or []
+        declared = meta.get("profile") if type(meta) is dict else None
         # A profile asked for is checked as well as those the resource declares (as HAPI does).
-        listed = [url for url in (declared if isinstance(declared, list) else []) if isinstance(url, str)]
-        wanted = list(dict.fromkeys([*(profiles or []), *listed]))
+        wanted = [*(profiles or ()), *(url for url in (declared if type(declared) is list else ()) if type(url) is str)]
         applying, problems = [], []
-        for url in wanted:
+        for url in dict.fromkeys(wanted):
             compiled = self.profiles.get(url.split("|")[0])
             if compiled is None:
                 severity = "error" if url.startswith(PROJECT_BASE) else "warning"
@@ -108,10 +107,9 @@ class Validator:
         out.extend(problems)
         for compiled in applying:
             self.checks[compiled.url](resource, path, resource, out)
-        known = {**(contained or {}), **local}
         for at, reference in found.references:
-            if reference.startswith("#"):
-                if reference not in known and reference != "#":
+            if reference[:1] == "#":
+                if reference not in local and reference != "#" and reference not in (contained or ()):
                     out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found", at))
             elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
                 out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle", at))

@@ -166,7 +166,7 @@ ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
 Check = Callable[[Any, str, "Context", list[Issue]], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Found:
     """What a walk collects besides issues: every reference and every coding, with their paths."""
 
@@ -174,7 +174,7 @@ class Found:
     codings: list[tuple[str, str, str]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Context:
     on_resource: ResourceCheck | None
     found: Found | None
@@ -367,17 +367,18 @@ def check_resource(value: Any, path: str, context: Context, out: list[Issue]) ->
 # (the generated checks of codegen.py inline them); anything they do not accept goes through the
 # full check in _primitive_problem (which gives the message).
 FAST_TEMPLATES: dict[str, str] = {
-    "string": "type({0}) is str and {0} != '' and len({0}) < 1048576 and '\\x0b' not in {0} and '\\x0c' not in {0}",
-    "markdown": "type({0}) is str and {0} != '' and '\\x0b' not in {0} and '\\x0c' not in {0}",
+    "string": "type({0}) is str and {0} and '\\x0b' not in {0} and '\\x0c' not in {0}",
+    "markdown": "type({0}) is str and {0} and '\\x0b' not in {0} and '\\x0c' not in {0}",
     "boolean": "type({0}) is bool",
     "decimal": "(type({0}) is int or type({0}) is float)",
     "integer": "type({0}) is int and -2147483648 <= {0} <= 2147483647",
     "positiveInt": "type({0}) is int and 1 <= {0} <= 2147483647",
     "unsignedInt": "type({0}) is int and 0 <= {0} <= 2147483647",
-    "uri": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
-    "url": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
-    "canonical": "type({0}) is str and ' ' not in {0} and {0}.isprintable()",
-    "code": "type({0}) is str and {0} != '' and {0} == {0}.strip() and '  ' not in {0} and '\\t' not in {0} and '\\n' not in {0}",
+    "uri": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
+    "url": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
+    "canonical": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
+    # printable: no tab, line break or other control character; then no space at an end or twice
+    "code": "type({0}) is str and {0}.isprintable() and {0} == {0}.strip() and '  ' not in {0} and {0}",
 }
 _FAST: dict[str, Callable[[Any], bool]] = {
     name: eval(f"lambda v: {template.format('v')}") for name, template in FAST_TEMPLATES.items()  # noqa: S307 - constant text
