@@ -121,8 +121,15 @@ def pattern_predicate(pattern: Any) -> Any:
         if set(pattern) == {"coding"} and len(pattern["coding"]) == 1 and set(pattern["coding"][0]) <= {"system", "code"}:
             # The commonest pattern, a CodeableConcept with one coding: one pass over the codings.
             system, code = pattern["coding"][0].get("system"), pattern["coding"][0].get("code")
-            return lambda value: type(value) is dict and type(value.get("coding")) is list and any(
-                type(c) is dict and c.get("code") == code and c.get("system") == system for c in value["coding"])
+
+            def has_coding(value: Any) -> bool:
+                found = value.get("coding") if type(value) is dict else None
+                if type(found) is list:
+                    for coding in found:
+                        if type(coding) is dict and coding.get("code") == code and coding.get("system") == system:
+                            return True
+                return False
+            return has_coding
         checks = [(key, pattern_predicate(item)) for key, item in pattern.items()]
         return lambda value: type(value) is dict and all(check(value.get(key)) for key, check in checks)
     if isinstance(pattern, list):

@@ -36,8 +36,12 @@ def pattern_matches(value: Any, pattern: Any) -> bool:
 
 
 def values_at(value: Any, path: str) -> list[Any]:
+    """The values at a dotted path below ``value`` (arrays flattened), as FHIRPath reads it."""
     if path == "$this":
         return [value]
+    if "." not in path:  # the usual discriminator: one element of the item
+        child = value.get(path) if type(value) is dict else None
+        return [] if child is None else child if type(child) is list else [child]
     found = [value]
     for name in path.split("."):
         nxt = []

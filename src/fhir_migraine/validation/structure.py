@@ -156,8 +156,8 @@ def _primitive_problem(fhir_type: str, value: Any) -> str | None:
 
 def _real_day(value: str) -> bool:
     """The day of a date that matched its pattern exists: the patterns allow 2026-02-30."""
-    if len(value) < 10:
-        return True
+    if len(value) < 10 or value[8] < "3" and value[8:10] != "29":
+        return True  # no day, or the 1st to the 28th: every month has them
     year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10])
     return day <= calendar.monthrange(year, month)[1]
 
