@@ -58,6 +58,7 @@ class Program:
             "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
             "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
             "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, p, c, out),
+            "real_day": structure.real_day,
         }
         self._names: dict[tuple[str, tuple[int, ...]], str] = {}
         self._kept: list[Nodes] = []  # the nodes of every specialised check, so their ids stay theirs
@@ -365,6 +366,11 @@ class _Writer:
         template = structure.FAST_TEMPLATES.get(element.fhir_type)
         if template is not None:
             return f"({template.format('x')})"
+        pattern = structure.PRIMITIVE_REGEX.get(element.fhir_type)
+        if pattern is not None:
+            match = self.const(pattern.fullmatch, f"{element.fhir_type}_match")
+            day = f" and real_day(x)" if element.fhir_type in structure.CALENDAR_TYPES else ""
+            return f"(type(x) is str and {match}(x) is not None{day})"
         fast = structure.primitive_check(element).fast  # type: ignore[attr-defined]
         return f"{self.const(fast, 'accepts')}(x)" if fast is not None else "False"
 

@@ -1,9 +1,9 @@
-"""FHIRPath invariants compiled once into Python closures.
+"""FHIRPath invariants compiled once into Python.
 
 The subset the project's profiles use is compiled here: paths (with choice elements such as
 ``value`` standing for ``valueInteger``), ``exists()``, ``empty()``, ``not()``, ``all()``,
 ``where()``, ``ofType()``, ``and``/``or``/``implies``/``xor``, comparisons and string, number and
-boolean literals, ``$this``. Anything else is compiled by ``fhirpathpy`` and evaluated by it, so
+boolean literals, ``$this``, each expression written as one Python expression. Anything else is compiled by ``fhirpathpy`` and evaluated by it, so
 every invariant works; the subset only makes the common ones fast. Semantics follow
 https://hl7.org/fhirpath/N1/ (collections, empty propagation, dateTime comparison with offsets).
 """
@@ -42,17 +42,27 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _children(item: Any, name: str) -> Collection:
-    """``item.name`` as a collection; a choice name matches ``nameX`` elements."""
-    if not isinstance(item, dict):
-        return []
-    if name in item:
-        value = item[name]
-        return value if isinstance(value, list) else [value]
-    for key, value in item.items():
-        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
-            return value if isinstance(value, list) else [value]
-    return []
+def _children(items: Collection, name: str) -> Collection:
+    """``items.name``: the values of ``name`` in each item, arrays flattened; a choice name
+    matches ``nameX`` elements (``value`` finds ``valueInteger``)."""
+    found: Collection = []
+    size = len(name)
+    for item in items:
+        if type(item) is not dict:
+            continue
+        value = item.get(name)
+        if value is None:
+            for key in item:
+                if key[:size] == name and len(key) > size and key[size].isupper():
+                    value = item[key]
+                    break
+            else:
+                continue
+        if type(value) is list:
+            found.extend(value)
+        else:
+            found.append(value)
+    return found
 
 
 def _truth(collection: Collection) -> bool | None:
@@ -67,22 +77,34 @@ def _truth(collection: Collection) -> bool | None:
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 
 
-def _comparable(value: Any) -> Any:
-    if isinstance(value, str) and _INSTANT.match(value):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-    return value
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _same_zone_instants(a: Any, b: Any) -> bool:
+    """Two instants written alike (same length, same offset): their text orders them as time."""
+    return (type(a) is str and type(b) is str and len(a) == len(b) and a[-6:] == b[-6:]
+            and _INSTANT.match(a) is not None and _INSTANT.match(b) is not None)
+
+
+_ORDER = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
+          "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 
 
 def _compare(op: str, left: Collection, right: Collection) -> Collection:
     if not left or not right:
         return []
+    if len(left) == 1 and len(right) == 1 and _same_zone_instants(left[0], right[0]):
+        return [_ORDER[op](left[0], right[0])]
     if len(left) != 1 or len(right) != 1:
         if op in ("=", "!="):
             equal = left == right
             return [equal if op == "=" else not equal]
         raise ValueError("comparison of collections")
-    a, b = _comparable(left[0]), _comparable(right[0])
-    if isinstance(a, str) and isinstance(b, str):
+    a, b = left[0], right[0]
+    if isinstance(a, str) and isinstance(b, str) and _INSTANT.match(a) and _INSTANT.match(b):
+        a, b = _instant(a), _instant(b)
+    elif isinstance(a, str) and isinstance(b, str):
         a_date, b_date = _date_fields(a), _date_fields(b)
         if a_date is not None and b_date is not None:
             (a_fields, a_precision), (b_fields, b_precision) = a_date, b_date
@@ -91,7 +113,7 @@ def _compare(op: str, left: Collection, right: Collection) -> Collection:
             if a == b and a_precision != b_precision:
                 return []  # equal as far as both go, one is more precise: unknown
     try:
-        result = {"=": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+        result = _ORDER[op](a, b)
     except TypeError:
         return []
     return [result]
@@ -113,9 +135,13 @@ def _date_fields(value: str) -> tuple[tuple[int, ...], int] | None:
 
 
 class _Parser:
+    """Reads an expression of the subset and writes it as one Python expression of ``focus``
+    (the input collection) and ``res`` (the resource) that evaluates to a collection."""
+
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.at = 0
+        self.constants: dict[str, Any] = {}
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -127,65 +153,69 @@ class _Parser:
         self.at += 1
         return token
 
+    def constant(self, value: Any) -> str:
+        name = f"k{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
     def parse(self) -> Compiled:
-        compiled = self.implies()
+        source = self.implies()
         if self.peek() is not None:
             raise Unsupported(f"unexpected {self.peek()}")
-        return compiled
+        scope = {**_HELPERS, **self.constants}
+        return eval(compile(f"lambda focus, res: {source}", "<fhirpath>", "eval"), scope)  # type: ignore[no-any-return]  # noqa: S307
 
-    def implies(self) -> Compiled:
+    def implies(self) -> str:
         left = self.disjunction()
         while self.peek() == ("name", "implies"):
             self.take()
-            right = self.disjunction()
-            left = _implies(left, right)
+            left = f"_implies(_truth({left}), lambda: _truth({self.disjunction()}))"
         return left
 
-    def disjunction(self) -> Compiled:
+    def disjunction(self) -> str:
         left = self.conjunction()
         while self.peek() in (("name", "or"), ("name", "xor")):
             op = self.take()[1]
             right = self.conjunction()
-            left = _or(left, right) if op == "or" else _xor(left, right)
+            if op == "or":
+                left = f"_or(_truth({left}), lambda: _truth({right}))"
+            else:
+                left = f"_xor(_truth({left}), _truth({right}))"
         return left
 
-    def conjunction(self) -> Compiled:
+    def conjunction(self) -> str:
         left = self.comparison()
         while self.peek() == ("name", "and"):
             self.take()
-            right = self.comparison()
-            left = _and(left, right)
+            left = f"_and(_truth({left}), lambda: _truth({self.comparison()}))"
         return left
 
-    def comparison(self) -> Compiled:
+    def comparison(self) -> str:
         left = self.path()
         token = self.peek()
         if token and token[0] == "op" and token[1] in ("=", "!=", "<", ">", "<=", ">="):
             op = self.take()[1]
-            right = self.path()
-            return _comparison(op, left, right)
+            return f"_compare({op!r}, {left}, {self.path()})"
         return left
 
-    def path(self) -> Compiled:
-        compiled = self.term()
+    def path(self) -> str:
+        source = self.term()
         while self.peek() == ("op", "."):
             self.take()
-            compiled = self.invocation(compiled)
-        return compiled
+            source = self.invocation(source)
+        return source
 
-    def term(self) -> Compiled:
+    def term(self) -> str:
         token = self.peek()
         if token is None:
             raise Unsupported("unexpected end")
         kind, value = token
         if kind == "string":
             self.take()
-            text = value[1:-1].replace("\\'", "'")
-            return lambda focus, res: [text]
+            return f"[{self.constant(value[1:-1].replace(chr(92) + chr(39), chr(39)))}]"
         if kind == "number":
             self.take()
-            number = float(value) if "." in value else int(value)
-            return lambda focus, res: [number]
+            return f"[{float(value) if '.' in value else int(value)!r}]"
         if value == "(":
             self.take()
             inner = self.implies()
@@ -193,118 +223,107 @@ class _Parser:
             return inner
         if value in ("true", "false"):
             self.take()
-            truth = value == "true"
-            return lambda focus, res: [truth]
+            return f"[{value == 'true'}]"
         if value == "$this":
             self.take()
-            return lambda focus, res: focus
+            return "focus"
         if value == "%resource":
             self.take()
-            return lambda focus, res: [res]
+            return "[res]"
         if kind == "name" and value not in KEYWORDS:
-            return self.invocation(lambda focus, res: focus)
+            return self.invocation("focus")
         raise Unsupported(f"unexpected {value!r}")
 
-    def invocation(self, source: Compiled) -> Compiled:
+    def invocation(self, source: str) -> str:
         kind, name = self.take()
         if kind != "name" or name in KEYWORDS:
             raise Unsupported(f"unexpected {name!r}")
         if self.peek() != ("op", "("):
-            return lambda focus, res: [c for item in source(focus, res) for c in _children(item, name)]
+            return f"_children({source}, {name!r})"
         self.take("(")
-        argument: Compiled | None = None
+        argument: str | None = None
         type_name: str | None = None
         if name == "ofType":
             type_name = self.take()[1]
         elif self.peek() != ("op", ")"):
             argument = self.implies()
         self.take(")")
-        return _function(name, source, argument, type_name)
+        return self.function(name, source, argument, type_name)
 
-
-def _function(name: str, source: Compiled, argument: Compiled | None, type_name: str | None) -> Compiled:
-    if name == "exists" and argument is None:
-        return lambda focus, res: [bool(source(focus, res))]
-    if name == "exists":
-        assert argument is not None
-        return lambda focus, res: [any(_truth(argument([i], res)) for i in source(focus, res))]
-    if name == "empty":
-        return lambda focus, res: [not source(focus, res)]
-    if name == "not":
-        def negate(focus: Collection, res: Any) -> Collection:
-            value = _truth(source(focus, res))
-            return [] if value is None else [not value]
-        return negate
-    if name == "all" and argument is not None:
-        return lambda focus, res: [all(_truth(argument([i], res)) is True for i in source(focus, res))]
-    if name == "where" and argument is not None:
-        return lambda focus, res: [i for i in source(focus, res) if _truth(argument([i], res)) is True]
-    if name == "ofType" and type_name is not None:
-        return _of_type(source, type_name)
-    raise Unsupported(f"function {name}()")
+    def function(self, name: str, source: str, argument: str | None, type_name: str | None) -> str:
+        # An argument is evaluated with each item as its own focus: a lambda of ``focus``.
+        each = f"(lambda focus: {argument})" if argument is not None else None
+        if name == "exists" and each is None:
+            return f"[bool({source})]"
+        if name == "exists":
+            return f"[any(_truth({each}([i])) for i in {source})]"
+        if name == "empty" and each is None:
+            return f"[not {source}]"
+        if name == "not" and each is None:
+            return f"_not(_truth({source}))"
+        if name == "all" and each is not None:
+            return f"[all(_truth({each}([i])) is True for i in {source})]"
+        if name == "where" and each is not None:
+            return f"[i for i in {source} if _truth({each}([i])) is True]"
+        if name == "ofType" and type_name is not None:
+            if type_name not in _OF_TYPE:
+                raise Unsupported(f"ofType({type_name})")
+            return f"[i for i in {source} if {self.constant(_OF_TYPE[type_name])}(i)]"
+        raise Unsupported(f"function {name}()")
 
 
 # How an element's JSON value shows its FHIR type, for ofType() on choice elements.
-def _of_type(source: Compiled, type_name: str) -> Compiled:
-    checks: dict[str, Callable[[Any], bool]] = {
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "string": lambda v: isinstance(v, str),
-        "decimal": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "Reference": lambda v: isinstance(v, dict) and ("reference" in v or "identifier" in v or "display" in v),
-        "CodeableConcept": lambda v: isinstance(v, dict) and ("coding" in v or "text" in v) and "reference" not in v,
-        "Quantity": lambda v: isinstance(v, dict) and "value" in v,
-        "Period": lambda v: isinstance(v, dict) and ("start" in v or "end" in v),
-    }
-    check = checks.get(type_name)
-    if check is None:
-        raise Unsupported(f"ofType({type_name})")
-    return lambda focus, res: [i for i in source(focus, res) if check(i)]
+_OF_TYPE: dict[str, Callable[[Any], bool]] = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "decimal": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "Reference": lambda v: isinstance(v, dict) and ("reference" in v or "identifier" in v or "display" in v),
+    "CodeableConcept": lambda v: isinstance(v, dict) and ("coding" in v or "text" in v) and "reference" not in v,
+    "Quantity": lambda v: isinstance(v, dict) and "value" in v,
+    "Period": lambda v: isinstance(v, dict) and ("start" in v or "end" in v),
+}
 
 
-def _comparison(op: str, left: Compiled, right: Compiled) -> Compiled:
-    return lambda focus, res: _compare(op, left(focus, res), right(focus, res))
-
-
-def _and(left: Compiled, right: Compiled) -> Compiled:
-    def run(focus: Collection, res: Any) -> Collection:
-        a, b = _truth(left(focus, res)), _truth(right(focus, res))
-        if a is False or b is False:
-            return [False]
-        if a is None or b is None:
-            return []
-        return [True]
-    return run
-
-
-def _or(left: Compiled, right: Compiled) -> Compiled:
-    def run(focus: Collection, res: Any) -> Collection:
-        a, b = _truth(left(focus, res)), _truth(right(focus, res))
-        if a is True or b is True:
-            return [True]
-        if a is None or b is None:
-            return []
+# Boolean logic on singleton truths (None: empty), https://hl7.org/fhirpath/N1/#boolean-logic.
+# The right side is a thunk, evaluated only when the left one does not decide.
+def _and(a: bool | None, right: Callable[[], bool | None]) -> Collection:
+    if a is False:
         return [False]
-    return run
+    b = right()
+    if b is False:
+        return [False]
+    return [] if a is None or b is None else [True]
 
 
-def _xor(left: Compiled, right: Compiled) -> Compiled:
-    def run(focus: Collection, res: Any) -> Collection:
-        a, b = _truth(left(focus, res)), _truth(right(focus, res))
-        return [] if a is None or b is None else [a != b]
-    return run
+def _or(a: bool | None, right: Callable[[], bool | None]) -> Collection:
+    if a is True:
+        return [True]
+    b = right()
+    if b is True:
+        return [True]
+    return [] if a is None or b is None else [False]
 
 
-def _implies(left: Compiled, right: Compiled) -> Compiled:
-    def run(focus: Collection, res: Any) -> Collection:
-        a = _truth(left(focus, res))
-        if a is False:
-            return [True]
-        b = _truth(right(focus, res))
-        if a is True:
-            return [] if b is None else [b]
-        return [True] if b is True else []
-    return run
+def _xor(a: bool | None, b: bool | None) -> Collection:
+    return [] if a is None or b is None else [a != b]
+
+
+def _implies(a: bool | None, right: Callable[[], bool | None]) -> Collection:
+    if a is False:
+        return [True]
+    b = right()
+    if a is True:
+        return [] if b is None else [b]
+    return [True] if b is True else []
+
+
+def _not(value: bool | None) -> Collection:
+    return [] if value is None else [not value]
+
+
+_HELPERS: dict[str, Any] = {"_children": None, "_truth": None, "_compare": None, "_and": _and, "_or": _or,
+                            "_xor": _xor, "_implies": _implies, "_not": _not}
 
 
 def _with_fhirpathpy(expression: str) -> Compiled:
@@ -332,3 +351,6 @@ def holds(compiled: Compiled, focus: Any, resource: Any) -> bool:
         return _truth(compiled([focus], resource)) is True
     except (ValueError, TypeError):
         return False
+
+
+_HELPERS.update({"_children": _children, "_truth": _truth, "_compare": _compare})

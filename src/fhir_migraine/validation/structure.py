@@ -41,8 +41,8 @@ PRIMITIVE_PATTERNS = {
     "xhtml": r"[\s\S]+",
 }
 # ASCII: \s and \S as in the spec's (Java) regular expressions, where only [ \t\n\x0b\f\r] is space.
-_COMPILED = {name: re.compile(pattern, re.ASCII) for name, pattern in PRIMITIVE_PATTERNS.items()}
-_CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
+PRIMITIVE_REGEX = {name: re.compile(pattern, re.ASCII) for name, pattern in PRIMITIVE_PATTERNS.items()}
+CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
 
 
@@ -146,15 +146,15 @@ def _primitive_problem(fhir_type: str, value: Any) -> str | None:
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "must be a number (decimal)"
     if not isinstance(value, str):
         return f"must be a string ({fhir_type})"
-    pattern = _COMPILED.get(fhir_type)
+    pattern = PRIMITIVE_REGEX.get(fhir_type)
     if pattern is not None and not pattern.fullmatch(value):
         return f"{value[:60]!r} is not a valid {fhir_type}"
-    if fhir_type in _CALENDAR_TYPES and not _real_day(value):
+    if fhir_type in CALENDAR_TYPES and not real_day(value):
         return f"{value[:60]!r} is not a valid {fhir_type} (no such day)"
     return None
 
 
-def _real_day(value: str) -> bool:
+def real_day(value: str) -> bool:
     """The day of a date that matched its pattern exists: the patterns allow 2026-02-30."""
     if len(value) < 10 or value[8] < "3" and value[8:10] != "29":
         return True  # no day, or the 1st to the 28th: every month has them
@@ -322,15 +322,15 @@ def _primitive_handler(element: Element) -> Handler:
 
 def _matcher(pattern: re.Pattern[str], fhir_type: str) -> Callable[[Any], bool]:
     match = pattern.fullmatch
-    if fhir_type in _CALENDAR_TYPES:
-        return lambda v: type(v) is str and match(v) is not None and _real_day(v)
+    if fhir_type in CALENDAR_TYPES:
+        return lambda v: type(v) is str and match(v) is not None and real_day(v)
     return lambda v: type(v) is str and match(v) is not None
 
 
 def primitive_check(element: Element) -> Check:
     fast = _FAST.get(element.fhir_type)
-    if fast is None and element.fhir_type in _COMPILED:
-        fast = _matcher(_COMPILED[element.fhir_type], element.fhir_type)
+    if fast is None and element.fhir_type in PRIMITIVE_REGEX:
+        fast = _matcher(PRIMITIVE_REGEX[element.fhir_type], element.fhir_type)
     codes = element.codes
     fhir_type = element.fhir_type
 
