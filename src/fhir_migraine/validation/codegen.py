@@ -20,7 +20,7 @@ import threading
 from typing import Any, Callable
 
 from fhir_migraine.validation import structure
-from fhir_migraine.validation.compile import Node, Profile
+from fhir_migraine.validation.compile import UNBOUNDED, Node, Profile
 from fhir_migraine.validation.issues import Issue
 from fhir_migraine.validation.rules import (
     ItemCheck,
@@ -28,6 +28,7 @@ from fhir_migraine.validation.rules import (
     child_check,
     extension_roots,
     item_rules,
+    rules_of,
     slice_limits,
     slice_of,
     slices_check,
@@ -265,7 +266,7 @@ class _Writer:
         for kid in kids if not generic else ():
             if kid.min:
                 absent.append(f"too_few(out, {kid.name!r}, {kid.min}, 0, p + '.{name}')")
-            if kid.slices:
+            if any(one.node.min for one in kid.slices):  # with no items only a slice's min can fail
                 slices = self.const(slices_check(kid, self.program.lookup), f"slices_{name}")
                 absent.append(f"{slices}([], [], p + '.{name}', r, out)")
         if absent:
@@ -278,13 +279,11 @@ class _Writer:
 
     def _present(self, depth: int, element: structure.Element, kids: Nodes, key: str, handler: str) -> None:
         """The check of ``x``, the value of ``key``, when it is present."""
-        rules = self.program.rules(kids)
-        rules_name = self.const(rules, f"rules_{key}") if rules is not None else None
         at = f"p + '.{key}'"
         if element.primitive:
             self.emit(depth, f"if not {self._accepts(element)}:")
             self._fallback(depth + 1, kids, key, handler)
-            body = self._counted(kids, "1", at) + ([f"{rules_name}(x, {at}, r, out)"] if rules_name else [])
+            body = self._counted(kids, "1", at) + self._rules(kids, "x", at)
             if body:
                 self.emit(depth, "else:")
                 for line in body:
@@ -293,7 +292,7 @@ class _Writer:
         if not element.repeats:
             self.emit(depth, "if type(x) is dict:")
             self.emit(depth + 1, f"q = {at}")
-            for line in self._counted(kids, "1", "q") + ([f"{rules_name}(x, q, r, out)"] if rules_name else []):
+            for line in self._counted(kids, "1", "q") + self._rules(kids, "x", "q"):
                 self.emit(depth + 1, line)
             self.emit(depth + 1, f"{self._item_check(element, kids)}(x, q, c, out, r)")
         else:
@@ -303,12 +302,12 @@ class _Writer:
                 self.emit(depth + 1, line)
             sliced = next((kid for kid in kids if kid.slices), None)
             if sliced is not None:
-                self._sliced(depth + 1, element, kids, sliced, rules_name)
+                self._sliced(depth + 1, element, kids, sliced)
             else:
                 self.emit(depth + 1, "for i, y in enumerate(x):")
                 self.emit(depth + 2, "s = f'{q}[{i}]'")
-                if rules_name:
-                    self.emit(depth + 2, f"{rules_name}(y, s, r, out)")
+                for line in self._rules(kids, "y", "s"):
+                    self.emit(depth + 2, line)
                 self.emit(depth + 2, f"{self._item_check(element, kids)}(y, s, c, out, r)")
         self.emit(depth, "else:")
         self._fallback(depth + 1, kids, key, handler)
@@ -318,7 +317,7 @@ class _Writer:
         for line in self._wholes(kids):
             self.emit(depth, line)
 
-    def _sliced(self, depth: int, element: structure.Element, kids: Nodes, sliced: Node, rules_name: str | None) -> None:
+    def _sliced(self, depth: int, element: structure.Element, kids: Nodes, sliced: Node) -> None:
         """The items of a sliced element: each finds its slice and is checked once, under the
         element's rules and its slice's (and the extension definition a slice follows)."""
         which = self.const(slice_of(sliced), f"slice_of_{element.name}")
@@ -326,8 +325,8 @@ class _Writer:
         self.emit(depth, f"counts = [0] * {len(sliced.slices)}")
         self.emit(depth, "for i, y in enumerate(x):")
         self.emit(depth + 1, "s = f'{q}[{i}]'")
-        if rules_name:
-            self.emit(depth + 1, f"{rules_name}(y, s, r, out)")
+        for line in self._rules(kids, "y", "s"):
+            self.emit(depth + 1, line)
         self.emit(depth + 1, f"j = {which}(y)")
         self.emit(depth + 1, "if j is None:")
         if (sliced.slicing or {}).get("rules") == "closed":
@@ -338,11 +337,28 @@ class _Writer:
         for position, item_slice in enumerate(sliced.slices):
             extra = (item_slice.node, *extension_roots(item_slice.node, self.program.lookup))
             self.emit(depth + 2, f"{'if' if position == 0 else 'elif'} j == {position}:")
-            rules = self.program.rules(extra)
-            if rules is not None:
-                self.emit(depth + 3, f"{self.const(rules, 'slice_rules')}(y, s, r, out)")
+            for line in self._rules(extra, "y", "s"):
+                self.emit(depth + 3, line)
             self.emit(depth + 3, f"{self._item_check(element, kids + extra)}(y, s, c, out, r)")
-        self.emit(depth, f"{limits}(counts, q, out)")
+        broken = [f"counts[{j}] < {one.node.min}" for j, one in enumerate(sliced.slices) if one.node.min]
+        broken += [f"counts[{j}] > {one.node.max}" for j, one in enumerate(sliced.slices) if one.node.max is not None and one.node.max < UNBOUNDED]
+        if broken:
+            self.emit(depth, f"if {' or '.join(broken)}:")
+            self.emit(depth + 1, f"{limits}(counts, q, out)")
+
+    def _rules(self, nodes: Nodes, value: str, at: str) -> list[str]:
+        """The rules of ``nodes`` on ``value``, each a test that calls its report when broken
+        (``at``, the path, is only worked out then)."""
+        lines = []
+        for node in nodes:
+            for rule in rules_of(node):
+                report = self.const(rule.report, "report")
+                if rule.fixed is not None:
+                    lines.append(f"if {value} != {self.const(rule.fixed, 'fixed')}:")
+                else:
+                    lines.append(f"if not {self.const(rule.accepts, 'accepts')}({value}, r):")
+                lines.append(f"    {report}({value}, {at}, out)")
+        return lines
 
     def _counted(self, kids: Nodes, count: str, at: str) -> list[str]:
         """The profile's min and max on a present element holding ``count`` values."""

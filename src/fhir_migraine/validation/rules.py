@@ -9,9 +9,10 @@ Paths for messages are built only where a check needs them.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from fhir_migraine.validation.compile import Node, Profile
+from fhir_migraine.validation.compile import Binding, Invariant, Node, Profile
 from fhir_migraine.validation.fhirpath import holds
 from fhir_migraine.validation.issues import Issue
 
@@ -177,74 +178,96 @@ def child_check(node: Node, lookup: ProfileLookup) -> ChildCheck:
     return check
 
 
-def item_rules(node: Node) -> ItemCheck | None:
-    """fixed, pattern, reference targets, binding and invariants of one value, or None."""
-    checks: list[ItemCheck] = []
+Accepts = Callable[[Any, dict[str, Any]], bool]  # (value, resource) -> whether the rule holds
+Report = Callable[[Any, str, Out], None]  # (value, path, issues): says how the rule is broken
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule on a value: whether it holds, and the issue when it does not. ``fixed`` is the
+    value a fixed[x] rule wants (the generated checks compare it inline)."""
+
+    accepts: Accepts
+    report: Report
+    fixed: Any = None
+
+
+def rules_of(node: Node) -> list[Rule]:
+    """fixed, pattern, reference targets, binding and invariants of one value."""
+    found: list[Rule] = []
     if node.fixed is not None:
         fixed = node.fixed
         message = f"value must be exactly {json.dumps(fixed)}"
-
-        def check_fixed(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-            if item != fixed:
-                out.append(Issue("error", "value", "fixed", message, path))
-        checks.append(check_fixed)
+        found.append(Rule(lambda item, resource: item == fixed,
+                          lambda item, path, out: out.append(Issue("error", "value", "fixed", message, path)), fixed))
     if node.pattern_check is not None:
         predicate = node.pattern_check
         pattern_message = f"value must match the pattern {json.dumps(node.pattern)}"
-
-        def check_pattern(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-            if not predicate(item):
-                out.append(Issue("error", "value", "pattern", pattern_message, path))
-        checks.append(check_pattern)
+        found.append(Rule(lambda item, resource: bool(predicate(item)),
+                          lambda item, path, out: out.append(Issue("error", "value", "pattern", pattern_message, path))))
     if node.target_types:
-        targets = node.target_types
-
-        def check_target(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-            reference = item.get("reference") if type(item) is dict else None
-            if isinstance(reference, str) and "/" in reference and not reference.startswith(("urn:", "#", "http")):
-                target = reference.split("/")[-2]
-                if target not in targets:
-                    out.append(Issue("error", "structure", "reference",
-                                     f"reference to {target} is not allowed here (allowed: {', '.join(targets)})",
-                                     f"{path}.reference"))
-        checks.append(check_target)
+        found.append(_target_rule(node.target_types))
     if node.binding is not None and node.binding.strength in ("required", "extensible"):
-        binding = node.binding
-        known = binding.codes
-        known_codes = frozenset(code for _, code in known)
-        severity = "error" if binding.strength == "required" else "warning"
-
-        def check_binding(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-            found = codings(item)
-            if any((s, c) in known or (s is None and c in known_codes) for s, c in found):
-                return
-            shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in found) or "no code"
-            out.append(Issue(severity, "code-invalid", "binding",
-                             f"{shown} is not in the value set {binding.value_set} ({binding.strength})", path))
-        checks.append(check_binding)
+        found.append(_binding_rule(node.binding))
     for invariant in node.invariants:
-        checks.append(_invariant(invariant))
-    if not checks:
+        found.append(_invariant_rule(invariant))
+    return found
+
+
+def item_rules(node: Node) -> ItemCheck | None:
+    """The rules of one value as one check, or None when there are none."""
+    pairs = tuple((rule.accepts, rule.report) for rule in rules_of(node))
+    if not pairs:
         return None
-    if len(checks) == 1:
-        return checks[0]
-    chain = tuple(checks)
 
-    def check_all(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-        for one in chain:
-            one(item, path, resource, out)
-    return check_all
+    def check(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
+        for accepts, report in pairs:
+            if not accepts(item, resource):
+                report(item, path, out)
+    return check
 
 
-def _invariant(invariant: Any) -> ItemCheck:
+def _referenced_type(item: Any) -> str | None:
+    """The resource type a relative literal reference (``Patient/123``) points to."""
+    reference = item.get("reference") if type(item) is dict else None
+    if isinstance(reference, str) and "/" in reference and not reference.startswith(("urn:", "#", "http")):
+        return reference.split("/")[-2]
+    return None
+
+
+def _target_rule(targets: tuple[str, ...]) -> Rule:
+    def accepts(item: Any, resource: dict[str, Any]) -> bool:
+        target = _referenced_type(item)
+        return target is None or target in targets
+
+    def report(item: Any, path: str, out: Out) -> None:
+        out.append(Issue("error", "structure", "reference",
+                         f"reference to {_referenced_type(item)} is not allowed here (allowed: {', '.join(targets)})",
+                         f"{path}.reference"))
+    return Rule(accepts, report)
+
+
+def _binding_rule(binding: Binding) -> Rule:
+    known = binding.codes
+    known_codes = frozenset(code for _, code in known)
+    severity = "error" if binding.strength == "required" else "warning"
+
+    def accepts(item: Any, resource: dict[str, Any]) -> bool:
+        return any((s, c) in known or (s is None and c in known_codes) for s, c in codings(item))
+
+    def report(item: Any, path: str, out: Out) -> None:
+        shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in codings(item)) or "no code"
+        out.append(Issue(severity, "code-invalid", "binding",
+                         f"{shown} is not in the value set {binding.value_set} ({binding.strength})", path))
+    return Rule(accepts, report)
+
+
+def _invariant_rule(invariant: Invariant) -> Rule:
     compiled = invariant.check
     message = f"{invariant.key}: {invariant.human} ({invariant.expression})"
     severity = invariant.severity
-
-    def check(item: Any, path: str, resource: dict[str, Any], out: Out) -> None:
-        if not holds(compiled, item, resource):
-            out.append(Issue(severity, "invariant", "invariant", message, path))
-    return check
+    return Rule(lambda item, resource: holds(compiled, item, resource),
+                lambda item, path, out: out.append(Issue(severity, "invariant", "invariant", message, path)))
 
 
 def slice_of(node: Node) -> Callable[[Any], int | None]:
