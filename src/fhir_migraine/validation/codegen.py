@@ -227,13 +227,13 @@ class _Writer:
         if self.type_name == "Reference":
             # Only references to a contained resource or to a Bundle entry are looked up later.
             self.emit(1, "rf = v.get('reference')")
-            self.emit(1, "if type(rf) is str and (rf[:1] == '#' or rf[:4] == 'urn:') and c.found is not None:")
-            self.emit(2, "c.found.references.append((p + '.reference', rf))")
+            self.emit(1, "if type(rf) is str and (rf[:1] == '#' or rf[:4] == 'urn:') and c.references is not None:")
+            self.emit(2, "c.references.append((p + '.reference', rf))")
         elif self.type_name == "Coding":
             systems = self.const(self.program.code_systems, "code_systems")
             self.emit(1, "sy = v.get('system')")
-            self.emit(1, f"if type(sy) is str and sy in {systems} and type(v.get('code')) is str and c.found is not None:")
-            self.emit(2, "c.found.codings.append((p, sy, v['code']))")
+            self.emit(1, f"if type(sy) is str and sy in {systems} and type(v.get('code')) is str and c.codings is not None:")
+            self.emit(2, "c.codings.append((p, sy, v['code']))")
 
     def _wholes(self, kids: Nodes) -> list[str]:
         """Calls of the closures' check of each profile element, for a value of a rare shape."""

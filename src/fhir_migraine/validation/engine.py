@@ -82,14 +82,17 @@ class Validator:
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
             return self._resource(child, child_path, None, bundle, local)
 
-        found = structure.Found([], [])
-        context = structure.Context(nested, found)
+        references: list[tuple[str, str]] = []
+        codings: list[tuple[str, str, str]] = []
+        context = structure.Context(nested, references, codings)
         meta = resource.get("meta")
         declared = meta.get("profile") if type(meta) is dict else None
         # A profile asked for is checked as well as those the resource declares (as HAPI does).
-        wanted = [*(profiles or ()), *(url for url in (declared if type(declared) is list else ()) if type(url) is str)]
+        wanted = profiles or []
+        if type(declared) is list:
+            wanted = [*wanted, *[url for url in declared if type(url) is str]]
         applying, problems = [], []
-        for url in dict.fromkeys(wanted):
+        for url in dict.fromkeys(wanted) if len(wanted) > 1 else wanted:
             compiled = self.profiles.get(url.split("|")[0])
             if compiled is None:
                 severity = "error" if url.startswith(PROJECT_BASE) else "warning"
@@ -107,13 +110,13 @@ class Validator:
         out.extend(problems)
         for compiled in applying:
             self.checks[compiled.url](resource, path, resource, out)
-        for at, reference in found.references:
+        for at, reference in references:
             if reference[:1] == "#":
                 if reference not in local and reference != "#" and reference not in (contained or ()):
                     out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found", at))
             elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
                 out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle", at))
-        for at, system, code in found.codings:
+        for at, system, code in codings:
             codes = self.code_systems.get(system)
             if codes is not None and code not in codes:
                 out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}", at))

@@ -167,24 +167,20 @@ Check = Callable[[Any, str, "Context", list[Issue]], None]
 
 
 @dataclass(slots=True)
-class Found:
-    """What a walk collects besides issues: every reference and every coding, with their paths."""
-
-    references: list[tuple[str, str]]
-    codings: list[tuple[str, str, str]]
-
-
-@dataclass(slots=True)
 class Context:
-    on_resource: ResourceCheck | None
-    found: Found | None
+    """What a walk needs besides the value: how to check a resource inside it (contained, a
+    Bundle entry), and lists that gather references and codings with their paths (None: not
+    gathered)."""
+
+    on_resource: ResourceCheck | None = None
+    references: list[tuple[str, str]] | None = None
+    codings: list[tuple[str, str, str]] | None = None
 
 
-def walk(value: Any, type_name: str, path: str, on_resource: ResourceCheck | None = None,
-         found: Found | None = None) -> list[Issue]:
+def walk(value: Any, type_name: str, path: str) -> list[Issue]:
     """Base-structure issues of ``value`` read as ``type_name`` at ``path``."""
     out: list[Issue] = []
-    checker(type_name)(value, path, Context(on_resource, found), out)
+    checker(type_name)(value, path, Context(), out)
     return out
 
 
@@ -215,12 +211,11 @@ def checker(type_name: str) -> Check:
             out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
             return
         if collect:
-            found = context.found
-            if found is not None:
-                if collect_reference and isinstance(value.get("reference"), str):
-                    found.references.append((f"{path}.reference", value["reference"]))
-                elif collect_coding and isinstance(value.get("system"), str) and isinstance(value.get("code"), str):
-                    found.codings.append((path, value["system"], value["code"]))
+            if collect_reference and context.references is not None and isinstance(value.get("reference"), str):
+                context.references.append((f"{path}.reference", value["reference"]))
+            elif collect_coding and context.codings is not None and isinstance(value.get("system"), str) \
+                    and isinstance(value.get("code"), str):
+                context.codings.append((path, value["system"], value["code"]))
         get = handlers.get
         for key, item in value.items():
             element_handler = get(key)
