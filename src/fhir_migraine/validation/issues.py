@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 SEVERITY_RANK = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 # Rule kinds in the order a human should see them when several apply (most relevant first).
@@ -13,9 +12,9 @@ KIND_RANK = {
 }
 
 
-@dataclass(frozen=True)
-class Issue:
-    """One problem: severity, FHIR IssueType code, the rule kind, a message and the location."""
+class Issue(NamedTuple):
+    """One problem: severity, FHIR IssueType code, the rule kind, a message and the location.
+    (A named tuple: made often, compared and hashed to drop repeats.)"""
 
     severity: str
     code: str

@@ -60,18 +60,25 @@ _SCALARS = (str, int, float, bool, type(None))
 def codings(value: Any) -> list[tuple[Any, Any]]:
     """The (system, code) pairs of a code, Coding or CodeableConcept; parts of another shape are
     left out (the structure check reports them)."""
-    if isinstance(value, str):
+    if type(value) is str:
         return [(None, value)]
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return []
+    items: Any
     if "coding" in value:
-        found = value["coding"] if isinstance(value["coding"], list) else []
-        pairs = [(c.get("system"), c.get("code")) for c in found if isinstance(c, dict) and "code" in c]
+        found = value["coding"]
+        items = found if type(found) is list else ()
     elif "code" in value:
-        pairs = [(value.get("system"), value["code"])]
+        items = (value,)
     else:
         return []
-    return [(s, c) for s, c in pairs if isinstance(s, _SCALARS) and isinstance(c, _SCALARS)]
+    pairs = []
+    for coding in items:
+        if type(coding) is dict and "code" in coding:
+            system, code = coding.get("system"), coding["code"]
+            if isinstance(system, _SCALARS) and isinstance(code, _SCALARS):
+                pairs.append((system, code))
+    return pairs
 
 
 def type_suffix(key: str, base: str) -> str:
@@ -253,7 +260,10 @@ def _binding_rule(binding: Binding) -> Rule:
     severity = "error" if binding.strength == "required" else "warning"
 
     def accepts(item: Any, resource: dict[str, Any]) -> bool:
-        return any((s, c) in known or (s is None and c in known_codes) for s, c in codings(item))
+        for system, code in codings(item):
+            if (system, code) in known or (system is None and code in known_codes):
+                return True
+        return False
 
     def report(item: Any, path: str, out: Out) -> None:
         shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in codings(item)) or "no code"
@@ -275,10 +285,17 @@ def slice_of(node: Node) -> Callable[[Any], int | None]:
     are indexed, else by matching."""
     if node.slice_index is not None and node.slice_path is not None:
         at = node.slice_path
+        nested = "." in at or at == "$this"
         index = {key: node.slices.index(found) for key, found in node.slice_index.items()}
 
         def indexed(item: Any) -> int | None:
-            for value in values_at(item, at):
+            values: Any
+            if nested:
+                values = values_at(item, at)
+            else:  # the usual discriminator: one element of the item
+                child = item.get(at) if type(item) is dict else None
+                values = child if type(child) is list else () if child is None else (child,)
+            for value in values:
                 if type(value) is dict:
                     coding_list = value.get("coding")
                     for coding in coding_list if type(coding_list) is list else ():
