@@ -45,6 +45,20 @@ RootCheck = Callable[[dict[str, Any], str, structure.Context, list[Issue]], None
 Nodes = tuple[Node, ...]
 
 
+def path_text(path: Any) -> str:
+    """A location as FHIRPath text. The generated checks carry a location as it is built, a
+    pair (parent, step) with a step such as ``.code`` or an index, and write it out only when an
+    issue needs it: ``(("Observation", ".component"), 2)`` is ``Observation.component[2]``."""
+    if type(path) is str:
+        return path
+    steps = []
+    while type(path) is tuple:
+        path, step = path
+        steps.append(step if type(step) is str else f"[{step}]")
+    steps.append(path)
+    return "".join(reversed(steps))
+
+
 def _missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
     out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
 
@@ -58,7 +72,8 @@ class Program:
         self.namespace: dict[str, Any] = {
             "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
             "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
-            "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, p, c, out),
+            "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, path_text(p), c, out),
+            "path_text": path_text,
             "real_day": structure.real_day,
         }
         self._names: dict[tuple[str, tuple[int, ...]], str] = {}
@@ -143,14 +158,14 @@ class _Writer:
     def function(self, name: str) -> list[str]:
         self.lines = [f"def {name}(v, p, c, out, r):"]
         if self.type_name == "Resource":
-            self.emit(1, "check_resource(v, p, c, out)")
+            self.emit(1, "check_resource(v, path_text(p), c, out)")
             return self.lines
         if self.definition is None:
             self.emit(1, "return None")
             return self.lines
         slow = self._slow()
         self.emit(1, "if type(v) is not dict:")
-        self.emit(2, f"{self.const(slow, 'slow')}(v, p, c, out, r)")
+        self.emit(2, f"{self.const(slow, 'slow')}(v, path_text(p), c, out, r)")
         self.emit(2, "return")
         if self.nodes:
             self.emit(1, "m = len(out)")
@@ -168,10 +183,10 @@ class _Writer:
         for node in self.nodes:
             for child in node.child_list:
                 if child.name not in done:  # a profile element the type has under no such name
-                    self.emit(1, f"{self.const(child_check(child, self.program.lookup), 'profile')}(v, p, r, out)")
+                    self.emit(1, f"{self.const(child_check(child, self.program.lookup), 'profile')}(v, path_text(p), r, out)")
         rest = self.const(self._rest(slow), "rest")
         self.emit(1, "if n != len(v):")
-        self.emit(2, f"{rest}(v, p, c, out, r, {'m' if self.nodes else 0})")
+        self.emit(2, f"{rest}(v, path_text(p), c, out, r, {'m' if self.nodes else 0})")
         return self.lines
 
     # -- pieces ----------------------------------------------------------------------------------
@@ -228,7 +243,7 @@ class _Writer:
             # Only references to a contained resource or to a Bundle entry are looked up later.
             self.emit(1, "rf = v.get('reference')")
             self.emit(1, "if type(rf) is str and (rf[:1] == '#' or rf[:4] == 'urn:') and c.references is not None:")
-            self.emit(2, "c.references.append((p + '.reference', rf))")
+            self.emit(2, "c.references.append(((p, '.reference'), rf))")
         elif self.type_name == "Coding":
             systems = self.const(self.program.code_systems, "code_systems")
             self.emit(1, "sy = v.get('system')")
@@ -237,7 +252,7 @@ class _Writer:
 
     def _wholes(self, kids: Nodes) -> list[str]:
         """Calls of the closures' check of each profile element, for a value of a rare shape."""
-        return [f"{self.const(child_check(kid, self.program.lookup), 'profile')}(v, p, r, out)" for kid in kids]
+        return [f"{self.const(child_check(kid, self.program.lookup), 'profile')}(v, path_text(p), r, out)" for kid in kids]
 
     def _generic(self, element: structure.Element, kids: Nodes) -> bool:
         """Whether an element is left to the closures whole (shapes of rules rare in profiles)."""
@@ -256,19 +271,19 @@ class _Writer:
         self.emit(2, "n += 1")
         generic = self._generic(element, kids)
         if generic:
-            self.emit(2, f"{handler}(x, p, {name!r}, c, out)")
+            self.emit(2, f"{handler}(x, path_text(p), {name!r}, c, out)")
         else:
             self._present(2, element, kids, name, handler)
         absent = []
         if element.required:
             absent.append(f"if {'_' + name!r} not in v:")
-            absent.append(f"    missing(out, {self.type_name!r}, {name!r}, p + '.{name}')")
+            absent.append(f"    missing(out, {self.type_name!r}, {name!r}, path_text(p) + '.{name}')")
         for kid in kids if not generic else ():
             if kid.min:
-                absent.append(f"too_few(out, {kid.name!r}, {kid.min}, 0, p + '.{name}')")
+                absent.append(f"too_few(out, {kid.name!r}, {kid.min}, 0, path_text(p) + '.{name}')")
             if any(one.node.min for one in kid.slices):  # with no items only a slice's min can fail
                 slices = self.const(slices_check(kid, self.program.lookup), f"slices_{name}")
-                absent.append(f"{slices}([], [], p + '.{name}', r, out)")
+                absent.append(f"{slices}([], [], path_text(p) + '.{name}', r, out)")
         if absent:
             self.emit(1, "else:")
             for line in absent:
@@ -279,7 +294,7 @@ class _Writer:
 
     def _present(self, depth: int, element: structure.Element, kids: Nodes, key: str, handler: str) -> None:
         """The check of ``x``, the value of ``key``, when it is present."""
-        at = f"p + '.{key}'"
+        at = f"(p, '.{key}')"
         if element.primitive:
             self.emit(depth, f"if not {self._accepts(element)}:")
             self._fallback(depth + 1, kids, key, handler)
@@ -305,7 +320,7 @@ class _Writer:
                 self._sliced(depth + 1, element, kids, sliced)
             else:
                 self.emit(depth + 1, "for i, y in enumerate(x):")
-                self.emit(depth + 2, "s = f'{q}[{i}]'")
+                self.emit(depth + 2, "s = (q, i)")
                 for line in self._rules(kids, "y", "s"):
                     self.emit(depth + 2, line)
                 self.emit(depth + 2, f"{self._item_check(element, kids)}(y, s, c, out, r)")
@@ -313,7 +328,7 @@ class _Writer:
         self._fallback(depth + 1, kids, key, handler)
 
     def _fallback(self, depth: int, kids: Nodes, key: str, handler: str) -> None:
-        self.emit(depth, f"{handler}(x, p, {key!r}, c, out)")
+        self.emit(depth, f"{handler}(x, path_text(p), {key!r}, c, out)")
         for line in self._wholes(kids):
             self.emit(depth, line)
 
@@ -324,13 +339,13 @@ class _Writer:
         limits = self.const(slice_limits(sliced), f"slice_limits_{element.name}")
         self.emit(depth, f"counts = [0] * {len(sliced.slices)}")
         self.emit(depth, "for i, y in enumerate(x):")
-        self.emit(depth + 1, "s = f'{q}[{i}]'")
+        self.emit(depth + 1, "s = (q, i)")
         for line in self._rules(kids, "y", "s"):
             self.emit(depth + 1, line)
         self.emit(depth + 1, f"j = {which}(y)")
         self.emit(depth + 1, "if j is None:")
         if (sliced.slicing or {}).get("rules") == "closed":
-            self.emit(depth + 2, f"unsliced(out, {sliced.name!r}, s)")
+            self.emit(depth + 2, f"unsliced(out, {sliced.name!r}, path_text(s))")
         self.emit(depth + 2, f"{self._item_check(element, kids)}(y, s, c, out, r)")
         self.emit(depth + 1, "else:")
         self.emit(depth + 2, "counts[j] += 1")
@@ -344,7 +359,7 @@ class _Writer:
         broken += [f"counts[{j}] > {one.node.max}" for j, one in enumerate(sliced.slices) if one.node.max is not None and one.node.max < UNBOUNDED]
         if broken:
             self.emit(depth, f"if {' or '.join(broken)}:")
-            self.emit(depth + 1, f"{limits}(counts, q, out)")
+            self.emit(depth + 1, f"{limits}(counts, path_text(q), out)")
 
     def _rules(self, nodes: Nodes, value: str, at: str) -> list[str]:
         """The rules of ``nodes`` on ``value``, each a test that calls its report when broken
@@ -357,7 +372,7 @@ class _Writer:
                     lines.append(f"if {value} != {self.const(rule.fixed, 'fixed')}:")
                 else:
                     lines.append(f"if not {self.const(rule.accepts, 'accepts')}({value}, r):")
-                lines.append(f"    {report}({value}, {at}, out)")
+                lines.append(f"    {report}({value}, path_text({at}), out)")
         return lines
 
     def _counted(self, kids: Nodes, count: str, at: str) -> list[str]:
@@ -365,9 +380,9 @@ class _Writer:
         lines = []
         for kid in kids:
             if kid.min is not None and kid.min > 1:
-                lines += [f"if {count} < {kid.min}:", f"    too_few(out, {kid.name!r}, {kid.min}, {count}, {at})"]
+                lines += [f"if {count} < {kid.min}:", f"    too_few(out, {kid.name!r}, {kid.min}, {count}, path_text({at}))"]
             if kid.max is not None and (count != "1" or kid.max < 1):
-                lines += [f"if {count} > {kid.max}:", f"    too_many(out, {kid.name!r}, {kid.max}, {count}, {at})"]
+                lines += [f"if {count} > {kid.max}:", f"    too_many(out, {kid.name!r}, {kid.max}, {count}, path_text({at}))"]
         return lines
 
     def _item_check(self, element: structure.Element, kids: Nodes) -> str:
@@ -402,7 +417,7 @@ class _Writer:
         self.emit(1, f"g = {self.const(frozenset(names), 'group')}.intersection(v)")
         if prefixed != set(names) or any(kid.slices for kid in kids):
             self.emit(1, "n += len(g)")
-            self.emit(1, f"{slow}(v, p, c, out, r)")
+            self.emit(1, f"{slow}(v, path_text(p), c, out, r)")
             return
         by_key = self.const({name: self._choice_key(name, group, kids) for name in names}, f"types_{group}")
         self.emit(1, "if len(g) == 1:")
@@ -411,14 +426,14 @@ class _Writer:
         self.emit(2, f"{by_key}[k](v, p, c, out, r)")
         self.emit(1, "elif g:")
         self.emit(2, "n += len(g)")
-        self.emit(2, f"{slow}(v, p, c, out, r)")
+        self.emit(2, f"{slow}(v, path_text(p), c, out, r)")
         absent = [kid for kid in kids if kid.min]
         if required or absent:
             self.emit(1, "else:")
             if required:
-                self.emit(2, f"missing(out, {self.type_name!r}, '{group}[x]', p + '.{group}')")
+                self.emit(2, f"missing(out, {self.type_name!r}, '{group}[x]', path_text(p) + '.{group}')")
             for kid in absent:
-                self.emit(2, f"too_few(out, {kid.name!r}, {kid.min}, 0, p + '.{kid.name}')")
+                self.emit(2, f"too_few(out, {kid.name!r}, {kid.min}, 0, path_text(p) + '.{kid.name}')")
 
     def _choice_key(self, key: str, group: str, kids: Nodes) -> ObjectCheck:
         """The check of one type of a choice, as a function of its own."""
@@ -429,7 +444,7 @@ class _Writer:
         writer.lines = ["def choice(v, p, c, out, r):", f"    x = v[{key!r}]"]
         for kid in kids:
             if kid.types and type_suffix(key, group) not in kid.types:
-                writer.emit(1, f"wrong_choice_type(out, {group!r}, {kid.types!r}, {key!r}, p + '.{key}')")
+                writer.emit(1, f"wrong_choice_type(out, {group!r}, {kid.types!r}, {key!r}, path_text(p) + '.{key}')")
         writer._present(1, element, kids, key, handler)
         scope: dict[str, Any] = {}
         exec(compile("\n".join(writer.lines) + "\n", f"<fhir-migraine checks: {key}>", "exec"),  # noqa: S102

@@ -15,7 +15,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.config import REPO_ROOT
 from fhir_migraine.validation import structure
-from fhir_migraine.validation.codegen import Program
+from fhir_migraine.validation.codegen import Program, path_text
 from fhir_migraine.validation.compile import Profile, compile_profile
 from fhir_migraine.validation.issues import Issue, outcome, ranked
 from fhir_migraine.validation.rules import ItemCheck, compile_root
@@ -82,8 +82,8 @@ class Validator:
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
             return self._resource(child, child_path, None, bundle, local)
 
-        references: list[tuple[str, str]] = []
-        codings: list[tuple[str, str, str]] = []
+        references: list[tuple[Any, str]] = []
+        codings: list[tuple[Any, str, str]] = []
         context = structure.Context(nested, references, codings)
         meta = resource.get("meta")
         declared = meta.get("profile") if type(meta) is dict else None
@@ -113,13 +113,16 @@ class Validator:
         for at, reference in references:
             if reference[:1] == "#":
                 if reference not in local and reference != "#" and reference not in (contained or ()):
-                    out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found", at))
+                    out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found",
+                                     path_text(at)))
             elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
-                out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle", at))
+                out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle",
+                                 path_text(at)))
         for at, system, code in codings:
             codes = self.code_systems.get(system)
             if codes is not None and code not in codes:
-                out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}", at))
+                out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
+                                 path_text(at)))
         return out
 
     def _bundle(self, bundle: dict[str, Any], path: str) -> list[Issue]:

@@ -169,12 +169,12 @@ Check = Callable[[Any, str, "Context", list[Issue]], None]
 @dataclass(slots=True)
 class Context:
     """What a walk needs besides the value: how to check a resource inside it (contained, a
-    Bundle entry), and lists that gather references and codings with their paths (None: not
-    gathered)."""
+    Bundle entry), and lists that gather references and codings with their locations (None: not
+    gathered; a location is a path, as text or as codegen.path_text reads it)."""
 
     on_resource: ResourceCheck | None = None
-    references: list[tuple[str, str]] | None = None
-    codings: list[tuple[str, str, str]] | None = None
+    references: list[tuple[Any, str]] | None = None
+    codings: list[tuple[Any, str, str]] | None = None
 
 
 def walk(value: Any, type_name: str, path: str) -> list[Issue]:
