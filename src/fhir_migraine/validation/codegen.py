@@ -154,6 +154,7 @@ class _Writer:
         self.nodes = nodes
         self.definition = structure.definition(type_name) if type_name != "Resource" else None
         self.lines: list[str] = []
+        self.shift = 0  # extra indentation of what emit() writes
 
     def function(self, name: str) -> list[str]:
         self.lines = [f"def {name}(v, p, c, out, r):"]
@@ -173,13 +174,21 @@ class _Writer:
         self.emit(1, "n = 1 if 'resourceType' in v else 0" if self._is_resource() else "n = 0")
         self._collect()
         done: set[str] = set()
+        rare = [e for e in self.definition.elements.values() if self._rare(e)]
         for element in self.definition.elements.values():
-            if element.choice is None:
+            if element.choice is None and element not in rare:
                 done.add(element.name)
                 self._element(element, self._kids(element.name))
-            elif element.choice not in done:
+            elif element.choice is not None and element.choice not in done:
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
+        if rare:  # looked for only when the object has keys not met so far
+            self.emit(1, "if n != len(v):")
+            self.shift = 1
+            for element in rare:
+                done.add(element.name)
+                self._element(element, ())
+            self.shift = 0
         for node in self.nodes:
             for child in node.child_list:
                 if child.name not in done:  # a profile element the type has under no such name
@@ -192,7 +201,16 @@ class _Writer:
     # -- pieces ----------------------------------------------------------------------------------
 
     def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
+        self.lines.append("    " * (depth + self.shift) + line)
+
+    def _rare(self, element: structure.Element) -> bool:
+        """Elements most objects lack (extensions, a datatype's id, a resource's narrative...):
+        the written check looks for them last, and only when there are keys left to account for."""
+        if element.required or element.choice is not None or self._kids(element.name):
+            return False
+        if self._is_resource():
+            return element.name in ("implicitRules", "language", "text", "contained", "extension", "modifierExtension")
+        return element.name in ("id", "extension", "modifierExtension")
 
     def const(self, value: Any, hint: str) -> str:
         return self.program.constant(value, hint)
