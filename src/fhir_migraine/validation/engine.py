@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fhir_migraine import terminology
 from fhir_migraine.config import REPO_ROOT
@@ -22,6 +22,17 @@ from fhir_migraine.validation.rules import ItemCheck, compile_root
 
 PROFILES_DIR = REPO_ROOT / "profiles"
 PROJECT_BASE = terminology.CANONICAL_BASE
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one kind of resource with one list of profiles is checked: the walk (base structure
+    and the first profile), the other profiles, and the issues about profiles themselves
+    (unknown, or for another type) as (severity, code, message)."""
+
+    walk: Callable[[dict[str, Any], str, structure.Context, list[Issue]], None]
+    extra: tuple[ItemCheck, ...]
+    problems: tuple[tuple[str, str, str], ...]
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Validator:
         for url, profile in self.profiles.items():
             self.checks[url] = compile_root(profile, self.profiles.get)
         self.program = Program(self.profiles.get, frozenset(self.code_systems))
+        self._plans: dict[tuple[str, tuple[Any, ...], tuple[Any, ...]], _Plan] = {}
 
     @classmethod
     def load(cls, folder: Path = PROFILES_DIR, *, single_pass: bool = True) -> "Validator":
@@ -86,30 +98,13 @@ class Validator:
         codings: list[tuple[Any, str, str]] = []
         context = structure.Context(nested, references, codings)
         meta = resource.get("meta")
-        declared = meta.get("profile") if type(meta) is dict else None
-        # A profile asked for is checked as well as those the resource declares (as HAPI does).
-        wanted = profiles or []
-        if type(declared) is list:
-            wanted = [*wanted, *[url for url in declared if type(url) is str]]
-        applying, problems = [], []
-        for url in dict.fromkeys(wanted) if len(wanted) > 1 else wanted:
-            compiled = self.profiles.get(url.split("|")[0])
-            if compiled is None:
-                severity = "error" if url.startswith(PROJECT_BASE) else "warning"
-                problems.append(Issue(severity, "not-found", "structure", f"profile {url} is not known", path))
-            elif compiled.type != kind:
-                problems.append(Issue("error", "structure", "structure", f"profile {url} is for {compiled.type}, not {kind}", path))
-            else:
-                applying.append(compiled)
+        plan = self._plan(kind, profiles, meta.get("profile") if type(meta) is dict else None)
         out: list[Issue] = []
-        if self.single_pass:
-            self.program.root(kind, applying[0] if applying else None)(resource, path, context, out)
-            applying = applying[1:]
-        else:
-            structure.checker(kind)(resource, path, context, out)
-        out.extend(problems)
-        for compiled in applying:
-            self.checks[compiled.url](resource, path, resource, out)
+        plan.walk(resource, path, context, out)
+        for severity, code, message in plan.problems:
+            out.append(Issue(severity, code, "structure", message, path))
+        for check in plan.extra:
+            check(resource, path, resource, out)
         for at, reference in references:
             if reference[:1] == "#":
                 if reference not in local and reference != "#" and reference not in (contained or ()):
@@ -124,6 +119,40 @@ class Validator:
                 out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
                                  path_text(at)))
         return out
+
+    def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
+        """How a resource of ``kind`` asked to meet ``profiles`` and declaring ``declared`` is
+        checked; worked out once for each such combination (a bounded number are kept)."""
+        try:
+            key = (kind, tuple(profiles or ()), tuple(declared) if type(declared) is list else ())
+            found = self._plans.get(key)
+        except TypeError:  # something unhashable among the declared profiles
+            key, found = None, None
+        if found is None:
+            found = self._make_plan(kind, profiles, declared)
+            if key is not None and len(self._plans) < 1024:
+                self._plans[key] = found
+        return found
+
+    def _make_plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
+        # A profile asked for is checked as well as those the resource declares (as HAPI does).
+        listed = [url for url in (declared if type(declared) is list else ()) if type(url) is str]
+        applying, problems = [], []
+        for url in dict.fromkeys([*(profiles or ()), *listed]):
+            compiled = self.profiles.get(url.split("|")[0])
+            if compiled is None:
+                severity = "error" if url.startswith(PROJECT_BASE) else "warning"
+                problems.append((severity, "not-found", f"profile {url} is not known"))
+            elif compiled.type != kind:
+                problems.append(("error", "structure", f"profile {url} is for {compiled.type}, not {kind}"))
+            else:
+                applying.append(compiled)
+        if self.single_pass:
+            walk = self.program.root(kind, applying[0] if applying else None)
+            applying = applying[1:]
+        else:
+            walk = structure.checker(kind)
+        return _Plan(walk, tuple(self.checks[compiled.url] for compiled in applying), tuple(problems))
 
     def _bundle(self, bundle: dict[str, Any], path: str) -> list[Issue]:
         entries = bundle.get("entry", [])
