@@ -182,20 +182,23 @@ class _Writer:
             elif element.choice is not None and element.choice not in done:
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
-        if rare:  # looked for only when the object has keys not met so far
-            self.emit(1, "if n != len(v):")
-            self.shift = 1
-            for element in rare:
-                done.add(element.name)
-                self._element(element, ())
-            self.shift = 0
+        done.update(e.name for e in rare)
         for node in self.nodes:
             for child in node.child_list:
                 if child.name not in done:  # a profile element the type has under no such name
                     self.emit(1, f"{self.const(child_check(child, self.program.lookup), 'profile')}(v, path_text(p), r, out)")
+        # Keys not met so far: the rare elements, then what is left (primitive extensions, unknown
+        # elements); an object that is all met needs neither look.
         rest = self.const(self._rest(slow), "rest")
         self.emit(1, "if n != len(v):")
-        self.emit(2, f"{rest}(v, path_text(p), c, out, r, {'m' if self.nodes else 0})")
+        self.shift = 1
+        for element in rare:
+            self._element(element, ())
+        if rare:
+            self.emit(1, "if n != len(v):")
+            self.shift = 2
+        self.emit(1, f"{rest}(v, path_text(p), c, out, r, {'m' if self.nodes else 0})")
+        self.shift = 0
         return self.lines
 
     # -- pieces ----------------------------------------------------------------------------------

@@ -260,9 +260,23 @@ def _binding_rule(binding: Binding) -> Rule:
     severity = "error" if binding.strength == "required" else "warning"
 
     def accepts(item: Any, resource: dict[str, Any]) -> bool:
-        for system, code in codings(item):
-            if (system, code) in known or (system is None and code in known_codes):
-                return True
+        # codings(item), read in place: only text codes can be in the expansion
+        if type(item) is str:
+            return (None, item) in known or item in known_codes
+        if type(item) is not dict:
+            return False
+        items: Any
+        if "coding" in item:
+            items = item["coding"] if type(item["coding"]) is list else ()
+        else:
+            items = (item,)
+        for coding in items:
+            if type(coding) is dict:
+                code = coding.get("code")
+                if type(code) is str:
+                    system = coding.get("system")
+                    if system is None and code in known_codes or type(system) is str and (system, code) in known:
+                        return True
         return False
 
     def report(item: Any, path: str, out: Out) -> None:
