@@ -80,6 +80,9 @@ class Program:
         self._kept: list[Nodes] = []  # the nodes of every specialised check, so their ids stay theirs
         self._pending: list[tuple[str, str, Nodes]] = []
         self._roots: dict[tuple[str, str], RootCheck] = {}
+        # Nodes whose fixed or pattern rule holds for every value their check sees: the element
+        # that told an item's slice apart (by a look-up of that very value), by node id.
+        self.implied: dict[int, str] = {}
         self._lock = threading.Lock()
 
     def root(self, type_name: str, profile: Profile | None) -> RootCheck:
@@ -358,6 +361,7 @@ class _Writer:
         element's rules and its slice's (and the extension definition a slice follows)."""
         which = self.const(slice_of(sliced), f"slice_of_{element.name}")
         limits = self.const(slice_limits(sliced), f"slice_limits_{element.name}")
+        self._imply(element, sliced)
         self.emit(depth, f"counts = [0] * {len(sliced.slices)}")
         self.emit(depth, "for i, y in enumerate(x):")
         self.emit(depth + 1, "s = (q, i)")
@@ -382,12 +386,30 @@ class _Writer:
             self.emit(depth, f"if {' or '.join(broken)}:")
             self.emit(depth + 1, f"{limits}(counts, path_text(q), out)")
 
+    def _imply(self, element: structure.Element, sliced: Node) -> None:
+        """An item found its slice by an index of the one value at the discriminator path (a
+        single element of the item): that value meets the slice's fixed or pattern rule there."""
+        at = sliced.slice_path
+        item_type = structure.definition(element.fhir_type)
+        if sliced.slice_index is None or at is None or item_type is None:
+            return
+        discriminating = item_type.elements.get(at)
+        if discriminating is None or discriminating.repeats:
+            return
+        for item_slice in sliced.slices:
+            target = item_slice.node.children.get(at)
+            if target is not None:
+                self.program.implied[id(target)] = "fixed" if target.fixed is not None else "pattern"
+
     def _rules(self, nodes: Nodes, value: str, at: str) -> list[str]:
         """The rules of ``nodes`` on ``value``, each a test that calls its report when broken
         (``at``, the path, is only worked out then)."""
         lines = []
         for node in nodes:
+            implied = self.program.implied.get(id(node))
             for rule in rules_of(node):
+                if rule.kind == implied:
+                    continue
                 report = self.const(rule.report, "report")
                 if rule.fixed is not None:
                     lines.append(f"if {value} != {self.const(rule.fixed, 'fixed')}:")

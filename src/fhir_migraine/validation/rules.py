@@ -191,9 +191,11 @@ Report = Callable[[Any, str, Out], None]  # (value, path, issues): says how the 
 
 @dataclass(frozen=True)
 class Rule:
-    """One rule on a value: whether it holds, and the issue when it does not. ``fixed`` is the
-    value a fixed[x] rule wants (the generated checks compare it inline)."""
+    """One rule on a value: whether it holds, and the issue when it does not. ``kind`` is the
+    rule kind (fixed, pattern, reference, binding, invariant); ``fixed`` is the value a fixed[x]
+    rule wants (the generated checks compare it inline)."""
 
+    kind: str
     accepts: Accepts
     report: Report
     fixed: Any = None
@@ -205,12 +207,12 @@ def rules_of(node: Node) -> list[Rule]:
     if node.fixed is not None:
         fixed = node.fixed
         message = f"value must be exactly {json.dumps(fixed)}"
-        found.append(Rule(lambda item, resource: item == fixed,
+        found.append(Rule("fixed", lambda item, resource: item == fixed,
                           lambda item, path, out: out.append(Issue("error", "value", "fixed", message, path)), fixed))
     if node.pattern_check is not None:
         predicate = node.pattern_check
         pattern_message = f"value must match the pattern {json.dumps(node.pattern)}"
-        found.append(Rule(lambda item, resource: bool(predicate(item)),
+        found.append(Rule("pattern", lambda item, resource: bool(predicate(item)),
                           lambda item, path, out: out.append(Issue("error", "value", "pattern", pattern_message, path))))
     if node.target_types:
         found.append(_target_rule(node.target_types))
@@ -251,7 +253,7 @@ def _target_rule(targets: tuple[str, ...]) -> Rule:
         out.append(Issue("error", "structure", "reference",
                          f"reference to {_referenced_type(item)} is not allowed here (allowed: {', '.join(targets)})",
                          f"{path}.reference"))
-    return Rule(accepts, report)
+    return Rule("reference", accepts, report)
 
 
 def _binding_rule(binding: Binding) -> Rule:
@@ -283,14 +285,14 @@ def _binding_rule(binding: Binding) -> Rule:
         shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in codings(item)) or "no code"
         out.append(Issue(severity, "code-invalid", "binding",
                          f"{shown} is not in the value set {binding.value_set} ({binding.strength})", path))
-    return Rule(accepts, report)
+    return Rule("binding", accepts, report)
 
 
 def _invariant_rule(invariant: Invariant) -> Rule:
     compiled = invariant.check
     message = f"{invariant.key}: {invariant.human} ({invariant.expression})"
     severity = invariant.severity
-    return Rule(lambda item, resource: holds(compiled, item, resource),
+    return Rule("invariant", lambda item, resource: holds(compiled, item, resource),
                 lambda item, path, out: out.append(Issue(severity, "invariant", "invariant", message, path)))
 
 
