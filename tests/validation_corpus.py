@@ -393,6 +393,18 @@ def _(r: Resource) -> None:
     r["ingredient"][0]["isActive"] = "yes"
 
 
+@breaks("bag-volume-unit-code-without-system", "migraine-bag-medication", "invariant")
+def _(r: Resource) -> None:
+    """amount.numerator keeps its unit code 'mL' but loses the system: the base spec's qty-3."""
+    del r["amount"]["numerator"]["system"]
+
+
+@breaks("bag-amount-without-denominator", "migraine-bag-medication", "invariant")
+def _(r: Resource) -> None:
+    """amount has a numerator and no denominator: the base spec's rat-1."""
+    del r["amount"]["denominator"]
+
+
 @breaks("bag-volume-as-string", "migraine-bag-medication", "type")
 def _(r: Resource) -> None:
     """amount.numerator.value "100" (a string) where a decimal is due."""
@@ -730,6 +742,18 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """performer '#patient': no contained resource has that id."""
     r["performer"] = [{"reference": "#patient"}]
+
+
+@breaks("day-answer-and-absent-reason", "diary-day", "invariant")
+def _(r: Resource) -> None:
+    """A dataAbsentReason beside the yes/no value: the base spec's obs-6 allows one or the other."""
+    r["dataAbsentReason"] = _concept("http://terminology.hl7.org/CodeSystem/data-absent-reason", "unknown")
+
+
+@breaks("day-performer-empty", "diary-day", "invariant")
+def _(r: Resource) -> None:
+    """performer [{}], a Reference with nothing in it: the base spec's ele-1 wants a value or children."""
+    r["performer"] = [{}]
 
 
 @breaks("bundle-day-member-not-an-entry", "diary-day", "reference", base="diary-day-bundle")

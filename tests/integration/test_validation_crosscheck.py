@@ -58,11 +58,6 @@ _TARGET_TYPES = ("HAPI 8.8 does not check the target type of a Reference (target
 _URN_IN_TRANSACTION = ("A urn:uuid reference that names no entry of a transaction: HAPI only warns ('URN reference is "
                        "not locally contained within the bundle'); the engine makes it an error, because the "
                        "transaction cannot be processed as sent (the reference cannot be resolved).")
-_PER_1 = ("HAPI also evaluates the base spec's Period invariant per-1 (start <= end) and reports it at "
-          "effective[x]; the engine checks the profiles' invariants, not the base spec's.")
-_DOM_3 = ("HAPI also reports the base spec's dom-3 (a contained resource nothing references) at the contained "
-          "resource; the engine does not check the base spec's invariants.")
-
 KNOWN_DIFFERENCES: dict[str, Difference] = {
     "request-subject-is-a-practitioner": Difference(_TARGET_TYPES, hapi_valid=True),
     "group-action-resource-is-a-patient": Difference(_TARGET_TYPES, hapi_valid=True),
@@ -75,15 +70,6 @@ KNOWN_DIFFERENCES: dict[str, Difference] = {
         "Observation.code has only an example binding, so a made-up code of the complete CodeSystem "
         "migraine-diary passes. The engine checks every coding of the project's CodeSystems: a Coding's code "
         "must be a code of its system.", hapi_valid=True),
-    "attack-ends-before-it-starts": Difference(_PER_1, hapi_valid=False, hapi_only="per-1"),
-    "attack-starts-the-day-after-it-ends": Difference(_PER_1, hapi_valid=False, hapi_only="per-1"),
-    "attack-start-a-date-on-the-day-it-ends": Difference(_PER_1, hapi_valid=False, hapi_only="per-1"),
-    "request-bag-reference-to-nothing-contained": Difference(
-        _DOM_3 + " Here the bag is left unreferenced when medicationReference points elsewhere.",
-        hapi_valid=False, hapi_only="dom-3"),
-    "protocol-action-without-definition": Difference(
-        _DOM_3 + " Here the step's ActivityDefinition and bag are left unreferenced when the action "
-        "loses its definitionCanonical.", hapi_valid=False, hapi_only="dom-3"),
 }
 
 

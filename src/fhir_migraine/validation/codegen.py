@@ -74,7 +74,7 @@ class Program:
             "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
             "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, path_text(p), c, out),
             "path_text": path_text,
-            "real_day": structure.real_day,
+            "real_day": structure.real_day, "empty_object": structure.empty_object,
         }
         self._names: dict[tuple[str, tuple[int, ...]], str] = {}
         self._kept: list[Nodes] = []  # the nodes of every specialised check, so their ids stay theirs
@@ -171,6 +171,8 @@ class _Writer:
         self.emit(1, "if type(v) is not dict:")
         self.emit(2, f"{self.const(slow, 'slow')}(v, path_text(p), c, out, r)")
         self.emit(2, "return")
+        self.emit(1, "if not v:")
+        self.emit(2, "empty_object(path_text(p), out)")
         if self.nodes:
             self.emit(1, "m = len(out)")
         # A resource's resourceType is counted here, so a valid resource needs no look at the rest.
@@ -185,6 +187,9 @@ class _Writer:
             elif element.choice is not None and element.choice not in done:
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
+        for invariant in structure.base_invariants(self.type_name):
+            self.emit(1, f"if not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
+            self.emit(2, f"{self.const(invariant.report, 'report')}(path_text(p), out)")
         done.update(e.name for e in rare)
         for node in self.nodes:
             for child in node.child_list:

@@ -24,6 +24,33 @@ PROFILES_DIR = REPO_ROOT / "profiles"
 PROJECT_BASE = terminology.CANONICAL_BASE
 
 
+_DOM_3 = ("dom-3: If the resource is contained in another resource, it SHALL be referred to from elsewhere in "
+          "the resource or SHALL refer to the containing resource")
+
+
+def _unreferenced(resource: dict[str, Any], contained: list[Any], pointed: set[str]) -> list[int]:
+    """The positions of the contained resources the container does not reach (base invariant
+    dom-3): reached are those a "#id" in a reference, canonical, uri or url of the container
+    points to, then those the reached ones point to, and those that point to the container
+    ("#"). ``pointed``: the local references the walk found in the container, enough in the
+    usual case (each contained resource referenced from the container itself)."""
+    ids = {f"#{item.get('id')}": at for at, item in enumerate(contained) if type(item) is dict}
+    if all(name in pointed for name in ids):
+        return []
+    inside = {at: structure.local_pointers(contained[at], contained[at].get("resourceType")) for at in ids.values()}
+    outside = {k: v for k, v in resource.items() if k != "contained"}
+    reached = {ids[name] for name in structure.local_pointers(outside, resource["resourceType"]) if name in ids}
+    reached |= {at for at, names in inside.items() if "#" in names}
+    frontier = list(reached)
+    while frontier:
+        for name in inside[frontier.pop()]:
+            at = ids.get(name)
+            if at is not None and at not in reached:
+                reached.add(at)
+                frontier.append(at)
+    return sorted(set(ids.values()) - reached)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How one kind of resource with one list of profiles is checked: the walk (base structure
@@ -118,6 +145,10 @@ class Validator:
             if codes is not None and code not in codes:
                 out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
                                  path_text(at)))
+        if local:
+            pointed = {reference for _, reference in references if reference[:1] == "#"}
+            for at in _unreferenced(resource, contained_list if type(contained_list) is list else [], pointed):
+                out.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
         return out
 
     def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import fhir.resources.R4B as r4b
 
 from fhir_migraine.validation.base_codes import BASE_CODES
+from fhir_migraine.validation.fhirpath import compile_invariant, holds
 from fhir_migraine.validation.issues import Issue
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -162,6 +163,79 @@ def real_day(value: str) -> bool:
     return day <= calendar.monthrange(year, month)[1]
 
 
+# Invariants of the base spec on the types themselves (https://hl7.org/fhir/R4/datatypes.html,
+# observation.html), written in the FHIRPath subset of fhirpath.py: (key, human, expression).
+_QTY_3 = ("qty-3", "If a code for the unit is present, the system SHALL also be present", "code.empty() or system.exists()")
+BASE_INVARIANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "Period": (("per-1", "If present, start SHALL have a lower value than end", "start.empty() or end.empty() or start <= end"),),
+    "Quantity": (_QTY_3,), "Duration": (_QTY_3,), "Age": (_QTY_3,), "Count": (_QTY_3,), "Distance": (_QTY_3,),
+    "Ratio": (("rat-1", "Numerator and denominator SHALL both be present, or both are absent. If both are absent, "
+               "there SHALL be some extension present",
+               "(numerator.empty() xor denominator.exists()) and (numerator.exists() or extension.exists())"),),
+    "Observation": (("obs-6", "dataAbsentReason SHALL only be present if Observation.value[x] is not present",
+                     "dataAbsentReason.empty() or value.empty()"),),
+}
+
+
+@dataclass(frozen=True)
+class BaseInvariant:
+    """A base-spec invariant of a type: whether an object meets it, and the issue when not."""
+
+    key: str
+    holds: Callable[[dict[str, Any]], bool]
+    report: Callable[[str, list[Issue]], None]
+
+
+@lru_cache(maxsize=None)
+def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
+    found = []
+    for key, human, expression in BASE_INVARIANTS.get(type_name, ()):
+        compiled, _ = compile_invariant(expression)
+        issue = ("error", "invariant", "invariant", f"{key}: {human} ({expression})")
+
+        def report(path: str, out: list[Issue], issue: tuple[str, str, str, str] = issue) -> None:
+            out.append(Issue(*issue, path))
+        def meets(value: dict[str, Any], compiled: Any = compiled) -> bool:
+            return holds(compiled, value, value)
+        found.append(BaseInvariant(key, meets, report))
+    return tuple(found)
+
+
+def empty_object(path: str, out: list[Issue]) -> None:
+    """An object with nothing in it (base invariant ele-1)."""
+    out.append(Issue("error", "invariant", "invariant",
+                     "ele-1: All FHIR elements must have a @value or children (the object is empty)", path))
+
+
+_POINTER_TYPES = frozenset({"canonical", "uri", "url"})
+
+
+def local_pointers(value: Any, type_name: Any) -> set[str]:
+    """Every local reference ("#..." in a Reference.reference, canonical, uri or url) in a value
+    read as ``type_name``, resources inside it included."""
+    found: set[str] = set()
+
+    def walk(value: Any, type_name: Any) -> None:
+        read = definition(type_name) if type(type_name) is str and type(value) is dict else None
+        if read is None:
+            return
+        for key, item in value.items():
+            element = read.elements.get(key)
+            if element is None:
+                continue
+            items = item if type(item) is list else (item,)
+            if element.fhir_type in _POINTER_TYPES or (type_name == "Reference" and key == "reference"):
+                found.update(x for x in items if type(x) is str and x[:1] == "#")
+            elif element.fhir_type == "Resource":
+                for x in items:
+                    walk(x, x.get("resourceType") if type(x) is dict else None)
+            elif not element.primitive:
+                for x in items:
+                    walk(x, element.fhir_type)
+    walk(value, type_name)
+    return found
+
+
 ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
 Check = Callable[[Any, str, "Context", list[Issue]], None]
 
@@ -205,11 +279,14 @@ def checker(type_name: str) -> Check:
     collect_reference = type_name == "Reference"
     collect_coding = type_name == "Coding"
     collect = collect_reference or collect_coding
+    invariants = base_invariants(type_name)
 
     def check(value: Any, path: str, context: Context, out: list[Issue]) -> None:
         if type(value) is not dict:
             out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
             return
+        if not value:
+            empty_object(path, out)
         if collect:
             if collect_reference and context.references is not None and isinstance(value.get("reference"), str):
                 context.references.append((f"{path}.reference", value["reference"]))
@@ -235,6 +312,9 @@ def checker(type_name: str) -> Check:
             if not present and group in required_choices:
                 out.append(Issue("error", "required", "cardinality",
                                  f"{type_name}.{group}[x]: minimum required = 1, but only found 0", f"{path}.{group}"))
+        for invariant in invariants:
+            if not invariant.holds(value):
+                invariant.report(path, out)
 
     return check
 
