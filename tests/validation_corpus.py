@@ -353,6 +353,12 @@ def _(r: Resource) -> None:
     r["subject"] = {"reference": "Practitioner/9"}
 
 
+@breaks("request-two-contained-with-one-id", "migraine-infusion-request", "structure")
+def _(r: Resource) -> None:
+    """A second contained resource with the id of the first: ids must be unique in a resource."""
+    r["contained"].append(copy.deepcopy(r["contained"][0]))
+
+
 # migraine-bag-medication
 
 

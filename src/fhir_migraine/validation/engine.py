@@ -28,6 +28,19 @@ _DOM_3 = ("dom-3: If the resource is contained in another resource, it SHALL be 
           "the resource or SHALL refer to the containing resource")
 
 
+def _duplicate_ids(contained: list[Any], path: str) -> list[Issue]:
+    """An issue for each contained resource whose id an earlier one has (ids are unique in a resource)."""
+    seen: set[Any] = set()
+    found = []
+    for at, item in enumerate(contained):
+        name = item.get("id") if type(item) is dict else None
+        if type(name) is str and name in seen:
+            found.append(Issue("error", "structure", "structure", f"duplicate id {name!r} of a contained resource",
+                               f"{path}.contained[{at}]"))
+        seen.add(name)
+    return found
+
+
 def _unreferenced(resource: dict[str, Any], contained: list[Any], pointed: set[str]) -> list[int]:
     """The positions of the contained resources the container does not reach (base invariant
     dom-3): reached are those a "#id" in a reference, canonical, uri or url of the container
@@ -114,9 +127,9 @@ class Validator:
         kind = resource["resourceType"]
         if kind == "Bundle":
             return self._bundle(resource, path)
-        contained_list = resource.get("contained")
-        local = {f"#{c.get('id')}": c.get("resourceType", "")
-                 for c in (contained_list if type(contained_list) is list else ()) if type(c) is dict}
+        found_contained = resource.get("contained")
+        contained_list: list[Any] = found_contained if type(found_contained) is list else []
+        local = {f"#{c.get('id')}": c.get("resourceType", "") for c in contained_list if type(c) is dict}
 
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
             return self._resource(child, child_path, None, bundle, local)
@@ -146,8 +159,10 @@ class Validator:
                 out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
                                  path_text(at)))
         if local:
+            if len(local) < len(contained_list):
+                out.extend(_duplicate_ids(contained_list, path))
             pointed = {reference for _, reference in references if reference[:1] == "#"}
-            for at in _unreferenced(resource, contained_list if type(contained_list) is list else [], pointed):
+            for at in _unreferenced(resource, contained_list, pointed):
                 out.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
         return out
 
