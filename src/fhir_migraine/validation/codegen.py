@@ -188,7 +188,7 @@ class _Writer:
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
         for invariant in structure.base_invariants(self.type_name):
-            self.emit(1, f"if not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
+            self.emit(1, f"if {invariant.when.format('v')} and not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
             self.emit(2, f"{self.const(invariant.report, 'report')}(path_text(p), out)")
         done.update(e.name for e in rare)
         for node in self.nodes:
@@ -328,6 +328,8 @@ class _Writer:
             self.emit(depth, f"if not {self._accepts(element)}:")
             self._fallback(depth + 1, kids, key, handler)
             body = self._counted(kids, "1", at) + self._rules(kids, "x", at)
+            if element.fhir_type in structure.POINTER_TYPES:
+                body += ["if c.pointers is not None and x[:1] == '#':", "    c.pointers.append(x)"]
             if body:
                 self.emit(depth, "else:")
                 for line in body:

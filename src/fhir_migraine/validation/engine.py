@@ -41,22 +41,19 @@ def _duplicate_ids(contained: list[Any], path: str) -> list[Issue]:
     return found
 
 
-def _unreferenced(resource: dict[str, Any], contained: list[Any], pointed: set[str]) -> list[int]:
+def _unreferenced(contained: list[Any], pointed: set[str], inside: dict[int, set[str]]) -> list[int]:
     """The positions of the contained resources the container does not reach (base invariant
-    dom-3): reached are those a "#id" in a reference, canonical, uri or url of the container
-    points to, then those the reached ones point to, and those that point to the container
-    ("#"). ``pointed``: the local references the walk found in the container, enough in the
-    usual case (each contained resource referenced from the container itself)."""
+    dom-3): reached are those a "#id" of the container points to (``pointed``: its references,
+    canonicals, uris and urls), then those the reached ones point to, and those that point to
+    the container ("#"). ``inside``: what each contained resource points to, by its object id."""
     ids = {f"#{item.get('id')}": at for at, item in enumerate(contained) if type(item) is dict}
-    if all(name in pointed for name in ids):
+    reached = {ids[name] for name in pointed if name in ids}
+    if len(reached) == len(ids):
         return []
-    inside = {at: structure.local_pointers(contained[at], contained[at].get("resourceType")) for at in ids.values()}
-    outside = {k: v for k, v in resource.items() if k != "contained"}
-    reached = {ids[name] for name in structure.local_pointers(outside, resource["resourceType"]) if name in ids}
-    reached |= {at for at, names in inside.items() if "#" in names}
+    reached |= {at for at in ids.values() if "#" in inside.get(id(contained[at]), ())}
     frontier = list(reached)
     while frontier:
-        for name in inside[frontier.pop()]:
+        for name in inside.get(id(contained[frontier.pop()]), ()):
             at = ids.get(name)
             if at is not None and at not in reached:
                 reached.add(at)
@@ -123,7 +120,8 @@ class Validator:
     # -- one resource ------------------------------------------------------------------------
 
     def _resource(self, resource: dict[str, Any], path: str, profiles: list[str] | None,
-                  bundle: dict[str, str] | None, contained: dict[str, str] | None = None) -> list[Issue]:
+                  bundle: dict[str, str] | None, contained: dict[str, str] | None = None,
+                  sink: set[str] | None = None) -> list[Issue]:
         kind = resource["resourceType"]
         if kind == "Bundle":
             return self._bundle(resource, path)
@@ -131,12 +129,17 @@ class Validator:
         contained_list: list[Any] = found_contained if type(found_contained) is list else []
         local = {f"#{c.get('id')}": c.get("resourceType", "") for c in contained_list if type(c) is dict}
 
+        inside: dict[int, set[str]] = {}  # what each contained resource points to, by object id
+
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
-            return self._resource(child, child_path, None, bundle, local)
+            return self._resource(child, child_path, None, bundle, local, inside.setdefault(id(child), set()))
 
         references: list[tuple[Any, str]] = []
         codings: list[tuple[Any, str, str]] = []
-        context = structure.Context(nested, references, codings)
+        # Local pointers ("#...") are gathered where dom-3 needs them: in a resource with contained
+        # resources, and in each contained one (``sink``, its container's record of it).
+        pointers: list[str] | None = [] if local or sink is not None else None
+        context = structure.Context(nested, references, codings, pointers)
         meta = resource.get("meta")
         plan = self._plan(kind, profiles, meta.get("profile") if type(meta) is dict else None)
         out: list[Issue] = []
@@ -158,12 +161,16 @@ class Validator:
             if codes is not None and code not in codes:
                 out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
                                  path_text(at)))
-        if local:
-            if len(local) < len(contained_list):
-                out.extend(_duplicate_ids(contained_list, path))
+        if pointers is not None:
             pointed = {reference for _, reference in references if reference[:1] == "#"}
-            for at in _unreferenced(resource, contained_list, pointed):
-                out.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
+            pointed.update(pointers)
+            if sink is not None:
+                sink.update(pointed)
+            if local:
+                if len(local) < len(contained_list):
+                    out.extend(_duplicate_ids(contained_list, path))
+                for at in _unreferenced(contained_list, pointed, inside):
+                    out.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
         return out
 
     def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":

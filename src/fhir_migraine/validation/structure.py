@@ -164,24 +164,31 @@ def real_day(value: str) -> bool:
 
 
 # Invariants of the base spec on the types themselves (https://hl7.org/fhir/R4/datatypes.html,
-# observation.html), written in the FHIRPath subset of fhirpath.py: (key, human, expression).
-_QTY_3 = ("qty-3", "If a code for the unit is present, the system SHALL also be present", "code.empty() or system.exists()")
-BASE_INVARIANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "Period": (("per-1", "If present, start SHALL have a lower value than end", "start.empty() or end.empty() or start <= end"),),
+# observation.html), written in the FHIRPath subset of fhirpath.py: (key, human, expression,
+# when). ``when`` is a Python expression of the object ``{0}`` true whenever the invariant can
+# fail, so the common object that cannot is passed over without evaluating the expression.
+_QTY_3 = ("qty-3", "If a code for the unit is present, the system SHALL also be present", "code.empty() or system.exists()",
+          "'code' in {0} and not {0}.get('system')")
+BASE_INVARIANTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "Period": (("per-1", "If present, start SHALL have a lower value than end", "start.empty() or end.empty() or start <= end",
+                "'start' in {0} and 'end' in {0}"),),
     "Quantity": (_QTY_3,), "Duration": (_QTY_3,), "Age": (_QTY_3,), "Count": (_QTY_3,), "Distance": (_QTY_3,),
     "Ratio": (("rat-1", "Numerator and denominator SHALL both be present, or both are absent. If both are absent, "
                "there SHALL be some extension present",
-               "(numerator.empty() xor denominator.exists()) and (numerator.exists() or extension.exists())"),),
+               "(numerator.empty() xor denominator.exists()) and (numerator.exists() or extension.exists())",
+               "not {0}.get('numerator') or not {0}.get('denominator')"),),
     "Observation": (("obs-6", "dataAbsentReason SHALL only be present if Observation.value[x] is not present",
-                     "dataAbsentReason.empty() or value.empty()"),),
+                     "dataAbsentReason.empty() or value.empty()", "'dataAbsentReason' in {0}"),),
 }
 
 
 @dataclass(frozen=True)
 class BaseInvariant:
-    """A base-spec invariant of a type: whether an object meets it, and the issue when not."""
+    """A base-spec invariant of a type: when it can fail (a Python expression of ``{0}``),
+    whether an object meets it, and the issue when not."""
 
     key: str
+    when: str
     holds: Callable[[dict[str, Any]], bool]
     report: Callable[[str, list[Issue]], None]
 
@@ -189,15 +196,17 @@ class BaseInvariant:
 @lru_cache(maxsize=None)
 def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
     found = []
-    for key, human, expression in BASE_INVARIANTS.get(type_name, ()):
+    for key, human, expression, when in BASE_INVARIANTS.get(type_name, ()):
         compiled, _ = compile_invariant(expression)
+        can_fail = eval(f"lambda v: {when.format('v')}")  # noqa: S307 - constant text
         issue = ("error", "invariant", "invariant", f"{key}: {human} ({expression})")
 
         def report(path: str, out: list[Issue], issue: tuple[str, str, str, str] = issue) -> None:
             out.append(Issue(*issue, path))
-        def meets(value: dict[str, Any], compiled: Any = compiled) -> bool:
-            return holds(compiled, value, value)
-        found.append(BaseInvariant(key, meets, report))
+
+        def meets(value: dict[str, Any], compiled: Any = compiled, can_fail: Any = can_fail) -> bool:
+            return not can_fail(value) or holds(compiled, value, value)
+        found.append(BaseInvariant(key, when, meets, report))
     return tuple(found)
 
 
@@ -207,33 +216,8 @@ def empty_object(path: str, out: list[Issue]) -> None:
                      "ele-1: All FHIR elements must have a @value or children (the object is empty)", path))
 
 
-_POINTER_TYPES = frozenset({"canonical", "uri", "url"})
-
-
-def local_pointers(value: Any, type_name: Any) -> set[str]:
-    """Every local reference ("#..." in a Reference.reference, canonical, uri or url) in a value
-    read as ``type_name``, resources inside it included."""
-    found: set[str] = set()
-
-    def walk(value: Any, type_name: Any) -> None:
-        read = definition(type_name) if type(type_name) is str and type(value) is dict else None
-        if read is None:
-            return
-        for key, item in value.items():
-            element = read.elements.get(key)
-            if element is None:
-                continue
-            items = item if type(item) is list else (item,)
-            if element.fhir_type in _POINTER_TYPES or (type_name == "Reference" and key == "reference"):
-                found.update(x for x in items if type(x) is str and x[:1] == "#")
-            elif element.fhir_type == "Resource":
-                for x in items:
-                    walk(x, x.get("resourceType") if type(x) is dict else None)
-            elif not element.primitive:
-                for x in items:
-                    walk(x, element.fhir_type)
-    walk(value, type_name)
-    return found
+# Types whose values can point to a contained resource ("#id") besides Reference.reference.
+POINTER_TYPES = frozenset({"canonical", "uri", "url"})
 
 
 ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
@@ -249,6 +233,7 @@ class Context:
     on_resource: ResourceCheck | None = None
     references: list[tuple[Any, str]] | None = None
     codings: list[tuple[Any, str, str]] | None = None
+    pointers: list[str] | None = None  # "#..." values of canonical, uri and url elements
 
 
 def walk(value: Any, type_name: str, path: str) -> list[Issue]:
@@ -375,17 +360,22 @@ def _primitive_handler(element: Element) -> Handler:
     key_name = element.name
     one = primitive_check(element)
     fast = one.fast if element.codes is None else None  # type: ignore[attr-defined]
+    pointer = element.fhir_type in POINTER_TYPES
 
     if element.repeats:
         def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
             if not _array_shape(item, key_name, f"{path}.{key}", out):
                 return
+            if pointer and context.pointers is not None:
+                context.pointers.extend(m for m in item if type(m) is str and m[:1] == "#")
             for i, member in enumerate(item):
                 if fast is None or not fast(member):
                     one(member, f"{path}.{key}[{i}]", context, out)
         return repeated
 
     def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
+        if pointer and context.pointers is not None and type(item) is str and item[:1] == "#":
+            context.pointers.append(item)
         if fast is not None and fast(item):
             return
         if type(item) is list:
