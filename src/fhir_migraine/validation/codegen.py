@@ -59,6 +59,15 @@ def path_text(path: Any) -> str:
     return "".join(reversed(steps))
 
 
+def _valid_codings(codings: frozenset[tuple[Any, Any, Any]]) -> frozenset[tuple[Any, ...]]:
+    """Of (system, code, display) triples, those whose parts are valid uri, code and string, and
+    each (system, code) pair: a Coding object holding exactly one of these is valid as it stands."""
+    uri, code, string = (structure.FAST[name] for name in ("uri", "code", "string"))
+    pairs = {(system, value) for system, value, _ in codings if uri(system) and code(value)}
+    return frozenset(pairs | {(system, value, display) for system, value, display in codings
+                              if (system, value) in pairs and display is not None and string(display)})
+
+
 def _missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
     out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
 
@@ -66,9 +75,11 @@ def _missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
 class Program:
     """The generated checks, written on demand and kept for the life of the validator."""
 
-    def __init__(self, lookup: ProfileLookup, code_systems: frozenset[str] = frozenset()) -> None:
+    def __init__(self, lookup: ProfileLookup, code_systems: frozenset[str] = frozenset(),
+                 codings: frozenset[tuple[Any, Any, Any]] = frozenset()) -> None:
         self.lookup = lookup
         self.code_systems = code_systems  # the systems whose codings are gathered for checking
+        self.known_codings = _valid_codings(codings)
         self.namespace: dict[str, Any] = {
             "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
             "unsliced": unsliced, "missing": _missing, "check_resource": structure.check_resource,
@@ -188,7 +199,7 @@ class _Writer:
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
         for invariant in structure.base_invariants(self.type_name):
-            self.emit(1, f"if {invariant.when.format('v')} and not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
+            self.emit(1, f"if ({invariant.when.format('v')}) and not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
             self.emit(2, f"{self.const(invariant.report, 'report')}(path_text(p), out)")
         done.update(e.name for e in rare)
         for node in self.nodes:
@@ -278,6 +289,16 @@ class _Writer:
             self.emit(1, "sy = v.get('system')")
             self.emit(1, f"if type(sy) is str and sy in {systems} and type(v.get('code')) is str and c.codings is not None:")
             self.emit(2, "c.codings.append((p, sy, v['code']))")
+            if not self.nodes and self.program.known_codings:
+                # the system, code and display (or the first two) of a coding the package lists
+                known = self.const(self.program.known_codings, "known_codings")
+                self.emit(1, "try:")
+                self.emit(2, "k = len(v)")
+                self.emit(2, f"if k == 3 and (sy, v.get('code'), v.get('display')) in {known} "
+                             f"or k == 2 and (sy, v.get('code')) in {known}:")
+                self.emit(3, "return")
+                self.emit(1, "except TypeError:  # a part that cannot be looked up is checked below")
+                self.emit(2, "pass")
 
     def _wholes(self, kids: Nodes) -> list[str]:
         """Calls of the closures' check of each profile element, for a value of a rare shape."""

@@ -81,17 +81,21 @@ class Validator:
     # One generated pass for the structure and the first profile (codegen.py); False walks the
     # structure and then each profile with the closures alone (the reference the tests compare to).
     single_pass: bool = True
+    # Codings the package lists (system, code, display): a Coding that is one of them, and
+    # nothing else, is valid as it stands (codegen.py checks it by one look-up).
+    known_codings: frozenset[tuple[Any, Any, Any]] = frozenset()
     checks: dict[str, ItemCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for url, profile in self.profiles.items():
             self.checks[url] = compile_root(profile, self.profiles.get)
-        self.program = Program(self.profiles.get, frozenset(self.code_systems))
+        self.program = Program(self.profiles.get, frozenset(self.code_systems), self.known_codings)
         self._plans: dict[tuple[str, tuple[Any, ...], tuple[Any, ...]], _Plan] = {}
 
     @classmethod
     def load(cls, folder: Path = PROFILES_DIR, *, single_pass: bool = True) -> "Validator":
         definitions, value_sets, code_systems = [], {}, {}
+        codings: set[tuple[Any, Any, Any]] = set()  # (system, code, display) the package lists
         for path in sorted(folder.glob("*.json")):
             resource = json.loads(path.read_text(encoding="utf-8"))
             kind = resource.get("resourceType")
@@ -100,10 +104,13 @@ class Validator:
             elif kind == "ValueSet":
                 contains = resource.get("expansion", {}).get("contains", [])
                 value_sets[resource["url"]] = frozenset((c.get("system"), c["code"]) for c in contains)
+                codings.update((c.get("system"), c["code"], c.get("display")) for c in contains)
             elif kind == "CodeSystem":
-                code_systems[resource["url"]] = frozenset(c["code"] for c in resource.get("concept", []))
+                concepts = resource.get("concept", [])
+                code_systems[resource["url"]] = frozenset(c["code"] for c in concepts)
+                codings.update((resource["url"], c["code"], c.get("display")) for c in concepts)
         profiles = {d["url"]: compile_profile(d, value_sets) for d in definitions}
-        return cls(profiles, code_systems, single_pass)
+        return cls(profiles, code_systems, single_pass, frozenset(codings))
 
     def validate(self, resource: Any, *, profile: str | None = None) -> dict[str, Any]:
         """The OperationOutcome of a resource or a Bundle (each entry with its own profiles)."""

@@ -393,7 +393,7 @@ def _matcher(pattern: re.Pattern[str], fhir_type: str) -> Callable[[Any], bool]:
 
 
 def primitive_check(element: Element) -> Check:
-    fast = _FAST.get(element.fhir_type)
+    fast = FAST.get(element.fhir_type)
     if fast is None and element.fhir_type in PRIMITIVE_REGEX:
         fast = _matcher(PRIMITIVE_REGEX[element.fhir_type], element.fhir_type)
     codes = element.codes
@@ -445,6 +445,6 @@ FAST_TEMPLATES: dict[str, str] = {
     # printable: no tab, line break or other control character; then no space at an end or twice
     "code": "type({0}) is str and {0}.isprintable() and {0} == {0}.strip() and '  ' not in {0} and {0}",
 }
-_FAST: dict[str, Callable[[Any], bool]] = {
+FAST: dict[str, Callable[[Any], bool]] = {
     name: eval(f"lambda v: {template.format('v')}") for name, template in FAST_TEMPLATES.items()  # noqa: S307 - constant text
 }
