@@ -442,8 +442,9 @@ FAST_TEMPLATES: dict[str, str] = {
     "uri": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
     "url": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
     "canonical": "type({0}) is str and {0}.isprintable() and ' ' not in {0}",
-    # printable: no tab, line break or other control character; then no space at an end or twice
-    "code": "type({0}) is str and {0}.isprintable() and {0} == {0}.strip() and '  ' not in {0} and {0}",
+    # printable: no tab, line break or other control character; then no space, or none at an end
+    # and none twice
+    "code": "type({0}) is str and {0} and {0}.isprintable() and (' ' not in {0} or {0} == {0}.strip() and '  ' not in {0})",
 }
 FAST: dict[str, Callable[[Any], bool]] = {
     name: eval(f"lambda v: {template.format('v')}") for name, template in FAST_TEMPLATES.items()  # noqa: S307 - constant text
