@@ -189,6 +189,7 @@ class _Writer:
         # A resource's resourceType is counted here, so a valid resource needs no look at the rest.
         self.emit(1, "n = 1 if 'resourceType' in v else 0" if self._is_resource() else "n = 0")
         self._collect()
+        self._known()
         done: set[str] = set()
         rare = [e for e in self.definition.elements.values() if self._rare(e)]
         for element in self.definition.elements.values():
@@ -289,16 +290,37 @@ class _Writer:
             self.emit(1, "sy = v.get('system')")
             self.emit(1, f"if type(sy) is str and sy in {systems} and type(v.get('code')) is str and c.codings is not None:")
             self.emit(2, "c.codings.append((p, sy, v['code']))")
-            if not self.nodes and self.program.known_codings:
-                # the system, code and display (or the first two) of a coding the package lists
-                known = self.const(self.program.known_codings, "known_codings")
-                self.emit(1, "try:")
-                self.emit(2, "k = len(v)")
-                self.emit(2, f"if k == 3 and (sy, v.get('code'), v.get('display')) in {known} "
-                             f"or k == 2 and (sy, v.get('code')) in {known}:")
-                self.emit(3, "return")
-                self.emit(1, "except TypeError:  # a part that cannot be looked up is checked below")
-                self.emit(2, "pass")
+
+    def _known(self) -> None:
+        """A Coding that is exactly one the package lists (its system, code and display, or the
+        first two) is valid as it stands, and so is a CodeableConcept of that one Coding alone:
+        one look-up instead of their checks."""
+        if self.nodes or not self.program.known_codings:
+            return
+        known = self.const(self.program.known_codings, "known_codings")
+        listed = (f"k == 3 and (sy, {{0}}.get('code'), {{0}}.get('display')) in {known} "
+                  f"or k == 2 and (sy, {{0}}.get('code')) in {known}")
+        if self.type_name == "Coding":
+            self.emit(1, "try:")
+            self.emit(2, "k = len(v)")
+            self.emit(2, f"if {listed.format('v')}:")
+            self.emit(3, "return")
+            self.emit(1, "except TypeError:  # a part that cannot be looked up is checked below")
+            self.emit(2, "pass")
+        elif self.type_name == "CodeableConcept":
+            systems = self.const(self.program.code_systems, "code_systems")
+            self.emit(1, "cl = v.get('coding') if len(v) == 1 else None")
+            self.emit(1, "if type(cl) is list and len(cl) == 1 and type(cl[0]) is dict:")
+            self.emit(2, "cd = cl[0]")
+            self.emit(2, "sy = cd.get('system')")
+            self.emit(2, "try:")
+            self.emit(3, "k = len(cd)")
+            self.emit(3, f"if {listed.format('cd')}:")
+            self.emit(4, f"if sy in {systems} and c.codings is not None:")
+            self.emit(5, "c.codings.append((((p, '.coding'), 0), sy, cd['code']))")
+            self.emit(4, "return")
+            self.emit(2, "except TypeError:  # a part that cannot be looked up is checked below")
+            self.emit(3, "pass")
 
     def _wholes(self, kids: Nodes) -> list[str]:
         """Calls of the closures' check of each profile element, for a value of a rare shape."""
