@@ -64,6 +64,28 @@ def _drug_index() -> dict[str, dict[str, Any]]:
     return index
 
 
+@lru_cache(maxsize=1)
+def codings() -> frozenset[tuple[str, str, str]]:
+    """Every coding the code tables hold, as (system, code, display); a table keyed by code
+    (indications) gives the code by its key."""
+    found: set[tuple[str, str, str]] = set()
+
+    def walk(value: Any, key: Any = None) -> None:
+        if isinstance(value, dict):
+            system, code, display = value.get("system"), value.get("code", key), value.get("display")
+            if isinstance(system, str) and isinstance(code, str) and isinstance(display, str):
+                found.add((system, code, display))
+            for name, item in value.items():
+                walk(item, name)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for table in ("drugs", "indications", "routes", "methods", "diary"):
+        walk(_data(f"{table}.json"))
+    return frozenset(found)
+
+
 def normalize_name(name: str) -> str:
     """Lower-case, single-spaced, with a trailing strength such as ``0.9%`` removed."""
     words = name.strip().lower().replace("’", "'").split()

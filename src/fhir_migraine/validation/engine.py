@@ -110,6 +110,7 @@ class Validator:
                 code_systems[resource["url"]] = frozenset(c["code"] for c in concepts)
                 codings.update((resource["url"], c["code"], c.get("display")) for c in concepts)
         profiles = {d["url"]: compile_profile(d, value_sets) for d in definitions}
+        codings.update(terminology.codings())  # the project's own code tables: what mappings write
         return cls(profiles, code_systems, single_pass, frozenset(codings))
 
     def validate(self, resource: Any, *, profile: str | None = None) -> dict[str, Any]:
