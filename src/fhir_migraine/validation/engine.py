@@ -82,7 +82,7 @@ class Validator:
     # structure and then each profile with the closures alone (the reference the tests compare to).
     single_pass: bool = True
     # Codings the package lists (system, code, display): a Coding that is one of them, and
-    # nothing else, is valid as it stands (codegen.py checks it by one look-up).
+    # nothing else, is valid as it stands (writer.py checks it by one look-up).
     known_codings: frozenset[tuple[Any, Any, Any]] = frozenset()
     checks: dict[str, ItemCheck] = field(default_factory=dict)
 

@@ -210,6 +210,11 @@ def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
     return tuple(found)
 
 
+def missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
+    """A required element of the base spec is absent."""
+    out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
+
+
 def empty_object(path: str, out: list[Issue]) -> None:
     """An object with nothing in it (base invariant ele-1)."""
     out.append(Issue("error", "invariant", "invariant",
@@ -287,16 +292,14 @@ def checker(type_name: str) -> Check:
                 out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
         for name, extension_name in required:
             if name not in value and extension_name not in value:
-                out.append(Issue("error", "required", "cardinality",
-                                 f"{type_name}.{name}: minimum required = 1, but only found 0", f"{path}.{name}"))
+                missing(out, type_name, name, f"{path}.{name}")
         for group, names in choices:
             present = [n for n in names if n in value]
             if len(present) > 1:
                 out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
                                  f"{path}.{present[1]}"))
             if not present and group in required_choices:
-                out.append(Issue("error", "required", "cardinality",
-                                 f"{type_name}.{group}[x]: minimum required = 1, but only found 0", f"{path}.{group}"))
+                missing(out, type_name, f"{group}[x]", f"{path}.{group}")
         for invariant in invariants:
             if not invariant.holds(value):
                 invariant.report(path, out)
@@ -429,7 +432,7 @@ def check_resource(value: Any, path: str, context: Context, out: list[Issue]) ->
 
 
 # Quick acceptance of the commonest valid primitives, as Python expressions of the value ``{0}``
-# (the generated checks of codegen.py inline them); anything they do not accept goes through the
+# (the generated checks of writer.py inline them); anything they do not accept goes through the
 # full check in _primitive_problem (which gives the message).
 FAST_TEMPLATES: dict[str, str] = {
     "string": "type({0}) is str and {0} and '\\x0b' not in {0} and '\\x0c' not in {0}",
