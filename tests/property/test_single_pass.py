@@ -87,3 +87,25 @@ def test_damaged_resources_get_the_same_issues_both_ways(data: st.DataObject) ->
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change removed this place
     _same(resource, case.profile)
+
+
+def test_a_fixed_codeable_concept_that_picked_a_slice_is_still_checked_whole() -> None:
+    """A slice told apart by one coding of a fixed CodeableConcept: the look-up that found the
+    slice saw that coding only, so the fixed value (nothing besides it) is checked all the same."""
+    from fhir_migraine.validation.compile import compile_profile
+
+    definition = {"url": "urn:test:fixed-slice", "type": "Observation", "differential": {"element": [
+        {"id": "Observation.component", "path": "Observation.component",
+         "slicing": {"discriminator": [{"type": "value", "path": "code"}], "rules": "open"}},
+        {"id": "Observation.component:a", "path": "Observation.component", "sliceName": "a", "min": 1, "max": "1"},
+        {"id": "Observation.component:a.code", "path": "Observation.component.code",
+         "fixedCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "1-8"}]}},
+    ]}}
+    profiles = {**SINGLE.profiles, definition["url"]: compile_profile(definition, {})}
+    component = {"code": {"coding": [{"system": "http://loinc.org", "code": "1-8"}, {"system": "urn:x", "code": "y"}]},
+                 "valueString": "v"}
+    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "component": [component]}
+    for single_pass in (True, False):
+        validator = Validator(profiles, SINGLE.code_systems, single_pass, SINGLE.known_codings)
+        found = [(i.kind, i.expression) for i in validator.issues(resource, profile=definition["url"])]
+        assert found == [("fixed", "Observation.component[0].code")]

@@ -317,8 +317,14 @@ class Writer:
             return
         for item_slice in sliced.slices:
             target = item_slice.node.children.get(at)
-            if target is not None:
-                self.program.implied[id(target)] = "fixed" if target.fixed is not None else "pattern"
+            if target is None:
+                continue
+            if target.fixed is None:
+                self.program.implied[id(target)] = "pattern"  # one coding (system, code) or a value
+            elif isinstance(target.fixed, (str, int, bool)):
+                # A fixed value is implied only when it is that one value: a fixed CodeableConcept
+                # also wants nothing besides its coding, which the index does not look at.
+                self.program.implied[id(target)] = "fixed"
 
     def _rules(self, nodes: Nodes, value: str, at: str) -> list[str]:
         """The rules of ``nodes`` on ``value``, each a test that calls its report when broken
