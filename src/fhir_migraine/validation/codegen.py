@@ -22,7 +22,7 @@ from typing import Any, Callable
 from fhir_migraine.validation import structure
 from fhir_migraine.validation.compile import Node, Profile
 from fhir_migraine.validation.issues import Issue
-from fhir_migraine.validation.rules import ItemCheck, ProfileLookup, item_rules, too_few, too_many, unsliced, wrong_choice_type
+from fhir_migraine.validation.rules import ProfileLookup, item_rules, too_few, too_many, unsliced, wrong_choice_type
 from fhir_migraine.validation.writer import Nodes, ObjectCheck, Writer
 
 RootCheck = Callable[[dict[str, Any], str, structure.Context, list[Issue]], None]
@@ -61,7 +61,7 @@ class Program:
         self.known_codings = _valid_codings(codings)
         self.namespace: dict[str, Any] = {
             "too_few": too_few, "too_many": too_many, "wrong_choice_type": wrong_choice_type,
-            "unsliced": unsliced, "missing": structure.missing, "check_resource": structure.check_resource,
+            "unsliced": unsliced, "missing": structure.missing,
             "check_resource_item": lambda v, p, c, out, r: structure.check_resource(v, path_text(p), c, out),
             "path_text": path_text,
             "real_day": structure.real_day, "empty_object": structure.empty_object,
@@ -88,7 +88,7 @@ class Program:
     def _make_root(self, type_name: str, profile: Profile | None) -> RootCheck:
         nodes = (profile.root,) if profile is not None else ()
         body = self.check(type_name, nodes)
-        rules = self.rules(nodes)
+        rules = item_rules(profile.root) if profile is not None else None
 
         def check(resource: dict[str, Any], path: str, context: structure.Context, out: list[Issue]) -> None:
             if rules is not None:
@@ -119,18 +119,6 @@ class Program:
             self._kept.append(nodes)
             self._pending.append((name, type_name, nodes))
         return name
-
-    def rules(self, nodes: Nodes) -> ItemCheck | None:
-        """The own rules of ``nodes`` (fixed, pattern, binding, invariants...) as one check."""
-        found = [r for r in (item_rules(n) for n in nodes) if r is not None]
-        if len(found) <= 1:
-            return found[0] if found else None
-        chain = tuple(found)
-
-        def check_all(item: Any, path: str, resource: dict[str, Any], out: list[Issue]) -> None:
-            for one in chain:
-                one(item, path, resource, out)
-        return check_all
 
     def constant(self, value: Any, hint: str) -> str:
         name = f"{hint}_{len(self.namespace)}"

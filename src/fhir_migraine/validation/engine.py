@@ -28,6 +28,29 @@ _DOM_3 = ("dom-3: If the resource is contained in another resource, it SHALL be 
           "the resource or SHALL refer to the containing resource")
 
 
+def _reference_issues(references: list[tuple[Any, str]], local: set[str], bundle: dict[str, str] | None) -> list[Issue]:
+    """Local references that name no contained resource (``local``: the "#id"s of the resource
+    and of its container), and urn:uuid references that name no entry of the Bundle."""
+    found = []
+    for at, reference in references:
+        if reference[:1] == "#":
+            if reference not in local and reference != "#":
+                found.append(Issue("error", "structure", "reference", f"contained resource {reference} not found",
+                                   path_text(at)))
+        elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
+            found.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle",
+                               path_text(at)))
+    return found
+
+
+def _contained_issues(contained: list[Any], path: str, pointed: set[str], inside: dict[int, set[str]]) -> list[Issue]:
+    """Contained resources with an id an earlier one has, and those the container does not reach."""
+    found = _duplicate_ids(contained, path)
+    for at in _unreferenced(contained, pointed, inside):
+        found.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
+    return found
+
+
 def _duplicate_ids(contained: list[Any], path: str) -> list[Issue]:
     """An issue for each contained resource whose id an earlier one has (ids are unique in a resource)."""
     seen: set[Any] = set()
@@ -128,15 +151,14 @@ class Validator:
     # -- one resource ------------------------------------------------------------------------
 
     def _resource(self, resource: dict[str, Any], path: str, profiles: list[str] | None,
-                  bundle: dict[str, str] | None, contained: dict[str, str] | None = None,
+                  bundle: dict[str, str] | None, container: set[str] | None = None,
                   sink: set[str] | None = None) -> list[Issue]:
         kind = resource["resourceType"]
         if kind == "Bundle":
             return self._bundle(resource, path)
         found_contained = resource.get("contained")
         contained_list: list[Any] = found_contained if type(found_contained) is list else []
-        local = {f"#{c.get('id')}": c.get("resourceType", "") for c in contained_list if type(c) is dict}
-
+        local = {f"#{c.get('id')}" for c in contained_list if type(c) is dict}  # what "#id" can name here
         inside: dict[int, set[str]] = {}  # what each contained resource points to, by object id
 
         def nested(child: dict[str, Any], child_path: str) -> list[Issue]:
@@ -156,30 +178,26 @@ class Validator:
             out.append(Issue(severity, code, "structure", message, path))
         for check in plan.extra:
             check(resource, path, resource, out)
-        for at, reference in references:
-            if reference[:1] == "#":
-                if reference not in local and reference != "#" and reference not in (contained or ()):
-                    out.append(Issue("error", "structure", "reference", f"contained resource {reference} not found",
-                                     path_text(at)))
-            elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
-                out.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle",
-                                 path_text(at)))
-        for at, system, code in codings:
-            codes = self.code_systems.get(system)
-            if codes is not None and code not in codes:
-                out.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
-                                 path_text(at)))
+        out.extend(_reference_issues(references, local | (container or set()), bundle))
+        out.extend(self._code_issues(codings))
         if pointers is not None:
             pointed = {reference for _, reference in references if reference[:1] == "#"}
             pointed.update(pointers)
             if sink is not None:
                 sink.update(pointed)
             if local:
-                if len(local) < len(contained_list):
-                    out.extend(_duplicate_ids(contained_list, path))
-                for at in _unreferenced(contained_list, pointed, inside):
-                    out.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
+                out.extend(_contained_issues(contained_list, path, pointed, inside))
         return out
+
+    def _code_issues(self, codings: list[tuple[Any, str, str]]) -> list[Issue]:
+        """Codings of the project's CodeSystems whose code is not one of them."""
+        found = []
+        for at, system, code in codings:
+            codes = self.code_systems.get(system)
+            if codes is not None and code not in codes:
+                found.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
+                                   path_text(at)))
+        return found
 
     def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
         """How a resource of ``kind`` asked to meet ``profiles`` and declaring ``declared`` is

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fhir_migraine.validation.compile import Binding, Invariant, Node, Profile
+from fhir_migraine.validation.compile import Binding, Invariant, Node, Profile, pattern_predicate
 from fhir_migraine.validation.fhirpath import holds
 from fhir_migraine.validation.issues import Issue
 
@@ -23,17 +23,6 @@ ProfileLookup = Callable[[str], "Profile | None"]
 
 _TYPE_NAMES = ("Reference", "CodeableConcept", "Quantity", "Period", "Range", "Ratio", "SampledData", "Attachment",
                "Coding", "Timing", "Duration", "Identifier", "Age", "Money")
-
-
-def pattern_matches(value: Any, pattern: Any) -> bool:
-    """FHIR pattern[x]: every element of the pattern is present in the value with that value;
-    each item of a pattern array matches some item of the value's array."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(pattern_matches(value.get(k), v) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        items = value if isinstance(value, list) else []
-        return all(any(pattern_matches(item, p) for item in items) for p in pattern)
-    return bool(value == pattern)
 
 
 def values_at(value: Any, path: str) -> list[Any]:
@@ -262,23 +251,9 @@ def _binding_rule(binding: Binding) -> Rule:
     severity = "error" if binding.strength == "required" else "warning"
 
     def accepts(item: Any, resource: dict[str, Any]) -> bool:
-        # codings(item), read in place: only text codes can be in the expansion
-        if type(item) is str:
-            return (None, item) in known or item in known_codes
-        if type(item) is not dict:
-            return False
-        items: Any
-        if "coding" in item:
-            items = item["coding"] if type(item["coding"]) is list else ()
-        else:
-            items = (item,)
-        for coding in items:
-            if type(coding) is dict:
-                code = coding.get("code")
-                if type(code) is str:
-                    system = coding.get("system")
-                    if system is None and code in known_codes or type(system) is str and (system, code) in known:
-                        return True
+        for system, code in codings(item):
+            if (system, code) in known or (system is None and code in known_codes):
+                return True
         return False
 
     def report(item: Any, path: str, out: Out) -> None:
@@ -296,22 +271,19 @@ def _invariant_rule(invariant: Invariant) -> Rule:
                 lambda item, path, out: out.append(Issue(severity, "invariant", "invariant", message, path)))
 
 
+def _equals(expected: Any) -> Callable[[Any], bool]:
+    return lambda value: bool(value == expected)
+
+
 def slice_of(node: Node) -> Callable[[Any], int | None]:
     """How an item finds its slice (its position in ``node.slices``): one look-up when the slices
     are indexed, else by matching."""
     if node.slice_index is not None and node.slice_path is not None:
         at = node.slice_path
-        nested = "." in at or at == "$this"
         index = {key: node.slices.index(found) for key, found in node.slice_index.items()}
 
         def indexed(item: Any) -> int | None:
-            values: Any
-            if nested:
-                values = values_at(item, at)
-            else:  # the usual discriminator: one element of the item
-                child = item.get(at) if type(item) is dict else None
-                values = child if type(child) is list else () if child is None else (child,)
-            for value in values:
+            for value in values_at(item, at):
                 if type(value) is dict:
                     coding_list = value.get("coding")
                     for coding in coding_list if type(coding_list) is list else ():
@@ -328,14 +300,15 @@ def slice_of(node: Node) -> Callable[[Any], int | None]:
                         return found
             return None
         return indexed
-    candidates = tuple(enumerate(node.slices))
+    # Each slice's discriminators as (path, test of one value there); a pattern is compiled once.
+    candidates = tuple(
+        (position, tuple((at, pattern_predicate(expected) if kind == "pattern" else _equals(expected))
+                         for at, kind, expected in candidate.discriminators))
+        for position, candidate in enumerate(node.slices) if candidate.discriminators)
 
     def matching(item: Any) -> int | None:
-        for position, candidate in candidates:
-            if candidate.discriminators and all(
-                any(pattern_matches(v, expected) if kind == "pattern" else v == expected for v in values_at(item, at))
-                for at, kind, expected in candidate.discriminators
-            ):
+        for position, tests in candidates:
+            if all(any(test(v) for v in values_at(item, at)) for at, test in tests):
                 return position
         return None
     return matching

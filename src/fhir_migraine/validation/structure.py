@@ -210,6 +210,21 @@ def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
     return tuple(found)
 
 
+def unknown_element(out: list[Issue], type_name: str, key: str, path: str) -> None:
+    out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+
+
+def choice_count(value: dict[str, Any], type_name: str, group: str, names: tuple[str, ...], required: bool,
+                 path: str, out: list[Issue]) -> None:
+    """At most one type of the choice ``group[x]`` present, and one when it is required."""
+    present = [name for name in names if name in value]
+    if len(present) > 1:
+        out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
+                         f"{path}.{present[1]}"))
+    if not present and required:
+        missing(out, type_name, f"{group}[x]", f"{path}.{group}")
+
+
 def missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
     """A required element of the base spec is absent."""
     out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
@@ -289,17 +304,12 @@ def checker(type_name: str) -> Check:
             if element_handler is not None:
                 element_handler(item, path, key, context, out)
             elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
-                out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+                unknown_element(out, type_name, key, path)
         for name, extension_name in required:
             if name not in value and extension_name not in value:
                 missing(out, type_name, name, f"{path}.{name}")
         for group, names in choices:
-            present = [n for n in names if n in value]
-            if len(present) > 1:
-                out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
-                                 f"{path}.{present[1]}"))
-            if not present and group in required_choices:
-                missing(out, type_name, f"{group}[x]", f"{path}.{group}")
+            choice_count(value, type_name, group, names, group in required_choices, path, out)
         for invariant in invariants:
             if not invariant.holds(value):
                 invariant.report(path, out)

@@ -33,7 +33,7 @@ class Writer:
         self.program = program
         self.type_name = type_name
         self.nodes = nodes
-        self.definition = structure.definition(type_name) if type_name != "Resource" else None
+        self.definition = structure.definition(type_name)
         self.lines: list[str] = []
         self.shift = 0  # extra indentation of what emit() writes
 
@@ -41,9 +41,6 @@ class Writer:
         """The source of the check as ``name(v, p, c, out, r)``: the object, its location, the
         walk's Context, the issues found so far, the resource."""
         self.lines = [f"def {name}(v, p, c, out, r):"]
-        if self.type_name == "Resource":
-            self.emit(1, "check_resource(v, path_text(p), c, out)")
-            return self.lines
         if self.definition is None:
             self.emit(1, "return None")
             return self.lines
@@ -144,7 +141,7 @@ class Writer:
                 slow(value, path, context, out, resource)
                 return
             for key in unknown:
-                out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+                structure.unknown_element(out, type_name, key, path)
         return rest
 
     def _collect(self) -> None:
@@ -430,16 +427,10 @@ class Writer:
         type_name = self.type_name
 
         def check(value: Any, path: str, context: structure.Context, out: list[Issue], resource: dict[str, Any]) -> None:
-            present = [name for name in names if name in value]
             for name, element_handler in handlers:
                 if name in value:
                     element_handler(value[name], path, name, context, out)
-            if len(present) > 1:
-                out.append(Issue("error", "structure", "type",
-                                 f"only one of {group}[x] may be present, found {', '.join(present)}",
-                                 f"{path}.{present[1]}"))
-            if not present and required:
-                structure.missing(out, type_name, f"{group}[x]", f"{path}.{group}")
+            structure.choice_count(value, type_name, group, names, required, path, out)
             for whole in wholes:
                 whole(value, path, resource, out)
         return check
