@@ -211,17 +211,16 @@ def _profiles_build(args: argparse.Namespace, out: TextIO) -> int:
     from fhir_migraine import profiles
 
     root, sources = _profile_sources(args)
-    written = profiles.write(root / "profiles", sources)
+    written = profiles.write_all(root, sources)
     out.write(dumps({"written": [p.relative_to(root).as_posix() for p in written]}))
     return EXIT_OK
 
 
 def _profiles_package(args: argparse.Namespace, out: TextIO) -> int:
-    from fhir_migraine import profiles
+    from fhir_migraine import profiles, shipped
 
-    root, sources = _profile_sources(args)
     target = Path(args.out) if args.out else Path(profiles.package_file_name())
-    profiles.write_package(target, sources)
+    target.write_bytes(profiles.tgz(shipped.package_files()))
     out.write(dumps({"package": str(target)}))
     return EXIT_OK
 
@@ -284,12 +283,13 @@ def parser() -> argparse.ArgumentParser:
 
     conformance = commands.add_parser("profiles", help="the project's FHIR profiles package (profiles/)")
     steps = conformance.add_subparsers(dest="step", required=True, metavar="STEP")
-    build = steps.add_parser("build", help="regenerate profiles/ from the code tables and the examples")
-    package = steps.add_parser("package", help="write the FHIR package as a .tgz")
+    build = steps.add_parser("build", help="regenerate profiles/ and the package's copy of it from the code tables and "
+                             "the examples (in the project's folder)")
+    build.add_argument("--root", default=".", metavar="DIR", help="the project folder (default: the current one)")
+    build.set_defaults(handler=_profiles_build)
+    package = steps.add_parser("package", help="write the FHIR package this installation ships as a .tgz")
     package.add_argument("--out", metavar="PATH", help="the .tgz to write (default fhir-migraine.profiles-<version>.tgz)")
-    for step, handler in ((build, _profiles_build), (package, _profiles_package)):
-        step.add_argument("--root", default=".", metavar="DIR", help="the project folder (default: the current one)")
-        step.set_defaults(handler=handler)
+    package.set_defaults(handler=_profiles_package)
 
     serve = commands.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--host", help="address to listen on (FHIR_MIGRAINE_HOST, default 127.0.0.1)")

@@ -9,9 +9,6 @@ from typing import Mapping
 
 from fhir_migraine.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SEED = REPO_ROOT / "examples" / "protocols"
-
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     text = env.get(name)
@@ -42,7 +39,9 @@ class Settings:
     """Everything configurable; the defaults run the service locally with nothing to set up."""
 
     database: str = "var/fhir-migraine.sqlite3"
-    seed_protocols: str | None = str(DEFAULT_SEED) if DEFAULT_SEED.is_dir() else None
+    # A folder of protocol files that seeds an empty library; None: the example protocols
+    # shipped inside the package.
+    seed_protocols: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
@@ -69,7 +68,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         defaults = cls()
-        seed = env.get("FHIR_MIGRAINE_SEED_PROTOCOLS", defaults.seed_protocols or "")
+        seed = env.get("FHIR_MIGRAINE_SEED_PROTOCOLS", "").strip()
+        if seed and not Path(seed).is_dir():
+            raise ConfigError(f"FHIR_MIGRAINE_SEED_PROTOCOLS: no such folder {seed!r}")
         verify: bool | str = env.get("FHIR_MIGRAINE_EHR_CA_BUNDLE") or _flag(env, "FHIR_MIGRAINE_EHR_VERIFY_TLS", True)
         key = env.get("FHIR_MIGRAINE_API_JWT_KEY")
         if key and not key.lstrip().startswith("-----BEGIN"):

@@ -6,9 +6,11 @@ import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Iterator
 
+from fhir_migraine import shipped
 from fhir_migraine.errors import InputError, NotFound, Problem
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.protocols import Protocol
@@ -16,7 +18,7 @@ from fhir_migraine.inputs.protocols import Protocol
 PROTOCOL_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def read_protocol_file(path: Path) -> Protocol:
+def read_protocol_file(path: Traversable) -> Protocol:
     """A protocol from a YAML or JSON file; problems are prefixed with the file name."""
     try:
         return protocols.load_text(path.read_text(encoding="utf-8"))
@@ -26,13 +28,14 @@ def read_protocol_file(path: Path) -> Protocol:
         raise InputError.of([Problem("$", f"{path.name} is not UTF-8 text")], "protocol") from None
 
 
-def protocol_files(path: Path) -> list[Path]:
+def protocol_files(path: Traversable) -> list[Traversable]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in PROTOCOL_SUFFIXES)
+        found = [p for p in path.iterdir() if p.is_file() and p.name.endswith(PROTOCOL_SUFFIXES)]
+        return sorted(found, key=lambda p: p.name)
     return [path]
 
 
-def read_protocols(path: Path) -> dict[str, Protocol]:
+def read_protocols(path: Traversable) -> dict[str, Protocol]:
     """Every protocol of a file or of a folder's ``*.yaml``/``*.json`` files, by id."""
     found: dict[str, Protocol] = {}
     for file in protocol_files(path):
@@ -44,7 +47,8 @@ def read_protocols(path: Path) -> dict[str, Protocol]:
 
 
 class ProtocolStore:
-    """Protocols in an SQLite database, seeded from a folder when the table is empty."""
+    """Protocols in an SQLite database, seeded when the table is empty from a folder, or
+    without one from the example protocols shipped inside the package."""
 
     def __init__(self, database: str, *, seed: str | None = None) -> None:
         if database != ":memory:":
@@ -59,8 +63,9 @@ class ProtocolStore:
             "CREATE TABLE IF NOT EXISTS protocols ("
             " id TEXT PRIMARY KEY, version TEXT NOT NULL, document TEXT NOT NULL, updated_at TEXT NOT NULL)"
         )
-        if seed and self._count() == 0:
-            for protocol in read_protocols(Path(seed)).values():
+        if self._count() == 0:
+            folder = Path(seed) if seed else shipped.seed_protocols_folder()
+            for protocol in read_protocols(folder).values():
                 self.put(protocol.id, protocol.document, only_if_absent=True)
 
     def _count(self) -> int:

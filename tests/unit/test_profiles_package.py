@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from fhir_migraine import profiles, terminology
+from fhir_migraine import profiles, shipped, terminology
 from fhir_migraine.profiles.elements import path_of
 from tests.conftest import ROOT
 from tests.helpers import run_cli
@@ -52,6 +53,32 @@ def test_profiles_folder_is_what_the_build_makes_now(built: dict[str, str]) -> N
     assert sorted(disk) == sorted(built), "run 'fhir-migraine profiles build' and commit profiles/"
     changed = [name for name in built if disk[name] != built[name]]
     assert not changed, f"{changed} differ from the build: run 'fhir-migraine profiles build'"
+
+
+def test_the_package_ships_the_same_fhir_package_as_profiles() -> None:
+    shipped_files = shipped.package_files()
+    assert shipped_files, "the FHIR package is missing from the installed fhir_migraine"
+    assert shipped_files == on_disk(), "the shipped copy drifted from profiles/: run 'fhir-migraine profiles build'"
+
+
+def test_the_package_ships_the_example_protocols_as_its_seed() -> None:
+    folder = shipped.seed_protocols_folder()
+    seeds = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    examples = {p.name: p.read_bytes() for p in (ROOT / "examples" / "protocols").iterdir() if p.is_file()}
+    assert seeds == examples, "the shipped seed protocols drifted from examples/protocols: run 'fhir-migraine profiles build'"
+
+
+def test_profiles_build_writes_the_published_and_the_shipped_copies(tmp_path: Path, built: dict[str, str]) -> None:
+    for part in ("examples", "src/fhir_migraine/data/fhir-package/examples", "profiles"):
+        (tmp_path / part).mkdir(parents=True)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", dirs_exist_ok=True)
+    (tmp_path / "src/fhir_migraine/data/fhir-package/StructureDefinition-gone.json").write_text("{}")
+    run = run_cli("profiles", "build", "--root", str(tmp_path))
+    assert run.code == 0, run.err
+    for folder in (tmp_path / "profiles", tmp_path / "src/fhir_migraine/data/fhir-package"):
+        assert shipped.package_files(folder) == built
+    seeds = sorted(p.name for p in (tmp_path / "src/fhir_migraine/data/protocols").iterdir())
+    assert seeds == sorted(p.name for p in (ROOT / "examples" / "protocols").glob("*.yaml"))
 
 
 def test_package_json_names_the_package_and_its_dependency(built: dict[str, str]) -> None:
@@ -200,7 +227,7 @@ def package_members(data: bytes) -> dict[str, bytes]:
 def test_profiles_package_writes_the_package_the_same_bytes_twice(tmp_path: Path, built: dict[str, str]) -> None:
     first, second = tmp_path / "first.tgz", tmp_path / "second.tgz"
     for out in (first, second):
-        run = run_cli("profiles", "package", "--root", str(ROOT), "--out", str(out))
+        run = run_cli("profiles", "package", "--out", str(out))
         assert run.code == 0, run.err
     assert first.read_bytes() == second.read_bytes()
     members = package_members(first.read_bytes())
@@ -208,6 +235,7 @@ def test_profiles_package_writes_the_package_the_same_bytes_twice(tmp_path: Path
     assert "package/package.json" in members
     assert {name.rsplit("/", 1)[0] for name in members} == {"package", "package/examples"}
     assert members["package/package.json"].decode("utf-8") == built["package.json"]
+    assert {name: data.decode("utf-8") for name, data in members.items()} == {f"package/{n}": t for n, t in built.items()}
 
 
 def test_profiles_build_outside_the_project_is_a_usage_error(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.ehr.outbox import Outbox
 from fhir_migraine.ehr.worker import RetryPolicy, Worker
 from fhir_migraine.library import ProtocolStore
+from fhir_migraine.validation import default_validator
 
 log = logging.getLogger("fhir_migraine.api")
 
@@ -48,6 +49,9 @@ def ehr_client(settings: Settings) -> FhirClient:
 def create_app(settings: Settings | None = None) -> Flask:
     """The service configured by ``settings`` (from the environment when None)."""
     settings = settings or Settings.from_env()
+    # The FHIR package is read now: an installation without it fails at start (ConfigError),
+    # not with an empty CapabilityStatement and a validator that knows no profile.
+    default_validator()
     app = Flask(__name__)
     services = Services(settings, ProtocolStore(settings.database, seed=settings.seed_protocols))
     if settings.ehr_url:

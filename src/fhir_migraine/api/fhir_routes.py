@@ -10,11 +10,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from fhir_migraine import __version__, operations
+from fhir_migraine import __version__, operations, shipped
 from fhir_migraine.documents import parse_json
 from fhir_migraine.errors import InputError, NotFound, Problem, UnreadableInput
 from fhir_migraine.validation import default_validator
-from fhir_migraine.validation.engine import PROFILES_DIR
 
 FHIR_JSON = "application/fhir+json"
 blueprint = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -27,9 +26,9 @@ def _fhir(body: Any, status: int = 200) -> Response:
 @lru_cache(maxsize=1)
 def _structure_definitions() -> dict[str, dict[str, Any]]:
     found = {}
-    for path in sorted(PROFILES_DIR.glob("StructureDefinition-*.json")):
-        resource = json.loads(path.read_text(encoding="utf-8"))
-        found[resource["id"]] = resource
+    for resource in shipped.conformance_resources():
+        if resource.get("resourceType") == "StructureDefinition":
+            found[resource["id"]] = resource
     return found
 
 

@@ -1,7 +1,7 @@
 """The project's FHIR profiles as a FHIR package (``profiles/``), generated from the code tables
 and from the per-profile definitions in this folder; see docs/profiles.md.
 
-Only ``build.read_sources``, ``build.write`` and ``build.write_package`` touch the disk.
+Only ``build.read_sources``, ``build.write`` and ``build.write_all`` touch the disk.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fhir_migraine.profiles.build import (
     read_sources,
     tgz,
     write,
-    write_package,
+    write_all,
 )
 
 __all__ = [
@@ -33,5 +33,5 @@ __all__ = [
     "read_sources",
     "tgz",
     "write",
-    "write_package",
+    "write_all",
 ]

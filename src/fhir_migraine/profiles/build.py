@@ -31,6 +31,9 @@ EXAMPLE_ORDERS = "examples/orders"
 EXAMPLE_PROTOCOLS = "examples/protocols"
 EXAMPLE_DIARY = "examples/diary/month.json"
 EXAMPLE_PROTOCOL = "preventive-nutrient"
+PUBLISHED = "profiles"
+SHIPPED_PACKAGE = "src/fhir_migraine/data/fhir-package"
+SHIPPED_PROTOCOLS = "src/fhir_migraine/data/protocols"
 # Fixed time stamp of every member of the .tgz (2026-01-15T00:00:00Z), for identical bytes.
 PACKAGE_MTIME = 1768435200
 
@@ -307,6 +310,20 @@ def write(folder: Path, sources: Sources) -> list[Path]:
     return written
 
 
-def write_package(out: Path, sources: Sources) -> Path:
-    out.write_bytes(tgz(files(sources)))
-    return out
+def write_all(root: Path, sources: Sources) -> list[Path]:
+    """Everything the build keeps in a project folder: ``profiles/`` (the published package), its
+    copy shipped inside the Python package, and the shipped copy of the example protocols (the
+    seed of the service's library); the tests compare each copy with its original."""
+    written = write(root / PUBLISHED, sources)
+    written += write(root / SHIPPED_PACKAGE, sources)
+    shipped_protocols = root / SHIPPED_PROTOCOLS
+    shipped_protocols.mkdir(parents=True, exist_ok=True)
+    originals = {p.name: p for p in (root / EXAMPLE_PROTOCOLS).iterdir() if p.suffix in (".yaml", ".yml", ".json")}
+    for old in shipped_protocols.iterdir():
+        if old.is_file() and old.name not in originals:
+            old.unlink()
+    for name, original in sorted(originals.items()):
+        copy_path = shipped_protocols / name
+        copy_path.write_bytes(original.read_bytes())
+        written.append(copy_path)
+    return written

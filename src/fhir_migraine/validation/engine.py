@@ -1,26 +1,23 @@
 """The validator: the base R4 structure, then every profile a resource declares (or is given),
 then references inside a Bundle and the codes of the project's CodeSystems.
 
-    validator = Validator.load()            # reads profiles/ once and compiles it
+    validator = Validator.load()            # reads the shipped FHIR package once and compiles it
     outcome = validator.validate(resource)  # an OperationOutcome; pure, no I/O
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from fhir_migraine import terminology
-from fhir_migraine.config import REPO_ROOT
+from fhir_migraine import shipped, terminology
 from fhir_migraine.validation import structure
 from fhir_migraine.validation.codegen import Program, path_text
 from fhir_migraine.validation.compile import Profile, compile_profile
 from fhir_migraine.validation.issues import Issue, outcome, ranked
 from fhir_migraine.validation.rules import ItemCheck, compile_root
 
-PROFILES_DIR = REPO_ROOT / "profiles"
 PROJECT_BASE = terminology.CANONICAL_BASE
 
 
@@ -116,11 +113,11 @@ class Validator:
         self._plans: dict[tuple[str, tuple[Any, ...], tuple[Any, ...]], _Plan] = {}
 
     @classmethod
-    def load(cls, folder: Path = PROFILES_DIR, *, single_pass: bool = True) -> "Validator":
+    def load(cls, folder: Path | None = None, *, single_pass: bool = True) -> "Validator":
+        """The validator of the FHIR package shipped inside fhir_migraine, or of a package folder."""
         definitions, value_sets, code_systems = [], {}, {}
         codings: set[tuple[Any, Any, Any]] = set()  # (system, code, display) the package lists
-        for path in sorted(folder.glob("*.json")):
-            resource = json.loads(path.read_text(encoding="utf-8"))
+        for resource in shipped.conformance_resources(folder):
             kind = resource.get("resourceType")
             if kind == "StructureDefinition":
                 definitions.append(resource)
