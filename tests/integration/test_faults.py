@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from fhir_migraine.api import create_app
-from fhir_migraine.mapping.diary import DIARY_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM
 from tests.conftest import API_TOKEN
 from tests.faultproxy import AfterUpstream, CutMidResponse, Down, Fault, FaultProxy, Slow, Status, TooMany
 from tests.integration.conftest import count_by_identifier

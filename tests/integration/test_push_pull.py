@@ -12,8 +12,7 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.api import create_app
 from fhir_migraine.inputs.diary_files import Located
-from fhir_migraine.mapping.diary import DIARY_SYSTEM
-from fhir_migraine.mapping.fhir import ORDER_STEP_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
 from tests.conftest import API_TOKEN
 from tests.integration.conftest import count_by_identifier
 from tests.integration.helpers import example_diary, example_orders, sort_entries, wait_until_settled
@@ -61,9 +60,9 @@ def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: 
     statuses = [e["response"]["status"] for s in settled.values() for r in s["responses"] for e in r["entry"]]
     assert statuses and all(s.startswith("200") for s in statuses), statuses
     for step in ("fluids", "antiemetic"):
-        assert count_by_identifier(ehr, "MedicationRequest", ORDER_STEP_SYSTEM, f"{order['order_id']}/{step}") == 1
+        assert count_by_identifier(ehr, "MedicationRequest", ORDER_STEP_SYSTEM, step_value(order["order_id"], step)) == 1
     assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, entry["entry_id"]) == 1
-    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, f"{entry['entry_id']}/attack") == 1
+    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, diary_value(entry["entry_id"], "attack")) == 1
 
 
 def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) -> None:
@@ -100,7 +99,7 @@ def test_pulled_resources_that_break_their_profile_are_reported_not_dropped(serv
     entry = example_diary(run_id, patient)[6]
     wait_until_settled(service, [service.post("/diary", json=entry).get_json()["outbox_id"]])
     # Another system changes the attack in the EHR so that it breaks the attack profile.
-    attack = next(ehr.search("Observation", {"identifier": f"{DIARY_SYSTEM}|{entry['entry_id']}/attack"}))["entry"][0]["resource"]
+    attack = next(ehr.search("Observation", {"identifier": f"{DIARY_SYSTEM}|{diary_value(entry['entry_id'], 'attack')}"}))["entry"][0]["resource"]
     attack["component"][0]["valueInteger"] = 42
     ehr.put(attack)
     pulled = service.get(f"/patients/{patient}/diary").get_json()

@@ -11,8 +11,7 @@ from typing import Any
 
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.errors import InputError, Problem
-from fhir_migraine.mapping.diary import DIARY_SYSTEM
-from fhir_migraine.mapping.fhir import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
 
 # Each search asks for one identifier system of ours ("system|" matches any value in it).
 SEARCHES = (

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine import terminology
+from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, diary_value
 from fhir_migraine.inputs.diary import NOT_RECORDED, Attack, DiaryEntry, Drink, InfusionReceived, MedicationTaken
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
 
-DIARY_SYSTEM = f"{terminology.CANONICAL_BASE}/sid/diary"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 ATTACK_LISTS = (("symptoms", "symptom"), ("aura", "aura"), ("triggers", "trigger"))
@@ -45,12 +45,14 @@ PROFILES = {
 }
 
 
-def _observation(entry: DiaryEntry, key: str, kind: str, status: str = "final") -> Resource:
+def _observation(
+    entry: DiaryEntry, part: DiaryPart, kind: str, status: str = "final", index: int | None = None
+) -> Resource:
     """The elements every diary Observation has, in FHIR element order."""
     return {
         "resourceType": "Observation",
         "meta": profile(PROFILES[kind]),
-        "identifier": [identifier(DIARY_SYSTEM, f"{entry.entry_id}{key}")],
+        "identifier": [identifier(DIARY_SYSTEM, diary_value(entry.entry_id, part, index))],
         "status": status,
         "category": [{"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]}],
         "code": concept(terminology.observation_code(kind)),
@@ -68,7 +70,7 @@ def _component(kind: str, **value: Any) -> dict[str, Any]:
 
 
 def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
-    day = _observation(entry, "", "diary_day")
+    day = _observation(entry, "day", "diary_day")
     day["effectiveDateTime"] = entry.date
     day["performer"] = _performer(entry)
     if entry.headache == NOT_RECORDED:
@@ -84,7 +86,7 @@ def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
 
 def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
     # An attack still going on is reported as preliminary; it becomes final once it has an end.
-    observation = _observation(entry, "/attack", "attack", "final" if attack.end else "preliminary")
+    observation = _observation(entry, "attack", "attack", "final" if attack.end else "preliminary")
     period = {"start": attack.start}
     if attack.end:
         period["end"] = attack.end
@@ -110,7 +112,7 @@ def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
 
 
 def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTaken) -> Resource:
-    observation = _observation(entry, f"/medication/{index}", "medication_taken")
+    observation = _observation(entry, "medication", "medication_taken", index=index)
     observation["effectiveDateTime"] = taken.taken_at
     observation["performer"] = _performer(entry)
     observation["valueCodeableConcept"] = concept(taken.code, taken.drug)
@@ -124,7 +126,7 @@ def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTak
 
 
 def to_fhir_oral_intake(entry: DiaryEntry, index: int, drink: Drink) -> Resource:
-    observation = _observation(entry, f"/hydration/{index}", "oral_intake")
+    observation = _observation(entry, "hydration", "oral_intake", index=index)
     observation["effectiveDateTime"] = drink.taken_at
     observation["performer"] = _performer(entry)
     observation["valueQuantity"] = drink.volume.fhir()
@@ -133,7 +135,7 @@ def to_fhir_oral_intake(entry: DiaryEntry, index: int, drink: Drink) -> Resource
 
 
 def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> Resource:
-    observation = _observation(entry, "/infusion", "infusion_received")
+    observation = _observation(entry, "infusion", "infusion_received")
     observation["effectiveDateTime"] = infusion.received_at
     observation["performer"] = _performer(entry)
     observation["valueBoolean"] = True

@@ -9,10 +9,6 @@ from urllib.parse import quote
 from fhir_migraine import terminology
 from fhir_migraine.terminology import Code
 
-SID = f"{terminology.CANONICAL_BASE}/sid"
-ORDER_SYSTEM = f"{SID}/order"
-ORDER_STEP_SYSTEM = f"{SID}/order-step"
-ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
 EXTENSION_BASE = f"{terminology.CANONICAL_BASE}/StructureDefinition"
 MIN_SESSION_EXT = f"{EXTENSION_BASE}/minimum-session-duration"
 ORDERED_DOSE_EXT = f"{EXTENSION_BASE}/ordered-dose"

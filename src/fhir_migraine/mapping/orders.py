@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine import terminology
+from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, order_value, step_value
 from fhir_migraine.inputs.orders import Dose, Order, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
 from fhir_migraine.inputs.quantity import Quantity, json_number
 from fhir_migraine.mapping.fhir import (
     DOSE_RATE_TYPE,
     MIN_SESSION_EXT,
-    ORDER_STEP_SYSTEM,
-    ORDER_SYSTEM,
-    ORDER_WEIGHT_SYSTEM,
     ORDERED_DOSE_EXT,
     Resource,
     concept,
@@ -172,9 +170,9 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request: Resource = {"resourceType": "MedicationRequest", "meta": profile("migraine-infusion-request")}
     if step.type == "infusion":
         request["contained"] = [to_fhir_bag_medication(resolved)]
-    request["identifier"] = [identifier(ORDER_STEP_SYSTEM, f"{order.order_id}/{step.id}")]
+    request["identifier"] = [identifier(ORDER_STEP_SYSTEM, step_value(order.order_id, step.id))]
     request["instantiatesCanonical"] = [canonical(protocol)]
-    request["groupIdentifier"] = identifier(ORDER_SYSTEM, order.order_id)
+    request["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
     request["status"] = "active"
     request["intent"] = "order"
     if step.type == "infusion":
@@ -207,9 +205,9 @@ def to_fhir_request_group(order: Order, requests: list[Resource], authored: str)
     extensions = min_session_extension(protocol)
     if extensions:
         group["extension"] = extensions
-    group["identifier"] = [identifier(ORDER_SYSTEM, order.order_id)]
+    group["identifier"] = [identifier(ORDER_SYSTEM, order_value(order.order_id))]
     group["instantiatesCanonical"] = [canonical(protocol)]
-    group["groupIdentifier"] = identifier(ORDER_SYSTEM, order.order_id)
+    group["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
     group["status"] = "active"
     group["intent"] = "order"
     group["subject"] = subject(order.patient)
@@ -242,7 +240,7 @@ def to_fhir_weight_observation(order: Order, authored: str) -> Resource:
     return {
         "resourceType": "Observation",
         "meta": profile("migraine-order-weight"),
-        "identifier": [identifier(ORDER_WEIGHT_SYSTEM, order.order_id)],
+        "identifier": [identifier(ORDER_WEIGHT_SYSTEM, order_value(order.order_id))],
         "status": "final",
         "category": [
             {

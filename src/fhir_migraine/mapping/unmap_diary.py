@@ -7,7 +7,8 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError
-from fhir_migraine.mapping.diary import ATTACK_LISTS, DIARY_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, parse_diary_value
+from fhir_migraine.mapping.diary import ATTACK_LISTS
 from fhir_migraine.mapping.fhir import Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
 
@@ -18,7 +19,7 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
     With ``problems``, an entry that cannot be read back is reported there (its id and why)
     instead of failing the whole Bundle.
     """
-    parts: dict[str, dict[str, Any]] = {}
+    parts: dict[str, dict[tuple[DiaryPart, int | None], Reader]] = {}
     for entry in (Reader(bundle).opt("entry") or Reader([], "$.entry")).items():
         resource = entry.opt("resource")
         if resource is None or not isinstance(resource.value, dict) or resource.value.get("resourceType") != "Observation":
@@ -26,11 +27,16 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
         key = first_identifier(resource.value, DIARY_SYSTEM)
         if key is None:
             continue
-        entry_id, _, rest = key.partition("/")
-        parts.setdefault(entry_id, {"medications": {}, "hydration": {}})[rest] = resource
+        parsed = parse_diary_value(key)
+        if parsed is None:
+            if problems is None:
+                raise resource.fail(f"identifier {key!r} is not one this project gives", ".identifier")
+            problems.append({"entry_id": key, "problem": "its identifier is not one this project gives"})
+            continue
+        parts.setdefault(parsed.entry_id, {})[(parsed.part, parsed.index)] = resource
     entries = []
     for entry_id, found in parts.items():
-        if "" not in found:
+        if ("day", None) not in found:
             if problems is not None:
                 problems.append({"entry_id": entry_id, "problem": "its diary-day Observation is missing"})
             continue
@@ -43,8 +49,8 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
     return entries
 
 
-def _entry(entry_id: str, found: dict[str, Any]) -> dict[str, Any]:
-    day: Reader = found[""]
+def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> dict[str, Any]:
+    day = found[("day", None)]
     entry: dict[str, Any] = {
         "entry_id": entry_id,
         "patient": day.get("subject").patient(),
@@ -54,22 +60,21 @@ def _entry(entry_id: str, found: dict[str, Any]) -> dict[str, Any]:
         had_headache = day.get("valueBoolean").bool()
         if not had_headache:
             entry["headache"] = None
-        elif "attack" in found:
-            entry["headache"] = _attack(found["attack"])
+        elif ("attack", None) in found:
+            entry["headache"] = _attack(found[("attack", None)])
         else:
             raise day.fail("says a headache occurred but the Bundle has no attack Observation", ".valueBoolean")
     medications: list[tuple[int, Reader]] = []
     hydration: list[tuple[int, Reader]] = []
-    for rest, resource in found.items():
-        kind, _, index = rest.partition("/")
-        if kind in ("medication", "hydration") and index.isdigit():
-            (medications if kind == "medication" else hydration).append((int(index), resource))
+    for (part, index), resource in found.items():
+        if index is not None:
+            (medications if part == "medication" else hydration).append((index, resource))
     if medications:
         entry["medications"] = [_medication(r) for _, r in sorted(medications, key=lambda p: p[0])]
     if hydration:
         entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
-    if "infusion" in found:
-        entry["infusion"] = _infusion(found["infusion"])
+    if ("infusion", None) in found:
+        entry["infusion"] = _infusion(found[("infusion", None)])
     note = day.opt("note")
     if note is not None:
         entry["notes"] = note.get(0).get("text").str()

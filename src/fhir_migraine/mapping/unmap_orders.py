@@ -10,15 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine.errors import InputError
+from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, parse_order_value, parse_step_value
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
-from fhir_migraine.mapping.fhir import (
-    ORDER_STEP_SYSTEM,
-    ORDER_WEIGHT_SYSTEM,
-    ORDERED_DOSE_EXT,
-    Resource,
-    first_identifier,
-)
+from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
 
 
@@ -39,7 +34,7 @@ def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None =
             order_id = resource.get("groupIdentifier").get("value").str()
             groups.setdefault(order_id, []).append(resource)
         elif kind == "Observation":
-            order_id_w = first_identifier(resource.value, ORDER_WEIGHT_SYSTEM)
+            order_id_w = parse_order_value(first_identifier(resource.value, ORDER_WEIGHT_SYSTEM) or "")
             if order_id_w:
                 weights[order_id_w] = resource
     orders = []
@@ -79,10 +74,10 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
 
 def _step_id(request: Reader, order_id: str) -> str:
     value = first_identifier(request.value, ORDER_STEP_SYSTEM) or ""
-    prefix = f"{order_id}/"
-    if not value.startswith(prefix):
+    parsed = parse_step_value(value)
+    if parsed is None or parsed[0] != order_id:
         raise request.fail(f"identifier {value!r} does not belong to order {order_id!r}", ".identifier")
-    return value[len(prefix):]
+    return parsed[1]
 
 
 def _ordered_dose(dosage: Reader) -> Reader:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_migraine import terminology
-from fhir_migraine.mapping.diary import CATEGORY, DIARY_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM
+from fhir_migraine.mapping.diary import CATEGORY
 from fhir_migraine.profiles.elements import Element, coding_pattern, el, invariant, of_type, reference, sliced_by
 
 OBS = "Observation"

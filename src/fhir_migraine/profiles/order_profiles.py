@@ -8,7 +8,8 @@ generators expect. Spec: https://hl7.org/fhir/R4/profiling.html
 from __future__ import annotations
 
 from fhir_migraine import terminology
-from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE
 from fhir_migraine.mapping.plandefinition import PLAN_TYPE, USAGE_CONTEXT_TYPE
 from fhir_migraine.profiles.elements import (
     EXTENSIONS_BY_URL,

@@ -1,0 +1,120 @@
+"""The business identifiers this project gives its resources: their systems, and how each value
+is built from the input's ids and parsed back (pure, no I/O).
+
+    system                      value                              resource
+    {SID}/order                 {order_id}                         RequestGroup, MedicationRequest.groupIdentifier
+    {SID}/order-step            {order_id}/{step_id}               MedicationRequest
+    {SID}/order-weight          {order_id}                         Observation (body weight of the order)
+    {SID}/diary                 {entry_id}                         Observation (diary day)
+                                {entry_id}/attack                  Observation (the headache attack)
+                                {entry_id}/medication/{i}          Observation (acute medication taken)
+                                {entry_id}/hydration/{i}           Observation (oral intake)
+                                {entry_id}/infusion                Observation (infusion received)
+
+Order and entry ids follow the input schemas (``[A-Za-z0-9][A-Za-z0-9.\\-_]{0,63}``), step ids
+the protocol's (``[a-z0-9]+(-[a-z0-9]+)*``), so ``/`` never occurs inside one and every value
+parses back to exactly the ids it was built from. Each ``parse_*`` returns None for a value that
+no ``build`` could have made.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from fhir_migraine.terminology import CANONICAL_BASE
+
+SID = f"{CANONICAL_BASE}/sid"
+ORDER_SYSTEM = f"{SID}/order"
+ORDER_STEP_SYSTEM = f"{SID}/order-step"
+ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
+DIARY_SYSTEM = f"{SID}/diary"
+
+#: Every identifier system of the project, for searches that ask for "ours".
+SYSTEMS = (ORDER_SYSTEM, ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM)
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}")
+_STEP_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_INDEX = re.compile(r"0|[1-9][0-9]{0,5}")
+
+DiaryPart = Literal["day", "attack", "medication", "hydration", "infusion"]
+#: Parts that occur once per entry, and parts that are numbered (the position in the entry's list).
+SINGLE_PARTS: dict[str, DiaryPart] = {"attack": "attack", "infusion": "infusion"}
+NUMBERED_PARTS: dict[str, DiaryPart] = {"medication": "medication", "hydration": "hydration"}
+
+
+def _id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError(f"{what} {value!r} is not an id of the input contracts")
+    return value
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+def order_value(order_id: str) -> str:
+    """The value of an order's identifier (system ``ORDER_SYSTEM`` or ``ORDER_WEIGHT_SYSTEM``)."""
+    return _id(order_id, "order_id")
+
+
+def parse_order_value(value: str) -> str | None:
+    """The order id of an ``ORDER_SYSTEM``/``ORDER_WEIGHT_SYSTEM`` value; None if malformed."""
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def step_value(order_id: str, step_id: str) -> str:
+    """``{order_id}/{step_id}``: the value of one step's MedicationRequest identifier."""
+    if not isinstance(step_id, str) or not _STEP_ID.fullmatch(step_id):
+        raise ValueError(f"step id {step_id!r} is not a protocol step id")
+    return f"{_id(order_id, 'order_id')}/{step_id}"
+
+
+def parse_step_value(value: str) -> tuple[str, str] | None:
+    """``(order_id, step_id)`` of an ``ORDER_STEP_SYSTEM`` value; None if malformed."""
+    if not isinstance(value, str):
+        return None
+    order_id, slash, step_id = value.partition("/")
+    if not slash or not _ID.fullmatch(order_id) or not _STEP_ID.fullmatch(step_id):
+        return None
+    return order_id, step_id
+
+
+# --- diary --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiaryKey:
+    """Which Observation of a diary entry a ``DIARY_SYSTEM`` value names."""
+
+    entry_id: str
+    part: DiaryPart = "day"
+    index: int | None = None  # the position in the entry's medications or hydration list
+
+
+def diary_value(entry_id: str, part: DiaryPart = "day", index: int | None = None) -> str:
+    """The value of a diary Observation's identifier (see the module's table)."""
+    base = _id(entry_id, "entry_id")
+    if part == "day" and index is None:
+        return base
+    if part in SINGLE_PARTS and index is None:
+        return f"{base}/{part}"
+    if part in NUMBERED_PARTS and isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+        return f"{base}/{part}/{index}"
+    raise ValueError(f"no diary identifier for part {part!r} with index {index!r}")
+
+
+def parse_diary_value(value: str) -> DiaryKey | None:
+    """The entry id, part and index of a ``DIARY_SYSTEM`` value; None if malformed."""
+    if not isinstance(value, str):
+        return None
+    entry_id, *rest = value.split("/")
+    if not _ID.fullmatch(entry_id):
+        return None
+    if not rest:
+        return DiaryKey(entry_id)
+    if len(rest) == 1 and rest[0] in SINGLE_PARTS:
+        return DiaryKey(entry_id, SINGLE_PARTS[rest[0]])
+    if len(rest) == 2 and rest[0] in NUMBERED_PARTS and _INDEX.fullmatch(rest[1]):
+        return DiaryKey(entry_id, NUMBERED_PARTS[rest[0]], int(rest[1]))
+    return None
