@@ -54,7 +54,9 @@ def _duplicate_ids(contained: list[Any], path: str) -> list[Issue]:
     found = []
     for at, item in enumerate(contained):
         name = item.get("id") if type(item) is dict else None
-        if type(name) is str and name in seen:
+        if type(name) is not str:  # a wrong type of id is the structure walk's to report
+            continue
+        if name in seen:
             found.append(Issue("error", "structure", "structure", f"duplicate id {name!r} of a contained resource",
                                f"{path}.contained[{at}]"))
         seen.add(name)
