@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+import fhir_migraine
 from fhir_migraine.api import create_app
 from fhir_migraine.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PROTOCOLS = EXAMPLES / "protocols"
+
+# scripts/check-wheel runs the tests with the Python of a fresh environment where the built
+# wheel is installed: then the package under test must be that one, and tests/installed runs.
+INSTALLED = os.environ.get("FHIR_MIGRAINE_TEST_INSTALLED") == "1"
+if INSTALLED and ROOT in Path(fhir_migraine.__file__).resolve().parents:
+    raise RuntimeError(f"FHIR_MIGRAINE_TEST_INSTALLED=1 but fhir_migraine comes from the checkout: {fhir_migraine.__file__}")
+collect_ignore = [] if INSTALLED else ["installed"]
 
 
 API_TOKEN = "test-token-for-the-service"
