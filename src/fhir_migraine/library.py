@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from datetime import datetime, timezone
 from importlib.resources.abc import Traversable
@@ -14,8 +13,14 @@ from fhir_migraine import shipped
 from fhir_migraine.errors import InputError, NotFound, Problem
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.store import Store
 
 PROTOCOL_SUFFIXES = (".yaml", ".yml", ".json")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS protocols (
+    id TEXT PRIMARY KEY, version TEXT NOT NULL, document TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+"""
 
 
 def read_protocol_file(path: Traversable) -> Protocol:
@@ -51,28 +56,20 @@ class ProtocolStore:
     without one from the example protocols shipped inside the package."""
 
     def __init__(self, database: str, *, seed: str | None = None) -> None:
-        if database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-        if database != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._lock = threading.RLock()
+        self._store = Store(database, _SCHEMA)
+        self._lock = threading.Lock()  # guards the parsed-protocol cache
         self._cache: dict[tuple[str, str], Protocol] = {}
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS protocols ("
-            " id TEXT PRIMARY KEY, version TEXT NOT NULL, document TEXT NOT NULL, updated_at TEXT NOT NULL)"
-        )
         if self._count() == 0:
             folder = Path(seed) if seed else shipped.seed_protocols_folder()
             for protocol in read_protocols(folder).values():
                 self.put(protocol.id, protocol.document, only_if_absent=True)
 
     def _count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM protocols").fetchone()[0])
+        row = self._store.one("SELECT count(*) FROM protocols")
+        return int(row[0]) if row else 0
 
     def get(self, protocol_id: str) -> Protocol | None:
-        row = self._db.execute("SELECT document FROM protocols WHERE id = ?", (protocol_id,)).fetchone()
+        row = self._store.one("SELECT document FROM protocols WHERE id = ?", (protocol_id,))
         if row is None:
             return None
         key = (protocol_id, row[0])
@@ -88,7 +85,7 @@ class ProtocolStore:
         return protocol
 
     def summaries(self) -> Iterator[dict[str, Any]]:
-        for (document,) in self._db.execute("SELECT document FROM protocols ORDER BY id"):
+        for (document,) in self._store.all("SELECT document FROM protocols ORDER BY id"):
             doc = json.loads(document)
             yield {k: doc[k] for k in ("id", "version", "title", "intent")}
 
@@ -99,11 +96,12 @@ class ProtocolStore:
             raise InputError.of([Problem("$.id", f"is {protocol.id!r} but the URL names {protocol_id!r}")], "protocol")
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         text = json.dumps(document, ensure_ascii=False, sort_keys=True)
-        with self._lock:
-            created = self.get(protocol_id) is None
+        # One transaction: two processes seeding or putting at once see one consistent answer.
+        with self._store.transaction() as db:
+            created = db.execute("SELECT 1 FROM protocols WHERE id = ?", (protocol_id,)).fetchone() is None
             if only_if_absent and not created:
                 return protocol, False
-            self._db.execute(
+            db.execute(
                 "INSERT INTO protocols (id, version, document, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, "
                 "updated_at = excluded.updated_at",

@@ -14,13 +14,12 @@ claimed again: sending a part twice is harmless, because every entry is a condit
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
+
+from fhir_migraine.store import Store
 
 STATES = ("pending", "sending", "sent", "dead")
 
@@ -93,16 +92,8 @@ class Outbox:
     """The outbox table; safe to share between threads and between processes."""
 
     def __init__(self, database: str, *, clock: Callable[[], float] = time.time) -> None:
-        if database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
-        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=30)
-        self._lock = threading.RLock()
-        with self._lock:
-            if database != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged item survives a power cut
-            self._db.executescript(_SCHEMA)
+        self._store = Store(database, _SCHEMA)
 
     def _row(self, row: tuple[Any, ...] | None) -> Item | None:
         if row is None:
@@ -119,64 +110,53 @@ class Outbox:
         item_id = str(uuid.uuid4())
         now = self.clock()
         count = sum(len(p.get("entry", [])) for p in parts)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (item_id, kind, json.dumps(parts, ensure_ascii=False), len(parts), count, now, now, now),
-            )
+        self._store.write(
+            "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+            (item_id, kind, json.dumps(parts, ensure_ascii=False), len(parts), count, now, now, now),
+        )
         return item_id
 
     def get(self, item_id: str) -> Item | None:
-        with self._lock:
-            return self._row(self._db.execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone())
+        return self._row(self._store.one("SELECT * FROM outbox WHERE id = ?", (item_id,)))
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Item]:
         query = "SELECT * FROM outbox" + (" WHERE state = ?" if state else "") + " ORDER BY created_at LIMIT ?"
         args: tuple[Any, ...] = (state, limit) if state else (limit,)
-        with self._lock:
-            return [i for r in self._db.execute(query, args).fetchall() if (i := self._row(r))]
+        return [i for r in self._store.all(query, args) if (i := self._row(r))]
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+        rows = self._store.all("SELECT state, count(*) FROM outbox GROUP BY state")
         return {state: 0 for state in STATES} | {state: n for state, n in rows}
 
     def claim(self, lease: float, only: str | None = None) -> Item | None:
         """Take the oldest due item (or one whose lease ran out) for ``lease`` seconds."""
         now = self.clock()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                query = (
-                    "SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?)"
-                    " OR (state = 'sending' AND lease_until < ?))"
-                    + (" AND id = ?" if only else "")
-                    + " ORDER BY next_attempt_at LIMIT 1"
-                )
-                args: tuple[Any, ...] = (now, now, only) if only else (now, now)
-                row = self._db.execute(query, args).fetchone()
-                if row is None:
-                    self._db.execute("COMMIT")
-                    return None
-                self._db.execute(
-                    "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?"
-                    " WHERE id = ?",
-                    (now + lease, now, row[0]),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        query = (
+            "SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?)"
+            " OR (state = 'sending' AND lease_until < ?))"
+            + (" AND id = ?" if only else "")
+            + " ORDER BY next_attempt_at LIMIT 1"
+        )
+        args: tuple[Any, ...] = (now, now, only) if only else (now, now)
+        with self._store.transaction() as db:
+            row = db.execute(query, args).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?"
+                " WHERE id = ?",
+                (now + lease, now, row[0]),
+            )
         return self.get(row[0])
 
     def part_sent(self, item_id: str, response: dict[str, Any], lease: float) -> None:
         """Record one part as sent (and keep the lease)."""
         now = self.clock()
-        with self._lock:
-            responses = json.loads(self._db.execute("SELECT responses FROM outbox WHERE id = ?", (item_id,)).fetchone()[0])
+        with self._store.transaction() as db:
+            responses = json.loads(db.execute("SELECT responses FROM outbox WHERE id = ?", (item_id,)).fetchone()[0])
             responses.append(response)
-            self._db.execute(
+            db.execute(
                 "UPDATE outbox SET next_part = next_part + 1, responses = ?, lease_until = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(responses, ensure_ascii=False), now + lease, now, item_id),
             )
@@ -192,9 +172,8 @@ class Outbox:
 
     def _set(self, item_id: str, state: str, next_attempt_at: float | None, error: dict[str, Any] | None) -> None:
         now = self.clock()
-        with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-                " last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
-                (state, next_attempt_at, json.dumps(error) if error else None, now, item_id),
-            )
+        self._store.write(
+            "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
+            " last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+            (state, next_attempt_at, json.dumps(error) if error else None, now, item_id),
+        )

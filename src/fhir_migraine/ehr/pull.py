@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.store import Store
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
 
 # Each search asks for one identifier system of ours ("system|" matches any value in it).
@@ -61,23 +59,17 @@ class Cursors:
     """Per-patient pull cursors: the instant of the last pull, so the next fetches only changes."""
 
     def __init__(self, database: str) -> None:
-        if database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=30)
-        self._lock = threading.Lock()
-        self._db.execute("CREATE TABLE IF NOT EXISTS pull_cursors (patient TEXT PRIMARY KEY, since TEXT NOT NULL)")
+        self._store = Store(database, "CREATE TABLE IF NOT EXISTS pull_cursors (patient TEXT PRIMARY KEY, since TEXT NOT NULL);")
 
     def get(self, patient: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT since FROM pull_cursors WHERE patient = ?", (patient,)).fetchone()
+        row = self._store.one("SELECT since FROM pull_cursors WHERE patient = ?", (patient,))
         return str(row[0]) if row else None
 
     def set(self, patient: str, since: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO pull_cursors (patient, since) VALUES (?, ?) ON CONFLICT(patient) DO UPDATE SET since = excluded.since",
-                (patient, since),
-            )
+        self._store.write(
+            "INSERT INTO pull_cursors (patient, since) VALUES (?, ?) ON CONFLICT(patient) DO UPDATE SET since = excluded.since",
+            (patient, since),
+        )
 
 
 def pull_with_cursor(client: FhirClient, cursors: Cursors, patient: str) -> dict[str, Any]:
