@@ -55,7 +55,7 @@ def outbox(tmp_path: Path, clock: Clock) -> Outbox:
 def test_an_item_is_sent_and_keeps_the_ehr_answer(outbox: Outbox) -> None:
     item_id = outbox.add("diary", [PART])
     assert outbox.get(item_id).state == "pending"
-    assert drain(outbox, FakeEhr(), POLICY) == 1  # type: ignore[arg-type]
+    assert drain(outbox, FakeEhr(), POLICY) == 1
     item = outbox.get(item_id)
     assert (item.state, item.attempts, item.next_part) == ("sent", 1, 1)
     assert item.responses[0]["type"] == "transaction-response"
@@ -63,21 +63,21 @@ def test_an_item_is_sent_and_keeps_the_ehr_answer(outbox: Outbox) -> None:
 
 def test_a_retryable_failure_waits_at_least_retry_after(outbox: Outbox, clock: Clock) -> None:
     item_id = outbox.add("order", [PART])
-    drain(outbox, FakeEhr(EhrUnavailable("429", status=429, retry_after=20.0)), POLICY)  # type: ignore[arg-type]
+    drain(outbox, FakeEhr(EhrUnavailable("429", status=429, retry_after=20.0)), POLICY)
     item = outbox.get(item_id)
     assert item.state == "pending"
     assert item.next_attempt_at - clock.now >= 20.0
     assert item.last_error["status"] == 429
-    assert drain(outbox, FakeEhr(), POLICY) == 0, "not due yet"  # type: ignore[arg-type]
+    assert drain(outbox, FakeEhr(), POLICY) == 0, "not due yet"
     clock.now += 20.0
-    assert drain(outbox, FakeEhr(), POLICY) == 1  # type: ignore[arg-type]
+    assert drain(outbox, FakeEhr(), POLICY) == 1
     assert outbox.get(item_id).state == "sent"
 
 
 def test_a_rejection_is_a_dead_letter_with_the_ehr_outcome(outbox: Outbox) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing", "diagnostics": "bad"}]}
     item_id = outbox.add("order", [PART])
-    drain(outbox, FakeEhr(EhrRejected("412", status=412, outcome=outcome)), POLICY)  # type: ignore[arg-type]
+    drain(outbox, FakeEhr(EhrRejected("412", status=412, outcome=outcome)), POLICY)
     item = outbox.get(item_id)
     assert item.state == "dead"
     assert item.last_error["outcome"] == outcome
@@ -97,11 +97,11 @@ def test_parts_already_sent_are_not_sent_again_after_a_failure(outbox: Outbox, c
     parts = [dict(PART, id=str(i)) for i in range(3)]
     item_id = outbox.add("diary", parts)
     ehr = FakeEhr("ok", EhrUnavailable("down"))
-    drain(outbox, ehr, POLICY)  # type: ignore[arg-type]
+    drain(outbox, ehr, POLICY)
     assert outbox.get(item_id).next_part == 1
     clock.now += 1000
     ehr = FakeEhr()
-    drain(outbox, ehr, POLICY)  # type: ignore[arg-type]
+    drain(outbox, ehr, POLICY)
     assert [p["id"] for p in ehr.received] == ["1", "2"]
     assert outbox.get(item_id).state == "sent"
 
@@ -118,7 +118,7 @@ def test_max_attempts_gives_up_into_dead(outbox: Outbox, clock: Clock) -> None:
     policy = RetryPolicy(base=1.0, cap=1.0, lease=30.0, max_attempts=2)
     item_id = outbox.add("order", [PART])
     for _ in range(2):
-        drain(outbox, FakeEhr(EhrUnavailable("down")), policy)  # type: ignore[arg-type]
+        drain(outbox, FakeEhr(EhrUnavailable("down")), policy)
         clock.now += 10
     assert outbox.get(item_id).state == "dead"
 

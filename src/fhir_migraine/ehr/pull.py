@@ -6,10 +6,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.ehr.interface import Searches
 from fhir_migraine.errors import InputError, Problem
-from fhir_migraine.store import Store
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.store import Store
 
 # Each search asks for one identifier system of ours ("system|" matches any value in it).
 SEARCHES = (
@@ -30,7 +30,7 @@ def patient_reference(text: str) -> str:
     return f"Patient/{match.group(2)}"
 
 
-def pull(client: FhirClient, patient: str, *, since: str | None = None) -> dict[str, Any]:
+def pull(client: Searches, patient: str, *, since: str | None = None) -> dict[str, Any]:
     """A searchset Bundle of the patient's resources of this project, changed since ``since``."""
     reference = patient_reference(patient)
     entries: list[dict[str, Any]] = []
@@ -72,7 +72,7 @@ class Cursors:
         )
 
 
-def pull_with_cursor(client: FhirClient, cursors: Cursors, patient: str) -> dict[str, Any]:
+def pull_with_cursor(client: Searches, cursors: Cursors, patient: str) -> dict[str, Any]:
     """Pull what changed since the patient's cursor, then move the cursor to this pull's start.
 
     The new cursor is the search time the EHR reports (``Bundle.meta.lastUpdated``), or the local

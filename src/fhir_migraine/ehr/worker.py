@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.ehr.interface import Transactions
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.errors import EhrError
 
@@ -42,7 +42,7 @@ def error_record(error: EhrError) -> dict[str, Any]:
     return record
 
 
-def send(outbox: Outbox, client: FhirClient, item: Item, policy: RetryPolicy) -> str:
+def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) -> str:
     """Send the remaining parts of a claimed item; its new state."""
     try:
         for index in range(item.next_part, item.part_count):
@@ -68,7 +68,7 @@ def send(outbox: Outbox, client: FhirClient, item: Item, policy: RetryPolicy) ->
     return "sent"
 
 
-def drain(outbox: Outbox, client: FhirClient, policy: RetryPolicy, *, only: str | None = None) -> int:
+def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: str | None = None) -> int:
     """Send every item due now; how many were handled."""
     handled = 0
     while (item := outbox.claim(policy.lease, only)) is not None:
@@ -80,7 +80,7 @@ def drain(outbox: Outbox, client: FhirClient, policy: RetryPolicy, *, only: str 
 class Worker:
     """A background thread that drains the outbox every ``interval`` seconds until stopped."""
 
-    def __init__(self, outbox: Outbox, client: FhirClient, policy: RetryPolicy, *, interval: float = 0.5) -> None:
+    def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5) -> None:
         self.outbox, self.client, self.policy, self.interval = outbox, client, policy, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
@@ -102,7 +102,7 @@ class Worker:
             self._stop.wait(self.interval)
 
 
-def wait_for(outbox: Outbox, item_id: str, client: FhirClient, policy: RetryPolicy, *, deadline: float,
+def wait_for(outbox: Outbox, item_id: str, client: Transactions, policy: RetryPolicy, *, deadline: float,
              sleep: Callable[[float], None] = time.sleep) -> Item:
     """Send one item now, retrying as the policy says until it is sent, dead or the deadline passes."""
     while True:
