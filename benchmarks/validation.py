@@ -1,16 +1,36 @@
-"""Validation throughput: the engine in-process against HAPI FHIR's ``$validate`` over loopback,
-on the same resources, in one run.
+"""Validation speed: the engine against HAPI FHIR's validator and against JSON floors, on the same
+resources, one core, in one run.
 
 The corpus is the validation corpus of the tests (valid examples and golden outputs, and the
-invalid variants), each validated against its profile. The engine runs in this process pinned
-to one core, in rounds; every round is printed, and the best and the median: the best round is
-its speed with the least interference from the rest of the machine (whose speed varies from
-minute to minute here), the median shows that variation. Measured in the same run: the engine's
-closures alone (the structure walk then the profile walk, which the generated single pass
-replaced), and HAPI (the local test EHR, with the project's profiles uploaded), which answers
-one request at a time.
+invalid variants; Bundles left out), each resource with its profile. Measured, in this order:
 
-    .venv/bin/python benchmarks/validation.py [--rounds 9] [--seconds 1.0] [--hapi-passes 1]
+* the engine in this process from parsed dicts (``validator.validate(resource, profile=...)``),
+  and from JSON text (``json.loads`` then validate);
+* the floors: ``json.loads`` + ``json.dumps`` of each resource's text, and the same with orjson;
+* HAPI FHIR's validator in process (``ValidatorBench`` of the Maven module in ``tests/ehr``: the
+  validation support chain of a HAPI server with the project's FHIR package, a
+  FhirInstanceValidator in a FhirValidator), from the same JSON text, warmed up; as shipped, and
+  without its one avoidable cost: HAPI 8.8 builds a new InstanceValidator for every validation,
+  and each reads and parses the OID registry again (about 1.5 MB). The harness counts those
+  reads and times each from the opening of the registry to the closing of its stream inside
+  the very validations it times, and the figure without it is validations / (round time -
+  registry time) of the same rounds;
+* HAPI's ``$validate`` over loopback HTTP against the local test EHR (``scripts/ehr start``),
+  one request at a time: HAPI's server (HTTP, its JPA validation support, the validator), not
+  its validator alone;
+* with ``--instructions``, the engine's instructions per resource under
+  ``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``): two runs that differ only in the
+  number of timed passes, after the same load and warm-up; the difference of their counts
+  divided by the extra resources validated.
+
+Everything that is timed runs pinned to one core (this process, and the JVM through
+``taskset``), in rounds; every round is printed, and the best and the median. The best round is
+the speed with the least interference from the rest of the machine, the median shows that
+interference. Ratios are between figures of the same run.
+
+    .venv/bin/python benchmarks/validation.py [--rounds 9] [--seconds 1.0] [--hapi-rounds 5]
+        [--hapi-warmup 30] [--http-passes 1] [--core N] [--no-hapi] [--no-http]
+        [--instructions [--instruction-passes 5]]
 """
 
 from __future__ import annotations
@@ -18,106 +38,324 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-
-import requests
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from local_ehr import ehr_url  # noqa: E402
-from fhir_migraine.validation.engine import Validator  # noqa: E402
+MODULE = ROOT / "tests" / "ehr"
+JAR = MODULE / "target" / "fhir-migraine-ehr.jar"
+BENCH_CLASS = "org.fhirmigraine.ehr.bench.ValidatorBench"
+PACKAGE = ROOT / "profiles"  # the FHIR package as published; the shipped copy is the same
 
 
-def corpus() -> list[tuple[dict, str]]:
+def corpus() -> list[tuple[dict[str, Any], str]]:
     """(resource, profile canonical) pairs of the cross-check corpus, Bundles left out."""
     from tests.validation_corpus import cases  # the corpus of the HAPI cross-check
 
     return [(case.resource, case.profile) for case in cases() if case.profile is not None]
 
 
+def load_validator() -> Any:
+    from fhir_migraine.validation.engine import Validator
+
+    return Validator.load()
+
+
+def pin(core: int) -> None:
+    os.sched_setaffinity(0, {core})
+
+
+def rounds_of(one_pass: Callable[[], None], size: int, rounds: int, seconds: float) -> list[float]:
+    """Resources per second in each round: whole passes until ``seconds`` have gone."""
+    one_pass()  # warm-up: the engine writes its checks on first use
+    rates = []
+    for _ in range(rounds):
+        done, started = 0, time.perf_counter()
+        while True:
+            one_pass()
+            done += size
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds:
+                break
+        rates.append(done / elapsed)
+    return rates
+
+
+# --- HAPI in process -------------------------------------------------------------------------
+
+def java_command() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def hapi_missing() -> list[str]:
+    """What the in-process HAPI run lacks, worded for the user; empty when it can run."""
+    missing = []
+    if java_command() is None:
+        missing.append("java (Java 17 or newer: set JAVA_HOME or put java on PATH)")
+    if shutil.which("taskset") is None:
+        missing.append("taskset (util-linux), to pin the JVM to one core")
+    if not JAR.is_file() or not (JAR.parent / "lib").is_dir():
+        missing.append(f"{JAR.relative_to(ROOT)} and its lib/ (build them: scripts/ehr build)")
+    else:
+        with zipfile.ZipFile(JAR) as jar:
+            if BENCH_CLASS.replace(".", "/") + ".class" not in jar.namelist():
+                missing.append(f"{BENCH_CLASS} in {JAR.relative_to(ROOT)} (an older build: scripts/ehr build)")
+    return missing
+
+
+def hapi_in_process(items: list[tuple[str, str]], core: int, rounds: int, seconds: float,
+                    warmup: float) -> dict[str, Any]:
+    """Runs ValidatorBench on ``items`` (JSON text, profile) pinned to ``core``; its results."""
+    java = java_command()
+    assert java is not None
+    with tempfile.TemporaryDirectory(prefix="validation-bench-") as folder:
+        corpus_file, out, log = Path(folder, "corpus.ndjson"), Path(folder, "hapi.json"), Path(folder, "hapi.log")
+        corpus_file.write_text("".join(json.dumps({"profile": profile, "text": text}) + "\n"
+                                       for text, profile in items), encoding="utf-8")
+        command = ["taskset", "-c", str(core), java, "-Xms512m", "-Xmx1g", "-cp", str(JAR), BENCH_CLASS,
+                   "--package", str(PACKAGE), "--corpus", str(corpus_file), "--out", str(out),
+                   "--rounds", str(rounds), "--seconds", str(seconds), "--warmup", str(warmup)]
+        with log.open("w") as sink:
+            code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, check=False).returncode
+        if code != 0 or not out.is_file():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise SystemExit(f"HAPI in-process run failed (exit code {code}):\n{tail}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+# --- HAPI over HTTP --------------------------------------------------------------------------
+
+def http_url() -> tuple[str | None, str]:
+    """The test EHR's base URL, or None and why not."""
+    from local_ehr import ehr_url
+
+    try:
+        return ehr_url(), ""
+    except SystemExit as exc:
+        return None, str(exc)
+
+
 def upload_package(url: str) -> None:
+    import requests
+
     session = requests.Session()
     for pattern in ("CodeSystem-*.json", "ValueSet-*.json", "StructureDefinition-*.json"):
-        for path in sorted((ROOT / "profiles").glob(pattern)):
+        for path in sorted(PACKAGE.glob(pattern)):
             resource = json.loads(path.read_text())
             answer = session.put(f"{url}/{resource['resourceType']}/{resource['id']}", json=resource,
                                  headers={"Content-Type": "application/fhir+json"}, timeout=60)
             answer.raise_for_status()
 
 
-def engine_rates(resources: list[tuple[dict, str]], rounds: int, seconds: float, *, single_pass: bool = True) -> list[float]:
-    """Resources per second in each round of ``seconds``, on one core."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {0})
-    validator = Validator.load(single_pass=single_pass)
-    for resource, profile in resources:  # warm-up: the checks are written on first use
-        validator.validate(resource, profile=profile)
-    rates = []
-    for _ in range(rounds):
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            for resource, profile in resources:
-                validator.validate(resource, profile=profile)
-            done += len(resources)
-        rates.append(done / (time.perf_counter() - started))
-    return rates
+def http_rate(url: str, items: list[tuple[str, str, str]], passes: int) -> tuple[float, int]:
+    """Resources per second through ``$validate``, one request at a time; items are
+    (resource type, JSON text, profile)."""
+    import requests
 
-
-def hapi_rate(url: str, resources: list[tuple[dict, str]], passes: int) -> tuple[float, int]:
     session = requests.Session()
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
-    def once(resource: dict, profile: str) -> None:
-        answer = session.post(f"{url}/{resource['resourceType']}/$validate", params={"profile": profile},
-                              data=json.dumps(resource), headers=headers, timeout=120)
-        # HAPI answers 200 with the outcome, or 400 when its parser already refuses the JSON.
+    def once(kind: str, text: str, profile: str) -> None:
+        answer = session.post(f"{url}/{kind}/$validate", params={"profile": profile}, data=text.encode(),
+                              headers=headers, timeout=120)
+        # HAPI answers 200 with the outcome, or 4xx when its parser already refuses the JSON.
         if answer.status_code not in (200, 400, 412, 422) or answer.json().get("resourceType") != "OperationOutcome":
             answer.raise_for_status()
 
-    for resource, profile in resources[:5]:  # warm-up: HAPI builds snapshots on first use
-        once(resource, profile)
+    for item in items[:5]:  # warm-up: HAPI builds snapshots on first use
+        once(*item)
     done, started = 0, time.perf_counter()
     for _ in range(passes):
-        for resource, profile in resources:
-            once(resource, profile)
-        done += len(resources)
+        for item in items:
+            once(*item)
+        done += len(items)
     return done / (time.perf_counter() - started), done
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9, help="rounds of the engine")
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of a round")
-    parser.add_argument("--hapi-passes", type=int, default=1, help="passes over the corpus through HAPI")
-    args = parser.parse_args()
+# --- instructions ----------------------------------------------------------------------------
+
+def count_passes(passes: int) -> None:
+    """The target of callgrind: load, two passes of warm-up, then ``passes`` passes."""
     resources = corpus()
-    url = ehr_url()
-    upload_package(url)
-    # The engine first: HAPI's JVM keeps compiling and collecting for a while after requests.
-    engine = engine_rates(resources, args.rounds, args.seconds)
-    closures = engine_rates(resources, args.rounds, args.seconds, single_pass=False)
-    hapi, hapi_count = hapi_rate(url, resources, args.hapi_passes)
-    best, median = max(engine), statistics.median(engine)
-    print(f"corpus: {len(resources)} resources (valid and invalid), each against its profile")
-    print("engine rounds (resources/s):        " + ", ".join(f"{rate:.0f}" for rate in engine))
-    print("closures-only rounds (resources/s): " + ", ".join(f"{rate:.0f}" for rate in closures))
-    print(f"{'validator':>34} {'best round':>12} {'median':>10}")
-    print(f"{'HAPI $validate (loopback)':>34} {hapi:>12.1f} {hapi:>10.1f}   (one pass, {hapi_count} resources)")
-    print(f"{'engine, closures only (1 core)':>34} {max(closures):>12.1f} {statistics.median(closures):>10.1f}")
-    print(f"{'engine (1 core)':>34} {best:>12.1f} {median:>10.1f}")
-    print(f"engine / HAPI = {best / hapi:.1f} (best round), {median / hapi:.1f} (median)")
-    print(f"engine / closures only = {best / max(closures):.2f} (best rounds), "
-          f"{median / statistics.median(closures):.2f} (medians)")
-    # The best round is the engine's speed with the least interference from the rest of the
-    # machine (the reading timeit recommends); the median shows what interference did.
-    print(f"target 10,000 resources/s on one core: {'met' if best >= 10_000 else 'not met'} "
-          f"(best round {best:.0f}; median {median:.0f})")
-    print(f"target 50 x HAPI: {'met' if median / hapi >= 50 else 'not met'} (median)")
+    validator = load_validator()
+    for _ in range(2 + passes):
+        for resource, profile in resources:
+            validator.validate(resource, profile=profile)
+
+
+def instructions(core: int, passes: int, size: int) -> tuple[float, int, int]:
+    """Instructions per resource: (count of 1 + passes timed passes - count of 1) / (passes * size)."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="validation-callgrind-") as folder:
+        for n in (1, 1 + passes):
+            out = Path(folder, f"callgrind.{n}.out")
+            command = ["taskset", "-c", str(core), "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                       sys.executable, str(Path(__file__).resolve()), "--count-passes", str(n)]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"callgrind run failed:\n{done.stderr[-3000:]}")
+            summary = [line for line in out.read_text().splitlines() if line.startswith("summary:")]
+            counts.append(int(summary[0].split()[1]))
+    return (counts[1] - counts[0]) / (passes * size), counts[0], counts[1]
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def fmt(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:,.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=9, help="rounds of the engine and the floors (default 9)")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="least length of a round, in whole passes over the corpus (default 1.0)")
+    parser.add_argument("--hapi-rounds", type=int, default=5, help="rounds of HAPI in process (default 5)")
+    parser.add_argument("--hapi-seconds", type=float, default=1.0,
+                        help="least length of a HAPI round, in whole passes (default 1.0; one pass takes longer)")
+    parser.add_argument("--hapi-warmup", type=float, default=30.0,
+                        help="seconds of whole passes HAPI runs before its rounds (default 30)")
+    parser.add_argument("--http-passes", type=int, default=1, help="passes over the corpus through $validate")
+    parser.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)),
+                        help="the core to pin to (default: the highest this process may use)")
+    parser.add_argument("--no-hapi", action="store_true", help="leave out HAPI in process")
+    parser.add_argument("--no-http", action="store_true", help="leave out $validate over HTTP")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the engine's instructions per resource under callgrind (minutes)")
+    parser.add_argument("--instruction-passes", type=int, default=5,
+                        help="extra passes of the longer callgrind run (default 5)")
+    parser.add_argument("--count-passes", type=int, help=argparse.SUPPRESS)  # the callgrind target
+    args = parser.parse_args()
+    if args.count_passes is not None:
+        count_passes(args.count_passes)
+        return
+
+    # Everything missing is said before anything long runs.
+    missing = [] if args.no_hapi else [f"HAPI in process needs {what}" for what in hapi_missing()]
+    url, why = (None, "") if args.no_http else http_url()
+    if not args.no_http and url is None:
+        missing.append(f"$validate over HTTP needs the test EHR: {why}")
+    if args.instructions and shutil.which("valgrind") is None:
+        missing.append("--instructions needs valgrind")
+    if args.instructions and shutil.which("taskset") is None:
+        missing.append("--instructions needs taskset (util-linux)")
+    try:
+        import orjson
+    except ImportError:
+        missing.append("the orjson floor needs orjson (pip install -e '.[test]')")
+    if missing:
+        raise SystemExit("cannot run:\n  " + "\n  ".join(missing)
+                         + "\n(--no-hapi / --no-http leave those parts out)")
+
+    resources = corpus()
+    size = len(resources)
+    texts = [json.dumps(resource, separators=(",", ":")) for resource, _ in resources]
+    with_text = [(text, profile) for text, (_, profile) in zip(texts, resources)]
+    pin(args.core)
+    validator = load_validator()
+
+    def engine_dicts() -> None:
+        for resource, profile in resources:
+            validator.validate(resource, profile=profile)
+
+    def engine_text() -> None:
+        for text, profile in with_text:
+            validator.validate(json.loads(text), profile=profile)
+
+    def floor_json() -> None:
+        for text in texts:
+            json.dumps(json.loads(text))
+
+    def floor_orjson() -> None:
+        for text in texts:
+            orjson.dumps(orjson.loads(text))
+
+    rows: dict[str, list[float]] = {}
+    rows["engine, dicts"] = rounds_of(engine_dicts, size, args.rounds, args.seconds)
+    rows["engine, JSON text"] = rounds_of(engine_text, size, args.rounds, args.seconds)
+    rows["floor: json.loads+dumps"] = rounds_of(floor_json, size, args.rounds, args.seconds)
+    rows["floor: orjson.loads+dumps"] = rounds_of(floor_orjson, size, args.rounds, args.seconds)
+    engine_invalid = [any(i["severity"] in ("error", "fatal") for i in validator.validate(r, profile=p)["issue"])
+                      for r, p in resources]
+
+    hapi: dict[str, Any] | None = None
+    if not args.no_hapi:
+        hapi = hapi_in_process(with_text, args.core, args.hapi_rounds, args.hapi_seconds, args.hapi_warmup)
+        shipped = [r["validations"] / r["seconds"] for r in hapi["rounds"]]
+        no_registry = [r["validations"] / (r["seconds"] - r["registry_seconds"]) for r in hapi["rounds"]]
+        rows["HAPI in process, as shipped"] = shipped
+        rows["HAPI in process, w/o OID registry"] = no_registry
+    http: tuple[float, int] | None = None
+    if url is not None:
+        upload_package(url)
+        http = http_rate(url, [(r["resourceType"], t, p) for (r, p), t in zip(resources, texts)], args.http_passes)
+    counted = instructions(args.core, args.instruction_passes, size) if args.instructions else None
+
+    print(f"corpus: {size} resources ({size - sum(engine_invalid)} valid, {sum(engine_invalid)} invalid "
+          f"by the engine), each against its profile; Python {sys.version.split()[0]}, one core (core {args.core})")
+    print("\nrounds (resources/s):")
+    for name, rates in rows.items():
+        print(f"  {name:<34} " + ", ".join(fmt(rate) for rate in rates))
+    dicts, text = rows["engine, dicts"], rows["engine, JSON text"]
+    print(f"\n{'':<36}{'best':>10}{'median':>10}{'us/res':>9}   engine(dicts)/this  engine(text)/this")
+    for name, rates in rows.items():
+        best, median = max(rates), statistics.median(rates)
+        print(f"  {name:<34}{fmt(best):>10}{fmt(median):>10}{1e6 / best:>9.1f}"
+              f"   {max(dicts) / best:>7.3g} | {statistics.median(dicts) / median:<7.3g}"
+              f"  {max(text) / best:>7.3g} | {statistics.median(text) / median:<7.3g}")
+    print("  (ratios: best round against best round | median against median; above 1 = the engine is faster)")
+    if http is not None:
+        print(f"  {'HAPI $validate over loopback HTTP':<34}{fmt(http[0]):>10}{'':>10}{1e6 / http[0]:>9.1f}"
+              f"   {max(dicts) / http[0]:>7.3g} | {statistics.median(dicts) / http[0]:<7.3g}"
+              f"  {max(text) / http[0]:>7.3g} | {statistics.median(text) / http[0]:<7.3g}")
+        print(f"  (one pass of {http[1]} requests, one at a time: measures HAPI's server, the HTTP round trip, "
+              "its JPA validation support and validator, not the validator alone; the server runs unpinned)")
+
+    if hapi is not None:
+        shipped, no_registry = rows["HAPI in process, as shipped"], rows["HAPI in process, w/o OID registry"]
+        loads = sum(r["registry_loads"] for r in hapi["rounds"]) / sum(r["validations"] for r in hapi["rounds"])
+        share = sum(r["registry_seconds"] for r in hapi["rounds"]) / sum(r["seconds"] for r in hapi["rounds"])
+        per_load = (sum(r["registry_seconds"] for r in hapi["rounds"])
+                    / max(1, sum(r["registry_loads"] for r in hapi["rounds"])))
+        agree = sum(a == b for a, b in zip(engine_invalid, hapi["has_errors"]))
+        print("\n=== the engine against HAPI's validator, both in process, one core, from the same JSON text ===")
+        print(f"  engine(text) / HAPI as shipped:           {max(text) / max(shipped):8.1f}x best rounds, "
+              f"{statistics.median(text) / statistics.median(shipped):8.1f}x medians")
+        print(f"  engine(text) / HAPI w/o the OID registry: {max(text) / max(no_registry):8.1f}x best rounds, "
+              f"{statistics.median(text) / statistics.median(no_registry):8.1f}x medians")
+        print(f"  HAPI {hapi['hapi_version']} on Java {hapi['java_version']} ({hapi['processors']} processor seen), "
+              f"{hapi['warmup_passes']} warm-up passes in {hapi['warmup_seconds']:.0f} s, "
+              f"{hapi['package_resources']} resources of the project's package loaded")
+        print(f"  OID registry: {loads:.2f} reads per validation, {per_load * 1e3:.1f} ms each, "
+              f"{share:.0%} of HAPI's time in its rounds; 'w/o' = validations / (round time - time spent "
+              "between opening the registry and closing it, timed inside those validations)")
+        print(f"  valid/invalid verdicts: engine and HAPI agree on {agree} of {size}")
+    print(f"\nfloors: the engine from dicts takes {max(rows['floor: json.loads+dumps']) / max(dicts):.1f}x the time "
+          f"of json.loads+json.dumps, {max(rows['floor: orjson.loads+dumps']) / max(dicts):.1f}x that of "
+          "orjson (best rounds)")
+    if counted is not None:
+        per_resource, short, long = counted
+        print(f"instructions (callgrind, PYTHONHASHSEED=0): {per_resource:,.0f} per resource, the engine from dicts "
+              f"(({long:,} - {short:,}) / ({args.instruction_passes} passes x {size} resources))")
+    print("(a shared machine: the best round is the least disturbed, the median shows the disturbance)")
 
 
 if __name__ == "__main__":
