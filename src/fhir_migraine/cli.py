@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
@@ -27,27 +26,18 @@ from fhir_migraine.errors import (
     InputError,
     Problem,
 )
+from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.mapping.fhir import split_transaction
 from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:
-    from fhir_migraine.ehr.client import FhirClient
-from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
+    from fhir_migraine.ehr.gateway import EhrGateway
 
 Handler = Callable[[argparse.Namespace, TextIO], int]
 
 
 class UsageError(Exception):
     """A command line that cannot be carried out as written (missing file, bad option)."""
-
-
-def merged_response(responses: list[dict[str, Any]]) -> dict[str, Any]:
-    """The EHR's transaction-response; the parts' entries in one Bundle when it was split."""
-    if len(responses) == 1:
-        return responses[0]
-    entries = [e for r in responses for e in r.get("entry", [])]
-    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 def _read(path: str) -> str:
@@ -125,62 +115,49 @@ def _export_protocol(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _ehr_client(args: argparse.Namespace) -> tuple[Settings, "FhirClient"]:
-    from fhir_migraine.api import ehr_client
+def _gateway(args: argparse.Namespace) -> "EhrGateway":
+    """The EHR gateway of the settings, with ``--ehr`` instead of FHIR_MIGRAINE_EHR_URL when given."""
+    from fhir_migraine.ehr.gateway import EhrGateway
 
     settings = Settings.from_env()
-    url = args.ehr or settings.ehr_url
+    url = args.ehr or settings.ehr.url
     if not url:
         raise UsageError("give --ehr URL or set FHIR_MIGRAINE_EHR_URL")
-    settings = replace(settings, ehr_url=url)
-    return settings, ehr_client(settings)
+    return EhrGateway.from_settings(replace(settings, ehr=replace(settings.ehr, url=url)))
 
 
 def _push(args: argparse.Namespace, out: TextIO) -> int:
-    from fhir_migraine.ehr.outbox import Outbox
-    from fhir_migraine.ehr.worker import RetryPolicy, wait_for
+    from fhir_migraine.ehr.gateway import transaction_response
 
     bundle = parse_json(_read(args.bundle), "Bundle")
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
-        raise InputError.of([Problem("$.type", "push takes a transaction Bundle (as 'map' prints)")], "Bundle")
-    operations.check_transaction(bundle)
-    settings, client = _ehr_client(args)
-    outbox = Outbox(settings.database)
-    item_id = outbox.add("bundle", split_transaction(bundle, settings.transaction_size))
-    policy = RetryPolicy(base=settings.retry_base, cap=settings.retry_cap, lease=settings.lease, max_attempts=settings.max_attempts)
-    item = wait_for(outbox, item_id, client, policy, deadline=time.time() + args.wait)
+    item = _gateway(args).push_now(bundle, wait=args.wait)
     if item.state == "sent":
-        out.write(dumps(merged_response(item.responses)))
+        out.write(dumps(transaction_response(item)))
         return EXIT_OK
     error = item.last_error or {}
     if item.state == "dead":
-        raise EhrRejected(f"the EHR refused the Bundle (outbox item {item_id} is dead): {error.get('message', '')}",
+        raise EhrRejected(f"the EHR refused the Bundle (outbox item {item.id} is dead): {error.get('message', '')}",
                           status=error.get("status"), outcome=error.get("outcome"))
     raise EhrUnavailable(
-        f"not sent within {args.wait:g} s ({error.get('message', 'no answer')}); outbox item {item_id} stays queued "
+        f"not sent within {args.wait:g} s ({error.get('message', 'no answer')}); outbox item {item.id} stays queued "
         "and the service's worker will retry it"
     )
 
 
 def _pull(args: argparse.Namespace, out: TextIO) -> int:
-    from fhir_migraine.ehr.pull import Cursors, pull, pull_with_cursor
-
     if args.since is not None and parse_instant(args.since) is None:
         raise UsageError("--since must be an instant such as 2026-11-01T00:00:00Z")
-    settings, client = _ehr_client(args)
-    if args.cursor:
-        bundle = pull_with_cursor(client, Cursors(settings.database), args.patient)
-    else:
-        bundle = pull(client, args.patient, since=args.since)
+    gateway = _gateway(args)
     if args.unmap:
-        found = operations.unmap_pulled(bundle)
+        found = gateway.pull_unmapped(args.patient, since=args.since, cursor=args.cursor)
+        found.pop("resources")
         out.write(dumps(found))
         for item in found["invalid"]:
             errors = [i for i in item["outcome"]["issue"] if i["severity"] in ("error", "fatal")]
             err_text = "; ".join(f"{', '.join(i.get('expression', []))}: {i['diagnostics']}" for i in errors[:3])
             sys.stderr.write(f"fhir-migraine: {item['resource']} does not conform to its profile: {err_text}\n")
         return EXIT_OK
-    out.write(dumps(bundle))
+    out.write(dumps(gateway.pull(args.patient, since=args.since, cursor=args.cursor)))
     return EXIT_OK
 
 
@@ -195,7 +172,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from fhir_migraine.api.server import serve
 
     settings = Settings.from_env()
-    return serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+    return serve(settings, host=args.host or settings.http.host, port=args.port or settings.http.port)
 
 
 def _profile_sources(args: argparse.Namespace) -> tuple[Path, Any]:

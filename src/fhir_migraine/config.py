@@ -1,4 +1,15 @@
-"""Settings of the service and CLI, read once from ``FHIR_MIGRAINE_*`` environment variables."""
+"""Settings of the service and CLI: one typed tree, read once from ``FHIR_MIGRAINE_*`` environment
+variables by ``Settings.from_env``. Nothing else in the project reads the environment.
+
+    Settings
+      database, seed_protocols
+      http     HttpSettings       host, port, workers (gunicorn)
+      ehr      EhrSettings        url, timeout, verify, transaction_size
+        auth   EhrAuthSettings    mode and the credentials that mode needs
+      outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts
+      worker   WorkerSettings     enabled, interval
+      api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer
+"""
 
 from __future__ import annotations
 
@@ -9,29 +20,90 @@ from typing import Mapping
 
 from fhir_migraine.errors import ConfigError
 
+PREFIX = "FHIR_MIGRAINE_"
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {text!r}")
-    return value
+ENV_AUTH = "FHIR_MIGRAINE_EHR_AUTH"
+ENV_TOKEN = "FHIR_MIGRAINE_EHR_TOKEN"
+ENV_TOKEN_URL = "FHIR_MIGRAINE_EHR_TOKEN_URL"
+ENV_CLIENT_ID = "FHIR_MIGRAINE_EHR_CLIENT_ID"
+ENV_CLIENT_SECRET = "FHIR_MIGRAINE_EHR_CLIENT_SECRET"
+ENV_SCOPE = "FHIR_MIGRAINE_EHR_SCOPE"
+ENV_PRIVATE_KEY = "FHIR_MIGRAINE_EHR_PRIVATE_KEY"
+ENV_KEY_ID = "FHIR_MIGRAINE_EHR_KEY_ID"
+ENV_JWT_ALG = "FHIR_MIGRAINE_EHR_JWT_ALG"
+
+#: Which variables each value of FHIR_MIGRAINE_EHR_AUTH reads; setting any other is a contradiction.
+AUTH_MODES: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "bearer": frozenset({ENV_TOKEN}),
+    "client-credentials": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE}),
+    "smart-backend": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_SCOPE, ENV_PRIVATE_KEY, ENV_KEY_ID, ENV_JWT_ALG}),
+}
+AUTH_VARIABLES = frozenset().union(*AUTH_MODES.values())
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    text = env.get(name, "").strip().lower()
-    if not text:
-        return default
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {text!r}")
+@dataclass(frozen=True)
+class HttpSettings:
+    """Where ``serve`` listens and how many gunicorn worker processes it runs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class EhrAuthSettings:
+    """How to authenticate to the EHR (see ``ehr.auth`` and docs/ehr-auth.md)."""
+
+    mode: str = "none"  # none | bearer | client-credentials | smart-backend
+    token: str | None = field(default=None, repr=False)
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scope: str | None = None
+    private_key_pem: str | None = field(default=None, repr=False)  # the PEM text, read from its file
+    key_id: str | None = None
+    jwt_alg: str = "RS384"
+
+
+@dataclass(frozen=True)
+class EhrSettings:
+    """The EHR: no URL means orders and diaries are mapped but not pushed."""
+
+    url: str | None = None
+    timeout: float = 30.0
+    verify: bool | str = True  # TLS verification, or the path of a CA bundle
+    transaction_size: int = 100
+    auth: EhrAuthSettings = field(default_factory=EhrAuthSettings)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """Retries of outbox items: backoff, its cap, the lease of one worker, when to give up (0: never)."""
+
+    retry_base: float = 1.0
+    retry_cap: float = 300.0
+    lease: float = 120.0
+    max_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The outbox worker of each service process."""
+
+    enabled: bool = True
+    interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class ApiAuthSettings:
+    """Callers of this service: a static bearer token and/or JWTs checked against a public key."""
+
+    token: str | None = field(default=None, repr=False)
+    jwt_key: str | None = field(default=None, repr=False)  # PEM text
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,63 +114,141 @@ class Settings:
     # A folder of protocol files that seeds an empty library; None: the example protocols
     # shipped inside the package.
     seed_protocols: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 2
-    # The EHR: no URL means orders and diaries are mapped but not pushed.
-    ehr_url: str | None = None
-    ehr_timeout: float = 30.0
-    ehr_verify: bool | str = True
-    transaction_size: int = 100
-    retry_base: float = 1.0
-    retry_cap: float = 300.0
-    lease: float = 120.0
-    max_attempts: int = 0
-    worker: bool = True
-    worker_interval: float = 0.5
-    # Callers of this service: a static bearer token and/or JWTs checked against a key.
-    api_token: str | None = None
-    api_jwt_key: str | None = None
-    api_jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
-    api_jwt_audience: str | None = None
-    api_jwt_issuer: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    ehr: EhrSettings = field(default_factory=EhrSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    api: ApiAuthSettings = field(default_factory=ApiAuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        defaults = cls()
-        seed = env.get("FHIR_MIGRAINE_SEED_PROTOCOLS", "").strip()
-        if seed and not Path(seed).is_dir():
+        """The settings the ``FHIR_MIGRAINE_*`` variables of ``env`` (the process environment when
+        None) describe; a ConfigError naming the variable for any value that cannot be used."""
+        read = _Reader({k: v for k, v in (os.environ if env is None else env).items() if k.startswith(PREFIX)})
+        seed = read.text("FHIR_MIGRAINE_SEED_PROTOCOLS")
+        if seed is not None and not Path(seed).is_dir():
             raise ConfigError(f"FHIR_MIGRAINE_SEED_PROTOCOLS: no such folder {seed!r}")
-        verify: bool | str = env.get("FHIR_MIGRAINE_EHR_CA_BUNDLE") or _flag(env, "FHIR_MIGRAINE_EHR_VERIFY_TLS", True)
-        key = env.get("FHIR_MIGRAINE_API_JWT_KEY")
-        if key and not key.lstrip().startswith("-----BEGIN"):
-            path = Path(key)
-            if not path.is_file():
-                raise ConfigError(f"FHIR_MIGRAINE_API_JWT_KEY: no such PEM file {key!r}")
-            key = path.read_text(encoding="utf-8")
-        algorithms = tuple(a.strip() for a in env.get("FHIR_MIGRAINE_API_JWT_ALGORITHMS", "RS256,ES256").split(",") if a.strip())
-        return cls(
-            database=env.get("FHIR_MIGRAINE_DB", defaults.database),
-            seed_protocols=seed or None,
-            host=env.get("FHIR_MIGRAINE_HOST", defaults.host),
-            port=int(_number(env, "FHIR_MIGRAINE_PORT", defaults.port)),
-            workers=max(1, int(_number(env, "FHIR_MIGRAINE_WORKERS", defaults.workers))),
-            ehr_url=env.get("FHIR_MIGRAINE_EHR_URL") or None,
-            ehr_timeout=_number(env, "FHIR_MIGRAINE_EHR_TIMEOUT", defaults.ehr_timeout),
-            ehr_verify=verify,
-            transaction_size=max(1, int(_number(env, "FHIR_MIGRAINE_TRANSACTION_SIZE", defaults.transaction_size))),
-            retry_base=_number(env, "FHIR_MIGRAINE_RETRY_BASE", defaults.retry_base),
-            retry_cap=_number(env, "FHIR_MIGRAINE_RETRY_CAP", defaults.retry_cap),
-            lease=_number(env, "FHIR_MIGRAINE_LEASE", defaults.lease),
-            max_attempts=int(_number(env, "FHIR_MIGRAINE_MAX_ATTEMPTS", defaults.max_attempts)),
-            worker=_flag(env, "FHIR_MIGRAINE_WORKER", defaults.worker),
-            worker_interval=_number(env, "FHIR_MIGRAINE_WORKER_INTERVAL", defaults.worker_interval),
-            api_token=env.get("FHIR_MIGRAINE_API_TOKEN") or None,
-            api_jwt_key=key or None,
-            api_jwt_algorithms=algorithms,
-            api_jwt_audience=env.get("FHIR_MIGRAINE_API_JWT_AUDIENCE") or None,
-            api_jwt_issuer=env.get("FHIR_MIGRAINE_API_JWT_ISSUER") or None,
-            env=env,
+        http = HttpSettings(
+            host=read.text("FHIR_MIGRAINE_HOST") or HttpSettings.host,
+            port=read.integer("FHIR_MIGRAINE_PORT", HttpSettings.port, low=1, high=65535),
+            workers=read.integer("FHIR_MIGRAINE_WORKERS", HttpSettings.workers, low=1),
         )
+        ehr = EhrSettings(
+            url=read.text("FHIR_MIGRAINE_EHR_URL"),
+            timeout=read.number("FHIR_MIGRAINE_EHR_TIMEOUT", EhrSettings.timeout, positive=True),
+            verify=read.text("FHIR_MIGRAINE_EHR_CA_BUNDLE") or read.flag("FHIR_MIGRAINE_EHR_VERIFY_TLS", True),
+            transaction_size=read.integer("FHIR_MIGRAINE_TRANSACTION_SIZE", EhrSettings.transaction_size, low=1),
+            auth=_ehr_auth(read),
+        )
+        outbox = OutboxSettings(
+            retry_base=read.number("FHIR_MIGRAINE_RETRY_BASE", OutboxSettings.retry_base),
+            retry_cap=read.number("FHIR_MIGRAINE_RETRY_CAP", OutboxSettings.retry_cap),
+            lease=read.number("FHIR_MIGRAINE_LEASE", OutboxSettings.lease, positive=True),
+            max_attempts=read.integer("FHIR_MIGRAINE_MAX_ATTEMPTS", OutboxSettings.max_attempts, low=0),
+        )
+        worker = WorkerSettings(
+            enabled=read.flag("FHIR_MIGRAINE_WORKER", WorkerSettings.enabled),
+            interval=read.number("FHIR_MIGRAINE_WORKER_INTERVAL", WorkerSettings.interval, positive=True),
+        )
+        algorithms = tuple(a.strip() for a in (read.text("FHIR_MIGRAINE_API_JWT_ALGORITHMS") or "RS256,ES256").split(","))
+        api = ApiAuthSettings(
+            token=read.text("FHIR_MIGRAINE_API_TOKEN"),
+            jwt_key=_pem(read.text("FHIR_MIGRAINE_API_JWT_KEY"), "FHIR_MIGRAINE_API_JWT_KEY"),
+            jwt_algorithms=tuple(a for a in algorithms if a),
+            jwt_audience=read.text("FHIR_MIGRAINE_API_JWT_AUDIENCE"),
+            jwt_issuer=read.text("FHIR_MIGRAINE_API_JWT_ISSUER"),
+        )
+        return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api)
+
+
+class _Reader:
+    """Typed reads of the variables; an empty or blank variable counts as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def number(self, name: str, default: float, *, positive: bool = False) -> float:
+        text = self.text(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a finite number, got {text!r}")
+        if value < 0 or (positive and value == 0):
+            raise ConfigError(f"{name} must be {'above zero' if positive else 'zero or more'}, got {text!r}")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        text = self.text(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise ConfigError(f"{name} must be {bounds}, got {text!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        text = (self.text(name) or "").lower()
+        if not text:
+            return default
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {text!r}")
+
+
+def _pem(value: str | None, name: str) -> str | None:
+    """The PEM text itself, or the text of the file ``value`` names."""
+    if value is None or value.startswith("-----BEGIN"):
+        return value
+    try:
+        with open(value, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read the PEM file {value!r} ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: {value!r} is not a PEM text file") from None
+
+
+def _ehr_auth(read: _Reader) -> EhrAuthSettings:
+    """The EHR credentials: the mode, the variables it needs (present), none it does not use."""
+    mode = (read.text(ENV_AUTH) or "none").lower()
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"{ENV_AUTH} must be one of {', '.join(AUTH_MODES)}; got {mode!r}")
+    values = {name: value for name in AUTH_VARIABLES if (value := read.text(name)) is not None}
+    unused = sorted(values.keys() - AUTH_MODES[mode])
+    if unused:
+        raise ConfigError(f"{unused[0]} is set, but {ENV_AUTH}={mode} does not use it: unset it or choose another {ENV_AUTH}")
+    for name in sorted(AUTH_MODES[mode] - {ENV_SCOPE, ENV_JWT_ALG}):
+        if name not in values:
+            raise ConfigError(f"{name} is required when {ENV_AUTH}={mode}")
+    settings = EhrAuthSettings(
+        mode=mode,
+        token=values.get(ENV_TOKEN),
+        token_url=values.get(ENV_TOKEN_URL),
+        client_id=values.get(ENV_CLIENT_ID),
+        client_secret=values.get(ENV_CLIENT_SECRET),
+        scope=values.get(ENV_SCOPE),
+        private_key_pem=_pem(values.get(ENV_PRIVATE_KEY), ENV_PRIVATE_KEY),
+        key_id=values.get(ENV_KEY_ID),
+        jwt_alg=values.get(ENV_JWT_ALG, "RS384").upper(),
+    )
+    if mode != "none":
+        # Build the credentials once now, so a token, URL or key that cannot work is a start-up
+        # error naming its variable rather than a failure at the first push.
+        from fhir_migraine.ehr.auth import auth_from_settings
+
+        auth_from_settings(settings)
+    return settings

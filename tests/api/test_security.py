@@ -40,4 +40,4 @@ def test_the_service_refuses_to_start_without_any_caller_credentials(settings) -
     from dataclasses import replace
 
     with pytest.raises(ConfigError, match="FHIR_MIGRAINE_API_TOKEN"):
-        create_app(replace(settings, api_token=None))
+        create_app(replace(settings, api=replace(settings.api, token=None)))

@@ -59,7 +59,7 @@ def test_put_refuses_an_id_that_differs_from_the_url(client) -> None:
 def test_the_library_survives_a_restart(settings) -> None:
     from fhir_migraine.api import create_app
 
-    auth = {"Authorization": f"Bearer {settings.api_token}"}
+    auth = {"Authorization": f"Bearer {settings.api.token}"}
     create_app(settings).test_client().put("/protocols/test-rescue", json=PROTOCOL, headers=auth)
     again = create_app(settings).test_client()
     assert again.get("/protocols/test-rescue", headers=auth).status_code == 200

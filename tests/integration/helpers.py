@@ -1,13 +1,31 @@
-"""Example inputs made unique to one test run, and waiting for the outbox."""
+"""Example inputs made unique to one test run, the service against an EHR, and waiting for the outbox."""
 
 from __future__ import annotations
 
 import copy
 import json
 import time
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator
 
-from tests.conftest import EXAMPLES
+from fhir_migraine.api import create_app, start_outbox_worker, stop_outbox_worker
+from fhir_migraine.config import EhrSettings, OutboxSettings, Settings, WorkerSettings
+from tests.conftest import API_TOKEN, EXAMPLES
+
+
+@contextmanager
+def running_service(settings: Settings, ehr: EhrSettings, outbox: OutboxSettings) -> Iterator[Any]:
+    """A test client of the service pushing to ``ehr``, its outbox worker running (polling every
+    0.1 s) until the block ends."""
+    app = create_app(replace(settings, ehr=ehr, outbox=outbox, worker=WorkerSettings(interval=0.1)))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    assert start_outbox_worker(app, stop_at_exit=False)
+    try:
+        yield client
+    finally:
+        assert stop_outbox_worker(app)
 
 ORDER_FILES = sorted((EXAMPLES / "orders").glob("*.json"))
 

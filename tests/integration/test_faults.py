@@ -6,17 +6,15 @@ identifier) and a rejected one is a dead letter carrying the EHR's reason."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any, Iterator
 
 import pytest
 
-from fhir_migraine.api import create_app
+from fhir_migraine.config import EhrSettings, OutboxSettings
 from fhir_migraine.identifiers import DIARY_SYSTEM
-from tests.conftest import API_TOKEN
 from tests.faultproxy import AfterUpstream, CutMidResponse, Down, Fault, FaultProxy, Slow, Status, TooMany
 from tests.integration.conftest import count_by_identifier
-from tests.integration.helpers import example_diary, example_orders, wait_until_settled
+from tests.integration.helpers import example_diary, example_orders, running_service, wait_until_settled
 
 pytestmark = pytest.mark.ehr
 
@@ -30,12 +28,9 @@ def proxy(ehr_url: str) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def service(proxy: FaultProxy, settings) -> Iterator[Any]:
-    app = create_app(replace(settings, ehr_url=f"{proxy.url}/fhir", ehr_timeout=1.5, retry_base=0.2, retry_cap=2.0,
-                             worker_interval=0.1, transaction_size=20))
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
-    yield client
-    app.extensions["fhir_migraine"].worker.stop()
+    ehr = EhrSettings(url=f"{proxy.url}/fhir", timeout=1.5, transaction_size=20)
+    with running_service(settings, ehr, OutboxSettings(retry_base=0.2, retry_cap=2.0)) as client:
+        yield client
 
 
 def accept_items(service: Any, run_id: str) -> tuple[list[str], list[dict[str, Any]]]:

@@ -4,29 +4,25 @@ back, and get exactly the inputs; pushing the same input twice creates nothing n
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fhir_migraine import operations
-from fhir_migraine.api import create_app
-from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
+from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
-from tests.conftest import API_TOKEN
+from fhir_migraine.inputs.diary_files import Located
 from tests.integration.conftest import count_by_identifier
-from tests.integration.helpers import example_diary, example_orders, sort_entries, wait_until_settled
+from tests.integration.helpers import example_diary, example_orders, running_service, sort_entries, wait_until_settled
 
 pytestmark = pytest.mark.ehr
 
 
 @pytest.fixture
 def service(ehr_url: str, settings, tmp_path: Path):
-    app = create_app(replace(settings, ehr_url=ehr_url, transaction_size=40, retry_base=0.1, worker_interval=0.1))
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
-    yield client
-    app.extensions["fhir_migraine"].worker.stop()
+    with running_service(settings, EhrSettings(url=ehr_url, transaction_size=40), OutboxSettings(retry_base=0.1)) as client:
+        yield client
 
 
 def test_orders_and_diary_reach_the_ehr_and_come_back_exactly(service, ehr, run_id: str) -> None:
@@ -78,18 +74,16 @@ def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) ->
 
 
 def test_pull_since_and_the_cursor_fetch_only_what_changed(service, ehr, run_id: str, tmp_path: Path) -> None:
-    from fhir_migraine.ehr.pull import Cursors, pull_with_cursor
-
     patient = f"Patient/it-{run_id}"
     diary = example_diary(run_id, patient)
-    cursors = Cursors(str(tmp_path / "cursors.sqlite3"))
+    gateway = EhrGateway(Settings(database=str(tmp_path / "cursors.sqlite3")), ehr)
     wait_until_settled(service, [service.post("/diary", json=diary[:10]).get_json()["outbox_id"]])
     assert len(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == 10
-    first = pull_with_cursor(ehr, cursors, patient)
+    first = gateway.pull(patient, cursor=True)
     mapped = operations.map_diary([Located(e) for e in diary[:10]])
     assert first["total"] == len(mapped["entry"])
     wait_until_settled(service, [service.post("/diary", json=diary[10:12]).get_json()["outbox_id"]])
-    second = pull_with_cursor(ehr, cursors, patient)
+    second = gateway.pull(patient, cursor=True)
     keys = {r["resource"]["identifier"][0]["value"].split("/")[0] for r in second["entry"]}
     assert keys == {diary[10]["entry_id"], diary[11]["entry_id"]}
 

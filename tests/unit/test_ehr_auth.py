@@ -21,6 +21,7 @@ from fhir_migraine.ehr.auth import (
     SmartBackendServices,
     auth_from_settings,
 )
+from fhir_migraine.config import Settings
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.errors import ConfigError, EhrAuthError
 from tests.tokenserver import JWT_BEARER, JwtClient, TokenServer
@@ -444,7 +445,11 @@ def test_the_fhir_client_renews_a_revoked_token_after_a_401(server: TokenServer,
     assert server.requests == 2
 
 
-# --- auth_from_settings ----------------------------------------------------------------------------
+# --- auth_from_settings, from the environment -------------------------------------------------------
+
+
+def auth_of(env: dict[str, str]) -> Auth:
+    return auth_from_settings(Settings.from_env(env).ehr.auth)
 
 
 @pytest.fixture
@@ -465,17 +470,17 @@ TOKEN_URL = "https://ehr.example/oauth2/token"
 
 
 def test_no_setting_means_no_auth() -> None:
-    assert isinstance(auth_from_settings({}), NoAuth)
-    assert isinstance(auth_from_settings({"FHIR_MIGRAINE_EHR_AUTH": "none"}), NoAuth)
+    assert isinstance(auth_of({}), NoAuth)
+    assert isinstance(auth_of({"FHIR_MIGRAINE_EHR_AUTH": "none"}), NoAuth)
 
 
 def test_bearer_mode_reads_the_token(session: requests.Session) -> None:
-    auth = auth_from_settings({"FHIR_MIGRAINE_EHR_AUTH": "bearer", "FHIR_MIGRAINE_EHR_TOKEN": "abc\n"})
+    auth = auth_of({"FHIR_MIGRAINE_EHR_AUTH": "bearer", "FHIR_MIGRAINE_EHR_TOKEN": "abc\n"})
     assert auth.headers(session) == {"Authorization": "Bearer abc"}
 
 
 def test_client_credentials_mode_reads_url_id_secret_and_scope() -> None:
-    auth = auth_from_settings(
+    auth = auth_of(
         {
             "FHIR_MIGRAINE_EHR_AUTH": "client-credentials",
             "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
@@ -489,7 +494,7 @@ def test_client_credentials_mode_reads_url_id_secret_and_scope() -> None:
 
 
 def test_smart_backend_mode_reads_the_key_file_and_defaults_to_rs384(key_file: Path) -> None:
-    auth = auth_from_settings(
+    auth = auth_of(
         {
             "FHIR_MIGRAINE_EHR_AUTH": "smart-backend",
             "FHIR_MIGRAINE_EHR_TOKEN_URL": TOKEN_URL,
@@ -505,7 +510,7 @@ def test_smart_backend_mode_reads_the_key_file_and_defaults_to_rs384(key_file: P
 def test_smart_backend_mode_works_end_to_end_with_an_es384_key(
     ec_key_file: Path, server: TokenServer, session: requests.Session
 ) -> None:
-    auth = auth_from_settings(
+    auth = auth_of(
         {
             "FHIR_MIGRAINE_EHR_AUTH": "Smart-Backend",
             "FHIR_MIGRAINE_EHR_TOKEN_URL": server.url,
@@ -568,6 +573,6 @@ def test_missing_or_contradictory_settings_are_a_config_error_naming_the_variabl
 ) -> None:
     env = {k: str(key_file) if v == "KEY_FILE" else v for k, v in env.items()}
     with pytest.raises(ConfigError) as caught:
-        auth_from_settings(env)
+        auth_of(env)
     assert variable in str(caught.value)
     assert "pw" not in str(caught.value).replace("PRIVATE", "")

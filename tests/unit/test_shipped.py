@@ -11,7 +11,7 @@ import pytest
 
 from fhir_migraine import shipped, validation
 from fhir_migraine.api import create_app
-from fhir_migraine.config import Settings
+from fhir_migraine.config import ApiAuthSettings, Settings
 from fhir_migraine.errors import ConfigError
 from fhir_migraine.library import ProtocolStore
 from tests.conftest import PROTOCOLS
@@ -36,7 +36,7 @@ def test_the_shipped_package_has_every_kind_of_conformance_resource() -> None:
 
 
 def test_a_missing_fhir_package_is_a_start_up_error(no_fhir_package: Path, tmp_path: Path) -> None:
-    settings = Settings(database=str(tmp_path / "db.sqlite3"), api_token="t")
+    settings = Settings(database=str(tmp_path / "db.sqlite3"), api=ApiAuthSettings(token="t"))
     with pytest.raises(ConfigError, match="no StructureDefinition"):
         create_app(settings)
 

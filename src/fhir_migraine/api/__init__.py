@@ -1,19 +1,22 @@
-"""The HTTP service: Flask app factory, blueprints, error handlers and the OpenAPI description."""
+"""The HTTP service: Flask app factory, blueprints, error handlers and the OpenAPI description.
+
+``create_app`` builds the app and its stores but starts no thread: the outbox worker is started by
+``start_outbox_worker`` once the process that will serve is running (under gunicorn, in each
+worker process after the fork, see ``api.server``) and stopped by ``stop_outbox_worker``.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
-from typing import Any
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
 from fhir_migraine.api import errors, fhir_routes, routes, security
 from fhir_migraine.config import Settings
-from fhir_migraine.ehr.client import FhirClient
-from fhir_migraine.ehr.outbox import Outbox
-from fhir_migraine.ehr.worker import RetryPolicy, Worker
+from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.library import ProtocolStore
 from fhir_migraine.validation import default_validator
 
@@ -22,28 +25,34 @@ log = logging.getLogger("fhir_migraine.api")
 
 @dataclass
 class Services:
-    """What the endpoints use; the EHR parts are None when no EHR is configured."""
+    """What the endpoints use; ``gateway`` is None when no EHR is configured."""
 
     settings: Settings
     protocols: ProtocolStore
-    outbox: Outbox | None = None
-    client: FhirClient | None = None
-    worker: Worker | None = None
-    ehr_seen: dict[str, Any] = field(default_factory=dict)  # the EHR's last answer to /ready's check
-
-    @property
-    def policy(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(base=s.retry_base, cap=s.retry_cap, lease=s.lease, max_attempts=s.max_attempts)
+    gateway: EhrGateway | None = None
 
 
-def ehr_client(settings: Settings) -> FhirClient:
-    from fhir_migraine.ehr.auth import auth_from_settings
+def services_of(app: Flask) -> Services:
+    found: Services = app.extensions["fhir_migraine"]
+    return found
 
-    assert settings.ehr_url is not None
-    return FhirClient(
-        settings.ehr_url, auth=auth_from_settings(settings.env), timeout=settings.ehr_timeout, verify=settings.ehr_verify
-    )
+
+def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
+    """Start the app's outbox worker in this process (when an EHR is configured and the worker
+    enabled); whether one runs. With ``stop_at_exit``, it is stopped when the interpreter exits
+    (gunicorn stops it in its ``worker_exit`` hook instead)."""
+    gateway = services_of(app).gateway
+    if gateway is None or not gateway.start_worker():
+        return False
+    if stop_at_exit:
+        atexit.register(gateway.stop_worker)
+    return True
+
+
+def stop_outbox_worker(app: Flask, timeout: float = 10.0) -> bool:
+    """Stop the app's outbox worker after the transaction in flight; whether it stopped in time."""
+    gateway = services_of(app).gateway
+    return gateway.stop_worker(timeout) if gateway is not None else True
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -54,13 +63,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     default_validator()
     app = Flask(__name__)
     services = Services(settings, ProtocolStore(settings.database, seed=settings.seed_protocols))
-    if settings.ehr_url:
-        services.outbox = Outbox(settings.database)
-        services.client = ehr_client(settings)
-        if settings.worker:
-            services.worker = Worker(services.outbox, services.client, services.policy, interval=settings.worker_interval).start()
+    if settings.ehr.url:
+        services.gateway = EhrGateway.from_settings(settings)
     app.extensions["fhir_migraine"] = services
-    security.register(app, settings)
+    security.register(app, settings.api)
     errors.register(app)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(fhir_routes.blueprint)

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, json, request
 
 from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.documents import parse_json
-from fhir_migraine.ehr.pull import pull
-from fhir_migraine.errors import EhrError, InputError, NotFound, Problem, UnreadableInput
+from fhir_migraine.errors import InputError, NotFound, Problem, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.diary_files import Located
-from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.mapping.fhir import split_transaction
+
+if TYPE_CHECKING:
+    from fhir_migraine.api import Services
+    from fhir_migraine.ehr.gateway import EhrGateway
 
 FHIR_JSON = "application/fhir+json"
 blueprint = Blueprint("fhir_migraine", __name__)
 
 
-def services() -> Any:
-    return current_app.extensions["fhir_migraine"]
+def services() -> "Services":
+    found: Services = current_app.extensions["fhir_migraine"]
+    return found
 
 
 def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
@@ -38,20 +39,20 @@ def _body(what: str) -> Any:
 
 def _accept(kind: str, bundle: dict[str, Any]) -> Response:
     """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR."""
-    found = services()
-    if found.outbox is None:
+    gateway = services().gateway
+    if gateway is None:
         return _json(bundle, 201, FHIR_JSON)
-    item_id = found.outbox.add(kind, split_transaction(bundle, found.settings.transaction_size))
+    item_id = gateway.queue(bundle, kind=kind, checked=True)  # the mapping operations validated it
     answer = _json({"outbox_id": item_id, "state": "pending", "bundle": bundle}, 202)
     answer.headers["Location"] = f"/outbox/{item_id}"
     return answer
 
 
-def _ehr() -> Any:
-    found = services()
-    if found.client is None:
+def _ehr() -> "EhrGateway":
+    gateway = services().gateway
+    if gateway is None:
         raise NotFound("No EHR is configured (FHIR_MIGRAINE_EHR_URL).")
-    return found.client
+    return gateway
 
 
 @blueprint.get("/health")
@@ -64,25 +65,12 @@ def ready() -> Response:
     """Ready when the database answers; reports the outbox and whether the EHR answers."""
     found = services()
     body: dict[str, Any] = {"status": "ready", "protocols": sum(1 for _ in found.protocols.summaries())}
-    if found.outbox is not None:
-        body["outbox"] = found.outbox.counts()
-        body["ehr"] = _ehr_state(found.client, found.ehr_seen)
+    if found.gateway is not None:
+        body["outbox"] = found.gateway.outbox.counts()
+        body["ehr"] = found.gateway.ehr_state()
     else:
         body["ehr"] = {"configured": False}
     return _json(body)
-
-
-def _ehr_state(client: Any, seen: dict[str, Any]) -> dict[str, Any]:
-    """Whether the EHR answers its CapabilityStatement; remembered for 5 seconds."""
-    if seen.get("until", 0) > time.monotonic():
-        return dict(seen["state"])
-    try:
-        client.metadata()
-        state: dict[str, Any] = {"configured": True, "reachable": True}
-    except EhrError as exc:
-        state = {"configured": True, "reachable": False, "error": type(exc).__name__}
-    seen.update(until=time.monotonic() + 5, state=state)
-    return state
 
 
 @blueprint.get("/openapi.json")
@@ -135,45 +123,34 @@ def post_diary() -> Response:
 
 @blueprint.get("/outbox")
 def list_outbox() -> Response:
-    found = services()
-    if found.outbox is None:
+    gateway = services().gateway
+    if gateway is None:
         raise NotFound("No EHR is configured, so there is no outbox.")
     state = request.args.get("state")
     if state is not None and state not in ("pending", "sending", "sent", "dead"):
         raise InputError.of([Problem("$.state", "must be pending, sending, sent or dead")], "query")
-    items = [i.summary() for i in found.outbox.list(state)]
+    items = [i.summary() for i in gateway.outbox.list(state)]
     for item in items:
         item.pop("responses", None)
-    return _json({"items": items, "counts": found.outbox.counts()})
+    return _json({"items": items, "counts": gateway.outbox.counts()})
 
 
 @blueprint.get("/outbox/<item_id>")
 def get_outbox_item(item_id: str) -> Response:
-    found = services()
-    item = found.outbox.get(item_id) if found.outbox is not None else None
+    gateway = services().gateway
+    item = gateway.outbox.get(item_id) if gateway is not None else None
     if item is None:
         raise NotFound(f"No outbox item {item_id!r}.")
     return _json(item.summary())
 
 
-def _since() -> str | None:
-    since = request.args.get("since")
-    if since is not None and parse_instant(since) is None:
-        raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "query")
-    return since
-
-
 @blueprint.get("/patients/<path:patient>/diary")
 def patient_diary(patient: str) -> Response:
-    bundle = pull(_ehr(), patient, since=_since())
-    found = operations.unmap_pulled(bundle)
-    return _json({"diary": found["diary"], "resources": bundle["total"], "invalid": found["invalid"],
-                  "incomplete": found["incomplete"]})
+    found = _ehr().pull_unmapped(patient, since=request.args.get("since"))
+    return _json({k: found[k] for k in ("diary", "resources", "invalid", "incomplete")})
 
 
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
-    bundle = pull(_ehr(), patient, since=_since())
-    found = operations.unmap_pulled(bundle, services().protocols.get)
-    return _json({"orders": found["orders"], "resources": bundle["total"], "invalid": found["invalid"],
-                  "incomplete": found["incomplete"]})
+    found = _ehr().pull_unmapped(patient, since=request.args.get("since"), find_protocol=services().protocols.get)
+    return _json({k: found[k] for k in ("orders", "resources", "invalid", "incomplete")})

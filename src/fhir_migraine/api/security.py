@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from fhir_migraine.api.errors import problem
-from fhir_migraine.config import Settings
+from fhir_migraine.config import ApiAuthSettings
 from fhir_migraine.errors import ConfigError
 
 READ = "migraine:read"
@@ -33,8 +33,8 @@ def _unauthorized(detail: str) -> Response:
 class Guard:
     """Checks the bearer token of each request against the settings."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.api_token and not settings.api_jwt_key:
+    def __init__(self, settings: ApiAuthSettings) -> None:
+        if not settings.token and not settings.jwt_key:
             raise ConfigError(
                 "the service needs FHIR_MIGRAINE_API_TOKEN (a static bearer token) or "
                 "FHIR_MIGRAINE_API_JWT_KEY (a PEM public key for caller JWTs)"
@@ -43,24 +43,24 @@ class Guard:
 
     def scopes(self, token: str) -> set[str] | None:
         """The scopes a token grants, or None when it is not valid."""
-        if self.settings.api_token and hmac.compare_digest(token.encode(), self.settings.api_token.encode()):
+        if self.settings.token and hmac.compare_digest(token.encode(), self.settings.token.encode()):
             return {READ, WRITE}
-        if self.settings.api_jwt_key and token.count(".") == 2:
+        if self.settings.jwt_key and token.count(".") == 2:
             return self._jwt_scopes(token)
         return None
 
     def _jwt_scopes(self, token: str) -> set[str] | None:
         import jwt
 
-        options: Any = {"require": ["exp"], "verify_aud": self.settings.api_jwt_audience is not None}
-        key: Any = self.settings.api_jwt_key
+        options: Any = {"require": ["exp"], "verify_aud": self.settings.jwt_audience is not None}
+        key: Any = self.settings.jwt_key
         try:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=list(self.settings.api_jwt_algorithms),
-                audience=self.settings.api_jwt_audience,
-                issuer=self.settings.api_jwt_issuer,
+                algorithms=list(self.settings.jwt_algorithms),
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
                 options=options,
             )
         except jwt.PyJWTError:
@@ -84,6 +84,6 @@ class Guard:
         return None
 
 
-def register(app: Flask, settings: Settings) -> None:
+def register(app: Flask, settings: ApiAuthSettings) -> None:
     guard = Guard(settings)
     app.before_request(guard.check)

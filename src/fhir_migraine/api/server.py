@@ -1,4 +1,10 @@
-"""``fhir-migraine serve``: the Flask app under gunicorn, one app per worker process."""
+"""``fhir-migraine serve``: the Flask app under gunicorn, one app per worker process.
+
+Lifecycle of a worker process: gunicorn forks it, it builds its own app (``load``, so no
+database connection crosses the fork), ``post_worker_init`` starts its outbox worker thread, and
+``worker_exit`` stops that thread after the transaction in flight. The master process never
+builds an app or starts a thread.
+"""
 
 from __future__ import annotations
 
@@ -37,15 +43,40 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook, in the worker process once its app is loaded: start the outbox worker."""
+    from fhir_migraine.api import start_outbox_worker
+
+    start_outbox_worker(worker.wsgi, stop_at_exit=False)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the worker process as it exits: stop the outbox worker, letting the
+    transaction in flight finish (an item it cannot finish in time stays leased, not lost)."""
+    from fhir_migraine.api import stop_outbox_worker
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        stop_outbox_worker(app, timeout=STOP_TIMEOUT_S)
+
+
+#: gunicorn gives a worker this long to finish its requests on shutdown; the outbox worker gets
+#: most of it, so a delivery in flight can end before the process does.
+GRACEFUL_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 15.0
+
+
 def serve(settings: Settings, *, host: str, port: int) -> int:
     logs.configure()
     options = {
         "bind": f"{host}:{port}",
-        "workers": settings.workers,
+        "workers": settings.http.workers,
+        "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
         "accesslog": None,
         "logger_class": JsonLogger,  # request paths can name patients; the app logs without PHI
         "timeout": 60,
-        "graceful_timeout": 20,
+        "graceful_timeout": GRACEFUL_TIMEOUT_S,
     }
     _Gunicorn(settings, options).run()
     return 0

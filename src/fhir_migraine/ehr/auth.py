@@ -25,6 +25,16 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from fhir_migraine.config import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_JWT_ALG,
+    ENV_KEY_ID,
+    ENV_PRIVATE_KEY,
+    ENV_TOKEN,
+    ENV_TOKEN_URL,
+    EhrAuthSettings,
+)
 from fhir_migraine.ehr.client import retry_after
 from fhir_migraine.errors import ConfigError, EhrAuthError
 
@@ -44,25 +54,6 @@ MIN_RSA_BITS = 2048
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
 #: Answers of the token endpoint worth trying again later (besides every 5xx).
 TRANSIENT_STATUS = frozenset({408, 425, 429})
-
-ENV_AUTH = "FHIR_MIGRAINE_EHR_AUTH"
-ENV_TOKEN = "FHIR_MIGRAINE_EHR_TOKEN"
-ENV_TOKEN_URL = "FHIR_MIGRAINE_EHR_TOKEN_URL"
-ENV_CLIENT_ID = "FHIR_MIGRAINE_EHR_CLIENT_ID"
-ENV_CLIENT_SECRET = "FHIR_MIGRAINE_EHR_CLIENT_SECRET"
-ENV_SCOPE = "FHIR_MIGRAINE_EHR_SCOPE"
-ENV_PRIVATE_KEY = "FHIR_MIGRAINE_EHR_PRIVATE_KEY"
-ENV_KEY_ID = "FHIR_MIGRAINE_EHR_KEY_ID"
-ENV_JWT_ALG = "FHIR_MIGRAINE_EHR_JWT_ALG"
-
-#: Which variables each value of FHIR_MIGRAINE_EHR_AUTH reads; setting any other is a contradiction.
-MODES: dict[str, frozenset[str]] = {
-    "none": frozenset(),
-    "bearer": frozenset({ENV_TOKEN}),
-    "client-credentials": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE}),
-    "smart-backend": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_SCOPE, ENV_PRIVATE_KEY, ENV_KEY_ID, ENV_JWT_ALG}),
-}
-AUTH_VARIABLES = frozenset().union(*MODES.values())
 
 
 class Auth(Protocol):
@@ -286,52 +277,35 @@ def load_signing_key(pem: str | bytes, algorithm: str, name: str = "private key"
     return key
 
 
-def auth_from_settings(env: Mapping[str, str]) -> Auth:
-    """The credentials that the ``FHIR_MIGRAINE_EHR_*`` variables in ``env`` describe."""
-    values = {name: env[name].strip() for name in AUTH_VARIABLES if env.get(name, "").strip()}
-    mode = env.get(ENV_AUTH, "").strip().lower() or "none"
-    if mode not in MODES:
-        raise ConfigError(f"{ENV_AUTH} must be one of {', '.join(MODES)}; got {mode!r}")
-    unused = sorted(values.keys() - MODES[mode])
-    if unused:
-        raise ConfigError(f"{unused[0]} is set, but {ENV_AUTH}={mode} does not use it: unset it or choose another {ENV_AUTH}")
-
-    def required(name: str) -> str:
-        if name not in values:
-            raise ConfigError(f"{name} is required when {ENV_AUTH}={mode}")
-        return values[name]
-
-    if mode == "none":
+def auth_from_settings(settings: EhrAuthSettings) -> Auth:
+    """The credentials ``settings`` describe (``Settings.from_env`` has checked that the mode's
+    variables are present); a ConfigError naming the variable of a value that cannot work."""
+    if settings.mode == "none":
         return NoAuth()
-    if mode == "bearer":
-        return BearerToken(_check_token_text(required(ENV_TOKEN), ENV_TOKEN))
-    token_url = _check_token_url(required(ENV_TOKEN_URL), ENV_TOKEN_URL)
-    client_id = required(ENV_CLIENT_ID)
-    if mode == "client-credentials":
-        return ClientCredentials(token_url, client_id, required(ENV_CLIENT_SECRET), values.get(ENV_SCOPE))
-    algorithm = _check_algorithm(values.get(ENV_JWT_ALG, "RS384").upper(), ENV_JWT_ALG)
-    key_id = required(ENV_KEY_ID)
-    pem = _read_pem(required(ENV_PRIVATE_KEY))
+    if settings.mode == "bearer":
+        return BearerToken(_check_token_text(_present(settings.token, ENV_TOKEN), ENV_TOKEN))
+    token_url = _check_token_url(_present(settings.token_url, ENV_TOKEN_URL), ENV_TOKEN_URL)
+    client_id = _present(settings.client_id, ENV_CLIENT_ID)
+    if settings.mode == "client-credentials":
+        return ClientCredentials(token_url, client_id, _present(settings.client_secret, ENV_CLIENT_SECRET), settings.scope)
+    if settings.mode != "smart-backend":
+        raise ConfigError(f"unknown EHR authentication mode {settings.mode!r}")
+    algorithm = _check_algorithm(settings.jwt_alg.upper(), ENV_JWT_ALG)
+    key_id = _present(settings.key_id, ENV_KEY_ID)
+    pem = _present(settings.private_key_pem, ENV_PRIVATE_KEY)
     load_signing_key(pem, algorithm, ENV_PRIVATE_KEY)  # to name the variable if the key does not fit
     return SmartBackendServices(
-        token_url, client_id, pem, key_id=key_id, algorithm=algorithm, scope=values.get(ENV_SCOPE, "system/*.rs")
+        token_url, client_id, pem, key_id=key_id, algorithm=algorithm, scope=settings.scope or "system/*.rs"
     )
 
 
 # --- checks and helpers -------------------------------------------------------------------------
 
 
-def _read_pem(value: str) -> str:
-    """The PEM text itself, or the text of the file it names."""
-    if value.startswith("-----BEGIN"):
-        return value
-    try:
-        with open(value, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{ENV_PRIVATE_KEY}: cannot read the PEM file {value!r} ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{ENV_PRIVATE_KEY}: {value!r} is not a PEM text file") from None
+def _present(value: str | None, name: str) -> str:
+    if value is None or not value.strip():
+        raise ConfigError(f"{name} is required")
+    return value
 
 
 def _check_present(value: str | None, name: str) -> str:

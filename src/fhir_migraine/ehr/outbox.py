@@ -9,6 +9,7 @@ claimed again: sending a part twice is harmless, because every entry is a condit
     pending --claim--> sending --all parts sent--> sent
        ^                  |
        +---retryable------+--rejected--> dead
+       +---released (worker stopping between parts)
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ class Outbox:
                 "UPDATE outbox SET next_part = next_part + 1, responses = ?, lease_until = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(responses, ensure_ascii=False), now + lease, now, item_id),
             )
+
+    def release(self, item_id: str) -> None:
+        """Give a claimed item back, due now (its worker is stopping between two parts)."""
+        self._set(item_id, "pending", self.clock(), None)
 
     def finish(self, item_id: str) -> None:
         self._set(item_id, "sent", None, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 from fhir_migraine.ehr.interface import Searches
@@ -71,15 +70,3 @@ class Cursors:
             (patient, since),
         )
 
-
-def pull_with_cursor(client: Searches, cursors: Cursors, patient: str) -> dict[str, Any]:
-    """Pull what changed since the patient's cursor, then move the cursor to this pull's start.
-
-    The new cursor is the search time the EHR reports (``Bundle.meta.lastUpdated``), or the local
-    clock taken before the search, so nothing written during the pull is skipped next time.
-    """
-    reference = patient_reference(patient)
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    bundle = pull(client, reference, since=cursors.get(reference))
-    cursors.set(reference, started)
-    return bundle

@@ -1,5 +1,11 @@
 """Sends outbox items to the EHR: leases, exponential backoff with jitter, Retry-After,
-dead letters. Logs carry outbox ids, states and counts, never patient data."""
+dead letters. Logs carry outbox ids, states and counts, never patient data.
+
+Stopping a ``Worker`` never loses an item: a transaction already sent to the EHR is waited for
+and recorded; an item stopped between two of its parts is released (pending, due now); and an
+item whose delivery outlives the stop's timeout stays leased, so another worker takes it up when
+the lease runs out (re-sending is harmless: every entry is a conditional create).
+"""
 
 from __future__ import annotations
 
@@ -42,10 +48,16 @@ def error_record(error: EhrError) -> dict[str, Any]:
     return record
 
 
-def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) -> str:
-    """Send the remaining parts of a claimed item; its new state."""
+def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy,
+         stop: threading.Event | None = None) -> str:
+    """Send the remaining parts of a claimed item; its new state. When ``stop`` is set between two
+    parts, the item is released (pending) with the parts sent so far recorded."""
     try:
         for index in range(item.next_part, item.part_count):
+            if stop is not None and stop.is_set():
+                outbox.release(item.id)
+                log.info("outbox item released", extra={"outbox_id": item.id, "parts": index})
+                return "pending"
             response = client.transaction(item.parts[index])
             outbox.part_sent(item.id, response, policy.lease)
     except EhrError as error:
@@ -68,11 +80,12 @@ def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) 
     return "sent"
 
 
-def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: str | None = None) -> int:
-    """Send every item due now; how many were handled."""
+def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: str | None = None,
+          stop: threading.Event | None = None) -> int:
+    """Send every item due now (until ``stop`` is set); how many were handled."""
     handled = 0
-    while (item := outbox.claim(policy.lease, only)) is not None:
-        send(outbox, client, item, policy)
+    while not (stop is not None and stop.is_set()) and (item := outbox.claim(policy.lease, only)) is not None:
+        send(outbox, client, item, policy, stop)
         handled += 1
     return handled
 
@@ -83,20 +96,36 @@ class Worker:
     def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5) -> None:
         self.outbox, self.client, self.policy, self.interval = outbox, client, policy, interval
         self._stop = threading.Event()
+        # A daemon thread: a process that must exit is never held up by an EHR that does not
+        # answer; what it was sending stays leased and is taken up again (see the module doc).
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def start(self) -> "Worker":
         self._thread.start()
+        log.info("outbox worker started")
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the thread to stop after the transaction in flight, and wait up to ``timeout``
+        seconds; whether it has stopped."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        stopped = not self._thread.is_alive()
+        if stopped:
+            log.info("outbox worker stopped")
+        else:
+            log.warning("outbox worker still delivering at shutdown; its item stays leased")
+        return stopped
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                drain(self.outbox, self.client, self.policy)
+                drain(self.outbox, self.client, self.policy, stop=self._stop)
             except Exception as exc:  # keep the worker alive; the item's lease brings it back
                 log.error("outbox worker error", extra={"error": type(exc).__name__})
             self._stop.wait(self.interval)

@@ -1,0 +1,159 @@
+"""The EHR gateway: the one place that composes the FHIR client, the outbox, the retry policy, the
+pull cursors and the outbox worker from the settings. The CLI and the service both push and pull
+through it, so they behave the same.
+
+    gateway = EhrGateway.from_settings(settings)
+    item_id = gateway.queue(bundle, kind="order")            # stored; the worker sends it later
+    item = gateway.push_now(bundle, wait=60)                 # stored, then sent now (retried up to 60 s)
+    bundle = gateway.pull("Patient/123", since="2026-11-01T00:00:00Z")
+    found = gateway.pull_unmapped("Patient/123", cursor=True)
+    gateway.start_worker(); ...; gateway.stop_worker()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from fhir_migraine import operations
+from fhir_migraine.config import Settings
+from fhir_migraine.ehr.interface import Ehr
+from fhir_migraine.ehr.outbox import Item, Outbox
+from fhir_migraine.ehr.pull import Cursors, patient_reference, pull
+from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
+from fhir_migraine.errors import ConfigError, EhrError, InputError, Problem
+from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping.fhir import split_transaction
+
+log = logging.getLogger(__name__)
+Resource = dict[str, Any]
+#: How long ``ehr_state`` remembers whether the EHR answered.
+READY_CACHE_S = 5.0
+
+
+def client_from_settings(settings: Settings) -> Ehr:
+    """The FHIR client of the configured EHR (URL, timeout, TLS, credentials)."""
+    from fhir_migraine.ehr.auth import auth_from_settings
+    from fhir_migraine.ehr.client import FhirClient
+
+    ehr = settings.ehr
+    if not ehr.url:
+        raise ConfigError("no EHR is configured: set FHIR_MIGRAINE_EHR_URL")
+    return FhirClient(ehr.url, auth=auth_from_settings(ehr.auth), timeout=ehr.timeout, verify=ehr.verify)
+
+
+def transaction_response(item: Item) -> Resource:
+    """The EHR's transaction-response of a sent item; the parts' entries in one Bundle when it was split."""
+    if len(item.responses) == 1:
+        return item.responses[0]
+    entries = [e for r in item.responses for e in r.get("entry", [])]
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+class EhrGateway:
+    """Push (through the durable outbox) and pull, against one EHR."""
+
+    def __init__(self, settings: Settings, ehr: Ehr) -> None:
+        self.settings = settings
+        self.ehr = ehr
+        self.outbox = Outbox(settings.database)
+        o = settings.outbox
+        self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts)
+        self._cursors: Cursors | None = None
+        self._worker: Worker | None = None
+        self._seen: tuple[float, dict[str, Any]] = (0.0, {})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EhrGateway":
+        return cls(settings, client_from_settings(settings))
+
+    # --- push -------------------------------------------------------------------------------------
+
+    def queue(self, bundle: Resource, *, kind: str = "bundle", checked: bool = False) -> str:
+        """Store a transaction Bundle in the outbox (committed when this returns), split into
+        transactions of at most ``ehr.transaction_size`` entries; its outbox id. A Bundle that the
+        mapping operations made is ``checked`` already; any other is validated first (InputError)."""
+        if not checked:
+            _check_transaction(bundle)
+        return self.outbox.add(kind, split_transaction(bundle, self.settings.ehr.transaction_size))
+
+    def push_now(self, bundle: Resource, *, wait: float, kind: str = "bundle",
+                 sleep: Callable[[float], None] = time.sleep) -> Item:
+        """Queue the Bundle and send it now, retrying as the policy says for up to ``wait`` seconds;
+        the item as it then is: ``sent``, ``dead`` (the EHR refused it) or still ``pending``."""
+        item_id = self.queue(bundle, kind=kind)
+        return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep)
+
+    # --- pull -------------------------------------------------------------------------------------
+
+    @property
+    def cursors(self) -> Cursors:
+        if self._cursors is None:
+            self._cursors = Cursors(self.settings.database)
+        return self._cursors
+
+    def pull(self, patient: str, *, since: str | None = None, cursor: bool = False) -> Resource:
+        """A searchset Bundle of the patient's resources of this project: all of them, those changed
+        since ``since``, or (``cursor``) those changed since this patient's previous cursor pull,
+        which then moves the cursor to this pull's start."""
+        reference = patient_reference(patient)
+        if since is not None and cursor:
+            raise InputError.of([Problem("$.since", "give since or cursor, not both")], "request")
+        if since is not None and parse_instant(since) is None:
+            raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        if not cursor:
+            return pull(self.ehr, reference, since=since)
+        # The new cursor is taken before the search, so nothing written during the pull is skipped next time.
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        bundle = pull(self.ehr, reference, since=self.cursors.get(reference))
+        self.cursors.set(reference, started)
+        return bundle
+
+    def pull_unmapped(self, patient: str, *, since: str | None = None, cursor: bool = False,
+                      find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+        """The pull read back into orders and diary entries, each resource validated first (see
+        ``operations.unmap_pulled``); ``resources`` counts what the EHR returned."""
+        bundle = self.pull(patient, since=since, cursor=cursor)
+        return {**operations.unmap_pulled(bundle, find_protocol), "resources": bundle["total"]}
+
+    # --- readiness and the worker -----------------------------------------------------------------
+
+    def ehr_state(self) -> dict[str, Any]:
+        """Whether the EHR answers its CapabilityStatement; remembered for a few seconds."""
+        until, state = self._seen
+        if until > time.monotonic():
+            return dict(state)
+        try:
+            self.ehr.metadata()
+            state = {"configured": True, "reachable": True}
+        except EhrError as exc:
+            state = {"configured": True, "reachable": False, "error": type(exc).__name__}
+        self._seen = (time.monotonic() + READY_CACHE_S, state)
+        return dict(state)
+
+    @property
+    def worker_running(self) -> bool:
+        return self._worker is not None and self._worker.running
+
+    def start_worker(self) -> bool:
+        """Start this process's outbox worker (once; only when the settings enable it); whether one runs."""
+        if self.settings.worker.enabled and not self.worker_running:
+            self._worker = Worker(self.outbox, self.ehr, self.policy, interval=self.settings.worker.interval).start()
+        return self.worker_running
+
+    def stop_worker(self, timeout: float = 10.0) -> bool:
+        """Stop the worker after the transaction in flight (see ``ehr.worker``); whether it stopped in time."""
+        if self._worker is None:
+            return True
+        stopped = self._worker.stop(timeout)
+        self._worker = None
+        return stopped
+
+
+def _check_transaction(bundle: Any) -> None:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
+        raise InputError.of([Problem("$.type", "push takes a transaction Bundle (as 'map' prints)")], "Bundle")
+    operations.check_transaction(bundle)
