@@ -69,6 +69,8 @@ BAD_ENTRIES = [
     DiaryCase("patient-missing", ("patient",), DELETE, "$.patient", "patient"),
     DiaryCase("entry-id-with-spaces", ("entry_id",), "entry one", "$.entry_id", "entry_id"),
     DiaryCase("control-character-in-a-drink", ("hydration", 0, "product"), "Migra\x0cKet", "$.hydration[0].product", "hydration"),
+    DiaryCase("drink-of-no-break-spaces", ("hydration", 0, "product"), "\xa0\xa0", "$.hydration[0].product", "hydration"),
+    DiaryCase("notes-of-white-space-only", ("notes",), " \u3000\t", "$.notes", "notes"),
 ]
 
 

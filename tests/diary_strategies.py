@@ -50,11 +50,15 @@ def quantity(draw: Any, units: list[str]) -> tuple[Any, str]:
     return text, text
 
 
-# Any script, but no control characters except line breaks and tabs (FHIR strings cannot carry them).
+# Any script, but no control characters except line breaks and tabs (FHIR strings cannot carry them),
+# and never white space alone (no-break and ideographic spaces included): the contract refuses
+# blank text (inputs/schema.py NOT_BLANK).
 NOTES = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n\t"), min_size=1, max_size=3000
+).filter(lambda s: not s.isspace())
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(
+    lambda s: not s.isspace()
 )
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
 
 
 @st.composite

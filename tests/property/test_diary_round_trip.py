@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from fhir_migraine import operations
 from fhir_migraine.inputs.diary_files import Located, read_text
+from tests.conftest import examples
 from tests.diary_strategies import diary_entry
 
-ROUND_TRIP = settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ROUND_TRIP = settings(max_examples=examples(350), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @ROUND_TRIP
@@ -32,3 +33,12 @@ def test_generated_entries_map_to_fhir_and_back(pairs: list[tuple[dict[str, Any]
     assert sorted(operations.unmap(searchset)["diary"], key=lambda e: e["entry_id"]) == sorted(
         (p[1] for p in pairs), key=lambda e: e["entry_id"]
     )
+
+
+def test_a_no_break_space_inside_a_text_is_kept_and_the_fhir_parses() -> None:
+    entry = {"entry_id": "nbsp", "patient": {"reference": "Patient/123"}, "date": "2026-11-20", "headache": None,
+             "hydration": [{"product": "Liquid\xa0IV", "volume": "500 mL", "taken_at": "2026-11-20T08:00:00+01:00"}],
+             "notes": "\xa0slept badly\u3000"}
+    bundle = operations.map_diary([Located(entry, "$")])
+    Bundle.model_validate(bundle)
+    assert operations.unmap(bundle)["diary"] == [entry]

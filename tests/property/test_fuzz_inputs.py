@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from fhir_migraine.cli import main
 from tests.cases import ORDER, PROTOCOL
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, examples
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 GOLDEN = json.loads((EXAMPLES / "bundles" / "ed-migraine-rescue.bundle.json").read_text())
 
 

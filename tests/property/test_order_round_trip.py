@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from fhir_migraine import operations
 from fhir_migraine.inputs import protocols
+from tests.conftest import examples
 from tests.strategies import protocol_and_order
 
 
@@ -16,7 +17,7 @@ def _now() -> str:
     return "2026-01-01T00:00:00Z"
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocol_and_order())
 def test_generated_orders_map_to_fhir_and_back(case: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> None:
     document, order, expected = case

@@ -65,11 +65,19 @@ def _problem(error: ValidationError, base: str) -> Problem:
         {"required": ["identifier"]},
     ]:
         return Problem(json_path(base, parts), "give either 'reference' or 'identifier', not both or neither")
+    if error.validator == "pattern" and error.validator_value == NOT_BLANK:
+        return Problem(json_path(base, parts), "must not be blank: it holds only white space")
     message = error.message
     if len(message) > 300:
         message = message[:300] + "…"
     return Problem(json_path(base, parts), message)
 
+
+# The schemas' pattern for free text: at least one character that is not white space, in the
+# Unicode sense of JSON Schema's (ECMA-262) and Python's \S. A name or note of no-break spaces
+# alone is as blank to a reader as one of plain spaces, and FHIR tools that read the string
+# type's [ \r\n\t\S]+ with Unicode classes refuse it.
+NOT_BLANK = r"\S"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
