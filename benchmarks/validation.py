@@ -268,7 +268,7 @@ def main() -> None:
     resources = corpus()
     size = len(resources)
     texts = [json.dumps(resource, separators=(",", ":")) for resource, _ in resources]
-    with_text = [(text, profile) for text, (_, profile) in zip(texts, resources)]
+    with_text = [(text, profile) for text, (_, profile) in zip(texts, resources, strict=True)]
     pin(args.core)
     validator = load_validator()
 
@@ -306,7 +306,7 @@ def main() -> None:
     http: tuple[float, int] | None = None
     if url is not None:
         upload_package(url)
-        http = http_rate(url, [(r["resourceType"], t, p) for (r, p), t in zip(resources, texts)], args.http_passes)
+        http = http_rate(url, [(r["resourceType"], t, p) for (r, p), t in zip(resources, texts, strict=True)], args.http_passes)
     counted = instructions(args.core, args.instruction_passes, size) if args.instructions else None
 
     print(f"corpus: {size} resources ({size - sum(engine_invalid)} valid, {sum(engine_invalid)} invalid "
@@ -335,7 +335,7 @@ def main() -> None:
         share = sum(r["registry_seconds"] for r in hapi["rounds"]) / sum(r["seconds"] for r in hapi["rounds"])
         per_load = (sum(r["registry_seconds"] for r in hapi["rounds"])
                     / max(1, sum(r["registry_loads"] for r in hapi["rounds"])))
-        agree = sum(a == b for a, b in zip(engine_invalid, hapi["has_errors"]))
+        agree = sum(a == b for a, b in zip(engine_invalid, hapi["has_errors"], strict=True))
         print("\n=== the engine against HAPI's validator, both in process, one core, from the same JSON text ===")
         print(f"  engine(text) / HAPI as shipped:           {max(text) / max(shipped):8.1f}x best rounds, "
               f"{statistics.median(text) / statistics.median(shipped):8.1f}x medians")
