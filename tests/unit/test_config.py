@@ -1,0 +1,163 @@
+"""Settings.from_env: every variable lands in its place in the tree, the defaults, and a bad value
+is a ConfigError naming its variable."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fhir_migraine.config import (
+    ApiAuthSettings,
+    EhrAuthSettings,
+    EhrSettings,
+    HttpSettings,
+    OutboxSettings,
+    Settings,
+    WorkerSettings,
+)
+from fhir_migraine.errors import ConfigError
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "fhir_migraine"
+ENVIRONMENT_READ = re.compile(r"\bos\.environ\b|\bgetenv\b|\bimport environ\b|\bos\.environb\b")
+PUBLIC_PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+
+
+def test_nothing_set_gives_the_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert (settings.database, settings.seed_protocols) == ("var/fhir-migraine.sqlite3", None)
+    assert settings.http == HttpSettings("127.0.0.1", 8080, 2)
+    assert settings.ehr == EhrSettings(url=None, timeout=30.0, verify=True, transaction_size=100, auth=EhrAuthSettings())
+    assert settings.outbox == OutboxSettings(retry_base=1.0, retry_cap=300.0, lease=120.0, max_attempts=0)
+    assert settings.worker == WorkerSettings(enabled=True, interval=0.5)
+    assert settings.api == ApiAuthSettings(token=None, jwt_key=None, jwt_algorithms=("RS256", "ES256"))
+
+
+def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
+    key = tmp_path / "callers.pem"
+    key.write_text(PUBLIC_PEM, encoding="ascii")
+    settings = Settings.from_env({
+        "FHIR_MIGRAINE_DB": "/data/fm.sqlite3",
+        "FHIR_MIGRAINE_SEED_PROTOCOLS": str(tmp_path),
+        "FHIR_MIGRAINE_HOST": "0.0.0.0",
+        "FHIR_MIGRAINE_PORT": "9000",
+        "FHIR_MIGRAINE_WORKERS": "4",
+        "FHIR_MIGRAINE_EHR_URL": "https://ehr.example/fhir",
+        "FHIR_MIGRAINE_EHR_TIMEOUT": "12.5",
+        "FHIR_MIGRAINE_EHR_VERIFY_TLS": "false",
+        "FHIR_MIGRAINE_TRANSACTION_SIZE": "25",
+        "FHIR_MIGRAINE_RETRY_BASE": "0.5",
+        "FHIR_MIGRAINE_RETRY_CAP": "60",
+        "FHIR_MIGRAINE_LEASE": "30",
+        "FHIR_MIGRAINE_MAX_ATTEMPTS": "7",
+        "FHIR_MIGRAINE_WORKER": "off",
+        "FHIR_MIGRAINE_WORKER_INTERVAL": "2",
+        "FHIR_MIGRAINE_API_TOKEN": "caller-token",
+        "FHIR_MIGRAINE_API_JWT_KEY": str(key),
+        "FHIR_MIGRAINE_API_JWT_ALGORITHMS": "ES256, ,RS256",
+        "FHIR_MIGRAINE_API_JWT_AUDIENCE": "fhir-migraine",
+        "FHIR_MIGRAINE_API_JWT_ISSUER": "https://idp.example",
+        "FHIR_MIGRAINE_EHR_AUTH": "bearer",
+        "FHIR_MIGRAINE_EHR_TOKEN": "ehr-token",
+        "UNRELATED": "ignored",
+    })
+    assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
+    assert settings.http == HttpSettings("0.0.0.0", 9000, 4)
+    assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"))
+    assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7)
+    assert settings.worker == WorkerSettings(False, 2.0)
+    assert settings.api == ApiAuthSettings("caller-token", PUBLIC_PEM, ("ES256", "RS256"), "fhir-migraine", "https://idp.example")
+
+
+def test_a_ca_bundle_replaces_the_verify_flag_and_pem_text_is_taken_as_is() -> None:
+    settings = Settings.from_env({"FHIR_MIGRAINE_EHR_CA_BUNDLE": "/etc/ssl/private-ca.pem",
+                                  "FHIR_MIGRAINE_API_JWT_KEY": PUBLIC_PEM})
+    assert settings.ehr.verify == "/etc/ssl/private-ca.pem"
+    assert settings.api.jwt_key == PUBLIC_PEM.strip()
+
+
+def test_blank_values_count_as_unset() -> None:
+    assert Settings.from_env({"FHIR_MIGRAINE_PORT": " ", "FHIR_MIGRAINE_EHR_URL": "", "FHIR_MIGRAINE_EHR_AUTH": ""}) == Settings()
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = Settings.from_env({"FHIR_MIGRAINE_API_TOKEN": "caller-secret", "FHIR_MIGRAINE_EHR_AUTH": "bearer",
+                                  "FHIR_MIGRAINE_EHR_TOKEN": "ehr-secret"})
+    assert "caller-secret" not in repr(settings) and "ehr-secret" not in repr(settings)
+
+
+BAD = [
+    ("FHIR_MIGRAINE_PORT", "http"), ("FHIR_MIGRAINE_PORT", "0"), ("FHIR_MIGRAINE_PORT", "70000"),
+    ("FHIR_MIGRAINE_WORKERS", "0"), ("FHIR_MIGRAINE_WORKERS", "2.5"),
+    ("FHIR_MIGRAINE_EHR_TIMEOUT", "soon"), ("FHIR_MIGRAINE_EHR_TIMEOUT", "0"), ("FHIR_MIGRAINE_EHR_TIMEOUT", "nan"),
+    ("FHIR_MIGRAINE_EHR_VERIFY_TLS", "maybe"), ("FHIR_MIGRAINE_TRANSACTION_SIZE", "0"),
+    ("FHIR_MIGRAINE_RETRY_BASE", "-1"), ("FHIR_MIGRAINE_RETRY_CAP", "inf"), ("FHIR_MIGRAINE_LEASE", "0"),
+    ("FHIR_MIGRAINE_MAX_ATTEMPTS", "-2"), ("FHIR_MIGRAINE_WORKER", "sometimes"), ("FHIR_MIGRAINE_WORKER_INTERVAL", "0"),
+    ("FHIR_MIGRAINE_SEED_PROTOCOLS", "/nonexistent/protocols"), ("FHIR_MIGRAINE_API_JWT_KEY", "/nonexistent/key.pem"),
+    ("FHIR_MIGRAINE_EHR_AUTH", "kerberos"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD, ids=[f"{n.removeprefix('FHIR_MIGRAINE_')}={v}" for n, v in BAD])
+def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+@pytest.fixture(scope="module")
+def rsa_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode("ascii")
+
+
+def test_each_ehr_auth_mode_reads_its_variables(tmp_path: Path, rsa_pem: str) -> None:
+    key = tmp_path / "ehr.pem"
+    key.write_text(rsa_pem, encoding="ascii")
+    cc = Settings.from_env({"FHIR_MIGRAINE_EHR_AUTH": "client-credentials", "FHIR_MIGRAINE_EHR_TOKEN_URL": "https://ehr.example/token",
+                            "FHIR_MIGRAINE_EHR_CLIENT_ID": "me", "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "pw"}).ehr.auth
+    assert (cc.mode, cc.token_url, cc.client_id, cc.client_secret, cc.scope) == (
+        "client-credentials", "https://ehr.example/token", "me", "pw", None)
+    smart = Settings.from_env({"FHIR_MIGRAINE_EHR_AUTH": "SMART-backend", "FHIR_MIGRAINE_EHR_TOKEN_URL": "https://ehr.example/token",
+                               "FHIR_MIGRAINE_EHR_CLIENT_ID": "me", "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(key),
+                               "FHIR_MIGRAINE_EHR_KEY_ID": "k1", "FHIR_MIGRAINE_EHR_SCOPE": "system/Observation.rs"}).ehr.auth
+    assert (smart.mode, smart.private_key_pem, smart.key_id, smart.jwt_alg, smart.scope) == (
+        "smart-backend", rsa_pem, "k1", "RS384", "system/Observation.rs")
+
+
+@pytest.mark.parametrize(
+    ("mode", "required"),
+    [
+        ("bearer", ["FHIR_MIGRAINE_EHR_TOKEN"]),
+        ("client-credentials", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_CLIENT_SECRET", "FHIR_MIGRAINE_EHR_TOKEN_URL"]),
+        ("smart-backend", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_KEY_ID", "FHIR_MIGRAINE_EHR_PRIVATE_KEY",
+                           "FHIR_MIGRAINE_EHR_TOKEN_URL"]),
+    ],
+)
+def test_an_ehr_auth_mode_names_the_first_variable_it_lacks(mode: str, required: list[str]) -> None:
+    with pytest.raises(ConfigError, match=f"{required[0]} is required when FHIR_MIGRAINE_EHR_AUTH={mode}"):
+        Settings.from_env({"FHIR_MIGRAINE_EHR_AUTH": mode})
+
+
+def test_only_from_env_reads_the_environment() -> None:
+    """Outside config.py nothing in the package reads os.environ (the tree is passed instead)."""
+    readers = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path.name != "config.py" and ENVIRONMENT_READ.search(text):
+            readers.append(str(path.relative_to(SRC)))
+    assert readers == []
+
+
+def test_the_process_environment_is_read_when_no_mapping_is_given(tmp_path: Path) -> None:
+    program = "from fhir_migraine.config import Settings; print(Settings.from_env().http.port)"
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            env={"FHIR_MIGRAINE_PORT": "8123", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "8123"
