@@ -347,6 +347,8 @@ def main() -> None:
         print(f"  OID registry: {loads:.2f} reads per validation, {per_load * 1e3:.1f} ms each, "
               f"{share:.0%} of HAPI's time in its rounds; 'w/o' = validations / (round time - time spent "
               "between opening the registry and closing it, timed inside those validations)")
+        print(f"  cross-check: the registry read alone (new OIDUtilities()) in the same JVM after the rounds: "
+              f"{hapi['registry_alone_seconds'] * 1e3:.1f} ms each ({hapi['registry_alone_reads']} reads)")
         print(f"  valid/invalid verdicts: engine and HAPI agree on {agree} of {size}")
     print(f"\nfloors: the engine from dicts takes {max(rows['floor: json.loads+dumps']) / max(dicts):.1f}x the time "
           f"of json.loads+json.dumps, {max(rows['floor: orjson.loads+dumps']) / max(dicts):.1f}x that of "
