@@ -202,6 +202,14 @@ def _profiles_package(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _profiles_dump_checks(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.validation import default_validator
+
+    resources = [json.loads(Path(name).read_text(encoding="utf-8")) for name in args.resources]
+    out.write(default_validator().generated_source(resources))
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="fhir-migraine",
@@ -267,6 +275,10 @@ def parser() -> argparse.ArgumentParser:
     package = steps.add_parser("package", help="write the FHIR package this installation ships as a .tgz")
     package.add_argument("--out", metavar="PATH", help="the .tgz to write (default fhir-migraine.profiles-<version>.tgz)")
     package.set_defaults(handler=_profiles_package)
+    dump = steps.add_parser("dump-checks", help="print the Python source of the generated validation checks (of every "
+                            "profile, and of what validating the given resources needs)")
+    dump.add_argument("resources", nargs="*", metavar="FILE", help="resources (.json) whose checks to include")
+    dump.set_defaults(handler=_profiles_dump_checks)
 
     serve = commands.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--host", help="address to listen on (FHIR_MIGRAINE_HOST, default 127.0.0.1)")

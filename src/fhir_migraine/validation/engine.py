@@ -7,16 +7,16 @@ then references inside a Bundle and the codes of the project's CodeSystems.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterable
 
 from fhir_migraine import shipped, terminology
 from fhir_migraine.validation import structure
-from fhir_migraine.validation.codegen import Program, path_text
-from fhir_migraine.validation.compile import Profile, compile_profile
-from fhir_migraine.validation.issues import Issue, outcome, ranked
-from fhir_migraine.validation.rules import ItemCheck, compile_root
+from fhir_migraine.validation.issues import Issue, outcome, path_text, ranked
+from fhir_migraine.validation.profile_tree import Profile, compile_profile
+from fhir_migraine.validation.program import ItemCheck, ObjectCheck, Program
+from fhir_migraine.validation.rules import issue
 
 PROJECT_BASE = terminology.CANONICAL_BASE
 
@@ -32,11 +32,11 @@ def _reference_issues(references: list[tuple[Any, str]], local: set[str], bundle
     for at, reference in references:
         if reference[:1] == "#":
             if reference not in local and reference != "#":
-                found.append(Issue("error", "structure", "reference", f"contained resource {reference} not found",
-                                   path_text(at)))
+                found.append(issue("reference", f"contained resource {reference} not found", path_text(at),
+                                   element="Reference.reference"))
         elif reference.startswith("urn:uuid:") and bundle is not None and reference not in bundle:
-            found.append(Issue("error", "structure", "reference", f"{reference} is not an entry of this Bundle",
-                               path_text(at)))
+            found.append(issue("reference", f"{reference} is not an entry of this Bundle", path_text(at),
+                               element="Reference.reference"))
     return found
 
 
@@ -44,7 +44,7 @@ def _contained_issues(contained: list[Any], path: str, pointed: set[str], inside
     """Contained resources with an id an earlier one has, and those the container does not reach."""
     found = _duplicate_ids(contained, path)
     for at in _unreferenced(contained, pointed, inside):
-        found.append(Issue("error", "invariant", "invariant", _DOM_3, f"{path}.contained[{at}]"))
+        found.append(issue("invariant", _DOM_3, f"{path}.contained[{at}]", key="dom-3", element="DomainResource.contained"))
     return found
 
 
@@ -57,8 +57,8 @@ def _duplicate_ids(contained: list[Any], path: str) -> list[Issue]:
         if type(name) is not str:  # a wrong type of id is the structure walk's to report
             continue
         if name in seen:
-            found.append(Issue("error", "structure", "structure", f"duplicate id {name!r} of a contained resource",
-                               f"{path}.contained[{at}]"))
+            found.append(issue("structure", f"duplicate id {name!r} of a contained resource", f"{path}.contained[{at}]",
+                               element="Resource.id"))
         seen.add(name)
     return found
 
@@ -89,7 +89,7 @@ class _Plan:
     and the first profile), the other profiles, and the issues about profiles themselves
     (unknown, or for another type) as (severity, code, message)."""
 
-    walk: Callable[[dict[str, Any], str, structure.Context, list[Issue]], None]
+    walk: ObjectCheck
     extra: tuple[ItemCheck, ...]
     problems: tuple[tuple[str, str, str], ...]
 
@@ -100,22 +100,17 @@ class Validator:
 
     profiles: dict[str, Profile]
     code_systems: dict[str, frozenset[str]]
-    # One generated pass for the structure and the first profile (codegen.py); False walks the
-    # structure and then each profile with the closures alone (the reference the tests compare to).
-    single_pass: bool = True
     # Codings the package lists (system, code, display): a Coding that is one of them, and
-    # nothing else, is valid as it stands (writer.py checks it by one look-up).
+    # nothing else, is valid as it stands (the generated checks tell it by one look-up).
     known_codings: frozenset[tuple[Any, Any, Any]] = frozenset()
-    checks: dict[str, ItemCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for url, profile in self.profiles.items():
-            self.checks[url] = compile_root(profile, self.profiles.get)
+        # The generated checks (program.py): the base structure and the first profile in one pass.
         self.program = Program(self.profiles.get, frozenset(self.code_systems), self.known_codings)
         self._plans: dict[tuple[str, tuple[Any, ...], tuple[Any, ...]], _Plan] = {}
 
     @classmethod
-    def load(cls, folder: Path | None = None, *, single_pass: bool = True) -> "Validator":
+    def load(cls, folder: Path | None = None) -> "Validator":
         """The validator of the FHIR package shipped inside fhir_migraine, or of a package folder."""
         definitions, value_sets, code_systems = [], {}, {}
         codings: set[tuple[Any, Any, Any]] = set()  # (system, code, display) the package lists
@@ -133,7 +128,7 @@ class Validator:
                 codings.update((resource["url"], c["code"], c.get("display")) for c in concepts)
         profiles = {d["url"]: compile_profile(d, value_sets) for d in definitions}
         codings.update(terminology.codings())  # the project's own code tables: what mappings write
-        return cls(profiles, code_systems, single_pass, frozenset(codings))
+        return cls(profiles, code_systems, frozenset(codings))
 
     def validate(self, resource: Any, *, profile: str | None = None) -> dict[str, Any]:
         """The OperationOutcome of a resource or a Bundle (each entry with its own profiles)."""
@@ -141,10 +136,10 @@ class Validator:
 
     def issues(self, resource: Any, *, profile: str | None = None) -> list[Issue]:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            return [Issue("fatal", "structure", "structure", "not a FHIR resource (no resourceType)", "$")]
+            return [issue("structure", "not a FHIR resource (no resourceType)", "$", severity="fatal", element="Resource")]
         kind = resource["resourceType"]
         if structure.definition(kind) is None:
-            return [Issue("fatal", "structure", "structure", f"unknown resourceType {kind!r}", kind)]
+            return [issue("structure", f"unknown resourceType {kind!r}", kind, severity="fatal", element="Resource")]
         return ranked(self._resource(resource, kind, [profile] if profile else None, bundle=None))
 
     # -- one resource ------------------------------------------------------------------------
@@ -172,9 +167,9 @@ class Validator:
         meta = resource.get("meta")
         plan = self._plan(kind, profiles, meta.get("profile") if type(meta) is dict else None)
         out: list[Issue] = []
-        plan.walk(resource, path, context, out)
+        plan.walk(resource, path, context, out, resource)
         for severity, code, message in plan.problems:
-            out.append(Issue(severity, code, "structure", message, path))
+            out.append(issue("structure", message, path, severity=severity, code=code, element=kind))
         for check in plan.extra:
             check(resource, path, resource, out)
         out.extend(_reference_issues(references, local | (container or set()), bundle))
@@ -194,8 +189,8 @@ class Validator:
         for at, system, code in codings:
             codes = self.code_systems.get(system)
             if codes is not None and code not in codes:
-                found.append(Issue("error", "code-invalid", "code", f"unknown code {code!r} in the CodeSystem {system}",
-                                   path_text(at)))
+                found.append(issue("code", f"unknown code {code!r} in the CodeSystem {system}", path_text(at),
+                                   element="Coding.code"))
         return found
 
     def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
@@ -225,18 +220,14 @@ class Validator:
                 problems.append(("error", "structure", f"profile {url} is for {compiled.type}, not {kind}"))
             else:
                 applying.append(compiled)
-        if self.single_pass:
-            walk = self.program.root(kind, applying[0] if applying else None)
-            applying = applying[1:]
-        else:
-            walk = structure.checker(kind)
-        return _Plan(walk, tuple(self.checks[compiled.url] for compiled in applying), tuple(problems))
+        walk = self.program.root(kind, applying[0] if applying else None)
+        return _Plan(walk, tuple(self.program.item(compiled) for compiled in applying[1:]), tuple(problems))
 
     def _bundle(self, bundle: dict[str, Any], path: str) -> list[Issue]:
         entries = bundle.get("entry", [])
         if not isinstance(entries, list):
-            return structure.walk(bundle, "Bundle", path)
-        out = structure.walk({k: v for k, v in bundle.items() if k != "entry"}, "Bundle", path)
+            return self._base(bundle, path)
+        out = self._base({k: v for k, v in bundle.items() if k != "entry"}, path)
         urls = {}
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
@@ -244,15 +235,33 @@ class Validator:
         for i, entry in enumerate(entries):
             entry_path = f"{path}.entry[{i}]"
             if not isinstance(entry, dict):
-                out.append(Issue("error", "structure", "structure", "must be an object (BundleEntry)", entry_path))
+                out.append(issue("structure", "must be an object (BundleEntry)", entry_path, element="BundleEntry"))
                 continue
-            out.extend(structure.walk({k: v for k, v in entry.items() if k != "resource"}, "BundleEntry", entry_path))
+            out.extend(self._base({k: v for k, v in entry.items() if k != "resource"}, entry_path, "BundleEntry"))
             resource = entry.get("resource")
             if resource is None:
                 continue
             if not isinstance(resource, dict) or structure.definition(str(resource.get("resourceType"))) is None:
-                out.append(Issue("error", "structure", "structure", "must be a resource with a known resourceType",
-                                 f"{entry_path}.resource"))
+                out.append(issue("structure", "must be a resource with a known resourceType", f"{entry_path}.resource",
+                                 element="Bundle.entry.resource"))
                 continue
             out.extend(self._resource(resource, f"{entry_path}.resource", None, urls))
         return out
+
+    def _base(self, value: dict[str, Any], path: str, type_name: str | None = None) -> list[Issue]:
+        """Base-structure issues of a part of a Bundle (``type_name``: what it is read as, the
+        resource's own type by default), resources inside it checked the same way."""
+        out: list[Issue] = []
+        check = self.program.root(type_name or value["resourceType"], None)
+        check(value, path, structure.Context(self._base), out, value)
+        return out
+
+    def generated_source(self, resources: Iterable[Any] = ()) -> str:
+        """The source of the generated checks: of every profile's resource (and of a profile
+        declared second), and whatever validating ``resources`` needs besides."""
+        for profile in self.profiles.values():
+            self.program.root(profile.type, profile)
+            self.program.item(profile)
+        for resource in resources:
+            self.issues(resource)
+        return self.program.dump()

@@ -20,6 +20,7 @@ import fhir.resources.R4B as r4b
 from fhir_migraine.validation.base_codes import BASE_CODES
 from fhir_migraine.validation.fhirpath import compile_invariant, holds
 from fhir_migraine.validation.issues import Issue
+from fhir_migraine.validation.rules import issue
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _TZ = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
@@ -199,10 +200,10 @@ def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
     for key, human, expression, when in BASE_INVARIANTS.get(type_name, ()):
         compiled, _ = compile_invariant(expression)
         can_fail = eval(f"lambda v: {when.format('v')}")  # noqa: S307 - constant text
-        issue = ("error", "invariant", "invariant", f"{key}: {human} ({expression})")
+        message = f"{key}: {human} ({expression})"
 
-        def report(path: str, out: list[Issue], issue: tuple[str, str, str, str] = issue) -> None:
-            out.append(Issue(*issue, path))
+        def report(path: str, out: list[Issue], message: str = message, key: str = key) -> None:
+            out.append(issue("invariant", message, path, key=key, element=type_name))
 
         def meets(value: dict[str, Any], compiled: Any = compiled, can_fail: Any = can_fail) -> bool:
             return not can_fail(value) or holds(compiled, value, value)
@@ -211,7 +212,7 @@ def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
 
 
 def unknown_element(out: list[Issue], type_name: str, key: str, path: str) -> None:
-    out.append(Issue("error", "structure", "unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}"))
+    out.append(issue("unknown", f"unknown element '{key}' in {type_name}", f"{path}.{key}", element=type_name))
 
 
 def choice_count(value: dict[str, Any], type_name: str, group: str, names: tuple[str, ...], required: bool,
@@ -219,21 +220,70 @@ def choice_count(value: dict[str, Any], type_name: str, group: str, names: tuple
     """At most one type of the choice ``group[x]`` present, and one when it is required."""
     present = [name for name in names if name in value]
     if len(present) > 1:
-        out.append(Issue("error", "structure", "type", f"only one of {group}[x] may be present, found {', '.join(present)}",
-                         f"{path}.{present[1]}"))
+        out.append(issue("type", f"only one of {group}[x] may be present, found {', '.join(present)}",
+                         f"{path}.{present[1]}", element=f"{type_name}.{group}[x]"))
     if not present and required:
         missing(out, type_name, f"{group}[x]", f"{path}.{group}")
 
 
 def missing(out: list[Issue], type_name: str, name: str, path: str) -> None:
     """A required element of the base spec is absent."""
-    out.append(Issue("error", "required", "cardinality", f"{type_name}.{name}: minimum required = 1, but only found 0", path))
+    out.append(issue("min", f"{type_name}.{name}: minimum required = 1, but only found 0", path,
+                     element=f"{type_name}.{name}"))
 
 
 def empty_object(path: str, out: list[Issue]) -> None:
     """An object with nothing in it (base invariant ele-1)."""
-    out.append(Issue("error", "invariant", "invariant",
-                     "ele-1: All FHIR elements must have a @value or children (the object is empty)", path))
+    out.append(issue("invariant", "ele-1: All FHIR elements must have a @value or children (the object is empty)",
+                     path, key="ele-1", element="Element"))
+
+
+def not_object(out: list[Issue], type_name: str, path: str) -> None:
+    """A value of a complex type that is not a JSON object."""
+    out.append(issue("structure", f"must be an object ({type_name})", path, element=type_name))
+
+
+def not_resource(out: list[Issue], value: Any, path: str) -> bool:
+    """Whether ``value``, where a resource belongs, is none (reported): not an object with a
+    resourceType, or of a resourceType R4 does not have."""
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        out.append(issue("structure", "must be a resource with a resourceType", path, element="Resource"))
+        return True
+    if definition(value["resourceType"]) is None:
+        out.append(issue("structure", f"unknown resourceType {value['resourceType']!r}", path, element="Resource"))
+        return True
+    return False
+
+
+def not_array(out: list[Issue], element: Element, type_name: str, path: str) -> None:
+    """A repeating element whose value is not an array."""
+    out.append(issue("structure", f"must be an array ({element.name} repeats)", path,
+                     element=f"{type_name}.{element.name}"))
+
+
+def empty_array(out: list[Issue], element: Element, type_name: str, path: str) -> None:
+    out.append(issue("structure", "an array must not be empty", path, element=f"{type_name}.{element.name}"))
+
+
+def an_array(out: list[Issue], element: Element, type_name: str, path: str) -> None:
+    """An array where the element does not repeat."""
+    out.append(issue("structure", f"must not be an array ({element.name} does not repeat)", path,
+                     element=f"{type_name}.{element.name}"))
+
+
+def bad_primitive(out: list[Issue], item: Any, element: Element, type_name: str, path: str) -> None:
+    """What is wrong with a primitive value its quick test did not accept (nothing, if it is valid
+    after all)."""
+    where = f"{type_name}.{element.name}"
+    if item is None:
+        out.append(issue("structure", "must not be null", path, element=where))
+        return
+    problem = _primitive_problem(element.fhir_type, item)
+    if problem:
+        out.append(issue("type", problem, path, element=where, code="value"))
+    elif element.codes is not None and item not in element.codes:
+        out.append(issue("binding", f"{item!r} is not one of the codes of {element.name} "
+                                    f"({', '.join(sorted(element.codes))})", path, element=where))
 
 
 # Types whose values can point to a contained resource ("#id") besides Reference.reference.
@@ -241,14 +291,13 @@ POINTER_TYPES = frozenset({"canonical", "uri", "url"})
 
 
 ResourceCheck = Callable[[dict[str, Any], str], list[Issue]]
-Check = Callable[[Any, str, "Context", list[Issue]], None]
 
 
 @dataclass(slots=True)
 class Context:
     """What a walk needs besides the value: how to check a resource inside it (contained, a
     Bundle entry), and lists that gather references and codings with their locations (None: not
-    gathered; a location is a path, as text or as codegen.path_text reads it)."""
+    gathered; a location is a path, as text or as issues.path_text reads it)."""
 
     on_resource: ResourceCheck | None = None
     references: list[tuple[Any, str]] | None = None
@@ -256,194 +305,9 @@ class Context:
     pointers: list[str] | None = None  # "#..." values of canonical, uri and url elements
 
 
-def walk(value: Any, type_name: str, path: str) -> list[Issue]:
-    """Base-structure issues of ``value`` read as ``type_name`` at ``path``."""
-    out: list[Issue] = []
-    checker(type_name)(value, path, Context(), out)
-    return out
-
-
-def _ignore(value: Any, path: str, context: Context, out: list[Issue]) -> None:
-    return None
-
-
-@lru_cache(maxsize=None)
-def checker(type_name: str) -> Check:
-    """The structure check of one type, compiled once into closures: one handler per element,
-    chosen by the element's type and whether it repeats."""
-    if type_name == "Resource":
-        return check_resource
-    found_definition = definition(type_name)
-    if found_definition is None:
-        return _ignore
-    handlers = {name: handler(element) for name, element in found_definition.elements.items()}
-    primitives = frozenset(name for name, element in found_definition.elements.items() if element.primitive)
-    required = tuple((e.name, f"_{e.name}") for e in found_definition.required)
-    choices = tuple(found_definition.choices.items())
-    required_choices = found_definition.required_choices
-    collect_reference = type_name == "Reference"
-    collect_coding = type_name == "Coding"
-    collect = collect_reference or collect_coding
-    invariants = base_invariants(type_name)
-
-    def check(value: Any, path: str, context: Context, out: list[Issue]) -> None:
-        if type(value) is not dict:
-            out.append(Issue("error", "structure", "structure", f"must be an object ({type_name})", path))
-            return
-        if not value:
-            empty_object(path, out)
-        if collect:
-            if collect_reference and context.references is not None and isinstance(value.get("reference"), str):
-                context.references.append((f"{path}.reference", value["reference"]))
-            elif collect_coding and context.codings is not None and isinstance(value.get("system"), str) \
-                    and isinstance(value.get("code"), str):
-                context.codings.append((path, value["system"], value["code"]))
-        get = handlers.get
-        for key, item in value.items():
-            element_handler = get(key)
-            if element_handler is not None:
-                element_handler(item, path, key, context, out)
-            elif key != "resourceType" and key != "fhir_comments" and not (key[:1] == "_" and key[1:] in primitives):
-                unknown_element(out, type_name, key, path)
-        for name, extension_name in required:
-            if name not in value and extension_name not in value:
-                missing(out, type_name, name, f"{path}.{name}")
-        for group, names in choices:
-            choice_count(value, type_name, group, names, group in required_choices, path, out)
-        for invariant in invariants:
-            if not invariant.holds(value):
-                invariant.report(path, out)
-
-    return check
-
-
-Handler = Callable[[Any, str, str, Context, list[Issue]], None]
-
-
-def handler(element: Element) -> Handler:
-    """The check of one element's JSON value (an array when the element repeats). The common
-    cases cost one call: a valid primitive, or a complex value handed to its type's checker."""
-    if element.primitive:
-        return _primitive_handler(element)
-    return _complex_handler(element)
-
-
-def _array_shape(item: Any, key_name: str, path: str, out: list[Issue]) -> bool:
-    """Whether a repeating element's value is an array (an empty one is reported but read on)."""
-    if type(item) is not list:
-        out.append(Issue("error", "structure", "structure", f"must be an array ({key_name} repeats)", path))
-        return False
-    if not item:
-        out.append(Issue("error", "structure", "structure", "an array must not be empty", path))
-    return True
-
-
-def _not_an_array(key_name: str, path: str, out: list[Issue]) -> None:
-    out.append(Issue("error", "structure", "structure", f"must not be an array ({key_name} does not repeat)", path))
-
-
-def _complex_handler(element: Element) -> Handler:
-    key_name = element.name
-    type_name = element.fhir_type
-    cell: list[Check] = []
-
-    def target() -> Check:
-        if not cell:  # types refer to each other: look the checker up on first use
-            cell.append(checker(type_name))
-        return cell[0]
-
-    if element.repeats:
-        def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-            if not _array_shape(item, key_name, f"{path}.{key}", out):
-                return
-            check = cell[0] if cell else target()
-            for i, member in enumerate(item):
-                check(member, f"{path}.{key}[{i}]", context, out)
-        return repeated
-
-    def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-        if type(item) is list:
-            _not_an_array(key_name, f"{path}.{key}", out)
-            return
-        (cell[0] if cell else target())(item, f"{path}.{key}", context, out)
-    return single
-
-
-def _primitive_handler(element: Element) -> Handler:
-    key_name = element.name
-    one = primitive_check(element)
-    fast = one.fast if element.codes is None else None  # type: ignore[attr-defined]
-    pointer = element.fhir_type in POINTER_TYPES
-
-    if element.repeats:
-        def repeated(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-            if not _array_shape(item, key_name, f"{path}.{key}", out):
-                return
-            if pointer and context.pointers is not None:
-                context.pointers.extend(m for m in item if type(m) is str and m[:1] == "#")
-            for i, member in enumerate(item):
-                if fast is None or not fast(member):
-                    one(member, f"{path}.{key}[{i}]", context, out)
-        return repeated
-
-    def single(item: Any, path: str, key: str, context: Context, out: list[Issue]) -> None:
-        if pointer and context.pointers is not None and type(item) is str and item[:1] == "#":
-            context.pointers.append(item)
-        if fast is not None and fast(item):
-            return
-        if type(item) is list:
-            _not_an_array(key_name, f"{path}.{key}", out)
-            return
-        one(item, f"{path}.{key}", context, out)
-    return single
-
-
-def _matcher(pattern: re.Pattern[str], fhir_type: str) -> Callable[[Any], bool]:
-    match = pattern.fullmatch
-    if fhir_type in CALENDAR_TYPES:
-        return lambda v: type(v) is str and match(v) is not None and real_day(v)
-    return lambda v: type(v) is str and match(v) is not None
-
-
-def primitive_check(element: Element) -> Check:
-    fast = FAST.get(element.fhir_type)
-    if fast is None and element.fhir_type in PRIMITIVE_REGEX:
-        fast = _matcher(PRIMITIVE_REGEX[element.fhir_type], element.fhir_type)
-    codes = element.codes
-    fhir_type = element.fhir_type
-
-    def primitive(item: Any, path: str, context: Context, out: list[Issue]) -> None:
-        if fast is not None and fast(item) and codes is None:
-            return
-        if item is None:
-            out.append(Issue("error", "structure", "structure", "must not be null", path))
-            return
-        problem = _primitive_problem(fhir_type, item)
-        if problem:
-            out.append(Issue("error", "value", "type", problem, path))
-        elif codes is not None and item not in codes:
-            out.append(Issue("error", "code-invalid", "binding",
-                             f"{item!r} is not one of the codes of {element.name} ({', '.join(sorted(codes))})", path))
-    primitive.fast = fast  # type: ignore[attr-defined]
-    return primitive
-
-
-def check_resource(value: Any, path: str, context: Context, out: list[Issue]) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        out.append(Issue("error", "structure", "structure", "must be a resource with a resourceType", path))
-        return
-    if definition(value["resourceType"]) is None:
-        out.append(Issue("error", "structure", "structure", f"unknown resourceType {value['resourceType']!r}", path))
-        return
-    if context.on_resource is not None:
-        out.extend(context.on_resource(value, path))
-    else:
-        checker(value["resourceType"])(value, path, context, out)
-
-
 # Quick acceptance of the commonest valid primitives, as Python expressions of the value ``{0}``
-# (the generated checks of writer.py inline them); anything they do not accept goes through the
-# full check in _primitive_problem (which gives the message).
+# (the generated checks inline them); anything they do not accept goes to bad_primitive (which
+# words the problem).
 FAST_TEMPLATES: dict[str, str] = {
     "string": "type({0}) is str and {0} and '\\x0b' not in {0} and '\\x0c' not in {0}",
     "markdown": "type({0}) is str and {0} and '\\x0b' not in {0} and '\\x0c' not in {0}",

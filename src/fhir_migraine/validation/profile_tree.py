@@ -45,6 +45,8 @@ class Node:
     """The rules on one element path (choice elements keep their ``[x]`` name)."""
 
     name: str
+    element_id: str = ""  # Observation.component:severity.value[x]
+    profile: str = ""  # the url of the profile the node belongs to
     min: int | None = None
     max: int | None = None
     fixed: Any = None
@@ -68,7 +70,7 @@ class Node:
 
     def child(self, name: str) -> "Node":
         if name not in self.children:
-            self.children[name] = Node(name)
+            self.children[name] = Node(name, f"{self.element_id}.{name}", self.profile)
         return self.children[name]
 
 
@@ -97,7 +99,7 @@ def _value_of(element: dict[str, Any], prefix: str) -> Any:
 
 
 def compile_profile(definition: dict[str, Any], value_sets: dict[str, frozenset[tuple[str, str]]]) -> Profile:
-    root = Node(definition["type"])
+    root = Node(definition["type"], definition["type"], definition["url"])
     for element in definition.get("differential", {}).get("element", []):
         node = root
         for name, slice_name in _segments(element["id"]):
@@ -105,7 +107,7 @@ def compile_profile(definition: dict[str, Any], value_sets: dict[str, frozenset[
             if slice_name is not None:
                 existing = next((s for s in node.slices if s.name == slice_name), None)
                 if existing is None:
-                    existing = Slice(slice_name, Node(name))
+                    existing = Slice(slice_name, Node(name, f"{node.element_id}:{slice_name}", node.profile))
                     node.slices.append(existing)
                 node = existing.node
         _apply(node, element, value_sets)
