@@ -149,6 +149,8 @@ def http_url() -> tuple[str | None, str]:
         return ehr_url(), ""
     except SystemExit as exc:
         return None, str(exc)
+    except (OSError, subprocess.CalledProcessError) as exc:  # scripts/ehr itself could not run
+        return None, f"scripts/ehr url failed ({exc})"
 
 
 def upload_package(url: str) -> None:
