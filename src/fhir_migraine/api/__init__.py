@@ -45,6 +45,7 @@ def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
     if gateway is None or not gateway.start_worker():
         return False
     if stop_at_exit:
+        atexit.unregister(gateway.stop_worker)  # once, however often this is called
         atexit.register(gateway.stop_worker)
     return True
 

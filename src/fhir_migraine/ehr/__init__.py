@@ -1,1 +1,2 @@
-"""The EHR edge: FHIR client, authentication, outbox, push and pull."""
+"""The EHR edge: the gateway (push and pull composed once), FHIR client, authentication, outbox,
+worker, pull."""
