@@ -103,3 +103,27 @@ def test_a_value_that_is_not_text_parses_to_none(value: Any) -> None:
 def test_building_from_an_id_no_input_can_carry_is_a_clear_error(build: Callable[[], str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_unmapping_reports_a_diary_observation_whose_identifier_does_not_parse() -> None:
+    from fhir_migraine.errors import InputError
+    from fhir_migraine.mapping.unmap_diary import entries_from_bundle
+
+    odd = {"resourceType": "Observation", "identifier": [{"system": identifiers.DIARY_SYSTEM, "value": "e1/notes"}]}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": odd}]}
+    problems: list[dict[str, Any]] = []
+    assert entries_from_bundle(bundle, problems) == []
+    assert problems == [{"entry_id": "e1/notes", "problem": "its identifier is not one this project gives"}]
+    with pytest.raises(InputError, match="e1/notes"):
+        entries_from_bundle(bundle)
+
+
+def test_unmapping_refuses_a_step_identifier_of_another_order() -> None:
+    from fhir_migraine.errors import InputError
+    from fhir_migraine.mapping.unmap_orders import _step_id
+    from fhir_migraine.mapping.reader import Reader
+
+    request = {"identifier": [{"system": identifiers.ORDER_STEP_SYSTEM, "value": step_value("ord-2", "fluids")}]}
+    assert _step_id(Reader(request), "ord-2") == "fluids"
+    with pytest.raises(InputError, match="does not belong to order 'ord-1'"):
+        _step_id(Reader(request), "ord-1")
