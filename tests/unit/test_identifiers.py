@@ -120,8 +120,8 @@ def test_unmapping_reports_a_diary_observation_whose_identifier_does_not_parse()
 
 def test_unmapping_refuses_a_step_identifier_of_another_order() -> None:
     from fhir_migraine.errors import InputError
-    from fhir_migraine.mapping.unmap_orders import _step_id
     from fhir_migraine.mapping.reader import Reader
+    from fhir_migraine.mapping.unmap_orders import _step_id
 
     request = {"identifier": [{"system": identifiers.ORDER_STEP_SYSTEM, "value": step_value("ord-2", "fluids")}]}
     assert _step_id(Reader(request), "ord-2") == "fluids"
