@@ -44,7 +44,7 @@ import java.util.stream.Stream;
  *
  * <pre>
  * taskset -c 1 java -cp target/fhir-migraine-ehr.jar org.fhirmigraine.ehr.bench.ValidatorBench \
- *     --package DIR --corpus FILE.ndjson --out FILE.json [--rounds 9] [--seconds 1] [--warmup 20]
+ *     --package DIR --corpus FILE.ndjson --out FILE.json [--rounds 9] [--seconds 1] [--warmup 60]
  * </pre>
  *
  * The corpus has one JSON object a line: {"profile": canonical URL, "text": the resource as JSON
@@ -144,7 +144,7 @@ public final class ValidatorBench {
 		Path out = Path.of(required(options, "out"));
 		int rounds = Integer.parseInt(options.getOrDefault("rounds", "9"));
 		double seconds = Double.parseDouble(options.getOrDefault("seconds", "1"));
-		double warmup = Double.parseDouble(options.getOrDefault("warmup", "20"));
+		double warmup = Double.parseDouble(options.getOrDefault("warmup", "60"));
 
 		long setupStarted = System.nanoTime();
 		FhirContext context = FhirContext.forR4();
@@ -176,18 +176,24 @@ public final class ValidatorBench {
 			throw new IllegalArgumentException("empty corpus: " + corpusFile);
 		}
 
-		// Warm-up: whole passes until `warmup` seconds have gone (the first pass loads the core
-		// definitions and generates the snapshots; the JIT compiles for a while after).
+		// Warm-up: whole passes for at least `warmup` seconds (the first pass loads the core
+		// definitions and generates the snapshots; on one core the JIT compiles for a minute or
+		// more), then on while the passes still get faster: until none of the last five beat the
+		// best pass before them by 2 %, or 3 x `warmup` seconds have gone.
 		boolean[] hasErrors = new boolean[size];
 		long warmStarted = System.nanoTime();
 		double setupSeconds = (warmStarted - setupStarted) / 1e9;
-		int warmPasses = 0;
+		List<Double> passSeconds = new ArrayList<>();
+		double warmed;
 		do {
+			long passStarted = System.nanoTime();
 			for (int i = 0; i < size; i++) {
 				hasErrors[i] = errors(validator.validateWithResult(texts.get(i), profiles.get(i)));
 			}
-			warmPasses++;
-		} while ((System.nanoTime() - warmStarted) / 1e9 < warmup);
+			passSeconds.add((System.nanoTime() - passStarted) / 1e9);
+			warmed = (System.nanoTime() - warmStarted) / 1e9;
+		} while (warmed < warmup || (warmed < 3 * warmup && stillFaster(passSeconds)));
+		int warmPasses = passSeconds.size();
 		double warmSeconds = (System.nanoTime() - warmStarted) / 1e9;
 
 		StringBuilder roundsJson = new StringBuilder();
@@ -230,11 +236,24 @@ public final class ValidatorBench {
 				"{\"hapi_version\":\"%s\",\"java_version\":\"%s\",\"processors\":%d,\"corpus\":%d,"
 						+ "\"package_resources\":%d,\"setup_seconds\":%.3f,\"warmup_passes\":%d,"
 						+ "\"warmup_seconds\":%.3f,\"messages_seen\":%d,\"registry_alone_seconds\":%.9f,"
-						+ "\"registry_alone_reads\":%d,\"rounds\":[%s],\"has_errors\":[%s]}",
+						+ "\"registry_alone_reads\":%d,\"warmup_pass_seconds\":%s,\"rounds\":[%s],\"has_errors\":[%s]}",
 				VersionUtil.getVersion(), System.getProperty("java.version"),
 				Runtime.getRuntime().availableProcessors(), size, projectPackage.fetchAllConformanceResources().size(),
-				setupSeconds, warmPasses, warmSeconds, sink, parseSeconds, parses, roundsJson, errorsJson);
+				setupSeconds, warmPasses, warmSeconds, sink, parseSeconds, parses,
+				passSeconds.stream().map(s -> String.format(Locale.ROOT, "%.3f", s)).toList().toString(),
+				roundsJson, errorsJson);
 		Files.writeString(out, result + "\n", StandardCharsets.UTF_8);
+	}
+
+	/** Whether one of the last five passes beat the best pass before them by more than 2 %. */
+	private static boolean stillFaster(List<Double> passSeconds) {
+		int n = passSeconds.size();
+		if (n < 10) {
+			return true;
+		}
+		double before = passSeconds.subList(0, n - 5).stream().min(Double::compare).orElseThrow();
+		double last = passSeconds.subList(n - 5, n).stream().min(Double::compare).orElseThrow();
+		return last < 0.98 * before;
 	}
 
 	/** The StructureDefinitions, ValueSets and CodeSystems of a FHIR package folder. */
