@@ -22,7 +22,6 @@ class Invariant:
     human: str
     expression: str
     check: Compiled
-    fast: bool
 
 
 @dataclass
@@ -171,9 +170,9 @@ def _apply(node: Node, element: dict[str, Any], value_sets: dict[str, frozenset[
         url = element["binding"]["valueSet"].split("|")[0]
         node.binding = Binding(element["binding"]["strength"], url, value_sets.get(url, frozenset()))
     for constraint in element.get("constraint", []):
-        check, fast = compile_invariant(constraint["expression"])
+        check, _ = compile_invariant(constraint["expression"])
         node.invariants.append(Invariant(constraint["key"], constraint.get("severity", "error"),
-                                         constraint.get("human", ""), constraint["expression"], check, fast))
+                                         constraint.get("human", ""), constraint["expression"], check))
     if "slicing" in element:
         node.slicing = element["slicing"]
 
