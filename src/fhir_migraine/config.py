@@ -245,10 +245,4 @@ def _ehr_auth(read: _Reader) -> EhrAuthSettings:
         key_id=values.get(ENV_KEY_ID),
         jwt_alg=values.get(ENV_JWT_ALG, "RS384").upper(),
     )
-    if mode != "none":
-        # Build the credentials once now, so a token, URL or key that cannot work is a start-up
-        # error naming its variable rather than a failure at the first push.
-        from fhir_migraine.ehr.auth import auth_from_settings
-
-        auth_from_settings(settings)
     return settings

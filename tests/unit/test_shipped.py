@@ -67,3 +67,14 @@ def test_the_library_is_seeded_from_the_folder_the_settings_name(tmp_path: Path)
 def test_a_seed_folder_that_does_not_exist_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="FHIR_MIGRAINE_SEED_PROTOCOLS"):
         Settings.from_env({"FHIR_MIGRAINE_SEED_PROTOCOLS": str(tmp_path / "nowhere")})
+
+
+def test_ehr_credentials_that_cannot_work_stop_the_service_at_start(tmp_path: Path) -> None:
+    env = {
+        "FHIR_MIGRAINE_DB": str(tmp_path / "db.sqlite3"), "FHIR_MIGRAINE_API_TOKEN": "t",
+        "FHIR_MIGRAINE_EHR_URL": "https://ehr.example.org/fhir", "FHIR_MIGRAINE_EHR_AUTH": "client-credentials",
+        "FHIR_MIGRAINE_EHR_TOKEN_URL": "http://ehr.example.org/token", "FHIR_MIGRAINE_EHR_CLIENT_ID": "fm",
+        "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "s",
+    }
+    with pytest.raises(ConfigError, match="FHIR_MIGRAINE_EHR_TOKEN_URL must use https"):
+        create_app(Settings.from_env(env))

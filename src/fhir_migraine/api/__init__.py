@@ -10,31 +10,17 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-from dataclasses import dataclass
 
 from flask import Flask, Response, g, request
 
 from fhir_migraine.api import errors, fhir_routes, routes, security
+from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.library import ProtocolStore
 from fhir_migraine.validation import default_validator
 
 log = logging.getLogger("fhir_migraine.api")
-
-
-@dataclass
-class Services:
-    """What the endpoints use; ``gateway`` is None when no EHR is configured."""
-
-    settings: Settings
-    protocols: ProtocolStore
-    gateway: EhrGateway | None = None
-
-
-def services_of(app: Flask) -> Services:
-    found: Services = app.extensions["fhir_migraine"]
-    return found
 
 
 def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
@@ -66,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     services = Services(settings, ProtocolStore(settings.database, seed=settings.seed_protocols))
     if settings.ehr.url:
         services.gateway = EhrGateway.from_settings(settings)
-    app.extensions["fhir_migraine"] = services
+    app.extensions[EXTENSION] = services
     security.register(app, settings.api)
     errors.register(app)
     app.register_blueprint(routes.blueprint)

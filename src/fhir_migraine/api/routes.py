@@ -8,22 +8,21 @@ from flask import Blueprint, Response, current_app, json, request
 
 from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
+from fhir_migraine.api.services import Services, services_of
 from fhir_migraine.documents import parse_json
 from fhir_migraine.errors import InputError, NotFound, Problem, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.diary_files import Located
 
 if TYPE_CHECKING:
-    from fhir_migraine.api import Services
     from fhir_migraine.ehr.gateway import EhrGateway
 
 FHIR_JSON = "application/fhir+json"
 blueprint = Blueprint("fhir_migraine", __name__)
 
 
-def services() -> "Services":
-    found: Services = current_app.extensions["fhir_migraine"]
-    return found
+def services() -> Services:
+    return services_of(current_app)
 
 
 def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
