@@ -126,3 +126,12 @@ def test_no_module_imports_itself_through_others() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_docs_architecture_names_every_part_of_the_package() -> None:
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`").removesuffix(".py").removesuffix("/")
+            for line in text.splitlines() if line.startswith("| `")}
+    assert {part for part in ALLOWED if part} <= rows
