@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 from tests.validation_corpus import ROOT, Case, cases

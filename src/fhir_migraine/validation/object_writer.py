@@ -12,7 +12,7 @@ from __future__ import annotations
 from fhir_migraine.validation import structure
 from fhir_migraine.validation.profile_tree import UNBOUNDED, Node
 from fhir_migraine.validation.rules import extension_roots, slice_of, type_suffix
-from fhir_migraine.validation.source import FunctionWriter, Implied, Nodes, Source
+from fhir_migraine.validation.source import FunctionWriter, Implied, Nodes, Source, implied_by_slice
 
 _RESOURCE_RARE = ("implicitRules", "language", "text", "contained", "extension", "modifierExtension")
 
@@ -53,7 +53,8 @@ class ObjectWriter(FunctionWriter):
                 done.update((element.choice, f"{element.choice}[x]"))
                 self._choice(element.choice, self._kids(f"{element.choice}[x]"))
         for invariant in structure.base_invariants(self.type_name):
-            self.emit(1, f"if ({invariant.when.format('v')}) and not {self.const(invariant.holds, invariant.key.replace('-', '_'))}(v):")
+            holds = self.const(invariant.holds, invariant.key.replace("-", "_"))
+            self.emit(1, f"if ({invariant.when.format('v')}) and not {holds}(v):")
             self.emit(2, f"{self.const(invariant.report, 'report')}(path_text(p), out)")
         done.update(e.name for e in rare)
         for node in self.nodes:
@@ -300,34 +301,13 @@ class ObjectWriter(FunctionWriter):
             self.emit(depth + 2, f"{'if' if position == 0 else 'elif'} j == {position}:")
             for line in self.rules(extra, "y", "path_text(s)"):
                 self.emit(depth + 3, line)
-            self.emit(depth + 3, self._item_call(element, kids + extra, "y", "s", self._implied(element, sliced, position)))
+            self.emit(depth + 3, self._item_call(element, kids + extra, "y", "s", implied_by_slice(element, sliced, position)))
         broken = [f"counts[{j}] < {one.node.min}" for j, one in enumerate(sliced.slices) if one.node.min]
         broken += [f"counts[{j}] > {one.node.max}" for j, one in enumerate(sliced.slices)
                    if one.node.max is not None and one.node.max < UNBOUNDED]
         if broken:
             self.emit(depth, f"if {' or '.join(broken)}:")
             self.emit(depth + 1, f"slice_limits(out, {node}, counts, path_text(q))")
-
-    @staticmethod
-    def _implied(element: structure.Element, sliced: Node, position: int) -> Implied:
-        """An item that found slice ``position`` by an index of the one value at the discriminator
-        path (a single element of the item): that value meets the slice's fixed or pattern rule
-        there, which the item's check need not test again."""
-        at = sliced.slice_path
-        item_type = structure.definition(element.fhir_type)
-        if sliced.slice_index is None or at is None or item_type is None:
-            return ()
-        discriminating = item_type.elements.get(at)
-        target = sliced.slices[position].node.children.get(at)
-        if discriminating is None or discriminating.repeats or target is None:
-            return ()
-        if target.fixed is None:
-            return ((id(target), "pattern"),)  # one coding (system, code) or a value
-        if isinstance(target.fixed, (str, int, bool)):
-            # A fixed value is implied only when it is that one value: a fixed CodeableConcept
-            # also wants nothing besides its coding, which the index does not look at.
-            return ((id(target), "fixed"),)
-        return ()
 
     def _counted(self, kids: Nodes, count: str, at: str) -> list[str]:
         """The profile's min and max on a present element holding ``count`` values."""

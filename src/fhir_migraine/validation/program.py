@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import linecache
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fhir_migraine.validation import rules, structure
 from fhir_migraine.validation.issues import Issue, path_text

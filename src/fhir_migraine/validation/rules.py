@@ -79,7 +79,7 @@ def unsliced(out: Out, node: Node, path: str) -> None:
 
 def slice_limits(out: Out, node: Node, counts: list[int], where: str) -> None:
     """Each slice's cardinality, given how many items each slice has."""
-    for item_slice, found in zip(node.slices, counts):
+    for item_slice, found in zip(node.slices, counts, strict=True):
         low, high = item_slice.node.min, item_slice.node.max
         if low is not None and found < low:
             out.append(issue("slice", f"{node.name}:{item_slice.name}: minimum required = {low}, but only found {found}",

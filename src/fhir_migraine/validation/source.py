@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine.validation.profile_tree import Node, Profile
 from fhir_migraine.validation.rules import rules_of
+from fhir_migraine.validation.structure import Element, definition
 
 Nodes = tuple[Node, ...]
 Implied = tuple[tuple[int, str], ...]  # (id of a node, the rule kind its check may skip)
@@ -145,3 +147,24 @@ class FunctionWriter:
                     lines.append(f"if not {self.const(rule.accepts, rule.kind)}({value}, r):")
                 lines.append(f"    {report}({value}, {at}, out)")
         return lines
+
+
+def implied_by_slice(element: Element, sliced: Node, position: int) -> Implied:
+    """An item of ``element`` that found slice ``position`` by an index of the one value at the
+    discriminator path (a single element of the item): that value meets the slice's fixed or
+    pattern rule there, which the item's check need not test again."""
+    at = sliced.slice_path
+    item_type = definition(element.fhir_type)
+    if sliced.slice_index is None or at is None or item_type is None:
+        return ()
+    discriminating = item_type.elements.get(at)
+    target = sliced.slices[position].node.children.get(at)
+    if discriminating is None or discriminating.repeats or target is None:
+        return ()
+    if target.fixed is None:
+        return ((id(target), "pattern"),)  # one coding (system, code) or a value
+    if isinstance(target.fixed, (str, int, bool)):
+        # A fixed value is implied only when it is that one value: a fixed CodeableConcept
+        # also wants nothing besides its coding, which the index does not look at.
+        return ((id(target), "fixed"),)
+    return ()
