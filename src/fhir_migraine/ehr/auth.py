@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 from urllib.parse import quote_plus, urlsplit
 
 import jwt
@@ -36,6 +36,7 @@ from fhir_migraine.config import (
     EhrAuthSettings,
 )
 from fhir_migraine.ehr.client import retry_after
+from fhir_migraine.ehr.interface import Auth, NoAuth
 from fhir_migraine.errors import ConfigError, EhrAuthError
 
 Clock = Callable[[], float]
@@ -54,29 +55,6 @@ MIN_RSA_BITS = 2048
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
 #: Answers of the token endpoint worth trying again later (besides every 5xx).
 TRANSIENT_STATUS = frozenset({408, 425, 429})
-
-
-class Auth(Protocol):
-    """What the FHIR client needs from any kind of credentials."""
-
-    def headers(self, session: requests.Session) -> dict[str, str]:
-        """Headers to add to one FHIR request; may fetch or renew a token through ``session``."""
-        ...
-
-    def invalidate(self) -> None:
-        """The EHR answered 401: forget any cached token, so the next ``headers`` fetches a new one."""
-        ...
-
-
-@dataclass(frozen=True)
-class NoAuth:
-    """No credentials at all (a local test server)."""
-
-    def headers(self, session: requests.Session) -> dict[str, str]:
-        return {}
-
-    def invalidate(self) -> None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -11,31 +11,16 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator
 
 import requests
 
+from fhir_migraine.ehr.interface import Auth, NoAuth
 from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
 
 FHIR_JSON = "application/fhir+json"
 RETRYABLE_STATUS = frozenset({408, 425, 429})  # and every 5xx
 MAX_PAGES = 10_000
-
-
-class Auth(Protocol):
-    """Adds credentials to each request (see ``ehr.auth``)."""
-
-    def headers(self, session: requests.Session) -> dict[str, str]: ...
-
-    def invalidate(self) -> None: ...
-
-
-class _NoAuth:
-    def headers(self, session: requests.Session) -> dict[str, str]:
-        return {}
-
-    def invalidate(self) -> None:
-        return None
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -115,7 +100,7 @@ class FhirClient:
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.auth = auth or _NoAuth()
+        self.auth = auth or NoAuth()
         self.timeout = (connect_timeout, timeout)
         self.session = session or requests.Session()
         self.session.verify = verify

@@ -1,11 +1,38 @@
 """What the outbox worker, the pull and the service need from an EHR, as protocols: the FHIR
-client (``client.FhirClient``) provides them all, and a test double provides only what it is asked."""
+client (``client.FhirClient``) provides them all, and a test double provides only what it is asked.
+Also what the client needs from credentials (``Auth``; the kinds are in ``ehr.auth``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
+import requests
+
 Resource = dict[str, Any]
+
+
+class Auth(Protocol):
+    """What the FHIR client needs from any kind of credentials."""
+
+    def headers(self, session: requests.Session) -> dict[str, str]:
+        """Headers to add to one FHIR request; may fetch or renew a token through ``session``."""
+        ...
+
+    def invalidate(self) -> None:
+        """The EHR answered 401: forget any cached token, so the next ``headers`` fetches a new one."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoAuth:
+    """No credentials at all (a local test server)."""
+
+    def headers(self, session: requests.Session) -> dict[str, str]:
+        return {}
+
+    def invalidate(self) -> None:
+        return None
 
 
 class Transactions(Protocol):
