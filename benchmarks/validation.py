@@ -24,7 +24,8 @@ invalid variants; Bundles left out), each resource with its profile. Measured, i
   divided by the extra resources validated.
 
 Everything that is timed runs pinned to one core (this process, and the JVM through
-``taskset``), in rounds; every round is printed, and the best and the median. The best round is
+``taskset``), in rounds (those of the engine and the floors take turns); every round is printed,
+and the best and the median. The best round is
 the speed with the least interference from the rest of the machine, the median shows that
 interference. Ratios are between figures of the same run.
 
@@ -77,19 +78,24 @@ def pin(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def rounds_of(one_pass: Callable[[], None], size: int, rounds: int, seconds: float) -> list[float]:
-    """Resources per second in each round: whole passes until ``seconds`` have gone."""
-    one_pass()  # warm-up: the engine writes its checks on first use
-    rates = []
+def interleaved_rounds(passes: dict[str, Callable[[], None]], size: int, rounds: int,
+                       seconds: float) -> dict[str, list[float]]:
+    """Resources per second of each variant in each round. A round is whole passes until
+    ``seconds`` have gone; the variants take turns round by round, so that whatever else the
+    machine does at a time falls on all of them alike."""
+    for one_pass in passes.values():  # warm-up: the engine writes its checks on first use
+        one_pass()
+    rates: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(rounds):
-        done, started = 0, time.perf_counter()
-        while True:
-            one_pass()
-            done += size
-            elapsed = time.perf_counter() - started
-            if elapsed >= seconds:
-                break
-        rates.append(done / elapsed)
+        for name, one_pass in passes.items():
+            done, started = 0, time.perf_counter()
+            while True:
+                one_pass()
+                done += size
+                elapsed = time.perf_counter() - started
+                if elapsed >= seconds:
+                    break
+            rates[name].append(done / elapsed)
     return rates
 
 
@@ -291,11 +297,9 @@ def main() -> None:
         for text in texts:
             orjson.dumps(orjson.loads(text))
 
-    rows: dict[str, list[float]] = {}
-    rows["engine, dicts"] = rounds_of(engine_dicts, size, args.rounds, args.seconds)
-    rows["engine, JSON text"] = rounds_of(engine_text, size, args.rounds, args.seconds)
-    rows["floor: json.loads+dumps"] = rounds_of(floor_json, size, args.rounds, args.seconds)
-    rows["floor: orjson.loads+dumps"] = rounds_of(floor_orjson, size, args.rounds, args.seconds)
+    rows = interleaved_rounds({"engine, dicts": engine_dicts, "engine, JSON text": engine_text,
+                               "floor: json.loads+dumps": floor_json, "floor: orjson.loads+dumps": floor_orjson},
+                              size, args.rounds, args.seconds)
     engine_invalid = [any(i["severity"] in ("error", "fatal") for i in validator.validate(r, profile=p)["issue"])
                       for r, p in resources]
 
