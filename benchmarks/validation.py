@@ -29,7 +29,7 @@ and the best and the median. The best round is
 the speed with the least interference from the rest of the machine, the median shows that
 interference. Ratios are between figures of the same run.
 
-    .venv/bin/python benchmarks/validation.py [--rounds 9] [--seconds 1.0] [--hapi-rounds 5]
+    .venv/bin/python benchmarks/validation.py [--rounds 9] [--seconds 1.0] [--hapi-seconds 1.0]
         [--hapi-warmup 60] [--http-passes 1] [--core N] [--no-hapi] [--no-http]
         [--instructions [--instruction-passes 5]]
 """
@@ -78,15 +78,21 @@ def pin(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def interleaved_rounds(passes: dict[str, Callable[[], None]], size: int, rounds: int,
-                       seconds: float) -> dict[str, list[float]]:
-    """Resources per second of each variant in each round. A round is whole passes until
-    ``seconds`` have gone; the variants take turns round by round, so that whatever else the
-    machine does at a time falls on all of them alike."""
+def interleaved_rounds(passes: dict[str, Callable[[], None]], size: int, rounds: int, seconds: float,
+                       hapi: HapiInProcess | None = None) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    """Resources per second of each variant in each round, and HAPI's rounds. A round is whole
+    passes until ``seconds`` have gone; the variants (and then HAPI, while this process waits)
+    take turns round by round, so that whatever else the machine does at a time falls on all of
+    them alike."""
     for one_pass in passes.values():  # warm-up: the engine writes its checks on first use
         one_pass()
+    if hapi is not None:
+        hapi.ready()
     rates: dict[str, list[float]] = {name: [] for name in passes}
+    hapi_rounds = []
     for _ in range(rounds):
+        if hapi is not None:
+            hapi_rounds.append(hapi.round())
         for name, one_pass in passes.items():
             done, started = 0, time.perf_counter()
             while True:
@@ -96,7 +102,7 @@ def interleaved_rounds(passes: dict[str, Callable[[], None]], size: int, rounds:
                 if elapsed >= seconds:
                     break
             rates[name].append(done / elapsed)
-    return rates
+    return rates, hapi_rounds
 
 
 # --- HAPI in process -------------------------------------------------------------------------
@@ -124,25 +130,60 @@ def hapi_missing() -> list[str]:
     return missing
 
 
-def hapi_in_process(items: list[tuple[str, str]], core: int, rounds: int, seconds: float,
-                    warmup: float) -> dict[str, Any]:
-    """Runs ValidatorBench on ``items`` (JSON text, profile) pinned to ``core``; its results."""
-    java = java_command()
-    assert java is not None
-    with tempfile.TemporaryDirectory(prefix="validation-bench-") as folder:
-        corpus_file, out, log = Path(folder, "corpus.ndjson"), Path(folder, "hapi.json"), Path(folder, "hapi.log")
+class HapiInProcess:
+    """ValidatorBench on ``items`` (JSON text, profile), pinned to ``core``, stepped: it warms
+    up, then runs one round each time ``round()`` asks, while this process waits."""
+
+    def __init__(self, items: list[tuple[str, str]], core: int, seconds: float, warmup: float) -> None:
+        java = java_command()
+        assert java is not None
+        self.folder = tempfile.TemporaryDirectory(prefix="validation-bench-")
+        folder = Path(self.folder.name)
+        corpus_file, self.out, self.log = folder / "corpus.ndjson", folder / "hapi.json", folder / "hapi.log"
         corpus_file.write_text("".join(json.dumps({"profile": profile, "text": text}) + "\n"
                                        for text, profile in items), encoding="utf-8")
         command = ["taskset", "-c", str(core), java, "-Xms512m", "-Xmx1g", "-cp", str(JAR), BENCH_CLASS,
-                   "--package", str(PACKAGE), "--corpus", str(corpus_file), "--out", str(out),
-                   "--rounds", str(rounds), "--seconds", str(seconds), "--warmup", str(warmup)]
-        with log.open("w") as sink:
-            code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, check=False).returncode
-        if code != 0 or not out.is_file():
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise SystemExit(f"HAPI in-process run failed (exit code {code}):\n{tail}")
-        result: dict[str, Any] = json.loads(out.read_text())
-    return result
+                   "--package", str(PACKAGE), "--corpus", str(corpus_file), "--out", str(self.out),
+                   "--seconds", str(seconds), "--warmup", str(warmup), "--stepped", "true"]
+        self.sink = self.log.open("w")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.sink, text=True)
+
+    def _line(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self._fail()
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _fail(self) -> None:
+        code = self.process.wait()
+        self.sink.close()
+        tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"HAPI in-process run failed (exit code {code}):\n{tail}")
+
+    def ready(self) -> None:
+        """Waits for the end of the warm-up."""
+        self._line()
+
+    def round(self) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write("round\n")
+        self.process.stdin.flush()
+        return self._line()
+
+    def finish(self) -> dict[str, Any]:
+        """Ends the rounds; the whole result (warm-up, cross-check, verdicts) once it has exited."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("end\n")
+        self.process.stdin.close()
+        if self.process.wait() != 0 or not self.out.is_file():
+            self._fail()
+        self.sink.close()
+        result: dict[str, Any] = json.loads(self.out.read_text())
+        self.folder.cleanup()
+        return result
 
 
 # --- HAPI over HTTP --------------------------------------------------------------------------
@@ -233,10 +274,10 @@ def fmt(rate: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=9, help="rounds of the engine and the floors (default 9)")
+    parser.add_argument("--rounds", type=int, default=9,
+                        help="rounds; each has one of the engine, of the floors and of HAPI in process (default 9)")
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="least length of a round, in whole passes over the corpus (default 1.0)")
-    parser.add_argument("--hapi-rounds", type=int, default=5, help="rounds of HAPI in process (default 5)")
     parser.add_argument("--hapi-seconds", type=float, default=1.0,
                         help="least length of a HAPI round, in whole passes (default 1.0; one pass takes longer)")
     parser.add_argument("--hapi-warmup", type=float, default=60.0,
@@ -297,17 +338,19 @@ def main() -> None:
         for text in texts:
             orjson.dumps(orjson.loads(text))
 
-    rows = interleaved_rounds({"engine, dicts": engine_dicts, "engine, JSON text": engine_text,
-                               "floor: json.loads+dumps": floor_json, "floor: orjson.loads+dumps": floor_orjson},
-                              size, args.rounds, args.seconds)
+    # HAPI warms up first, alone on the core; then it takes its turn in every round.
+    harness = None if args.no_hapi else HapiInProcess(with_text, args.core, args.hapi_seconds, args.hapi_warmup)
+    rows, hapi_rounds = interleaved_rounds(
+        {"engine, dicts": engine_dicts, "engine, JSON text": engine_text,
+         "floor: json.loads+dumps": floor_json, "floor: orjson.loads+dumps": floor_orjson},
+        size, args.rounds, args.seconds, harness)
+    hapi = None if harness is None else harness.finish()
     engine_invalid = [any(i["severity"] in ("error", "fatal") for i in validator.validate(r, profile=p)["issue"])
                       for r, p in resources]
 
-    hapi: dict[str, Any] | None = None
-    if not args.no_hapi:
-        hapi = hapi_in_process(with_text, args.core, args.hapi_rounds, args.hapi_seconds, args.hapi_warmup)
-        shipped = [r["validations"] / r["seconds"] for r in hapi["rounds"]]
-        no_registry = [r["validations"] / (r["seconds"] - r["registry_seconds"]) for r in hapi["rounds"]]
+    if hapi is not None:
+        shipped = [r["validations"] / r["seconds"] for r in hapi_rounds]
+        no_registry = [r["validations"] / (r["seconds"] - r["registry_seconds"]) for r in hapi_rounds]
         rows["HAPI in process, as shipped"] = shipped
         rows["HAPI in process, w/o OID registry"] = no_registry
     http: tuple[float, int] | None = None

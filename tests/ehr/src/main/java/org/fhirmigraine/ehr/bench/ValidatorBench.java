@@ -20,9 +20,12 @@ import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.utilities.OIDUtilities;
 
+import java.io.BufferedReader;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
@@ -45,6 +48,7 @@ import java.util.stream.Stream;
  * <pre>
  * taskset -c 1 java -cp target/fhir-migraine-ehr.jar org.fhirmigraine.ehr.bench.ValidatorBench \
  *     --package DIR --corpus FILE.ndjson --out FILE.json [--rounds 9] [--seconds 1] [--warmup 60]
+ *     [--stepped true]
  * </pre>
  *
  * The corpus has one JSON object a line: {"profile": canonical URL, "text": the resource as JSON
@@ -145,6 +149,14 @@ public final class ValidatorBench {
 		int rounds = Integer.parseInt(options.getOrDefault("rounds", "9"));
 		double seconds = Double.parseDouble(options.getOrDefault("seconds", "1"));
 		double warmup = Double.parseDouble(options.getOrDefault("warmup", "60"));
+		// Stepped: after the warm-up, say "ready" and run one round per "round" line on stdin
+		// (until "end" or the end of input), writing each round as a JSON line, so that the
+		// caller can take turns with it on one core. The libraries' log goes to stderr then.
+		boolean stepped = Boolean.parseBoolean(options.getOrDefault("stepped", "false"));
+		PrintStream protocol = System.out;
+		if (stepped) {
+			System.setOut(System.err);
+		}
 
 		long setupStarted = System.nanoTime();
 		FhirContext context = FhirContext.forR4();
@@ -196,9 +208,14 @@ public final class ValidatorBench {
 		int warmPasses = passSeconds.size();
 		double warmSeconds = (System.nanoTime() - warmStarted) / 1e9;
 
+		BufferedReader commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+		if (stepped) {
+			protocol.println("{\"ready\":true}");
+			protocol.flush();
+		}
 		StringBuilder roundsJson = new StringBuilder();
 		int sink = 0;
-		for (int round = 0; round < rounds; round++) {
+		for (int round = 0; stepped ? "round".equals(commands.readLine()) : round < rounds; round++) {
 			long loads = counters.get(LOADS);
 			long nanos = counters.get(NANOS);
 			long started = System.nanoTime();
@@ -210,12 +227,14 @@ public final class ValidatorBench {
 				done += size;
 			} while ((System.nanoTime() - started) / 1e9 < seconds);
 			long elapsed = System.nanoTime() - started;
-			if (round > 0) {
-				roundsJson.append(',');
-			}
-			roundsJson.append(String.format(Locale.ROOT,
+			String line = String.format(Locale.ROOT,
 					"{\"validations\":%d,\"seconds\":%.9f,\"registry_loads\":%d,\"registry_seconds\":%.9f}",
-					done, elapsed / 1e9, counters.get(LOADS) - loads, (counters.get(NANOS) - nanos) / 1e9));
+					done, elapsed / 1e9, counters.get(LOADS) - loads, (counters.get(NANOS) - nanos) / 1e9);
+			roundsJson.append(round > 0 ? "," : "").append(line);
+			if (stepped) {
+				protocol.println(line);
+				protocol.flush();
+			}
 		}
 
 		// A cross-check of the registry time: the registry read alone, as the constructor of
