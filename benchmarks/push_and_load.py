@@ -32,11 +32,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from local_ehr import ehr_url  # noqa: E402
 from fhir_migraine import operations  # noqa: E402
 from fhir_migraine.ehr.client import FhirClient  # noqa: E402
 from fhir_migraine.inputs.diary_files import Located  # noqa: E402
 from fhir_migraine.mapping.fhir import split_transaction  # noqa: E402
+from local_ehr import ehr_url  # noqa: E402
 
 MONTH = json.loads((ROOT / "examples" / "diary" / "month.json").read_text(encoding="utf-8"))
 TOKEN = "benchmark-token"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ def render(moment: datetime, offset_minutes: int, fraction: bool) -> str:
 
 
 MOMENTS = st.datetimes(
-    min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 30), timezones=st.just(timezone.utc)
+    min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 30), timezones=st.just(UTC)
 )
 
 

@@ -22,6 +22,7 @@ Run alone: ``python -m tests.faultproxy --listen 127.0.0.1:0 --upstream http://1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import logging
@@ -314,10 +315,8 @@ class _Server(ThreadingHTTPServer):
 
 
 def _shut(connection: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed by the peer
         connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

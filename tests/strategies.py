@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,7 @@ def quantity(draw: Any, unit: str, low: int = 1, high: int = 1000) -> tuple[str 
 
 @st.composite
 def instants(draw: Any) -> str:
-    moment = draw(st.datetimes(min_value=__import__("datetime").datetime(1900, 1, 1), max_value=__import__("datetime").datetime(2200, 12, 31)))
+    moment = draw(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)))
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if draw(st.booleans()):
         text += f".{draw(st.integers(0, 999)):03d}"

@@ -14,8 +14,9 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote_plus
 
 import jwt
@@ -71,7 +72,7 @@ class TokenServer:
     def fhir_url(self) -> str:
         return f"{self.base}/fhir"
 
-    def start(self) -> "TokenServer":
+    def start(self) -> TokenServer:
         self._thread.start()
         return self
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine import library, operations
 
@@ -211,7 +212,10 @@ class Mutation:
 MUTATIONS: list[Mutation] = []
 
 
-def breaks(case_id: str, profile_id: str, kind: str, *, base: str | None = None) -> Callable[[Callable[[Resource], None]], Callable[[Resource], None]]:
+Change = Callable[[Resource], None]
+
+
+def breaks(case_id: str, profile_id: str, kind: str, *, base: str | None = None) -> Callable[[Change], Change]:
     """Register the decorated function as a mutation; its docstring says what it breaks."""
 
     def register(change: Callable[[Resource], None]) -> Callable[[Resource], None]:

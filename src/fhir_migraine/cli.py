@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fhir_migraine import library, operations
 from fhir_migraine.config import Settings
@@ -115,7 +116,7 @@ def _export_protocol(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _gateway(args: argparse.Namespace) -> "EhrGateway":
+def _gateway(args: argparse.Namespace) -> EhrGateway:
     """The EHR gateway of the settings, with ``--ehr`` instead of FHIR_MIGRAINE_EHR_URL when given."""
     from fhir_migraine.ehr.gateway import EhrGateway
 

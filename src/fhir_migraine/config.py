@@ -14,9 +14,9 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from fhir_migraine.errors import ConfigError
 
@@ -121,7 +121,7 @@ class Settings:
     api: ApiAuthSettings = field(default_factory=ApiAuthSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """The settings the ``FHIR_MIGRAINE_*`` variables of ``env`` (the process environment when
         None) describe; a ConfigError naming the variable for any value that cannot be used."""
         read = _Reader({k: v for k, v in (os.environ if env is None else env).items() if k.startswith(PREFIX)})

@@ -17,8 +17,9 @@ Each class sets ``http_status``, ``issue_code`` (FHIR IssueType) and ``exit_code
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -74,7 +75,7 @@ class InputError(FhirMigraineError):
     title = "Invalid input"
 
     @classmethod
-    def of(cls, problems: Iterable[Problem], what: str = "input") -> "InputError":
+    def of(cls, problems: Iterable[Problem], what: str = "input") -> InputError:
         problems = list(problems)
         noun = "problem" if len(problems) == 1 else "problems"
         return cls(f"The {what} is invalid ({len(problems)} {noun}).", problems)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from fhir_migraine import shipped
 from fhir_migraine.errors import InputError, NotFound, Problem
@@ -94,7 +95,7 @@ class ProtocolStore:
         protocol = protocols.load(document)
         if protocol.id != protocol_id:
             raise InputError.of([Problem("$.id", f"is {protocol.id!r} but the URL names {protocol_id!r}")], "protocol")
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         text = json.dumps(document, ensure_ascii=False, sort_keys=True)
         # One transaction: two processes seeding or putting at once see one consistent answer.
         with self._store.transaction() as db:

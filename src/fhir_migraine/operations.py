@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from fhir_migraine import validation
 from fhir_migraine.errors import InputError, Problem
@@ -12,8 +13,8 @@ from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
 from fhir_migraine.mapping.orders import to_fhir_bundle
-from fhir_migraine.mapping.unmap_diary import entries_from_bundle
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
+from fhir_migraine.mapping.unmap_diary import entries_from_bundle
 from fhir_migraine.mapping.unmap_orders import orders_from_bundle, without_protocol_defaults
 
 Resource = dict[str, Any]
@@ -21,7 +22,7 @@ Resource = dict[str, Any]
 
 def utc_now() -> str:
     """The current instant as a FHIR dateTime in UTC with seconds."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def map_order(

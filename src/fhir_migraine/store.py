@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 MEMORY = ":memory:"
 BUSY_TIMEOUT_S = 30.0

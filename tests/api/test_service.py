@@ -117,7 +117,8 @@ def test_post_diary_accepts_one_entry_or_a_list(client) -> None:
     assert answer.get_json() == golden
     one = client.post("/diary", json=month[0])
     assert one.status_code == 201
-    assert one.get_json()["entry"] == [e for e in golden["entry"] if e["resource"]["identifier"][0]["value"].startswith(month[0]["entry_id"])]
+    first_day = month[0]["entry_id"]
+    assert one.get_json()["entry"] == [e for e in golden["entry"] if e["resource"]["identifier"][0]["value"].startswith(first_day)]
 
 
 def test_openapi_diary_schema_accepts_the_example_month(client) -> None:

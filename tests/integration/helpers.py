@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 from fhir_migraine.api import create_app, start_outbox_worker, stop_outbox_worker
 from fhir_migraine.config import EhrSettings, OutboxSettings, Settings, WorkerSettings

@@ -6,7 +6,8 @@ identifier) and a rejected one is a dead letter carrying the EHR's reason."""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -53,7 +54,7 @@ class Service:
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "fhir_migraine.cli", "serve", "--port", str(self.port)],
@@ -96,7 +97,9 @@ def service(tmp_path: Path, proxy: FaultProxy) -> Iterator[Service]:
     running.stop()
 
 
-def test_a_killed_service_delivers_every_accepted_item_exactly_once_after_restart(service: Service, proxy: FaultProxy, ehr, run_id: str) -> None:
+def test_a_killed_service_delivers_every_accepted_item_exactly_once_after_restart(
+    service: Service, proxy: FaultProxy, ehr, run_id: str
+) -> None:
     patient = f"Patient/kill-{run_id}"
     proxy.set_mode(Slow(3.0))  # every answer held back: items are in flight when the kill comes
     accepted: list[tuple[str, dict[str, Any]]] = []

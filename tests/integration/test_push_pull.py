@@ -93,7 +93,8 @@ def test_pulled_resources_that_break_their_profile_are_reported_not_dropped(serv
     entry = example_diary(run_id, patient)[6]
     wait_until_settled(service, [service.post("/diary", json=entry).get_json()["outbox_id"]])
     # Another system changes the attack in the EHR so that it breaks the attack profile.
-    attack = next(ehr.search("Observation", {"identifier": f"{DIARY_SYSTEM}|{diary_value(entry['entry_id'], 'attack')}"}))["entry"][0]["resource"]
+    found = ehr.search("Observation", {"identifier": f"{DIARY_SYSTEM}|{diary_value(entry['entry_id'], 'attack')}"})
+    attack = next(found)["entry"][0]["resource"]
     attack["component"][0]["valueInteger"] = 42
     ehr.put(attack)
     pulled = service.get(f"/patients/{patient}/diary").get_json()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -77,11 +78,7 @@ KNOWN_DIFFERENCES: dict[str, Difference] = {
 
 # FHIR R4 data type names, as they end a choice element's JSON name (valueQuantity, effectiveDateTime).
 _TYPE_NAMES = sorted(
-    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt "
-    "String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding "
-    "ContactPoint Count Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference "
-    "SampledData Signature Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition "
-    "RelatedArtifact TriggerDefinition UsageContext Dosage Meta".split(),
+    ["Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id", "Instant", "Integer", "Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt", "Uri", "Url", "Uuid", "Address", "Age", "Annotation", "Attachment", "CodeableConcept", "Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName", "Identifier", "Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData", "Signature", "Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression", "ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage", "Meta"],
     key=len, reverse=True)
 _CHOICE_SUFFIX = re.compile(r"(?<=[a-z])(?:" + "|".join(_TYPE_NAMES) + r")$")
 _RESOURCE_MARK = re.compile(r"/\*[^*]*\*/")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,8 @@ def _fields(node: Any, defs: dict[str, Any]) -> Iterator[str]:
 
 def _named(field: str) -> bool:
     """The field appears as code in the doc: `field`, `field[]`, `x.field` or `field.x`."""
-    return any(token in MAPPING for token in (f"`{field}`", f"`{field}[", f".{field}[", f".{field}`", f"`{field}.", f" {field}`", f"`{field} "))
+    forms = (f"`{field}`", f"`{field}[", f".{field}[", f".{field}`", f"`{field}.", f" {field}`", f"`{field} ")
+    return any(token in MAPPING for token in forms)
 
 
 @pytest.mark.parametrize("name", ["protocol", "order", "diary-entry"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jwt
 import pytest
@@ -13,6 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from fhir_migraine.config import Settings
 from fhir_migraine.ehr.auth import (
     Auth,
     BearerToken,
@@ -21,7 +23,6 @@ from fhir_migraine.ehr.auth import (
     SmartBackendServices,
     auth_from_settings,
 )
-from fhir_migraine.config import Settings
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.errors import ConfigError, EhrAuthError
 from tests.tokenserver import JWT_BEARER, JwtClient, TokenServer

@@ -3,7 +3,8 @@ ids that no input could carry are refused when building."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

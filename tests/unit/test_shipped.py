@@ -4,8 +4,8 @@ package data, a missing package is a start-up error, and the seed of the library
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -30,10 +30,9 @@ def test_opening_again_keeps_the_rows(tmp_path: Path) -> None:
 
 def test_a_failing_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "db.sqlite3"), SCHEMA)
-    with pytest.raises(RuntimeError):
-        with store.transaction() as db:
-            db.execute("INSERT INTO t VALUES ('a', 1)")
-            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError), store.transaction() as db:
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+        raise RuntimeError("stop")
     assert store.all("SELECT * FROM t") == []
     with store.transaction() as db:
         db.execute("INSERT INTO t VALUES ('b', 2)")

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from fhir_migraine.api import create_app, services_of, start_outbox_worker, stop_outbox_worker
-from fhir_migraine.api import server
+from fhir_migraine.api import create_app, server, services_of, start_outbox_worker, stop_outbox_worker
 from fhir_migraine.config import EhrSettings, Settings, WorkerSettings
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.ehr.outbox import Outbox

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -43,7 +43,7 @@ def capability_statement() -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "kind": "instance",
         "software": {"name": "fhir-migraine", "version": __version__},
         "implementation": {"description": "fhir-migraine: IV migraine infusion protocols and headache diaries as FHIR R4"},

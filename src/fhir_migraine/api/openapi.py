@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fhir_migraine import __version__
@@ -64,6 +64,7 @@ INCOMPLETE = {
     "description": "Orders or diary entries that could not be read back because some of their resources were invalid.",
     "items": {"type": "object"},
 }
+FHIR_RESOURCE = {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}
 PROFILE = {"name": "profile", "in": "query", "schema": {"type": "string"}, "description": "Validate against this profile (canonical URL)."}
 EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text.")
 PATIENT = {"name": "patient", "in": "path", "required": True, "schema": {"type": "string"},
@@ -72,7 +73,7 @@ SINCE = {"name": "since", "in": "query", "schema": {"type": "string"},
          "description": "Only resources changed since this instant (FHIR _lastUpdated)."}
 
 
-@lru_cache(maxsize=None)
+@cache
 def openapi() -> dict[str, Any]:
     protocol_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"}}
     return {
@@ -139,14 +140,14 @@ def openapi() -> dict[str, Any]:
                 "get": {
                     "summary": "The CapabilityStatement: supported profiles by resource type and $validate.",
                     "security": [],
-                    "responses": {"200": {"description": "CapabilityStatement", "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}}},
+                    "responses": {"200": {"description": "CapabilityStatement", "content": FHIR_RESOURCE}},
                 }
             },
             "/fhir/StructureDefinition/{id}": {
                 "get": {
                     "summary": "One of the project's StructureDefinitions (profiles and extensions).",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "StructureDefinition", "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
+                    "responses": {"200": {"description": "StructureDefinition", "content": FHIR_RESOURCE},
                                   "404": FHIR_ERROR},
                 }
             },
@@ -179,7 +180,8 @@ def openapi() -> dict[str, Any]:
                 "get": {
                     "summary": "One protocol.",
                     "parameters": [protocol_id],
-                    "responses": {"200": {"description": "The protocol.", "content": _json("Protocol")}, "404": _problem("No such protocol.")},
+                    "responses": {"200": {"description": "The protocol.", "content": _json("Protocol")},
+                                  "404": _problem("No such protocol.")},
                 },
                 "put": {
                     "summary": "Create or replace a protocol (JSON, or YAML with Content-Type application/yaml).",
@@ -294,7 +296,8 @@ def openapi() -> dict[str, Any]:
                 "Queued": {
                     "type": "object",
                     "required": ["outbox_id", "state", "bundle"],
-                    "properties": {"outbox_id": {"type": "string"}, "state": {"const": "pending"}, "bundle": {"$ref": f"{COMPONENTS}/Bundle"}},
+                    "properties": {"outbox_id": {"type": "string"}, "state": {"const": "pending"},
+                                   "bundle": {"$ref": f"{COMPONENTS}/Bundle"}},
                 },
                 "OutboxItem": {
                     "type": "object",
@@ -316,10 +319,12 @@ def openapi() -> dict[str, Any]:
                     "properties": {"items": {"type": "array", "items": {"$ref": f"{COMPONENTS}/OutboxItem"}},
                                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
                 },
-                "PulledDiary": {"type": "object", "properties": {"diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
-                                                                  "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
-                "PulledOrders": {"type": "object", "properties": {"orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
-                                                                   "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
+                "PulledDiary": {"type": "object", "properties": {
+                    "diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
+                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
+                "PulledOrders": {"type": "object", "properties": {
+                    "orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
+                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
                 "Problem": {
                     "type": "object",
                     "description": "RFC 9457 problem details; `errors` locates each problem by JSON path.",

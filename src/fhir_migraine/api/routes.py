@@ -47,7 +47,7 @@ def _accept(kind: str, bundle: dict[str, Any]) -> Response:
     return answer
 
 
-def _ehr() -> "EhrGateway":
+def _ehr() -> EhrGateway:
     gateway = services().gateway
     if gateway is None:
         raise NotFound("No EHR is configured (FHIR_MIGRAINE_EHR_URL).")

@@ -16,8 +16,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import jwt
@@ -338,7 +339,7 @@ def _lifetime(body: Mapping[str, Any]) -> float:
         seconds = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else -1.0
     except ValueError:
         seconds = -1.0
-    return seconds if 0 <= seconds and math.isfinite(seconds) else DEFAULT_LIFETIME
+    return seconds if seconds >= 0 and math.isfinite(seconds) else DEFAULT_LIFETIME
 
 
 def _json_object(response: requests.Response) -> dict[str, Any]:

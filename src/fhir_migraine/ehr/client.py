@@ -11,7 +11,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 
@@ -112,7 +113,7 @@ class FhirClient:
                 response = self.session.request(
                     method, url, headers={**headers, **self.auth.headers(self.session)}, timeout=self.timeout, **kwargs
                 )
-                response.content  # read the whole body here, so a cut-off answer fails inside the try
+                _ = response.content  # read the whole body here, so a cut-off answer fails inside the try
             except requests.RequestException as exc:
                 raise translate_exception(exc) from None
             if response.status_code == 401 and attempt == 1:
@@ -146,7 +147,7 @@ class FhirClient:
         page = self._json(self._request("GET", f"{self.base_url}/{resource_type}", params=params))
         for _ in range(MAX_PAGES):
             yield page
-            link = next((l.get("url") for l in page.get("link", []) if l.get("relation") == "next"), None)
+            link = next((item.get("url") for item in page.get("link", []) if item.get("relation") == "next"), None)
             if not link:
                 return
             page = self._json(self._request("GET", link))

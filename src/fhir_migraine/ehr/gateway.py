@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from fhir_migraine import operations
 from fhir_migraine.config import Settings
@@ -67,7 +68,7 @@ class EhrGateway:
         self._seen: tuple[float, dict[str, Any]] = (0.0, {})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "EhrGateway":
+    def from_settings(cls, settings: Settings) -> EhrGateway:
         return cls(settings, client_from_settings(settings))
 
     # --- push -------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class EhrGateway:
         if not cursor:
             return pull(self.ehr, reference, since=since)
         # The new cursor is taken before the search, so nothing written during the pull is skipped next time.
-        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         bundle = pull(self.ehr, reference, since=self.cursors.get(reference))
         self.cursors.set(reference, started)
         return bundle

@@ -4,8 +4,9 @@ Also what the client needs from credentials (``Auth``; the kinds are in ``ehr.au
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import requests
 

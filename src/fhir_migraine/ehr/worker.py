@@ -13,8 +13,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine.ehr.interface import Transactions
 from fhir_migraine.ehr.outbox import Item, Outbox
@@ -104,7 +105,7 @@ class Worker:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self._thread.start()
         log.info("outbox worker started")
         return self

@@ -7,8 +7,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from fhir_migraine.documents import parse_json
 from fhir_migraine.errors import InputError, Problem, UnreadableInput

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.protocols import Drug, Protocol, Step
 from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Collector, Quantity
-
 
 WEIGHT_UNITS = ("kg", "g", "[lb_av]")  # the units the body-weight profile allows
 

@@ -35,7 +35,7 @@ class Quantity:
         """The value in the base unit of its dimension (g, mL, min, mL/h, ...)."""
         return self.value * Decimal(str(terminology.units()["units"][self.unit]["factor"]))
 
-    def to(self, unit: str) -> "Quantity":
+    def to(self, unit: str) -> Quantity:
         factor = Decimal(str(terminology.units()["units"][unit]["factor"]))
         return Quantity(_tidy(self.in_base() / factor), unit)
 

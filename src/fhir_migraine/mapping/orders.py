@@ -217,7 +217,7 @@ def to_fhir_request_group(order: Order, requests: list[Resource], authored: str)
         group["reasonCode"] = reason(protocol)
     actions = []
     previous: str | None = None
-    for resolved, request in zip(order.steps, requests):
+    for resolved, request in zip(order.steps, requests, strict=True):
         action: dict[str, Any] = {
             "id": resolved.step.id,
             "prefix": str(resolved.sequence),

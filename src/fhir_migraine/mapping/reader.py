@@ -21,7 +21,7 @@ class Reader:
     def fail(self, message: str, suffix: str = "") -> InputError:
         return InputError.of([Problem(self.path + suffix, message)], "FHIR input")
 
-    def get(self, key: str | int) -> "Reader":
+    def get(self, key: str | int) -> Reader:
         """The member ``key`` (a field name or list index); InputError when missing."""
         child = self.opt(key)
         if child is None:
@@ -29,7 +29,7 @@ class Reader:
             raise self.fail("is required", label)
         return child
 
-    def opt(self, key: str | int) -> "Reader | None":
+    def opt(self, key: str | int) -> Reader | None:
         if isinstance(key, int):
             if not isinstance(self.value, list):
                 raise self.fail("must be a list")
@@ -42,7 +42,7 @@ class Reader:
             return None
         return Reader(self.value[key], f"{self.path}.{key}")
 
-    def items(self) -> list["Reader"]:
+    def items(self) -> list[Reader]:
         if not isinstance(self.value, list):
             raise self.fail("must be a list")
         return [Reader(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]

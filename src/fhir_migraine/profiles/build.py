@@ -12,9 +12,10 @@ import gzip
 import io
 import json
 import tarfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.documents import dumps

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.mapping.orders import ROUTE_ABBREVIATION

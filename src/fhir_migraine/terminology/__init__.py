@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -45,7 +45,7 @@ class Code:
         return {"system": self.system, "code": self.code, "display": self.display}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data(name: str) -> Any:
     text = resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
     return json.loads(text)
@@ -55,7 +55,7 @@ def _code(entry: dict[str, Any]) -> Code:
     return Code(entry["system"], entry["code"], entry["display"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _drug_index() -> dict[str, dict[str, Any]]:
     index: dict[str, dict[str, Any]] = {}
     for entry in _data("drugs.json"):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1)
-def default_validator() -> "Validator":
+def default_validator() -> Validator:
     """The validator of the package in profiles/, loaded and compiled once per process."""
     from fhir_migraine.validation.engine import Validator
 

@@ -7,9 +7,10 @@ then references inside a Bundle and the codes of the project's CodeSystems.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fhir_migraine import shipped, terminology
 from fhir_migraine.validation import structure
@@ -110,7 +111,7 @@ class Validator:
         self._plans: dict[tuple[str, tuple[Any, ...], tuple[Any, ...]], _Plan] = {}
 
     @classmethod
-    def load(cls, folder: Path | None = None) -> "Validator":
+    def load(cls, folder: Path | None = None) -> Validator:
         """The validator of the FHIR package shipped inside fhir_migraine, or of a package folder."""
         definitions, value_sets, code_systems = [], {}, {}
         codings: set[tuple[Any, Any, Any]] = set()  # (system, code, display) the package lists
@@ -193,7 +194,7 @@ class Validator:
                                    element="Coding.code"))
         return found
 
-    def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
+    def _plan(self, kind: str, profiles: list[str] | None, declared: Any) -> _Plan:
         """How a resource of ``kind`` asked to meet ``profiles`` and declaring ``declared`` is
         checked; worked out once for each such combination (a bounded number are kept)."""
         try:
@@ -207,7 +208,7 @@ class Validator:
                 self._plans[key] = found
         return found
 
-    def _make_plan(self, kind: str, profiles: list[str] | None, declared: Any) -> "_Plan":
+    def _make_plan(self, kind: str, profiles: list[str] | None, declared: Any) -> _Plan:
         # A profile asked for is checked as well as those the resource declares (as HAPI does).
         listed = [url for url in (declared if type(declared) is list else ()) if type(url) is str]
         applying, problems = [], []

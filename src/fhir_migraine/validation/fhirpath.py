@@ -3,16 +3,18 @@
 The subset the project's profiles use is compiled here: paths (with choice elements such as
 ``value`` standing for ``valueInteger``), ``exists()``, ``empty()``, ``not()``, ``all()``,
 ``where()``, ``ofType()``, ``and``/``or``/``implies``/``xor``, comparisons and string, number and
-boolean literals, ``$this``, each expression written as one Python expression. Anything else is compiled by ``fhirpathpy`` and evaluated by it, so
-every invariant works; the subset only makes the common ones fast. Semantics follow
-https://hl7.org/fhirpath/N1/ (collections, empty propagation, dateTime comparison with offsets).
+boolean literals, ``$this``, each expression written as one Python expression. Anything else is
+compiled by ``fhirpathpy`` and evaluated by it, so every invariant works; the subset only makes
+the common ones fast. Semantics follow https://hl7.org/fhirpath/N1/ (collections, empty
+propagation, dateTime comparison with offsets).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 Collection = list[Any]
 Compiled = Callable[[Collection, Any], Collection]  # (focus, resource) -> result
@@ -78,7 +80,7 @@ _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d
 
 
 def _instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _same_zone_instants(a: Any, b: Any) -> bool:

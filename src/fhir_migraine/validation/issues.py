@@ -3,7 +3,8 @@ profile element found it, and the OperationOutcome of a list of them."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 SEVERITY_RANK = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 # Kinds shown (details.text) in the order a human should see them when several apply (most relevant first).

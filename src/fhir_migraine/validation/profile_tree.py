@@ -34,7 +34,7 @@ class Binding:
 @dataclass
 class Slice:
     name: str
-    node: "Node"
+    node: Node
     # The discriminating values: (path within the item, kind 'value'|'pattern', expected value)
     discriminators: list[tuple[str, str, Any]] = field(default_factory=list)
 
@@ -55,7 +55,7 @@ class Node:
     type_profiles: tuple[str, ...] = ()  # e.g. the extension definition an extension slice follows
     binding: Binding | None = None
     invariants: list[Invariant] = field(default_factory=list)
-    children: dict[str, "Node"] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
     slicing: dict[str, Any] | None = None
     slices: list[Slice] = field(default_factory=list)
     # When every slice is told apart by one coded or primitive value at the same path: that
@@ -65,9 +65,9 @@ class Node:
     # Set by _finish, so validation skips what a node does not ask for.
     choice_base: str | None = None
     pattern_check: Any = None  # the pattern compiled into a predicate (see pattern_predicate)
-    child_list: tuple["Node", ...] = ()
+    child_list: tuple[Node, ...] = ()
 
-    def child(self, name: str) -> "Node":
+    def child(self, name: str) -> Node:
         if name not in self.children:
             self.children[name] = Node(name, f"{self.element_id}.{name}", self.profile)
         return self.children[name]

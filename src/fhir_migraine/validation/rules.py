@@ -10,8 +10,9 @@ rule. The generated checks (generator.py) call these; nothing here walks a resou
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fhir_migraine.validation.fhirpath import holds
 from fhir_migraine.validation.issues import Issue
@@ -200,10 +201,7 @@ def _binding_rule(node: Node, binding: Binding) -> Rule:
     severity = "error" if binding.strength == "required" else "warning"
 
     def accepts(item: Any, resource: dict[str, Any]) -> bool:
-        for system, code in codings(item):
-            if (system, code) in known or (system is None and code in known_codes):
-                return True
-        return False
+        return any((system, code) in known or (system is None and code in known_codes) for system, code in codings(item))
 
     def report(item: Any, path: str, out: Out) -> None:
         shown = ", ".join(f"{s}|{c}" if s else str(c) for s, c in codings(item)) or "no code"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import calendar
 import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache
+from typing import Any
 
 import fhir.resources.R4B as r4b
 
@@ -29,7 +30,8 @@ PRIMITIVE_PATTERNS = {
     "code": r"[^\s]+( [^\s]+)*",
     "id": r"[A-Za-z0-9\-\.]{1,64}",
     "date": _DATE,
-    "dateTime": _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?" + _TZ + r")?)?)?",
+    "dateTime": _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?" + _TZ + r")?)?)?",
     "instant": _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?" + _TZ,
     "time": r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?",
     "oid": r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+",
@@ -90,14 +92,14 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
             annotation = args[0]
-        elif origin in (list, typing.List):
+        elif origin in (list, list):
             repeats = True
             annotation = args[0]
         else:
             return annotation, repeats
 
 
-@lru_cache(maxsize=None)
+@cache
 def definition(type_name: str) -> Definition | None:
     """The compiled definition of a resource, datatype or backbone element, by model name."""
     try:
@@ -194,7 +196,7 @@ class BaseInvariant:
     report: Callable[[str, list[Issue]], None]
 
 
-@lru_cache(maxsize=None)
+@cache
 def base_invariants(type_name: str) -> tuple[BaseInvariant, ...]:
     found = []
     for key, human, expression, when in BASE_INVARIANTS.get(type_name, ()):
