@@ -158,3 +158,13 @@ def test_the_installed_service_lists_every_profile_and_takes_an_order(service: s
     assert answer.json()["resourceType"] == "Bundle"
     protocols = requests.get(f"{service}/protocols", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert {p["id"] for p in protocols.json()["protocols"]} == {p.stem for p in PROTOCOLS.glob("*.yaml")}
+
+
+def test_the_wheel_holds_the_modules_of_the_checkout_and_no_others() -> None:
+    installed = Path(fhir_migraine.__file__).resolve().parent
+    source = ROOT / "src" / "fhir_migraine"
+
+    def modules(folder: Path) -> set[str]:
+        return {p.relative_to(folder).as_posix() for p in folder.rglob("*.py")}
+
+    assert modules(installed) == modules(source)
