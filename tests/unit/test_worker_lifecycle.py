@@ -49,6 +49,17 @@ class CountingEhr:
         return ANSWER
 
 
+def run_until_sent(outbox: Outbox, ehr: CountingEhr, item_id: str) -> None:
+    """A new worker over ``ehr`` until the item is sent (5 s at most), then stopped."""
+    worker = Worker(outbox, ehr, POLICY, interval=0.01).start()
+    try:
+        for _ in range(500):
+            if (found := outbox.get(item_id)) is not None and found.state == "sent":
+                break
+            threading.Event().wait(0.01)
+    finally:
+        assert worker.stop(timeout=5)
+
 def test_a_stop_during_delivery_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
     outbox = Outbox(str(tmp_path / "db.sqlite3"))
     item_id = outbox.add("diary", [part(1), part(2), part(3)])
@@ -64,14 +75,7 @@ def test_a_stop_during_delivery_loses_nothing_and_sends_nothing_twice(tmp_path: 
     assert (item.state, item.next_part) == ("pending", 1), "part 1 recorded, the rest given back"
 
     fresh = CountingEhr()
-    again = Worker(outbox, fresh, POLICY, interval=0.01).start()
-    try:
-        for _ in range(500):
-            if (found := outbox.get(item_id)) is not None and found.state == "sent":
-                break
-            threading.Event().wait(0.01)
-    finally:
-        assert again.stop(timeout=5)
+    run_until_sent(outbox, fresh, item_id)
     assert slow.received + fresh.received == ["part-1", "part-2", "part-3"]
     sent = outbox.get(item_id)
     assert sent is not None and sent.state == "sent"
@@ -85,14 +89,7 @@ def test_an_item_whose_worker_never_returned_is_taken_up_when_its_lease_runs_out
     assert outbox.claim(POLICY.lease) is None
     now[0] += POLICY.lease + 1
     fresh = CountingEhr()
-    worker = Worker(outbox, fresh, POLICY, interval=0.01).start()
-    try:
-        for _ in range(500):
-            if (found := outbox.get(item_id)) is not None and found.state == "sent":
-                break
-            threading.Event().wait(0.01)
-    finally:
-        assert worker.stop(timeout=5)
+    run_until_sent(outbox, fresh, item_id)
     assert fresh.received == ["part-1"]
 
 
