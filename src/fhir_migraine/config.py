@@ -3,10 +3,13 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
 
     Settings
       database, seed_protocols
-      http     HttpSettings       host, port, workers (gunicorn)
-      ehr      EhrSettings        url, timeout, verify, transaction_size
+      http     HttpSettings       host, port, workers, threads, read_timeout (gunicorn);
+                                  max_body_bytes, max_diary_entries (what one request may carry)
+      ehr      EhrSettings        url, timeout, verify, transaction_size, allow_http,
+                                  probe_interval, probe_timeout (the readiness probe)
         auth   EhrAuthSettings    mode and the credentials that mode needs
-      outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts
+      outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts, retry_after_cap,
+                                  retention_days
       worker   WorkerSettings     enabled, interval
       api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer
 """
@@ -44,11 +47,16 @@ AUTH_VARIABLES = frozenset().union(*AUTH_MODES.values())
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Where ``serve`` listens and how many gunicorn worker processes it runs."""
+    """Where ``serve`` listens, its gunicorn worker processes and threads, how long it waits for a
+    client to send a request, and how much one request may carry."""
 
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
+    threads: int = 8  # request threads per worker process (a bounded pool)
+    read_timeout: float = 10.0  # seconds a client may take to send its headers, and its body
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_diary_entries: int = 1000  # per POST /diary; larger diaries go through POST /imports
 
 
 @dataclass(frozen=True)
@@ -75,16 +83,22 @@ class EhrSettings:
     verify: bool | str = True  # TLS verification, or the path of a CA bundle
     transaction_size: int = 100
     auth: EhrAuthSettings = field(default_factory=EhrAuthSettings)
+    allow_http: bool = False  # plain http to a host that is not loopback
+    probe_interval: float = 15.0  # seconds between readiness probes of the EHR
+    probe_timeout: float = 3.0
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
-    """Retries of outbox items: backoff, its cap, the lease of one worker, when to give up (0: never)."""
+    """Retries of outbox items: backoff, its cap, the lease of one worker, when to give up (0: never),
+    the longest ``Retry-After`` honoured, and how long sent Bundles are kept."""
 
     retry_base: float = 1.0
     retry_cap: float = 300.0
     lease: float = 120.0
     max_attempts: int = 0
+    retry_after_cap: float = 3600.0
+    retention_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,10 @@ class Settings:
             host=read.text("FHIR_MIGRAINE_HOST") or HttpSettings.host,
             port=read.integer("FHIR_MIGRAINE_PORT", HttpSettings.port, low=1, high=65535),
             workers=read.integer("FHIR_MIGRAINE_WORKERS", HttpSettings.workers, low=1),
+            threads=read.integer("FHIR_MIGRAINE_THREADS", HttpSettings.threads, low=1),
+            read_timeout=read.number("FHIR_MIGRAINE_READ_TIMEOUT", HttpSettings.read_timeout, positive=True),
+            max_body_bytes=read.integer("FHIR_MIGRAINE_MAX_BODY_BYTES", HttpSettings.max_body_bytes, low=1024),
+            max_diary_entries=read.integer("FHIR_MIGRAINE_MAX_DIARY_ENTRIES", HttpSettings.max_diary_entries, low=1),
         )
         ehr = EhrSettings(
             url=read.text("FHIR_MIGRAINE_EHR_URL"),
@@ -139,12 +157,17 @@ class Settings:
             verify=read.text("FHIR_MIGRAINE_EHR_CA_BUNDLE") or read.flag("FHIR_MIGRAINE_EHR_VERIFY_TLS", True),
             transaction_size=read.integer("FHIR_MIGRAINE_TRANSACTION_SIZE", EhrSettings.transaction_size, low=1),
             auth=_ehr_auth(read),
+            allow_http=read.flag("FHIR_MIGRAINE_EHR_ALLOW_HTTP", EhrSettings.allow_http),
+            probe_interval=read.number("FHIR_MIGRAINE_EHR_PROBE_INTERVAL", EhrSettings.probe_interval, positive=True),
+            probe_timeout=read.number("FHIR_MIGRAINE_EHR_PROBE_TIMEOUT", EhrSettings.probe_timeout, positive=True),
         )
         outbox = OutboxSettings(
             retry_base=read.number("FHIR_MIGRAINE_RETRY_BASE", OutboxSettings.retry_base),
             retry_cap=read.number("FHIR_MIGRAINE_RETRY_CAP", OutboxSettings.retry_cap),
             lease=read.number("FHIR_MIGRAINE_LEASE", OutboxSettings.lease, positive=True),
             max_attempts=read.integer("FHIR_MIGRAINE_MAX_ATTEMPTS", OutboxSettings.max_attempts, low=0),
+            retry_after_cap=read.number("FHIR_MIGRAINE_RETRY_AFTER_CAP", OutboxSettings.retry_after_cap, positive=True),
+            retention_days=read.number("FHIR_MIGRAINE_RETENTION_DAYS", OutboxSettings.retention_days, positive=True),
         )
         worker = WorkerSettings(
             enabled=read.flag("FHIR_MIGRAINE_WORKER", WorkerSettings.enabled),
