@@ -11,7 +11,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts, retry_after_cap,
                                   retention_days
       worker   WorkerSettings     enabled, interval
-      api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer
+      api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer,
+                                  protocols_token
 """
 
 from __future__ import annotations
@@ -111,13 +112,16 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class ApiAuthSettings:
-    """Callers of this service: a static bearer token and/or JWTs checked against a public key."""
+    """Callers of this service: static bearer tokens and/or JWTs checked against a public key. The
+    static ``token`` reads and writes orders and diaries; only ``protocols_token`` (or a JWT with
+    the protocols scope) may change the protocol library. A JWT key needs ``jwt_audience``."""
 
     token: str | None = field(default=None, repr=False)
     jwt_key: str | None = field(default=None, repr=False)  # PEM text
     jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    protocols_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class Settings:
             jwt_algorithms=tuple(a for a in algorithms if a),
             jwt_audience=read.text("FHIR_MIGRAINE_API_JWT_AUDIENCE"),
             jwt_issuer=read.text("FHIR_MIGRAINE_API_JWT_ISSUER"),
+            protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
         return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api)
 

@@ -5,6 +5,7 @@
     │   └── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
     ├── ProfileError      a FHIR resource breaks a profile (422, exit 1)
     ├── NotFound          a named thing (protocol, outbox item) does not exist (404, exit 1)
+    ├── Conflict          the request contradicts what is stored (409, exit 1)
     ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
     └── EhrError          the EHR could not be reached or refused (502, exit 3)
         ├── EhrUnavailable    retryable: connection error, timeout, 408, 429, 5xx
@@ -111,6 +112,15 @@ class NotFound(FhirMigraineError):
     http_status = 404
     issue_code = "not-found"
     title = "Not found"
+
+
+class Conflict(FhirMigraineError):
+    """The request contradicts what is stored (a protocol version changed under the same number,
+    an outbox item that is not in a state the action needs)."""
+
+    http_status = 409
+    issue_code = "conflict"
+    title = "Conflict"
 
 
 class ConfigError(FhirMigraineError):
