@@ -2,7 +2,9 @@
 
     FhirMigraineError
     ├── InputError        input breaks a contract (422, exit 1); carries every problem with its path
-    │   └── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
+    │   ├── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
+    │   ├── TooLarge          more than a request may carry (413, exit 1)
+    │   └── UnsupportedMediaType  a body of a type the endpoint does not take (415, exit 1)
     ├── ProfileError      a FHIR resource breaks a profile (422, exit 1)
     ├── NotFound          a named thing (protocol, outbox item) does not exist (404, exit 1)
     ├── Conflict          the request contradicts what is stored (409, exit 1)
@@ -88,6 +90,22 @@ class UnreadableInput(InputError):
     http_status = 400
     issue_code = "structure"
     title = "Unreadable input"
+
+
+class TooLarge(InputError):
+    """The request carries more than the service takes in one request (bytes or entries)."""
+
+    http_status = 413
+    issue_code = "too-costly"
+    title = "Request too large"
+
+
+class UnsupportedMediaType(InputError):
+    """The body's Content-Type is not one the endpoint reads."""
+
+    http_status = 415
+    issue_code = "not-supported"
+    title = "Unsupported media type"
 
 
 class ProfileError(FhirMigraineError):

@@ -12,6 +12,8 @@ from fhir_migraine import errors
     [
         (errors.InputError, 422, 1),
         (errors.UnreadableInput, 400, 1),
+        (errors.TooLarge, 413, 1),
+        (errors.UnsupportedMediaType, 415, 1),
         (errors.ProfileError, 422, 1),
         (errors.NotFound, 404, 1),
         (errors.ConfigError, 500, 2),

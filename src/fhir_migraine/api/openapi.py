@@ -46,6 +46,10 @@ QUEUED = {
 }
 INVALID = _problem("The input breaks its contract; `errors` lists each field's JSON path and what is wrong.")
 MALFORMED = _problem("The body is not valid JSON, or is empty.")
+TOO_MANY_ENTRIES = _problem(
+    "More diary entries than one request may carry (FHIR_MIGRAINE_MAX_DIARY_ENTRIES, 1000 by default); "
+    "`detail` names the limit. Larger diaries go to `POST /imports` as NDJSON."
+)
 OUTCOME = {
     "description": "An OperationOutcome: one issue per problem (severity, code, diagnostics, FHIRPath expression).",
     "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}},
@@ -223,6 +227,7 @@ def openapi() -> dict[str, Any]:
                         },
                         "202": QUEUED,
                         "400": MALFORMED,
+                        "413": TOO_MANY_ENTRIES,
                         "422": INVALID,
                     },
                 }

@@ -10,7 +10,7 @@ from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.api.services import Services, services_of
 from fhir_migraine.documents import parse_json
-from fhir_migraine.errors import InputError, NotFound, Problem, UnreadableInput
+from fhir_migraine.errors import InputError, NotFound, Problem, TooLarge, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.diary_files import Located
 
@@ -115,6 +115,15 @@ def post_order() -> Response:
 def post_diary() -> Response:
     document = _body("diary")
     items = document if isinstance(document, list) else [document]
+    # Counted before anything is mapped: one request's mapping and outbox item stay bounded, and
+    # larger diaries go through the bulk path, which streams them in chunks.
+    limit = services().settings.http.max_diary_entries
+    if len(items) > limit:
+        raise TooLarge(
+            f"This diary has {len(items)} entries; POST /diary takes at most {limit} per request "
+            "(FHIR_MIGRAINE_MAX_DIARY_ENTRIES). Send larger diaries as NDJSON to POST /imports.",
+            [Problem("$", f"has {len(items)} entries, more than the limit of {limit}")],
+        )
     base = "$[{}]" if isinstance(document, list) else "$"
     entries = [Located(item, base.format(i)) for i, item in enumerate(items)]
     return _accept("diary", operations.map_diary(entries))
