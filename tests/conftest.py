@@ -40,11 +40,13 @@ def examples(count: int) -> int:
 
 
 API_TOKEN = "test-token-for-the-service"
+PROTOCOLS_TOKEN = "test-token-of-the-protocol-authors"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database=str(tmp_path / "service.sqlite3"), seed_protocols=str(PROTOCOLS), api=ApiAuthSettings(token=API_TOKEN))
+    api = ApiAuthSettings(token=API_TOKEN, protocols_token=PROTOCOLS_TOKEN)
+    return Settings(database=str(tmp_path / "service.sqlite3"), seed_protocols=str(PROTOCOLS), api=api)
 
 
 @pytest.fixture
@@ -58,4 +60,12 @@ def app(settings: Settings):
 def client(app):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    return client
+
+
+@pytest.fixture
+def author(app):
+    """A client holding the protocol authors' token (the only static one that may change protocols)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {PROTOCOLS_TOKEN}"
     return client

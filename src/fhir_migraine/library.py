@@ -1,8 +1,17 @@
-"""The protocol library: protocol files on disk, and the SQLite table the service keeps them in."""
+"""The protocol library: protocol files on disk, and the SQLite tables the service keeps them in.
+
+A protocol version is immutable: orders point at ``PlanDefinition/<id>|<version>``, so a version
+once stored never takes other content (a change needs a new version, else ``Conflict``). Every
+change is recorded in ``protocol_history``: who (the caller's token subject), when, the version,
+the content hash and the hash it replaced, and the document itself, so any version an order
+names can be read back.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,17 +20,40 @@ from pathlib import Path
 from typing import Any
 
 from fhir_migraine import shipped
-from fhir_migraine.errors import InputError, NotFound, Problem
+from fhir_migraine.errors import Conflict, InputError, NotFound, Problem
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.store import Store
 
+log = logging.getLogger(__name__)
 PROTOCOL_SUFFIXES = (".yaml", ".yml", ".json")
+#: The subject recorded for the protocols an empty library is seeded with.
+SEED_SUBJECT = "seed"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS protocols (
     id TEXT PRIMARY KEY, version TEXT NOT NULL, document TEXT NOT NULL, updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS protocol_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    previous_hash TEXT,
+    subject TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS protocol_history_id ON protocol_history (id, seq);
 """
+
+
+def canonical_text(document: Any) -> str:
+    """The stored form of a protocol document: sorted keys, so equal content has equal text."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True)
+
+
+def content_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_protocol_file(path: Traversable) -> Protocol:
@@ -63,26 +95,35 @@ class ProtocolStore:
         if self._count() == 0:
             folder = Path(seed) if seed else shipped.seed_protocols_folder()
             for protocol in read_protocols(folder).values():
-                self.put(protocol.id, protocol.document, only_if_absent=True)
+                self.put(protocol.id, protocol.document, subject=SEED_SUBJECT, only_if_absent=True)
 
     def _count(self) -> int:
         row = self._store.one("SELECT count(*) FROM protocols")
         return int(row[0]) if row else 0
 
-    def get(self, protocol_id: str) -> Protocol | None:
-        row = self._store.one("SELECT document FROM protocols WHERE id = ?", (protocol_id,))
-        if row is None:
-            return None
-        key = (protocol_id, row[0])
+    def _parsed(self, protocol_id: str, text: str) -> Protocol:
+        key = (protocol_id, text)
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = protocols.load(json.loads(row[0]))
+                self._cache[key] = protocols.load(json.loads(text))
             return self._cache[key]
 
-    def require(self, protocol_id: str) -> Protocol:
-        protocol = self.get(protocol_id)
+    def get(self, protocol_id: str, version: str | None = None) -> Protocol | None:
+        """The current protocol, or (``version``) the one stored under that version."""
+        if version is None:
+            row = self._store.one("SELECT document FROM protocols WHERE id = ?", (protocol_id,))
+        else:
+            row = self._store.one(
+                "SELECT document FROM protocol_history WHERE id = ? AND version = ? ORDER BY seq DESC LIMIT 1",
+                (protocol_id, version),
+            )
+        return self._parsed(protocol_id, row[0]) if row is not None else None
+
+    def require(self, protocol_id: str, version: str | None = None) -> Protocol:
+        protocol = self.get(protocol_id, version)
         if protocol is None:
-            raise NotFound(f"No protocol {protocol_id!r} in the library.")
+            which = f" version {version!r}" if version is not None else ""
+            raise NotFound(f"No protocol {protocol_id!r}{which} in the library.")
         return protocol
 
     def summaries(self) -> Iterator[dict[str, Any]]:
@@ -90,22 +131,55 @@ class ProtocolStore:
             doc = json.loads(document)
             yield {k: doc[k] for k in ("id", "version", "title", "intent")}
 
-    def put(self, protocol_id: str, document: Any, *, only_if_absent: bool = False) -> tuple[Protocol, bool]:
-        """Check and store a protocol under ``protocol_id``; returns it and whether it is new."""
+    def history(self, protocol_id: str) -> list[dict[str, Any]]:
+        """Every recorded change of a protocol, oldest first (NotFound when there is none)."""
+        rows = self._store.all(
+            "SELECT version, content_hash, previous_hash, subject, changed_at FROM protocol_history WHERE id = ? ORDER BY seq",
+            (protocol_id,),
+        )
+        if not rows:
+            self.require(protocol_id)  # a protocol stored before changes were recorded has an empty history
+        keys = ("version", "content_hash", "previous_hash", "subject", "changed_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def put(self, protocol_id: str, document: Any, *, subject: str, only_if_absent: bool = False) -> tuple[Protocol, bool]:
+        """Check and store a protocol under ``protocol_id`` on behalf of ``subject``; returns it and
+        whether it is new. The same content again changes nothing; other content under a version
+        already stored is a ``Conflict``."""
         protocol = protocols.load(document)
         if protocol.id != protocol_id:
             raise InputError.of([Problem("$.id", f"is {protocol.id!r} but the URL names {protocol_id!r}")], "protocol")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        text = json.dumps(document, ensure_ascii=False, sort_keys=True)
+        text = canonical_text(document)
+        digest = content_hash(text)
         # One transaction: two processes seeding or putting at once see one consistent answer.
         with self._store.transaction() as db:
-            created = db.execute("SELECT 1 FROM protocols WHERE id = ?", (protocol_id,)).fetchone() is None
-            if only_if_absent and not created:
+            current = db.execute("SELECT document FROM protocols WHERE id = ?", (protocol_id,)).fetchone()
+            if current is not None and (only_if_absent or current[0] == text):
                 return protocol, False
+            earlier = db.execute(
+                "SELECT content_hash FROM protocol_history WHERE id = ? AND version = ? AND content_hash != ? LIMIT 1",
+                (protocol_id, protocol.version, digest),
+            ).fetchone()
+            stored_version = current is not None and json.loads(current[0]).get("version") == protocol.version
+            if earlier is not None or stored_version:
+                raise Conflict(
+                    f"Version {protocol.version!r} of protocol {protocol_id!r} is already stored with other content; "
+                    "orders name a protocol by id and version, so a changed protocol needs a new version.",
+                    [Problem("$.version", f"{protocol.version!r} is taken by other content: give the change a new version")],
+                )
+            previous = content_hash(current[0]) if current is not None else None
             db.execute(
                 "INSERT INTO protocols (id, version, document, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, "
                 "updated_at = excluded.updated_at",
                 (protocol_id, protocol.version, text, now),
             )
-        return protocol, created
+            db.execute(
+                "INSERT INTO protocol_history (id, version, content_hash, previous_hash, subject, changed_at, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (protocol_id, protocol.version, digest, previous, subject, now, text),
+            )
+        log.info("protocol changed", extra={"protocol_id": protocol_id, "version": protocol.version,
+                                            "content_hash": digest, "previous_hash": previous})
+        return protocol, current is None

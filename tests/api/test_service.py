@@ -37,21 +37,21 @@ def test_unknown_protocol_is_a_404_problem(client) -> None:
     assert "no-such" in answer.get_json()["detail"]
 
 
-def test_put_creates_then_replaces_a_protocol(client) -> None:
-    assert client.put("/protocols/test-rescue", json=PROTOCOL).status_code == 201
+def test_put_creates_then_replaces_a_protocol(client, author) -> None:
+    assert author.put("/protocols/test-rescue", json=PROTOCOL).status_code == 201
     changed = dict(PROTOCOL, version="1.1")
-    assert client.put("/protocols/test-rescue", json=changed).status_code == 200
+    assert author.put("/protocols/test-rescue", json=changed).status_code == 200
     assert client.get("/protocols/test-rescue").get_json()["version"] == "1.1"
 
 
-def test_put_accepts_yaml(client) -> None:
+def test_put_accepts_yaml(author) -> None:
     text = (PROTOCOLS / "dhe-repeat.yaml").read_text().replace("id: dhe-repeat", "id: dhe-copy")
-    answer = client.put("/protocols/dhe-copy", data=text, content_type="application/yaml")
+    answer = author.put("/protocols/dhe-copy", data=text, content_type="application/yaml")
     assert answer.status_code == 201, answer.get_json()
 
 
-def test_put_refuses_an_id_that_differs_from_the_url(client) -> None:
-    answer = client.put("/protocols/other-id", json=PROTOCOL)
+def test_put_refuses_an_id_that_differs_from_the_url(author) -> None:
+    answer = author.put("/protocols/other-id", json=PROTOCOL)
     assert answer.status_code == 422
     assert answer.get_json()["errors"][0]["path"] == "$.id"
 
@@ -60,7 +60,8 @@ def test_the_library_survives_a_restart(settings) -> None:
     from fhir_migraine.api import create_app
 
     auth = {"Authorization": f"Bearer {settings.api.token}"}
-    create_app(settings).test_client().put("/protocols/test-rescue", json=PROTOCOL, headers=auth)
+    author = {"Authorization": f"Bearer {settings.api.protocols_token}"}
+    assert create_app(settings).test_client().put("/protocols/test-rescue", json=PROTOCOL, headers=author).status_code == 201
     again = create_app(settings).test_client()
     assert again.get("/protocols/test-rescue", headers=auth).status_code == 200
 

@@ -39,9 +39,9 @@ def test_bad_input_is_refused_by_the_cli_with_its_path(case: Case, tmp_path: Pat
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.id)
-def test_bad_input_is_refused_by_the_api_with_its_path(case: Case, client) -> None:
+def test_bad_input_is_refused_by_the_api_with_its_path(case: Case, client, author) -> None:
     protocol, order = broken(case)
-    answer = client.put(f"/protocols/{PROTOCOL['id']}", json=protocol)
+    answer = author.put(f"/protocols/{PROTOCOL['id']}", json=protocol)
     if case.target == "protocol":
         assert answer.status_code == 422
     else:

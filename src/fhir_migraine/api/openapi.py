@@ -180,15 +180,25 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "Id, version, title and intent of each.", "content": _json("ProtocolList")}},
                 }
             },
+            "/protocols/{id}/history": {
+                "get": {
+                    "summary": "Every recorded change of a protocol: version, content hash, the hash it replaced, who, when.",
+                    "parameters": [protocol_id],
+                    "responses": {"200": {"description": "The changes, oldest first.", "content": _json("ProtocolHistory")},
+                                  "404": _problem("No such protocol.")},
+                }
+            },
             "/protocols/{id}": {
                 "get": {
-                    "summary": "One protocol.",
-                    "parameters": [protocol_id],
+                    "summary": "One protocol: the current version, or with ?version= one an earlier order names.",
+                    "parameters": [protocol_id, {"name": "version", "in": "query", "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The protocol.", "content": _json("Protocol")},
-                                  "404": _problem("No such protocol.")},
+                                  "404": _problem("No such protocol (or version).")},
                 },
                 "put": {
-                    "summary": "Create or replace a protocol (JSON, or YAML with Content-Type application/yaml).",
+                    "summary": "Create a protocol or store a new version of it (JSON, or YAML with Content-Type "
+                               "application/yaml); needs the scope migraine:protocols. A version is immutable: "
+                               "other content under a stored version is a 409.",
                     "parameters": [protocol_id],
                     "requestBody": {
                         "required": True,
@@ -200,6 +210,8 @@ def openapi() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "Replaced.", "content": _json("Protocol")},
                         "201": {"description": "Created.", "content": _json("Protocol")},
+                        "403": _problem("The token lacks the scope migraine:protocols, or has no subject."),
+                        "409": _problem("The version is already stored with other content."),
                         "422": INVALID,
                     },
                 },
@@ -254,13 +266,29 @@ def openapi() -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The static token FHIR_MIGRAINE_API_TOKEN, or a JWT with scope migraine:read and/or migraine:write.",
+                    "description": "The static token FHIR_MIGRAINE_API_TOKEN (read and write), the static token "
+                                   "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN (read and protocols), or a JWT whose scope grants "
+                                   "migraine:read, migraine:write and/or migraine:protocols.",
                 }
             },
             "schemas": {
                 "Protocol": _embed("protocol", "Protocol"),
                 "Order": _embed("order", "Order"),
                 "DiaryEntry": _embed("diary-entry", "DiaryEntry"),
+                "ProtocolHistory": {
+                    "type": "object",
+                    "required": ["id", "changes"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "changes": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["version", "content_hash", "previous_hash", "subject", "changed_at"],
+                            "properties": {"version": {"type": "string"}, "content_hash": {"type": "string"},
+                                           "previous_hash": {"type": ["string", "null"]}, "subject": {"type": "string"},
+                                           "changed_at": {"type": "string", "format": "date-time"}},
+                        }},
+                    },
+                },
                 "ProtocolList": {
                     "type": "object",
                     "required": ["protocols"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, g, json, request
 
 from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
@@ -84,7 +84,14 @@ def list_protocols() -> Response:
 
 @blueprint.get("/protocols/<protocol_id>")
 def get_protocol(protocol_id: str) -> Response:
-    return _json(services().protocols.require(protocol_id).document)
+    """The current protocol, or with ``?version=`` the one an earlier order names."""
+    return _json(services().protocols.require(protocol_id, request.args.get("version")).document)
+
+
+@blueprint.get("/protocols/<protocol_id>/history")
+def protocol_history(protocol_id: str) -> Response:
+    """Every recorded change: version, content hash, the hash it replaced, who and when."""
+    return _json({"id": protocol_id, "changes": services().protocols.history(protocol_id)})
 
 
 @blueprint.put("/protocols/<protocol_id>")
@@ -96,7 +103,7 @@ def put_protocol(protocol_id: str) -> Response:
         document = parse_json(data, "protocol") if data else None
     if document is None:
         raise UnreadableInput.of([Problem("$", "the request body is empty")], "protocol")
-    protocol, created = services().protocols.put(protocol_id, document)
+    protocol, created = services().protocols.put(protocol_id, document, subject=g.caller.subject)
     return _json(protocol.document, 201 if created else 200)
 
 

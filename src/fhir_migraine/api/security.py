@@ -1,16 +1,25 @@
-"""Bearer-token protection of every endpoint but ``/health`` and ``/ready``.
+"""Bearer-token protection of every endpoint but ``/health``, ``/ready`` and ``/fhir/metadata``.
 
-A caller presents either the configured static token (all scopes) or a JWT signed with the
-configured key, whose ``scope`` claim grants ``migraine:read`` and/or ``migraine:write``.
-Reading endpoints need read; those that map, store or push need write.
+A caller presents a static token or a JWT signed with the configured key. Scopes:
+
+- ``migraine:read``: reading endpoints (GET, and POSTs that only validate);
+- ``migraine:write``: endpoints that map, store or push orders and diaries;
+- ``migraine:protocols``: changing the protocol library (``PUT /protocols/{id}``), which sets the
+  dose limits every order is checked against, so it is never implied by ``migraine:write``.
+
+The static ``FHIR_MIGRAINE_API_TOKEN`` grants read and write; the static
+``FHIR_MIGRAINE_API_PROTOCOLS_TOKEN`` grants read and protocols. A JWT grants what its ``scope``
+claim names; it must carry ``exp`` and the configured audience (``aud``), and the configured issuer
+when one is set. Who made a request (a JWT's ``sub``, or which static token) is ``g.caller``.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from fhir_migraine.api.errors import problem
 from fhir_migraine.config import ApiAuthSettings
@@ -18,16 +27,36 @@ from fhir_migraine.errors import ConfigError
 
 READ = "migraine:read"
 WRITE = "migraine:write"
+PROTOCOLS = "migraine:protocols"
 # Health, readiness and the CapabilityStatement are public (SMART clients read metadata first).
 OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "fhir.metadata", "static"})
 # POST endpoints that only read (validation) need the read scope.
 READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir.fhir_validate", "fhir.fhir_validate_type"})
+# Endpoints that change the protocol library.
+PROTOCOL_WRITES = frozenset({"fhir_migraine.put_protocol"})
+#: The subjects recorded for the two static tokens.
+TOKEN_SUBJECT = "static-token"
+PROTOCOLS_TOKEN_SUBJECT = "static-protocols-token"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who presented a valid token, and what it grants."""
+
+    subject: str | None
+    scopes: frozenset[str]
 
 
 def _unauthorized(detail: str) -> Response:
     answer = problem(401, "Unauthorized", detail)
     answer.headers["WWW-Authenticate"] = 'Bearer realm="fhir-migraine"'
     return answer
+
+
+def needed_scope(endpoint: str | None, method: str) -> str:
+    if endpoint in PROTOCOL_WRITES:
+        return PROTOCOLS
+    return READ if method in ("GET", "HEAD") or endpoint in READ_ONLY_POSTS else WRITE
 
 
 class Guard:
@@ -39,20 +68,31 @@ class Guard:
                 "the service needs FHIR_MIGRAINE_API_TOKEN (a static bearer token) or "
                 "FHIR_MIGRAINE_API_JWT_KEY (a PEM public key for caller JWTs)"
             )
+        if settings.jwt_key and not settings.jwt_audience:
+            # Without an audience, a token the same key signed for another service would work here.
+            raise ConfigError(
+                "FHIR_MIGRAINE_API_JWT_AUDIENCE is required with FHIR_MIGRAINE_API_JWT_KEY: set it to this "
+                "service's URL, the 'aud' its callers' tokens must name"
+            )
+        if settings.token and settings.protocols_token and settings.token == settings.protocols_token:
+            raise ConfigError("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN must differ from FHIR_MIGRAINE_API_TOKEN")
         self.settings = settings
 
-    def scopes(self, token: str) -> set[str] | None:
-        """The scopes a token grants, or None when it is not valid."""
-        if self.settings.token and hmac.compare_digest(token.encode(), self.settings.token.encode()):
-            return {READ, WRITE}
+    def caller(self, token: str) -> Caller | None:
+        """Who a token names and what it grants, or None when it is not valid."""
+        if _same(token, self.settings.token):
+            return Caller(TOKEN_SUBJECT, frozenset({READ, WRITE}))
+        if _same(token, self.settings.protocols_token):
+            return Caller(PROTOCOLS_TOKEN_SUBJECT, frozenset({READ, PROTOCOLS}))
         if self.settings.jwt_key and token.count(".") == 2:
-            return self._jwt_scopes(token)
+            return self._jwt_caller(token)
         return None
 
-    def _jwt_scopes(self, token: str) -> set[str] | None:
+    def _jwt_caller(self, token: str) -> Caller | None:
         import jwt
 
-        options: Any = {"require": ["exp"], "verify_aud": self.settings.jwt_audience is not None}
+        required = ["exp", "aud"] + (["iss"] if self.settings.jwt_issuer else [])
+        options: Any = {"require": required}
         key: Any = self.settings.jwt_key
         try:
             claims = jwt.decode(
@@ -66,7 +106,9 @@ class Guard:
         except jwt.PyJWTError:
             return None
         scope = claims.get("scope", "")
-        return set(scope.split()) if isinstance(scope, str) else set()
+        subject = claims.get("sub")
+        return Caller(subject if isinstance(subject, str) and subject else None,
+                      frozenset(scope.split()) if isinstance(scope, str) else frozenset())
 
     def check(self) -> Response | None:
         if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
@@ -75,13 +117,20 @@ class Guard:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
-        scopes = self.scopes(token.strip())
-        if scopes is None:
-            return _unauthorized("The bearer token is not valid (unknown, expired or badly signed).")
-        needed = READ if request.method in ("GET", "HEAD") or request.endpoint in READ_ONLY_POSTS else WRITE
-        if needed not in scopes:
+        caller = self.caller(token.strip())
+        if caller is None:
+            return _unauthorized("The bearer token is not valid (unknown, expired, badly signed, or for another audience).")
+        needed = needed_scope(request.endpoint, request.method)
+        if needed not in caller.scopes:
             return problem(403, "Forbidden", f"This request needs the scope '{needed}'.")
+        if needed == PROTOCOLS and caller.subject is None:
+            return problem(403, "Forbidden", "Changing a protocol needs a token with a subject ('sub'): every change records who made it.")
+        g.caller = caller
         return None
+
+
+def _same(token: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
 def register(app: Flask, settings: ApiAuthSettings) -> None:

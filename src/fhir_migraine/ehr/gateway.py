@@ -12,11 +12,13 @@ through it, so they behave the same.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fhir_migraine import operations
 from fhir_migraine.config import Settings
@@ -43,7 +45,30 @@ def client_from_settings(settings: Settings) -> Ehr:
     ehr = settings.ehr
     if not ehr.url:
         raise ConfigError("no EHR is configured: set FHIR_MIGRAINE_EHR_URL")
+    check_ehr_url(ehr.url, allow_http=ehr.allow_http)
     return FhirClient(ehr.url, auth=auth_from_settings(ehr.auth), timeout=ehr.timeout, verify=ehr.verify)
+
+
+def check_ehr_url(url: str, *, allow_http: bool = False) -> None:
+    """ConfigError unless ``url`` is an https URL, or an http one to this machine (or allowed):
+    patient data and the EHR credentials must not cross a network in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the EHR URL must be an http(s) URL with a host, got {parts.scheme or 'no'} scheme")
+    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
+        raise ConfigError(
+            "the EHR URL uses plain http to a host that is not this machine: use https, or set "
+            "FHIR_MIGRAINE_EHR_ALLOW_HTTP=true for a test EHR on a trusted network"
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def transaction_response(item: Item) -> Resource:
