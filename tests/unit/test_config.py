@@ -48,6 +48,16 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "FHIR_MIGRAINE_HOST": "0.0.0.0",
         "FHIR_MIGRAINE_PORT": "9000",
         "FHIR_MIGRAINE_WORKERS": "4",
+        "FHIR_MIGRAINE_THREADS": "16",
+        "FHIR_MIGRAINE_READ_TIMEOUT": "5",
+        "FHIR_MIGRAINE_MAX_BODY_BYTES": "65536",
+        "FHIR_MIGRAINE_MAX_DIARY_ENTRIES": "50",
+        "FHIR_MIGRAINE_EHR_ALLOW_HTTP": "yes",
+        "FHIR_MIGRAINE_EHR_PROBE_INTERVAL": "30",
+        "FHIR_MIGRAINE_EHR_PROBE_TIMEOUT": "1.5",
+        "FHIR_MIGRAINE_RETRY_AFTER_CAP": "600",
+        "FHIR_MIGRAINE_RETENTION_DAYS": "7",
+        "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN": "author-token",
         "FHIR_MIGRAINE_EHR_URL": "https://ehr.example/fhir",
         "FHIR_MIGRAINE_EHR_TIMEOUT": "12.5",
         "FHIR_MIGRAINE_EHR_VERIFY_TLS": "false",
@@ -68,11 +78,13 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "UNRELATED": "ignored",
     })
     assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
-    assert settings.http == HttpSettings("0.0.0.0", 9000, 4)
-    assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"))
-    assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7)
+    assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50)
+    assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"),
+                                       True, 30.0, 1.5)
+    assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7, 600.0, 7.0)
     assert settings.worker == WorkerSettings(False, 2.0)
-    assert settings.api == ApiAuthSettings("caller-token", PUBLIC_PEM, ("ES256", "RS256"), "fhir-migraine", "https://idp.example")
+    assert settings.api == ApiAuthSettings("caller-token", PUBLIC_PEM, ("ES256", "RS256"), "fhir-migraine", "https://idp.example",
+                                           "author-token")
 
 
 def test_a_ca_bundle_replaces_the_verify_flag_and_pem_text_is_taken_as_is() -> None:
