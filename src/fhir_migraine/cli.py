@@ -7,12 +7,13 @@ Output is JSON on stdout; problems go to stderr. Exit status: 0 success, 1 inval
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from fhir_migraine import library, operations
 from fhir_migraine.config import Settings
@@ -26,6 +27,7 @@ from fhir_migraine.errors import (
     FhirMigraineError,
     InputError,
     Problem,
+    UnreadableInput,
 )
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 from fhir_migraine.inputs.orders import parse_instant
@@ -41,16 +43,15 @@ class UsageError(Exception):
     """A command line that cannot be carried out as written (missing file, bad option)."""
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
+    """A file's bytes: the readers decode them (documents.decode), so a file that is not UTF-8
+    is invalid input (exit 1) as it is for the service, and nothing is replaced or guessed."""
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
-    try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
+    return file.read_bytes()
 
 
 def _map_order(args: argparse.Namespace, out: TextIO) -> int:
@@ -68,10 +69,13 @@ def _open_diary(args: argparse.Namespace) -> tuple[TextIO, str]:
     if fmt is None:
         raise UsageError(f"cannot tell the format of {args.diary}; name it .json, .ndjson or .csv, or give --format")
     if args.diary == "-":
-        return sys.stdin, fmt
-    if not Path(args.diary).is_file():
+        binary: BinaryIO = sys.stdin.buffer
+    elif Path(args.diary).is_file():
+        binary = open(args.diary, "rb")  # noqa: SIM115 - closed with the text stream
+    else:
         raise UsageError(f"no such file: {args.diary}")
-    return open(args.diary, encoding="utf-8", newline=""), fmt
+    # Strict UTF-8 whatever the locale (stdin may otherwise smuggle bytes in as surrogates).
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="strict", newline=""), fmt
 
 
 def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
@@ -93,7 +97,7 @@ def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
                 raise InputError.of(problems[: operations.MAX_PROBLEMS], "diary")
             return EXIT_OK
         except UnicodeDecodeError:
-            raise UsageError(f"{args.diary} is not UTF-8 text") from None
+            raise UnreadableInput.of([Problem("$", "is not UTF-8 text")], "diary") from None
 
 
 def _unmap(args: argparse.Namespace, out: TextIO) -> int:

@@ -59,11 +59,10 @@ def content_hash(text: str) -> str:
 def read_protocol_file(path: Traversable) -> Protocol:
     """A protocol from a YAML or JSON file; problems are prefixed with the file name."""
     try:
-        return protocols.load_text(path.read_text(encoding="utf-8"))
+        return protocols.load_text(path.read_bytes())
     except InputError as exc:
-        raise InputError(f"{path.name}: {exc.message}", exc.problems) from None
-    except UnicodeDecodeError:
-        raise InputError.of([Problem("$", f"{path.name} is not UTF-8 text")], "protocol") from None
+        # The same class (400 unreadable, 422 invalid), the file named in the message.
+        raise type(exc)(f"{path.name}: {exc.message}", exc.problems) from None
 
 
 def protocol_files(path: Traversable) -> list[Traversable]:

@@ -98,7 +98,7 @@ def protocol_history(protocol_id: str) -> Response:
 def put_protocol(protocol_id: str) -> Response:
     data = request.get_data(cache=False)
     if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        document = protocols.parse_text(data.decode("utf-8", errors="replace"))
+        document = protocols.parse_text(data)  # bytes: invalid UTF-8 is refused, never replaced
     else:
         document = parse_json(data, "protocol") if data else None
     if document is None:

@@ -9,7 +9,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import schema
-from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.orders import instant_problem, parse_instant
 from fhir_migraine.inputs.quantity import DOSE, Collector, Quantity
 from fhir_migraine.terminology import Code
 
@@ -68,6 +68,12 @@ class DiaryEntry:
     notes: str | None = None
 
 
+def whole(value: int | float | None) -> int | None:
+    """An integer field as an int: the schema's "integer" admits 7.0, which is read as 7
+    (docs/mapping.md), so the mapping never writes a decimal where FHIR wants an integer."""
+    return None if value is None else int(value)
+
+
 def load(document: Any, base: str = "$") -> DiaryEntry:
     """A checked diary entry, or InputError listing every problem with its JSON path."""
     problems = schema.check("diary-entry", document, base)
@@ -89,10 +95,10 @@ class _Checker(Collector):
         super().fail(self.base + path[1:], message)
 
     def instant(self, text: str, path: str) -> datetime | None:
-        value = parse_instant(text)
-        if value is None:
-            self.fail(path, f"{text!r} is not a date-time with seconds and an offset, e.g. 2026-11-20T06:30:00+01:00")
-        return value
+        problem = instant_problem(text, "2026-11-20T06:30:00+01:00")
+        if problem is not None:
+            self.fail(path, problem)
+        return parse_instant(text)
 
     def entry(self, doc: dict[str, Any]) -> DiaryEntry:
         try:
@@ -133,14 +139,14 @@ class _Checker(Collector):
         return Attack(
             start=raw["start"],
             end=raw.get("end"),
-            peak_intensity=raw.get("peak_intensity"),
+            peak_intensity=whole(raw.get("peak_intensity")),
             location=raw.get("location"),
             quality=raw.get("quality"),
             worse_with_activity=raw.get("worse_with_activity"),
             symptoms=tuple(raw.get("symptoms", [])),
             aura=tuple(raw.get("aura", [])),
             triggers=tuple(raw.get("triggers", [])),
-            disability=raw.get("disability"),
+            disability=whole(raw.get("disability")),
         )
 
     def medication(self, raw: dict[str, Any], path: str) -> MedicationTaken | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -64,12 +63,8 @@ def _ndjson(lines: Iterable[str]) -> Iterator[Located]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            document = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            message = getattr(exc, "msg", "nested too deeply")
-            raise UnreadableInput.of([Problem("$", f"is not valid JSON: {message}", f"line {number}")], "diary") from None
-        yield Located(document, "$", line=number)
+        # The same strict reading as a JSON body; the line number joins each problem.
+        yield Located(parse_json(line, "diary", location=f"line {number}"), "$", line=number)
 
 
 def located(problem: Problem, where: Located) -> Problem:
@@ -103,8 +98,9 @@ def _bool(text: str) -> bool | str:
 
 
 def _int(text: str) -> int | str:
+    """An integer cell; ``7.0`` is the integer 7, as the number 7.0 is in JSON (docs/mapping.md)."""
     stripped = text.strip()
-    return int(stripped) if re.fullmatch(r"-?\d{1,9}", stripped) else text
+    return int(stripped.split(".")[0]) if re.fullmatch(r"-?\d{1,9}(\.0+)?", stripped) else text
 
 
 def _list(text: str) -> list[str]:
@@ -188,9 +184,12 @@ def _csv(stream: TextIO) -> Iterator[Located]:
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in CSV_COLUMNS]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if unknown or missing:
+        # A column given twice would silently take its last cell, as a JSON key given twice would.
+        twice = sorted({c for c in header if c in CSV_COLUMNS and header.count(c) > 1})
+        if unknown or missing or twice:
             problems = [Problem("$", "is not a known column", f"row 1, column {c}") for c in unknown]
             problems += [Problem("$", "is a required column", f"row 1, column {c}") for c in missing]
+            problems += [Problem("$", "appears twice", f"row 1, column {c}") for c in twice]
             raise InputError.of(problems, "diary CSV header")
         for number, row in enumerate(reader, start=2):  # row 1 is the header
             if None in row:

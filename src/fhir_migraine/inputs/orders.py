@@ -65,17 +65,29 @@ class Order:
 _FHIR_INSTANT = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 )
+# FHIR R4's dateTime allows offsets from -14:00 to +14:00 only (the regex of
+# https://hl7.org/fhir/R4/datatypes.html#dateTime); Python would read +23:59 as well.
+_FHIR_OFFSET = re.compile(r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$")
 
 
 def parse_instant(text: str) -> datetime | None:
     """A FHIR dateTime with seconds and an offset (``2026-12-01T09:00:00Z``), or None."""
-    if not _FHIR_INSTANT.match(text):
+    if not _FHIR_INSTANT.match(text) or not _FHIR_OFFSET.search(text):
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
     return value if value.tzinfo is not None else None
+
+
+def instant_problem(text: str, example: str) -> str | None:
+    """Why ``text`` is not a FHIR dateTime with seconds and an offset, or None when it is one."""
+    if parse_instant(text) is not None:
+        return None
+    if _FHIR_INSTANT.match(text) and not _FHIR_OFFSET.search(text):
+        return f"the UTC offset {text[-6:]} is outside -14:00 to +14:00, the offsets FHIR allows"
+    return f"{text!r} is not a date-time with seconds and an offset, e.g. {example}"
 
 
 def protocol_id(document: Any) -> str:
@@ -108,10 +120,10 @@ class _Resolver(Collector):
 
     def order(self) -> Order:
         doc = self.doc
-        if parse_instant(doc["start"]) is None:
-            self.fail("$.start", "must be a date-time with seconds and an offset, e.g. 2026-12-01T09:00:00Z")
-        if "authored" in doc and parse_instant(doc["authored"]) is None:
-            self.fail("$.authored", "must be a date-time with seconds and an offset, e.g. 2026-11-30T16:20:00Z")
+        for name, example in (("start", "2026-12-01T09:00:00Z"), ("authored", "2026-11-30T16:20:00Z")):
+            problem = instant_problem(doc[name], example) if name in doc else None
+            if problem is not None:
+                self.fail(f"$.{name}", problem)
         if "weight" in doc:
             self.weight = self.quantity(doc["weight"], "$.weight", ("mass",))
             if self.weight is not None and self.weight.unit not in WEIGHT_UNITS:

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import yaml
-
 from fhir_migraine import terminology
-from fhir_migraine.errors import InputError, Problem, UnreadableInput
+from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
+from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
 INTERVAL_UNITS = ("d", "wk", "mo")
@@ -81,14 +80,10 @@ class Protocol:
         return f"{terminology.CANONICAL_BASE}/PlanDefinition/{self.id}"
 
 
-def parse_text(text: str, *, path: str = "$") -> Any:
-    """A protocol document from YAML or JSON text (JSON is YAML)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UnreadableInput.of([Problem(path, f"is not valid YAML or JSON{where}")], "protocol") from None
+def parse_text(data: str | bytes) -> Any:
+    """A protocol document from YAML or JSON text or its UTF-8 bytes (JSON is YAML), read
+    strictly (inputs/yaml_text.py): UnreadableInput naming the path or line otherwise."""
+    return parse_yaml(data, "protocol")
 
 
 def load(document: Any) -> Protocol:
@@ -104,8 +99,8 @@ def load(document: Any) -> Protocol:
     return protocol
 
 
-def load_text(text: str) -> Protocol:
-    return load(parse_text(text))
+def load_text(data: str | bytes) -> Protocol:
+    return load(parse_text(data))
 
 
 class _Checker(Collector):
@@ -175,7 +170,8 @@ class _Checker(Collector):
             self.problems.append(
                 Problem("$.schedule.unit", f"an {raw['kind']} schedule counts in {', '.join(units)}")
             )
-        return Schedule(raw["kind"], Decimal(str(raw["every"])).normalize(), raw["unit"], raw["count"])
+        # count 9.0 is the schema's integer 9 (docs/mapping.md); Timing.repeat.count is an integer.
+        return Schedule(raw["kind"], Decimal(str(raw["every"])).normalize(), raw["unit"], int(raw["count"]))
 
     def indication(self, raw: dict[str, Any] | None) -> Code | None:
         if raw is None:

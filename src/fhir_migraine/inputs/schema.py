@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from fhir_migraine.documents import json_path
 from fhir_migraine.errors import Problem
 
 
@@ -26,18 +27,6 @@ def schema(name: str) -> dict[str, Any]:
 def _validator(name: str) -> Draft202012Validator:
     Draft202012Validator.check_schema(schema(name))
     return Draft202012Validator(schema(name))
-
-
-def json_path(base: str, parts: Any) -> str:
-    path = base
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif isinstance(part, str) and part.replace("_", "a").replace("-", "a").isalnum():
-            path += f".{part}"
-        else:
-            path += "[" + json.dumps(str(part), ensure_ascii=False) + "]"
-    return path
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
