@@ -38,6 +38,9 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
         yield error
 
 
+_BOUNDS = {"maxItems": "items", "maxLength": "characters", "maxProperties": "members"}
+
+
 def _problem(error: ValidationError, base: str) -> Problem:
     parts = list(error.absolute_path)
     if error.validator == "required":
@@ -55,6 +58,13 @@ def _problem(error: ValidationError, base: str) -> Problem:
         {"required": ["identifier"]},
     ]:
         return Problem(json_path(base, parts), "give either 'reference' or 'identifier', not both or neither")
+    if error.validator in _BOUNDS and isinstance(error.instance, (str, list, dict)):
+        noun = _BOUNDS[error.validator]
+        return Problem(
+            json_path(base, parts), f"has {len(error.instance)} {noun}; at most {error.validator_value} are accepted"
+        )
+    if error.validator == "uniqueItems":
+        return Problem(json_path(base, parts), "lists a value more than once")
     if error.validator == "pattern" and error.validator_value == NOT_BLANK:
         return Problem(json_path(base, parts), "must not be blank: it holds only white space")
     message = error.message
@@ -90,13 +100,21 @@ def control_characters(document: Any, path: str = "$") -> list[Problem]:
     return found
 
 
+# Problems one document reports before the check stops looking: an array far beyond its
+# maxItems would otherwise cost one error per item (the schemas list the bounds of a field
+# before its other keywords, so the bound is among the first problems found).
+MAX_PROBLEMS = 50
+
+
 def check(name: str, document: Any, base: str = "$") -> list[Problem]:
-    """Every schema violation of ``document`` against the schema ``name``, located by JSON path,
-    and every text with a control character FHIR cannot carry."""
-    problems = {(p.path, p.message): p for p in control_characters(document, base)}
+    """The schema violations of ``document`` against the schema ``name`` (up to MAX_PROBLEMS),
+    located by JSON path, and every text with a control character FHIR cannot carry."""
+    problems = {(p.path, p.message): p for p in control_characters(document, base)[:MAX_PROBLEMS]}
     for error in _validator(name).iter_errors(document):
         leaves = [error] if error.validator in ("oneOf", "required") else list(_leaves(error))
         for leaf in leaves:
             problem = _problem(leaf, base)
             problems.setdefault((problem.path, problem.message), problem)
+        if len(problems) >= MAX_PROBLEMS:
+            break
     return sorted(problems.values(), key=lambda p: p.path)
