@@ -4,7 +4,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
     Settings
       database, seed_protocols
       http     HttpSettings       host, port, workers, threads, read_timeout (gunicorn);
-                                  max_body_bytes, max_diary_entries (what one request may carry)
+                                  max_body_bytes, max_diary_entries (what one request may carry),
+                                  max_import_bytes (what one POST /imports upload may carry)
       ehr      EhrSettings        url, timeout, verify, transaction_size, allow_http,
                                   probe_interval, probe_timeout (the readiness probe)
         auth   EhrAuthSettings    mode and the credentials that mode needs
@@ -58,6 +59,7 @@ class HttpSettings:
     read_timeout: float = 10.0  # seconds a client may take to send its headers, and its body
     max_body_bytes: int = 4 * 1024 * 1024
     max_diary_entries: int = 1000  # per POST /diary; larger diaries go through POST /imports
+    max_import_bytes: int = 256 * 1024 * 1024  # one NDJSON upload to POST /imports, streamed to disk
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class Settings:
             read_timeout=read.number("FHIR_MIGRAINE_READ_TIMEOUT", HttpSettings.read_timeout, positive=True),
             max_body_bytes=read.integer("FHIR_MIGRAINE_MAX_BODY_BYTES", HttpSettings.max_body_bytes, low=1024),
             max_diary_entries=read.integer("FHIR_MIGRAINE_MAX_DIARY_ENTRIES", HttpSettings.max_diary_entries, low=1),
+            max_import_bytes=read.integer("FHIR_MIGRAINE_MAX_IMPORT_BYTES", HttpSettings.max_import_bytes, low=1024),
         )
         ehr = EhrSettings(
             url=read.text("FHIR_MIGRAINE_EHR_URL"),

@@ -87,6 +87,11 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
                                            "author-token")
 
 
+def test_an_import_may_carry_256_mib_unless_set_otherwise() -> None:
+    assert Settings.from_env({}).http.max_import_bytes == 256 * 1024 * 1024
+    assert Settings.from_env({"FHIR_MIGRAINE_MAX_IMPORT_BYTES": "1048576"}).http.max_import_bytes == 1048576
+
+
 def test_a_ca_bundle_replaces_the_verify_flag_and_pem_text_is_taken_as_is() -> None:
     settings = Settings.from_env({"FHIR_MIGRAINE_EHR_CA_BUNDLE": "/etc/ssl/private-ca.pem",
                                   "FHIR_MIGRAINE_API_JWT_KEY": PUBLIC_PEM})
@@ -113,6 +118,7 @@ BAD = [
     ("FHIR_MIGRAINE_MAX_ATTEMPTS", "-2"), ("FHIR_MIGRAINE_WORKER", "sometimes"), ("FHIR_MIGRAINE_WORKER_INTERVAL", "0"),
     ("FHIR_MIGRAINE_SEED_PROTOCOLS", "/nonexistent/protocols"), ("FHIR_MIGRAINE_API_JWT_KEY", "/nonexistent/key.pem"),
     ("FHIR_MIGRAINE_EHR_AUTH", "kerberos"),
+    ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "100"), ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "1e9"),
 ]
 
 

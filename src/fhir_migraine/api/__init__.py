@@ -1,8 +1,9 @@
 """The HTTP service: Flask app factory, blueprints, error handlers and the OpenAPI description.
 
-``create_app`` builds the app and its stores but starts no thread: the outbox worker is started by
-``start_outbox_worker`` once the process that will serve is running (under gunicorn, in each
-worker process after the fork, see ``api.server``) and stopped by ``stop_outbox_worker``.
+``create_app`` builds the app and its stores but starts no thread: the outbox worker and the
+importer are started by ``start_outbox_worker`` once the process that will serve is running (under
+gunicorn, in each worker process after the fork, see ``api.server``) and stopped by
+``stop_outbox_worker``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import time
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import errors, fhir_routes, routes, security
+from fhir_migraine.api import errors, fhir_routes, import_routes, routes, security
 from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
+from fhir_migraine.ehr.importer import Importer
+from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.library import ProtocolStore
 from fhir_migraine.validation import default_validator
 
@@ -24,22 +27,42 @@ log = logging.getLogger("fhir_migraine.api")
 
 
 def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
-    """Start the app's outbox worker in this process (when an EHR is configured and the worker
-    enabled); whether one runs. With ``stop_at_exit``, it is stopped when the interpreter exits
-    (gunicorn stops it in its ``worker_exit`` hook instead)."""
-    gateway = services_of(app).gateway
+    """Start the app's outbox worker and importer in this process (when an EHR is configured and
+    the worker enabled); whether they run. With ``stop_at_exit``, they are stopped when the
+    interpreter exits (gunicorn stops them in its ``worker_exit`` hook instead)."""
+    found = services_of(app)
+    gateway = found.gateway
     if gateway is None or not gateway.start_worker():
         return False
+    if found.imports is not None and found.importer is None:
+        found.importer = importer_of(found.settings, found.imports, gateway).start()
     if stop_at_exit:
         atexit.unregister(gateway.stop_worker)  # once, however often this is called
         atexit.register(gateway.stop_worker)
+        atexit.unregister(_stop_importer)
+        atexit.register(_stop_importer, app)
     return True
 
 
 def stop_outbox_worker(app: Flask, timeout: float = 10.0) -> bool:
-    """Stop the app's outbox worker after the transaction in flight; whether it stopped in time."""
+    """Stop the app's importer after the chunk in flight and its outbox worker after the
+    transaction in flight; whether both stopped in time."""
+    importer_stopped = _stop_importer(app, timeout)
     gateway = services_of(app).gateway
-    return gateway.stop_worker(timeout) if gateway is not None else True
+    return (gateway.stop_worker(timeout) if gateway is not None else True) and importer_stopped
+
+
+def importer_of(settings: Settings, jobs: ImportJobs, gateway: EhrGateway) -> Importer:
+    """An importer that queues each chunk through the gateway (validated by the mapping already)."""
+    return Importer(jobs, lambda bundle: gateway.queue(bundle, kind="diary", checked=True),
+                    lease=settings.outbox.lease, interval=settings.worker.interval,
+                    max_line_bytes=settings.http.max_body_bytes)
+
+
+def _stop_importer(app: Flask, timeout: float = 10.0) -> bool:
+    found = services_of(app)
+    importer, found.importer = found.importer, None
+    return importer.stop(timeout) if importer is not None else True
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -52,11 +75,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     services = Services(settings, ProtocolStore(settings.database, seed=settings.seed_protocols))
     if settings.ehr.url:
         services.gateway = EhrGateway.from_settings(settings)
+        services.imports = ImportJobs(settings.database)
     app.extensions[EXTENSION] = services
     security.register(app, settings.api)
     errors.register(app)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(fhir_routes.blueprint)
+    app.register_blueprint(import_routes.blueprint)
 
     @app.before_request
     def _started() -> None:

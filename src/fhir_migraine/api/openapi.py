@@ -244,6 +244,33 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/imports": {
+                "post": {
+                    "summary": "Import a large diary: NDJSON, one entry per line, streamed to disk; a background importer "
+                    "maps it in chunks and queues each chunk in the outbox. Invalid lines are reported, the valid ones sent.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-ndjson": {"schema": {"type": "string", "description": (
+                            "UTF-8 text, one diary entry (a JSON object, see DiaryEntry) per line; at most "
+                            "FHIR_MIGRAINE_MAX_IMPORT_BYTES (256 MiB by default).")}}},
+                    },
+                    "responses": {
+                        "202": {"description": "Stored; `Location` is `/imports/{import_id}`.", "content": _json("ImportAccepted")},
+                        "400": _problem("The body is empty, not UTF-8, or not NDJSON (its first line is not a JSON object)."),
+                        "404": _problem("No EHR is configured."),
+                        "413": _problem("The upload is larger than FHIR_MIGRAINE_MAX_IMPORT_BYTES; `detail` names the limit."),
+                        "415": _problem("The Content-Type is not application/x-ndjson (UTF-8)."),
+                    },
+                }
+            },
+            "/imports/{id}": {
+                "get": {
+                    "summary": "One import: state, progress, the invalid lines (the first 100 in full) and the outbox items it made.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The import.", "content": _json("Import")},
+                                  "404": _problem("No such import, or no EHR is configured.")},
+                }
+            },
             "/orders": {
                 "post": {
                     "summary": "Map an order (a protocol applied to a patient) to a FHIR transaction Bundle.",
@@ -345,6 +372,36 @@ def openapi() -> dict[str, Any]:
                         "resources": {"type": "integer"},
                         "last_error": {"type": "object", "description": "type, message, status and the EHR's OperationOutcome"},
                         "responses": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Bundle"}},
+                    },
+                },
+                "ImportAccepted": {
+                    "type": "object",
+                    "required": ["import_id", "state"],
+                    "properties": {"import_id": {"type": "string"}, "state": {"const": "pending"}},
+                },
+                "Import": {
+                    "type": "object",
+                    "required": ["import_id", "state", "bytes", "lines_read", "entries_queued", "invalid", "problems",
+                                 "outbox_ids", "created_at", "updated_at"],
+                    "properties": {
+                        "import_id": {"type": "string"},
+                        "state": {"enum": ["pending", "mapping", "done", "failed"]},
+                        "bytes": {"type": "integer", "description": "Size of the upload."},
+                        "bytes_read": {"type": "integer"},
+                        "lines_read": {"type": "integer"},
+                        "entries_queued": {"type": "integer"},
+                        "invalid": {"type": "integer", "description": "Lines that are not a valid diary entry."},
+                        "problems": {"type": "array", "description": "The first 100 problems: line, JSON path, message.",
+                                     "items": {"type": "object", "properties": {
+                                         "path": {"type": "string"}, "message": {"type": "string"},
+                                         "location": {"type": "string"}}}},
+                        "problems_omitted": {"type": "integer", "description": "Problems beyond the first 100."},
+                        "outbox_items": {"type": "integer"},
+                        "outbox_ids": {"type": "array", "items": {"type": "string"},
+                                       "description": "The outbox items made, one per chunk (see GET /outbox/{id})."},
+                        "error": {"type": "string", "description": "Why a failed import stopped."},
+                        "created_at": {"type": "string"},
+                        "updated_at": {"type": "string"},
                     },
                 },
                 "OutboxList": {

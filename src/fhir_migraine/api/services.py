@@ -1,4 +1,5 @@
-"""What the endpoints use, kept on the Flask app: the settings, the protocol library, the EHR gateway."""
+"""What the endpoints use, kept on the Flask app: the settings, the protocol library, the EHR gateway,
+the import jobs and this process's importer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from flask import Flask
 
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
+from fhir_migraine.ehr.importer import Importer
+from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.library import ProtocolStore
 
 EXTENSION = "fhir_migraine"
@@ -15,11 +18,14 @@ EXTENSION = "fhir_migraine"
 
 @dataclass
 class Services:
-    """What the endpoints use; ``gateway`` is None when no EHR is configured."""
+    """What the endpoints use; ``gateway`` and ``imports`` are None when no EHR is configured,
+    ``importer`` while this process's importer is not running."""
 
     settings: Settings
     protocols: ProtocolStore
     gateway: EhrGateway | None = None
+    imports: ImportJobs | None = None
+    importer: Importer | None = None
 
 
 def services_of(app: Flask) -> Services:
