@@ -52,6 +52,7 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "FHIR_MIGRAINE_READ_TIMEOUT": "5",
         "FHIR_MIGRAINE_MAX_BODY_BYTES": "65536",
         "FHIR_MIGRAINE_MAX_DIARY_ENTRIES": "50",
+        "FHIR_MIGRAINE_MAX_IMPORT_BYTES": "1048576",
         "FHIR_MIGRAINE_EHR_ALLOW_HTTP": "yes",
         "FHIR_MIGRAINE_EHR_PROBE_INTERVAL": "30",
         "FHIR_MIGRAINE_EHR_PROBE_TIMEOUT": "1.5",
@@ -78,7 +79,7 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "UNRELATED": "ignored",
     })
     assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
-    assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50)
+    assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50, 1048576)
     assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"),
                                        True, 30.0, 1.5)
     assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7, 600.0, 7.0)
