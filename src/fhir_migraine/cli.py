@@ -22,6 +22,7 @@ from fhir_migraine.errors import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
+    Conflict,
     EhrRejected,
     EhrUnavailable,
     FhirMigraineError,
@@ -166,6 +167,40 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _outbox_retry(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.ehr.outbox import Outbox
+
+    if (args.id is None) == (args.state is None):
+        raise UsageError("give an outbox item ID or --state dead")
+    outbox = Outbox(Settings.from_env().database)
+    if args.id is not None:
+        outbox.revive(args.id)  # NotFound, or Conflict for an item that is not dead
+        retried = [args.id]
+    else:
+        retried = []
+        for item_id in outbox.ids(args.state):
+            try:
+                outbox.revive(item_id)
+            except Conflict:  # put back meanwhile by someone else
+                continue
+            retried.append(item_id)
+    out.write(dumps({"retried": retried}))
+    return EXIT_OK
+
+
+def _outbox_purge(args: argparse.Namespace, out: TextIO) -> int:
+    from fhir_migraine.ehr.outbox import Outbox
+    from fhir_migraine.ehr.worker import DAY_S
+
+    settings = Settings.from_env()
+    days = settings.outbox.retention_days if args.older_than is None else args.older_than
+    if days < 0 or days != days:
+        raise UsageError("--older-than must be a number of days, zero or more")
+    purged = Outbox(settings.database).purge(days * DAY_S)
+    out.write(dumps({"older_than_days": days, "purged": purged}))
+    return EXIT_OK
+
+
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     resource = parse_json(_read(args.file), "FHIR input")
     result = operations.validate(resource, profile=args.profile)
@@ -270,6 +305,18 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")
     pull.add_argument("--unmap", action="store_true", help="print orders and diary entries instead of the searchset Bundle")
     pull.set_defaults(handler=_pull)
+
+    outbox = commands.add_parser("outbox", help="the outbox of the service's database (FHIR_MIGRAINE_DB)")
+    actions = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    retry = actions.add_parser("retry", help="put dead items back in the queue (their last error stays in their history)")
+    retry.add_argument("id", nargs="?", metavar="ID", help="the outbox item to put back")
+    retry.add_argument("--state", choices=["dead"], help="put back every item in this state")
+    retry.set_defaults(handler=_outbox_retry)
+    purge = actions.add_parser("purge", help="drop the Bundles of items sent more than DAYS ago, keeping their "
+                               "identifiers and delivery metadata; prints the ids purged")
+    purge.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="sent more than DAYS days ago (default FHIR_MIGRAINE_RETENTION_DAYS, 30)")
+    purge.set_defaults(handler=_outbox_purge)
 
     conformance = commands.add_parser("profiles", help="the project's FHIR profiles package (profiles/)")
     steps = conformance.add_subparsers(dest="step", required=True, metavar="STEP")

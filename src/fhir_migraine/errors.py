@@ -10,7 +10,8 @@
     ├── Conflict          the request contradicts what is stored (409, exit 1)
     ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
     └── EhrError          the EHR could not be reached or refused (502, exit 3)
-        ├── EhrUnavailable    retryable: connection error, timeout, 408, 429, 5xx
+        ├── EhrUnavailable    retryable: connection error, timeout, 408, 425, 429, 5xx
+        │   └── EhrConflict   retryable: 409, a write that raced another one (a concurrent create)
         ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
         └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
 
@@ -174,14 +175,21 @@ class EhrError(FhirMigraineError):
 
 
 class EhrUnavailable(EhrError):
-    """Retryable: connection error, timeout, 408, 429 or 5xx."""
+    """Retryable: connection error, timeout, 408, 425, 429 or 5xx."""
 
     http_status = 503
     retryable = True
 
 
+class EhrConflict(EhrUnavailable):
+    """Retryable: the EHR answered 409, a write that raced another (two transactions creating the
+    same placeholder Patient at once); the same request passes once the other has committed."""
+
+    issue_code = "conflict"
+
+
 class EhrRejected(EhrError):
-    """Not retryable: the EHR answered with a 4xx other than 408/429; carries its OperationOutcome."""
+    """Not retryable: the EHR answered with a 4xx other than 408/409/425/429; carries its OperationOutcome."""
 
     issue_code = "processing"
 

@@ -7,12 +7,18 @@ protocol library): one place for the pragmas, the locking and the schema.
 - autocommit, with ``transaction()`` (``BEGIN IMMEDIATE``) for read-modify-write sequences, which
   takes the write lock up front and so cannot deadlock on an upgrade;
 - one connection per store object, shared by its threads behind a lock. Open stores after a fork
-  (gunicorn workers build their own app), never before: a connection must not cross a fork.
+  (gunicorn workers build their own app), never before: a connection must not cross a fork;
+- private at rest, whatever the umask: the database's folder 0700 (when this user owns it), the
+  database and its ``-wal`` and ``-shm`` files 0600 (SQLite gives those the database file's
+  mode), tightened when an existing one is opened; ``secure_delete``, so the content of purged
+  Bundles is overwritten rather than left in free pages.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +27,31 @@ from typing import Any
 
 MEMORY = ":memory:"
 BUSY_TIMEOUT_S = 30.0
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Give ``path`` exactly ``mode`` when this user owns it (another's folder, such as /tmp,
+    cannot be changed and is left as it is)."""
+    found = path.stat()
+    if found.st_uid == os.getuid() and stat.S_IMODE(found.st_mode) != mode:
+        path.chmod(mode)
+
+
+def make_private(database: str) -> None:
+    """Create the database's folder and file if needed, owner-only (see the module doc)."""
+    file = Path(database)
+    file.parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    _tighten(file.parent, FOLDER_MODE)
+    # Created here, before SQLite opens it: SQLite gives -wal and -shm this file's mode.
+    os.close(os.open(file, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    _tighten(file, FILE_MODE)
+    for suffix in COMPANIONS:
+        companion = file.with_name(file.name + suffix)
+        if companion.exists():
+            _tighten(companion, FILE_MODE)
 
 
 class Store:
@@ -28,7 +59,7 @@ class Store:
 
     def __init__(self, database: str, schema: str) -> None:
         if database != MEMORY:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            make_private(database)
         self.database = database
         self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._lock = threading.RLock()
@@ -36,8 +67,11 @@ class Store:
             if database != MEMORY:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             self._db.executescript(schema)
+        if database != MEMORY:
+            make_private(database)  # the -wal and -shm files now exist
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""

@@ -7,8 +7,8 @@ import inspect
 import pytest
 import requests
 
-from fhir_migraine.ehr.client import retry_after, translate_exception, translate_status
-from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.ehr.client import STATUS_MEANING, retry_after, translate_exception, translate_status
+from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
 
 
 def _all_request_exceptions() -> list[type[requests.RequestException]]:
@@ -61,13 +61,28 @@ def test_every_error_status_maps_to_one_class(status: int) -> None:
     error = translate_status(_response(status, OUTCOME))
     if status in (408, 425, 429) or status >= 500:
         expected: type[EhrError] = EhrUnavailable
+    elif status == 409:  # a concurrent create: the EHR says "try again", not "your data is wrong"
+        expected = EhrConflict
     elif status in (401, 403):
         expected = EhrAuthError
     else:
         expected = EhrRejected
     assert type(error) is expected
+    assert error.retryable is (status in (408, 409, 425, 429) or status >= 500)
     assert error.status == status
     assert error.outcome is not None and "HAPI-0001: bad" in error.message
+
+
+def test_a_409_is_retried_and_a_412_is_final() -> None:
+    conflict = translate_status(_response(409, OUTCOME, {"Retry-After": "3"}))
+    assert isinstance(conflict, EhrConflict) and conflict.retryable and conflict.retry_after == 3.0
+    several = translate_status(_response(412, OUTCOME, {"Retry-After": "3"}))
+    assert isinstance(several, EhrRejected) and not several.retryable and several.retry_after is None
+
+
+def test_the_status_table_names_only_error_statuses_and_known_classes() -> None:
+    assert all(400 <= status <= 499 for status in STATUS_MEANING)
+    assert set(STATUS_MEANING.values()) <= {EhrAuthError, EhrConflict, EhrUnavailable}
 
 
 def test_429_carries_retry_after_in_seconds() -> None:

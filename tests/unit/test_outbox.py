@@ -81,7 +81,7 @@ def test_a_rejection_is_a_dead_letter_with_the_ehr_outcome(outbox: Outbox) -> No
     item = outbox.get(item_id)
     assert item.state == "dead"
     assert item.last_error["outcome"] == outcome
-    assert [i.id for i in outbox.list("dead")] == [item_id]
+    assert outbox.ids("dead") == [item_id]
 
 
 def test_an_item_whose_worker_died_is_claimed_again_after_its_lease(outbox: Outbox, clock: Clock) -> None:

@@ -10,6 +10,7 @@ from fhir_migraine import operations
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.api.services import Services, services_of
 from fhir_migraine.documents import parse_json
+from fhir_migraine.ehr.outbox import STATES
 from fhir_migraine.errors import InputError, NotFound, Problem, TooLarge, UnreadableInput
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.diary_files import Located
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from fhir_migraine.ehr.gateway import EhrGateway
 
 FHIR_JSON = "application/fhir+json"
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
 blueprint = Blueprint("fhir_migraine", __name__)
 
 
@@ -61,11 +64,12 @@ def health() -> Response:
 
 @blueprint.get("/ready")
 def ready() -> Response:
-    """Ready when the database answers; reports the outbox and whether the EHR answers."""
+    """Ready when the database answers; reports the outbox (counts per state, among them the dead
+    items, and how long the oldest undelivered item has waited) and whether the EHR answers."""
     found = services()
     body: dict[str, Any] = {"status": "ready", "protocols": sum(1 for _ in found.protocols.summaries())}
     if found.gateway is not None:
-        body["outbox"] = found.gateway.outbox.counts()
+        body["outbox"] = found.gateway.outbox.readiness()
         body["ehr"] = found.gateway.ehr_state()
     else:
         body["ehr"] = {"configured": False}
@@ -138,25 +142,42 @@ def post_diary() -> Response:
 
 @blueprint.get("/outbox")
 def list_outbox() -> Response:
+    """Summaries of the oldest items (of one state, up to ``limit``), read from columns only."""
     gateway = services().gateway
     if gateway is None:
         raise NotFound("No EHR is configured, so there is no outbox.")
     state = request.args.get("state")
-    if state is not None and state not in ("pending", "sending", "sent", "dead"):
+    if state is not None and state not in STATES:
         raise InputError.of([Problem("$.state", "must be pending, sending, sent or dead")], "query")
-    items = [i.summary() for i in gateway.outbox.list(state)]
-    for item in items:
-        item.pop("responses", None)
-    return _json({"items": items, "counts": gateway.outbox.counts()})
+    limit = _limit(request.args.get("limit"))
+    return _json({"items": gateway.outbox.summaries(state, limit), "counts": gateway.outbox.counts()})
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIST_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST_LIMIT:
+        raise InputError.of([Problem("$.limit", f"must be a whole number from 1 to {MAX_LIST_LIMIT}")], "query")
+    return int(text)
 
 
 @blueprint.get("/outbox/<item_id>")
 def get_outbox_item(item_id: str) -> Response:
     gateway = services().gateway
-    item = gateway.outbox.get(item_id) if gateway is not None else None
-    if item is None:
+    found = gateway.outbox.summary(item_id) if gateway is not None else None
+    if found is None:
         raise NotFound(f"No outbox item {item_id!r}.")
-    return _json(item.summary())
+    return _json(found)
+
+
+@blueprint.post("/outbox/<item_id>/retry")
+def retry_outbox_item(item_id: str) -> Response:
+    """Put a dead item back in the queue (409 when it is not dead); its last error stays in its history."""
+    gateway = services().gateway
+    if gateway is None:
+        raise NotFound(f"No outbox item {item_id!r}.")
+    gateway.outbox.revive(item_id)
+    return _json(gateway.outbox.summary(item_id))
 
 
 @blueprint.get("/patients/<path:patient>/diary")

@@ -1,9 +1,12 @@
 """A FHIR R4 client over ``requests``: base URL, timeouts, TLS verification, pluggable auth.
 
-Every failure becomes an ``EhrError`` here, in one place (``translate``): connection errors,
-timeouts, 408, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``); a 401
-after one fresh token, or a failing token endpoint, is ``EhrAuthError``; other 4xx are
-``EhrRejected`` carrying the EHR's OperationOutcome.
+Every failure becomes an ``EhrError`` here, in one place (``translate_status`` for answers,
+``translate_exception`` for the rest), by what the answer means: connection errors, timeouts,
+408, 425, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``); a 409 is
+``EhrConflict`` (retryable: a write that raced another, such as two transactions creating the
+same placeholder Patient); a 401 after one fresh token, or a failing token endpoint, is
+``EhrAuthError``; other 4xx (412: a conditional create matched several resources, 400, 422…)
+are ``EhrRejected`` carrying the EHR's OperationOutcome, final.
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ from typing import Any
 import requests
 
 from fhir_migraine.ehr.interface import Auth, NoAuth
-from fhir_migraine.errors import EhrAuthError, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
 
 FHIR_JSON = "application/fhir+json"
-RETRYABLE_STATUS = frozenset({408, 425, 429})  # and every 5xx
+#: The 4xx answers that say "try again" rather than "your request is wrong"; every 5xx does too.
+#: Any other status (4xx, or outside 400-599) is final: ``EhrRejected``.
+STATUS_MEANING: dict[int, type[EhrError]] = {
+    401: EhrAuthError,  # after one fresh token
+    403: EhrAuthError,
+    408: EhrUnavailable,  # Request Timeout
+    409: EhrConflict,  # a concurrent create of the same resource (HAPI's placeholder references)
+    425: EhrUnavailable,  # Too Early
+    429: EhrUnavailable,  # Too Many Requests
+}
 MAX_PAGES = 10_000
 
 
@@ -61,11 +73,9 @@ def translate_status(response: requests.Response) -> EhrError:
     outcome = _outcome(response)
     detail = _summary(outcome)
     message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
-    if status in RETRYABLE_STATUS or status >= 500:
-        return EhrUnavailable(message, status=status, outcome=outcome, retry_after=retry_after(response.headers.get("Retry-After")))
-    if status in (401, 403):
-        return EhrAuthError(message, status=status, outcome=outcome)
-    return EhrRejected(message, status=status, outcome=outcome)
+    meaning = STATUS_MEANING.get(status) or (EhrUnavailable if 500 <= status <= 599 else EhrRejected)
+    wait = retry_after(response.headers.get("Retry-After")) if meaning.retryable else None
+    return meaning(message, status=status, outcome=outcome, retry_after=wait)
 
 
 def translate_exception(exc: requests.RequestException) -> EhrError:

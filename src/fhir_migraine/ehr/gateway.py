@@ -87,7 +87,8 @@ class EhrGateway:
         self.ehr = ehr
         self.outbox = Outbox(settings.database)
         o = settings.outbox
-        self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts)
+        self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts,
+                                  retry_after_cap=o.retry_after_cap)
         self._cursors: Cursors | None = None
         self._worker: Worker | None = None
         self._seen: tuple[float, dict[str, Any]] = (0.0, {})
@@ -167,7 +168,8 @@ class EhrGateway:
     def start_worker(self) -> bool:
         """Start this process's outbox worker (once; only when the settings enable it); whether one runs."""
         if self.settings.worker.enabled and not self.worker_running:
-            self._worker = Worker(self.outbox, self.ehr, self.policy, interval=self.settings.worker.interval).start()
+            self._worker = Worker(self.outbox, self.ehr, self.policy, interval=self.settings.worker.interval,
+                                  retention_days=self.settings.outbox.retention_days).start()
         return self.worker_running
 
     def stop_worker(self, timeout: float = 10.0) -> bool:

@@ -1,15 +1,25 @@
 """The durable outbox: transaction Bundles waiting to reach the EHR, in SQLite.
 
-An item is stored before its request is acknowledged. A worker claims it with a lease, sends
-its parts in order (recording each part as it is sent), and marks it ``sent``; a retryable
-failure puts it back as ``pending`` with a later ``next_attempt_at``; a rejection moves it to
-``dead`` with the EHR's OperationOutcome. An item whose worker died (its lease ran out) is
-claimed again: sending a part twice is harmless, because every entry is a conditional create.
+An item is stored before its request is acknowledged, with the patients it touches. A worker
+claims it with a lease and sends one part per claim: after a part that is not the last, the item
+goes back to ``pending``, due now, behind the items already due (round robin, so a diary of
+hundreds of parts never holds up another patient's order); after the last it is ``sent``. A
+retryable failure puts it back as ``pending`` with a later ``next_attempt_at``; a rejection moves
+it to ``dead`` with the EHR's OperationOutcome, and ``revive`` puts a dead item back (its cause
+kept in its history). An item whose worker died (its lease ran out) is claimed again: sending a
+part twice is harmless, because every entry is a conditional create.
 
-    pending --claim--> sending --all parts sent--> sent
+    pending --claim--> sending --last part sent--> sent --retention--> sent (Bundles purged)
        ^                  |
+       +---part sent------+
        +---retryable------+--rejected--> dead
-       +---released (worker stopping between parts)
+       +-----------------revive-----------+
+
+Per-patient order, across threads and processes: a claim (``BEGIN IMMEDIATE``, so claims are
+serialized by SQLite) takes the item due longest such that no earlier unfinished item shares a
+patient with it and no item sharing a patient is being sent now; items of different patients go
+in parallel. ``outbox_patients`` holds the patients of unfinished items only, so the check stays
+cheap however many items have been sent.
 """
 
 from __future__ import annotations
@@ -17,13 +27,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_migraine.errors import Conflict, NotFound
 from fhir_migraine.store import Store
 
 STATES = ("pending", "sending", "sent", "dead")
+UNFINISHED = ("pending", "sending")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -43,7 +55,68 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS outbox_patients (
+    patient TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    PRIMARY KEY (patient, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_patients_item ON outbox_patients (item_id);
 """
+
+#: Columns added after the first release; an older database gets them when it is opened.
+_ADDED_COLUMNS = {
+    "patients": "TEXT NOT NULL DEFAULT '[]'",  # JSON list: what outbox_patients holds while unfinished
+    "history": "TEXT NOT NULL DEFAULT '[]'",  # JSON list of earlier lives: a dead item put back
+    "resume": "INTEGER NOT NULL DEFAULT 0",  # 1: the next claim continues the attempt (not a new one)
+    "purged_at": "REAL",  # when the Bundles of a sent item were dropped (retention)
+}
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS outbox_unpurged ON outbox (state, updated_at) WHERE purged_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_state_age ON outbox (state, created_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_age ON outbox (created_at)",
+)
+
+#: What a listing reads: never the Bundles (``parts``, ``responses``), which can be megabytes.
+_SUMMARY_COLUMNS = (
+    "id, kind, state, attempts, part_count, next_part, resource_count, next_attempt_at, last_error,"
+    " created_at, updated_at, purged_at"
+)
+
+# The oldest due item whose patients no earlier unfinished item holds and no item is sending now.
+_CLAIM = """
+SELECT o.id FROM outbox o
+WHERE ((o.state = 'pending' AND o.next_attempt_at <= :now) OR (o.state = 'sending' AND o.lease_until < :now))
+  {only}
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox_patients mine
+    JOIN outbox_patients other ON other.patient = mine.patient AND other.item_id <> mine.item_id
+    JOIN outbox e ON e.id = other.item_id
+    WHERE mine.item_id = o.id
+      AND ((e.created_at, e.id) < (o.created_at, o.id) OR (e.state = 'sending' AND e.lease_until >= :now)))
+ORDER BY o.next_attempt_at, o.created_at, o.id
+LIMIT 1
+"""
+
+
+def patients_of(parts: Iterable[dict[str, Any]]) -> list[str]:
+    """The patients a Bundle's resources are about: each ``subject``/``patient`` as its literal
+    reference (``Patient/123``) or its identifier (``system|value``)."""
+    found: set[str] = set()
+    for part in parts:
+        for entry in part.get("entry", []) or []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            for key in ("subject", "patient"):
+                target = resource.get(key)
+                if not isinstance(target, dict):
+                    continue
+                ident = target.get("identifier")
+                if isinstance(target.get("reference"), str):
+                    found.add(target["reference"])
+                elif isinstance(ident, dict):
+                    found.add(f"{ident.get('system', '')}|{ident.get('value', '')}")
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -63,31 +136,68 @@ class Item:
     last_error: dict[str, Any] | None
     created_at: float
     updated_at: float
+    patients: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
-        """What ``GET /outbox/{id}`` shows: state and progress, the EHR's answers and last error."""
-        found: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "state": self.state,
-            "attempts": self.attempts,
-            "parts": self.part_count,
-            "parts_sent": self.next_part,
-            "resources": self.resource_count,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-        }
-        if self.state == "pending" and self.attempts:
-            found["next_attempt_at"] = _iso(self.next_attempt_at)
-        if self.last_error:
-            found["last_error"] = self.last_error
-        if self.responses:
-            found["responses"] = self.responses
-        return found
+
+def _summary(columns: tuple[Any, ...]) -> dict[str, Any]:
+    """What the API shows of an item, from the columns of ``_SUMMARY_COLUMNS``."""
+    (id_, kind, state, attempts, part_count, next_part, resource_count, next_attempt_at, last_error,
+     created_at, updated_at, purged_at) = columns
+    found: dict[str, Any] = {
+        "id": id_,
+        "kind": kind,
+        "state": state,
+        "attempts": attempts,
+        "parts": part_count,
+        "parts_sent": next_part,
+        "resources": resource_count,
+        "created_at": _iso(created_at),
+        "updated_at": _iso(updated_at),
+    }
+    if state == "pending" and attempts:
+        found["next_attempt_at"] = _iso(next_attempt_at)
+    error = _loads(last_error, None)
+    if error:
+        found["last_error"] = error
+        if error.get("retry_after_capped") and state == "pending":
+            found["retry_after_capped"] = True
+    if purged_at is not None:
+        found["purged_at"] = _iso(purged_at)
+    return found
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    """A JSON column; ``default`` when it is empty or, in a damaged row, not JSON (a summary must
+    still list it, so it can be inspected and put right)."""
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
 
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def stripped_response(response: dict[str, Any]) -> dict[str, Any]:
+    """A transaction-response without resources or outcomes: each entry's status and location."""
+    kept = ("status", "location", "etag", "lastModified")
+    entries = [
+        {"response": {k: v for k, v in (e.get("response") or {}).items() if k in kept}}
+        for e in response.get("entry", []) or [] if isinstance(e, dict)
+    ]
+    return {"resourceType": "Bundle", "type": response.get("type", "transaction-response"), "entry": entries}
+
+
+def _without_outcome(error: Any) -> Any:
+    return {k: v for k, v in error.items() if k != "outcome"} if isinstance(error, dict) else error
 
 
 class Outbox:
@@ -96,15 +206,35 @@ class Outbox:
     def __init__(self, database: str, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._store = Store(database, _SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Add the columns a database of an earlier release lacks, and record the patients of its
+        unfinished items (once; under the write lock, so two processes starting do it once)."""
+        with self._store.transaction() as db:
+            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            missing = [name for name in _ADDED_COLUMNS if name not in have]
+            for name in missing:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
+            if "patients" in missing:
+                rows = db.execute("SELECT id, parts FROM outbox WHERE state IN ('pending', 'sending')").fetchall()
+                for item_id, parts in rows:
+                    patients = patients_of(_loads(parts, []))
+                    db.execute("UPDATE outbox SET patients = ? WHERE id = ?", (_dumps(patients), item_id))
+                    db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, item_id) VALUES (?, ?)",
+                                   [(p, item_id) for p in patients])
+            for statement in _ADDED_INDEXES:
+                db.execute(statement)
 
     def _row(self, row: tuple[Any, ...] | None) -> Item | None:
         if row is None:
             return None
         (id_, kind, state, parts, part_count, resource_count, next_part, responses, attempts,
-         next_attempt_at, _lease, last_error, created_at, updated_at) = row
+         next_attempt_at, last_error, created_at, updated_at, patients, history) = row
         return Item(
             id_, kind, state, json.loads(parts), part_count, resource_count, next_part, json.loads(responses),
-            attempts, next_attempt_at, json.loads(last_error) if last_error else None, created_at, updated_at,
+            attempts, next_attempt_at, _loads(last_error, None), created_at, updated_at,
+            _loads(patients, []), _loads(history, []),
         )
 
     def add(self, kind: str, parts: list[dict[str, Any]]) -> str:
@@ -112,74 +242,155 @@ class Outbox:
         item_id = str(uuid.uuid4())
         now = self.clock()
         count = sum(len(p.get("entry", [])) for p in parts)
-        self._store.write(
-            "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-            (item_id, kind, json.dumps(parts, ensure_ascii=False), len(parts), count, now, now, now),
-        )
+        patients = patients_of(parts)
+        with self._store.transaction() as db:
+            db.execute(
+                "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at,"
+                " updated_at, patients) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (item_id, kind, _dumps(parts), len(parts), count, now, now, now, _dumps(patients)),
+            )
+            db.executemany("INSERT INTO outbox_patients (patient, item_id) VALUES (?, ?)",
+                           [(p, item_id) for p in patients])
         return item_id
 
     def get(self, item_id: str) -> Item | None:
-        return self._row(self._store.one("SELECT * FROM outbox WHERE id = ?", (item_id,)))
+        return self._row(self._store.one(
+            "SELECT id, kind, state, parts, part_count, resource_count, next_part, responses, attempts,"
+            " next_attempt_at, last_error, created_at, updated_at, patients, history FROM outbox WHERE id = ?",
+            (item_id,),
+        ))
 
-    def list(self, state: str | None = None, limit: int = 100) -> list[Item]:
-        query = "SELECT * FROM outbox" + (" WHERE state = ?" if state else "") + " ORDER BY created_at LIMIT ?"
+    def summary(self, item_id: str) -> dict[str, Any] | None:
+        """What ``GET /outbox/{id}`` shows: state and progress, the EHR's answers (statuses and
+        locations), the last error and earlier lives; the Bundles sent are not read."""
+        row = self._store.one(f"SELECT {_SUMMARY_COLUMNS}, responses, history FROM outbox WHERE id = ?", (item_id,))
+        if row is None:
+            return None
+        found = _summary(row[:-2])
+        responses, history = _loads(row[-2], []), _loads(row[-1], [])
+        if responses:
+            found["responses"] = responses
+        if history:
+            found["history"] = history
+        return found
+
+    def summaries(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Summaries of the oldest items (of one state), read from their columns only."""
+        where = " WHERE state = ?" if state else ""
         args: tuple[Any, ...] = (state, limit) if state else (limit,)
-        return [i for r in self._store.all(query, args) if (i := self._row(r))]
+        rows = self._store.all(f"SELECT {_SUMMARY_COLUMNS} FROM outbox{where} ORDER BY created_at, id LIMIT ?", args)
+        return [_summary(row) for row in rows]
+
+    def ids(self, state: str) -> list[str]:
+        return [row[0] for row in self._store.all("SELECT id FROM outbox WHERE state = ? ORDER BY created_at, id",
+                                                   (state,))]
 
     def counts(self) -> dict[str, int]:
         rows = self._store.all("SELECT state, count(*) FROM outbox GROUP BY state")
         return {state: 0 for state in STATES} | {state: n for state, n in rows}
 
+    def readiness(self) -> dict[str, Any]:
+        """The counts per state and how long the oldest undelivered item has waited (seconds)."""
+        oldest = self._store.one("SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'sending')")
+        waited = None if oldest is None or oldest[0] is None else round(max(0.0, self.clock() - oldest[0]), 1)
+        return {**self.counts(), "oldest_pending_age_s": waited}
+
     def claim(self, lease: float, only: str | None = None) -> Item | None:
-        """Take the oldest due item (or one whose lease ran out) for ``lease`` seconds."""
+        """Take the item due longest (or one whose lease ran out) that no earlier unfinished item
+        of its patients holds back, for ``lease`` seconds; the claim starts a new attempt unless
+        it continues one after a part was sent."""
         now = self.clock()
-        query = (
-            "SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?)"
-            " OR (state = 'sending' AND lease_until < ?))"
-            + (" AND id = ?" if only else "")
-            + " ORDER BY next_attempt_at LIMIT 1"
-        )
-        args: tuple[Any, ...] = (now, now, only) if only else (now, now)
+        query = _CLAIM.format(only="AND o.id = :only" if only else "")
+        params: dict[str, Any] = {"now": now, "only": only} if only else {"now": now}
         with self._store.transaction() as db:
-            row = db.execute(query, args).fetchone()
+            row = db.execute(query, params).fetchone()
             if row is None:
                 return None
             db.execute(
-                "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?"
-                " WHERE id = ?",
+                "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1 - resume, resume = 0,"
+                " updated_at = ? WHERE id = ?",
                 (now + lease, now, row[0]),
             )
         return self.get(row[0])
 
-    def part_sent(self, item_id: str, response: dict[str, Any], lease: float) -> None:
-        """Record one part as sent (and keep the lease)."""
+    def part_sent(self, item_id: str, response: dict[str, Any]) -> str:
+        """Record one part as sent; the item's new state: ``sent`` after its last part, otherwise
+        ``pending`` and due now, behind the items already due (its attempt goes on at its next claim)."""
         now = self.clock()
         with self._store.transaction() as db:
-            responses = json.loads(db.execute("SELECT responses FROM outbox WHERE id = ?", (item_id,)).fetchone()[0])
+            row = db.execute("SELECT responses, next_part, part_count FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            responses = _loads(row[0], [])
             responses.append(response)
+            state = "sent" if row[1] + 1 >= row[2] else "pending"
             db.execute(
-                "UPDATE outbox SET next_part = next_part + 1, responses = ?, lease_until = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(responses, ensure_ascii=False), now + lease, now, item_id),
+                "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
+                " lease_until = NULL, resume = ?, updated_at = ? WHERE id = ?",
+                (state, _dumps(responses), now, int(state == "pending"), now, item_id),
             )
-
-    def release(self, item_id: str) -> None:
-        """Give a claimed item back, due now (its worker is stopping between two parts)."""
-        self._set(item_id, "pending", self.clock(), None)
-
-    def finish(self, item_id: str) -> None:
-        self._set(item_id, "sent", None, None)
+            if state == "sent":
+                db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))
+        return state
 
     def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
+        """Back to pending, due after ``delay`` seconds."""
         self._set(item_id, "pending", self.clock() + delay, error)
 
     def bury(self, item_id: str, error: dict[str, Any]) -> None:
+        """Dead: the EHR refused it; its patients' later items are no longer held back by it."""
         self._set(item_id, "dead", None, error)
 
     def _set(self, item_id: str, state: str, next_attempt_at: float | None, error: dict[str, Any] | None) -> None:
         now = self.clock()
-        self._store.write(
-            "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-            " last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
-            (state, next_attempt_at, json.dumps(error) if error else None, now, item_id),
-        )
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
+                " resume = 0, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+                (state, next_attempt_at, _dumps(error) if error else None, now, item_id),
+            )
+            if state not in UNFINISHED:
+                db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))
+
+    def revive(self, item_id: str) -> None:
+        """Put a dead item back (pending, due now, its attempts counted afresh); its last error
+        goes into its history. NotFound for an unknown id, Conflict for an item that is not dead."""
+        now = self.clock()
+        with self._store.transaction() as db:
+            row = db.execute("SELECT state, attempts, last_error, history, patients, updated_at FROM outbox"
+                             " WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"No outbox item {item_id!r}.")
+            state, attempts, last_error, history, patients, died_at = row
+            if state != "dead":
+                raise Conflict(f"Outbox item {item_id!r} is {state}, not dead: only a dead item can be retried.")
+            life = {"state": "dead", "since": _iso(died_at), "attempts": attempts,
+                    "last_error": _loads(last_error, None), "retried_at": _iso(now)}
+            db.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
+                " lease_until = NULL, resume = 0, history = ?, updated_at = ? WHERE id = ?",
+                (now, _dumps([*_loads(history, []), life]), now, item_id),
+            )
+            db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, item_id) VALUES (?, ?)",
+                           [(p, item_id) for p in _loads(patients, [])])
+
+    def purge(self, older_than: float) -> list[str]:
+        """Drop the Bundles of items sent more than ``older_than`` seconds ago (their parts, the
+        EHR's response bodies and outcomes), keeping identifiers and delivery metadata: state,
+        counts, times, each response's status and location. The ids of the items purged."""
+        now = self.clock()
+        with self._store.transaction() as db:
+            rows = db.execute(
+                "SELECT id, responses, last_error, history FROM outbox"
+                " WHERE state = 'sent' AND purged_at IS NULL AND updated_at < ?",
+                (now - older_than,),
+            ).fetchall()
+            for item_id, responses, last_error, history in rows:
+                kept = [stripped_response(r) for r in _loads(responses, []) if isinstance(r, dict)]
+                lives = [{**life, "last_error": _without_outcome(life.get("last_error"))}
+                         for life in _loads(history, []) if isinstance(life, dict)]
+                error = _without_outcome(_loads(last_error, None))
+                db.execute(
+                    "UPDATE outbox SET parts = '[]', responses = ?, last_error = ?, history = ?, purged_at = ?"
+                    " WHERE id = ?",
+                    (_dumps(kept), _dumps(error) if error else None, _dumps(lives), now, item_id),
+                )
+        return [row[0] for row in rows]

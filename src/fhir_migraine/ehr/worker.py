@@ -1,10 +1,12 @@
-"""Sends outbox items to the EHR: leases, exponential backoff with jitter, Retry-After,
-dead letters. Logs carry outbox ids, states and counts, never patient data.
+"""Sends outbox items to the EHR: one part per claim (so large items interleave with the
+others), leases, exponential backoff with jitter, Retry-After (capped), dead letters, and the
+periodic purge of old sent Bundles. Logs carry outbox ids, states and counts, never patient data.
 
 Stopping a ``Worker`` never loses an item: a transaction already sent to the EHR is waited for
-and recorded; an item stopped between two of its parts is released (pending, due now); and an
-item whose delivery outlives the stop's timeout stays leased, so another worker takes it up when
-the lease runs out (re-sending is harmless: every entry is a conditional create).
+and recorded; an item is never held between two of its parts (after each part it is pending,
+due now, so a stop between parts leaves nothing leased); and an item whose delivery outlives the
+stop's timeout stays leased, so another worker takes it up when the lease runs out (re-sending
+is harmless: every entry is a conditional create).
 """
 
 from __future__ import annotations
@@ -24,20 +26,31 @@ from fhir_migraine.errors import EhrError
 log = logging.getLogger(__name__)
 
 
+#: How often a worker drops the Bundles of items sent longer ago than the retention.
+PURGE_EVERY_S = 3600.0
+DAY_S = 86400.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff of the n-th failed attempt: ``base * 2**(n-1)`` capped at ``cap``, with the upper
-    half jittered; never sooner than the EHR's ``Retry-After``. ``max_attempts`` 0: no limit."""
+    half jittered; never sooner than the EHR's ``Retry-After``, itself honoured up to
+    ``retry_after_cap`` (an EHR cannot park an item for years). ``max_attempts`` 0: no limit."""
 
     base: float = 1.0
     cap: float = 300.0
     lease: float = 120.0
     max_attempts: int = 0
+    retry_after_cap: float = 3600.0
 
     def delay(self, attempts: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
         exponential = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
         jittered = exponential / 2 + rand() * exponential / 2
-        return max(jittered, retry_after or 0.0)
+        return max(jittered, min(retry_after or 0.0, self.retry_after_cap))
+
+    def caps(self, retry_after: float | None) -> bool:
+        """Whether the EHR's ``Retry-After`` is longer than this policy honours."""
+        return retry_after is not None and retry_after > self.retry_after_cap
 
 
 def error_record(error: EhrError) -> dict[str, Any]:
@@ -49,53 +62,57 @@ def error_record(error: EhrError) -> dict[str, Any]:
     return record
 
 
-def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy,
-         stop: threading.Event | None = None) -> str:
-    """Send the remaining parts of a claimed item; its new state. When ``stop`` is set between two
-    parts, the item is released (pending) with the parts sent so far recorded."""
+def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) -> str:
+    """Send the next part of a claimed item; its new state: ``sent`` after its last part,
+    ``pending`` (due now, behind the other due items) after another part or a retryable failure,
+    ``dead`` after a rejection."""
     try:
-        for index in range(item.next_part, item.part_count):
-            if stop is not None and stop.is_set():
-                outbox.release(item.id)
-                log.info("outbox item released", extra={"outbox_id": item.id, "parts": index})
-                return "pending"
-            response = client.transaction(item.parts[index])
-            outbox.part_sent(item.id, response, policy.lease)
+        response = client.transaction(item.parts[item.next_part])
     except EhrError as error:
         record = error_record(error)
         gave_up = policy.max_attempts and item.attempts >= policy.max_attempts
         if error.retryable and not gave_up:
             delay = policy.delay(item.attempts, error.retry_after)
+            capped = policy.caps(error.retry_after)
+            if capped:
+                record["retry_after_capped"] = True
             outbox.retry(item.id, delay, record)
             log.warning("outbox item will be retried", extra={"outbox_id": item.id, "attempt": item.attempts,
                                                               "delay_s": round(delay, 3), "error": record["type"],
-                                                              "status": error.status})
+                                                              "status": error.status, "retry_after_capped": capped})
             return "pending"
         outbox.bury(item.id, record)
         log.error("outbox item is dead", extra={"outbox_id": item.id, "attempt": item.attempts,
                                                 "error": record["type"], "status": error.status})
         return "dead"
-    outbox.finish(item.id)
-    log.info("outbox item sent", extra={"outbox_id": item.id, "attempt": item.attempts, "parts": item.part_count,
-                                        "resources": item.resource_count})
-    return "sent"
+    state = outbox.part_sent(item.id, response)
+    if state == "sent":
+        log.info("outbox item sent", extra={"outbox_id": item.id, "attempt": item.attempts,
+                                            "parts": item.part_count, "resources": item.resource_count})
+    return state
 
 
 def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: str | None = None,
           stop: threading.Event | None = None) -> int:
-    """Send every item due now (until ``stop`` is set); how many were handled."""
+    """Send one part at a time of the items due now, oldest turn first (until ``stop`` is set,
+    checked between parts); how many parts were handled."""
     handled = 0
     while not (stop is not None and stop.is_set()) and (item := outbox.claim(policy.lease, only)) is not None:
-        send(outbox, client, item, policy, stop)
+        send(outbox, client, item, policy)
         handled += 1
     return handled
 
 
 class Worker:
-    """A background thread that drains the outbox every ``interval`` seconds until stopped."""
+    """A background thread that drains the outbox every ``interval`` seconds until stopped, and
+    every ``purge_every`` seconds drops the Bundles of items sent more than ``retention_days`` ago
+    (None: kept)."""
 
-    def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5) -> None:
+    def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5,
+                 retention_days: float | None = None, purge_every: float = PURGE_EVERY_S) -> None:
         self.outbox, self.client, self.policy, self.interval = outbox, client, policy, interval
+        self.retention_days, self.purge_every = retention_days, purge_every
+        self._next_purge = 0.0  # at start, then every purge_every seconds
         self._stop = threading.Event()
         # A daemon thread: a process that must exit is never held up by an EHR that does not
         # answer; what it was sending stays leased and is taken up again (see the module doc).
@@ -126,10 +143,19 @@ class Worker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                self._purge_when_due()
                 drain(self.outbox, self.client, self.policy, stop=self._stop)
             except Exception as exc:  # keep the worker alive; the item's lease brings it back
                 log.error("outbox worker error", extra={"error": type(exc).__name__})
             self._stop.wait(self.interval)
+
+    def _purge_when_due(self) -> None:
+        if self.retention_days is None or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.purge_every
+        purged = self.outbox.purge(self.retention_days * DAY_S)
+        if purged:
+            log.info("outbox purged", extra={"count": len(purged)})
 
 
 def wait_for(outbox: Outbox, item_id: str, client: Transactions, policy: RetryPolicy, *, deadline: float,
