@@ -65,16 +65,23 @@ CREATE INDEX IF NOT EXISTS outbox_patients_item ON outbox_patients (item_id);
 
 #: Columns added after the first release; an older database gets them when it is opened.
 _ADDED_COLUMNS = {
+    "seq": "INTEGER NOT NULL DEFAULT 0",  # the order items were queued in (per patient, they go out in it)
     "patients": "TEXT NOT NULL DEFAULT '[]'",  # JSON list: what outbox_patients holds while unfinished
     "history": "TEXT NOT NULL DEFAULT '[]'",  # JSON list of earlier lives: a dead item put back
     "resume": "INTEGER NOT NULL DEFAULT 0",  # 1: the next claim continues the attempt (not a new one)
     "purged_at": "REAL",  # when the Bundles of a sent item were dropped (retention)
+    "turn": "INTEGER NOT NULL DEFAULT 0",  # its place in the round robin: taken anew each time it is queued again
 }
 _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpurged ON outbox (state, updated_at) WHERE purged_at IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_state_age ON outbox (state, created_at)",
     "CREATE INDEX IF NOT EXISTS outbox_age ON outbox (created_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_turn ON outbox (turn)",
+    "CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)",
 )
+#: The next place at the back of the round robin (inside a write transaction, so it is unique).
+_NEXT_TURN = "(SELECT COALESCE(max(turn), 0) + 1 FROM outbox)"
+_NEXT_SEQ = "(SELECT COALESCE(max(seq), 0) + 1 FROM outbox)"
 
 #: What a listing reads: never the Bundles (``parts``, ``responses``), which can be megabytes.
 _SUMMARY_COLUMNS = (
@@ -82,7 +89,8 @@ _SUMMARY_COLUMNS = (
     " created_at, updated_at, purged_at"
 )
 
-# The oldest due item whose patients no earlier unfinished item holds and no item is sending now.
+# The due item first in the round robin whose patients no earlier unfinished item holds and no
+# item is sending now.
 _CLAIM = """
 SELECT o.id FROM outbox o
 WHERE ((o.state = 'pending' AND o.next_attempt_at <= :now) OR (o.state = 'sending' AND o.lease_until < :now))
@@ -92,8 +100,8 @@ WHERE ((o.state = 'pending' AND o.next_attempt_at <= :now) OR (o.state = 'sendin
     JOIN outbox_patients other ON other.patient = mine.patient AND other.item_id <> mine.item_id
     JOIN outbox e ON e.id = other.item_id
     WHERE mine.item_id = o.id
-      AND ((e.created_at, e.id) < (o.created_at, o.id) OR (e.state = 'sending' AND e.lease_until >= :now)))
-ORDER BY o.next_attempt_at, o.created_at, o.id
+      AND (e.seq < o.seq OR (e.state = 'sending' AND e.lease_until >= :now)))
+ORDER BY o.turn, o.created_at, o.id
 LIMIT 1
 """
 
@@ -216,6 +224,10 @@ class Outbox:
             missing = [name for name in _ADDED_COLUMNS if name not in have]
             for name in missing:
                 db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
+            if "seq" in missing:
+                rows = db.execute("SELECT id FROM outbox ORDER BY created_at, rowid").fetchall()
+                db.executemany("UPDATE outbox SET seq = ?, turn = ? WHERE id = ?",
+                               [(n, n, item_id) for n, (item_id,) in enumerate(rows, 1)])
             if "patients" in missing:
                 rows = db.execute("SELECT id, parts FROM outbox WHERE state IN ('pending', 'sending')").fetchall()
                 for item_id, parts in rows:
@@ -246,7 +258,7 @@ class Outbox:
         with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at,"
-                " updated_at, patients) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                f" updated_at, patients, turn, seq) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, {_NEXT_TURN}, {_NEXT_SEQ})",
                 (item_id, kind, _dumps(parts), len(parts), count, now, now, now, _dumps(patients)),
             )
             db.executemany("INSERT INTO outbox_patients (patient, item_id) VALUES (?, ?)",
@@ -296,8 +308,8 @@ class Outbox:
         return {**self.counts(), "oldest_pending_age_s": waited}
 
     def claim(self, lease: float, only: str | None = None) -> Item | None:
-        """Take the item due longest (or one whose lease ran out) that no earlier unfinished item
-        of its patients holds back, for ``lease`` seconds; the claim starts a new attempt unless
+        """Take the due item (or one whose lease ran out) first in the round robin that no earlier
+        unfinished item of its patients holds back, for ``lease`` seconds; the claim starts a new attempt unless
         it continues one after a part was sent."""
         now = self.clock()
         query = _CLAIM.format(only="AND o.id = :only" if only else "")
@@ -315,7 +327,7 @@ class Outbox:
 
     def part_sent(self, item_id: str, response: dict[str, Any]) -> str:
         """Record one part as sent; the item's new state: ``sent`` after its last part, otherwise
-        ``pending`` and due now, behind the items already due (its attempt goes on at its next claim)."""
+        ``pending`` and due now, at the back of the round robin (its attempt goes on at its next claim)."""
         now = self.clock()
         with self._store.transaction() as db:
             row = db.execute("SELECT responses, next_part, part_count FROM outbox WHERE id = ?", (item_id,)).fetchone()
@@ -324,7 +336,7 @@ class Outbox:
             state = "sent" if row[1] + 1 >= row[2] else "pending"
             db.execute(
                 "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
-                " lease_until = NULL, resume = ?, updated_at = ? WHERE id = ?",
+                f" lease_until = NULL, resume = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
                 (state, _dumps(responses), now, int(state == "pending"), now, item_id),
             )
             if state == "sent":
@@ -332,7 +344,7 @@ class Outbox:
         return state
 
     def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
-        """Back to pending, due after ``delay`` seconds."""
+        """Back to pending, due after ``delay`` seconds (at the back of the round robin)."""
         self._set(item_id, "pending", self.clock() + delay, error)
 
     def bury(self, item_id: str, error: dict[str, Any]) -> None:
@@ -344,7 +356,7 @@ class Outbox:
         with self._store.transaction() as db:
             db.execute(
                 "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-                " resume = 0, last_error = COALESCE(?, last_error), updated_at = ? WHERE id = ?",
+                f" resume = 0, last_error = COALESCE(?, last_error), turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
                 (state, next_attempt_at, _dumps(error) if error else None, now, item_id),
             )
             if state not in UNFINISHED:
@@ -366,7 +378,7 @@ class Outbox:
                     "last_error": _loads(last_error, None), "retried_at": _iso(now)}
             db.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
-                " lease_until = NULL, resume = 0, history = ?, updated_at = ? WHERE id = ?",
+                f" lease_until = NULL, resume = 0, history = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
                 (now, _dumps([*_loads(history, []), life]), now, item_id),
             )
             db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, item_id) VALUES (?, ?)",
