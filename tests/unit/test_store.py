@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,42 @@ def test_the_three_stores_share_one_database_file(tmp_path: Path) -> None:
     assert {"outbox", "pull_cursors", "protocols"} <= tables
     assert outbox.get(item) is not None and cursors.get("Patient/1") == "2026-11-01T00:00:00Z"
     assert any(True for _ in library.summaries()), "seeded from the shipped example protocols"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(params=[0o022, 0o000, 0o002, 0o077, 0o777])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    before = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(before)
+
+
+def test_the_database_its_wal_and_shm_are_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    path = tmp_path / "var" / "db.sqlite3"
+    store = Store(str(path), SCHEMA)
+    store.write("INSERT INTO t VALUES ('a', 1)")  # the WAL now holds a write
+    assert _mode(path.parent) == 0o700
+    for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"):
+        assert _mode(path.parent / name) == 0o600, name
+
+
+def test_an_existing_open_folder_and_files_are_tightened(tmp_path: Path) -> None:
+    folder = tmp_path / "var"
+    path = folder / "db.sqlite3"
+    before = os.umask(0o022)
+    try:
+        Store(str(path), SCHEMA).write("INSERT INTO t VALUES ('a', 1)")
+        for file in folder.iterdir():
+            file.chmod(0o644)
+        folder.chmod(0o755)
+        Store(str(path), SCHEMA)
+    finally:
+        os.umask(before)
+    assert _mode(folder) == 0o700
+    assert {file.name: _mode(file) for file in folder.iterdir()} == {
+        "db.sqlite3": 0o600, "db.sqlite3-wal": 0o600, "db.sqlite3-shm": 0o600}

@@ -97,15 +97,18 @@ def openapi() -> dict[str, Any]:
             },
             "/ready": {
                 "get": {
-                    "summary": "Readiness: the database answers; the outbox counts and whether the EHR answers.",
+                    "summary": "Readiness: the database answers; the outbox counts (dead items among them), how long "
+                    "the oldest undelivered item has waited, and whether the EHR answers.",
                     "security": [],
                     "responses": {"200": {"description": "Ready.", "content": _json("Ready")}},
                 }
             },
             "/outbox": {
                 "get": {
-                    "summary": "Outbox items, oldest first, optionally of one state.",
-                    "parameters": [{"name": "state", "in": "query", "schema": {"enum": ["pending", "sending", "sent", "dead"]}}],
+                    "summary": "Outbox item summaries, oldest first, optionally of one state (the Bundles are not read).",
+                    "parameters": [{"name": "state", "in": "query", "schema": {"enum": ["pending", "sending", "sent", "dead"]}},
+                                   {"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
                     "responses": {"200": {"description": "Items and counts by state.", "content": _json("OutboxList")},
                                   "404": _problem("No EHR is configured."), "422": INVALID},
                 }
@@ -115,6 +118,14 @@ def openapi() -> dict[str, Any]:
                     "summary": "One outbox item: state, attempts, parts sent, the EHR's transaction-responses, last error.",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The item.", "content": _json("OutboxItem")}, "404": _problem("No such item.")},
+                }
+            },
+            "/outbox/{id}/retry": {
+                "post": {
+                    "summary": "Put a dead item back in the queue; its last error is kept in its history.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The item, pending again.", "content": _json("OutboxItem")},
+                                  "404": _problem("No such item."), "409": _problem("The item is not dead.")},
                 }
             },
             "/patients/{patient}/diary": {
@@ -349,7 +360,11 @@ def openapi() -> dict[str, Any]:
                     "properties": {
                         "status": {"type": "string"},
                         "protocols": {"type": "integer"},
-                        "outbox": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "outbox": {"type": "object", "properties": {
+                            "pending": {"type": "integer"}, "sending": {"type": "integer"}, "sent": {"type": "integer"},
+                            "dead": {"type": "integer"},
+                            "oldest_pending_age_s": {"type": ["number", "null"],
+                                                     "description": "seconds the oldest pending or sending item has waited"}}},
                         "ehr": {"type": "object", "properties": {"configured": {"type": "boolean"}, "reachable": {"type": "boolean"}}},
                     },
                 },
@@ -371,7 +386,12 @@ def openapi() -> dict[str, Any]:
                         "parts_sent": {"type": "integer"},
                         "resources": {"type": "integer"},
                         "last_error": {"type": "object", "description": "type, message, status and the EHR's OperationOutcome"},
+                        "retry_after_capped": {"type": "boolean",
+                                               "description": "the EHR's Retry-After was longer than FHIR_MIGRAINE_RETRY_AFTER_CAP"},
                         "responses": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Bundle"}},
+                        "history": {"type": "array", "items": {"type": "object"},
+                                    "description": "earlier lives: each time the item was dead and put back, its last error"},
+                        "purged_at": {"type": "string", "description": "when its Bundles were dropped (retention)"},
                     },
                 },
                 "ImportAccepted": {
