@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.faultproxy import FaultProxy
-from tests.integration.conftest import ehr, ehr_url, run_id  # noqa: F401  (fixtures of the real HAPI)
 from tests.integration.helpers import example_diary, example_orders
 from tests.integration.test_faults import assert_exactly_once
 from tests.integration.test_kill import Service
@@ -29,7 +28,7 @@ SETTLE_S = 240.0
 
 
 @pytest.fixture
-def service(tmp_path: Path, ehr_url: str) -> Iterator[Service]:  # noqa: F811
+def service(tmp_path: Path, ehr_url: str) -> Iterator[Service]:
     with FaultProxy(ehr_url.rsplit("/fhir", 1)[0]) as proxy:  # plain pass-through: loopback, no faults
         running = Service(tmp_path, f"{proxy.url}/fhir")
         running.env["FHIR_MIGRAINE_WORKERS"] = str(WORKERS)
@@ -73,7 +72,7 @@ def _settled(service: Service, ids: list[str]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("round_no", range(ROUNDS))
 def test_simultaneous_items_for_new_patients_all_reach_hapi_exactly_once(
-    service: Service, ehr, run_id: str, round_no: int  # noqa: F811
+    service: Service, ehr, run_id: str, round_no: int
 ) -> None:
     round_id = f"{run_id}r{round_no}"
     requests_ = _requests(round_id)
