@@ -3,7 +3,7 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
 
     Settings
       database, seed_protocols
-      http     HttpSettings       host, port, workers, threads, read_timeout (gunicorn);
+      http     HttpSettings       host, port, workers, threads, read_timeout, hung_worker_timeout (gunicorn);
                                   max_body_bytes, max_diary_entries (what one request may carry),
                                   max_import_bytes (what one POST /imports upload may carry)
       ehr      EhrSettings        url, timeout, verify, transaction_size, allow_http,
@@ -60,6 +60,7 @@ class HttpSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     max_diary_entries: int = 1000  # per POST /diary; larger diaries go through POST /imports
     max_import_bytes: int = 256 * 1024 * 1024  # one NDJSON upload to POST /imports, streamed to disk
+    hung_worker_timeout: float = 60.0  # seconds a process may miss its heartbeat before gunicorn restarts it
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Settings:
             max_body_bytes=read.integer("FHIR_MIGRAINE_MAX_BODY_BYTES", HttpSettings.max_body_bytes, low=1024),
             max_diary_entries=read.integer("FHIR_MIGRAINE_MAX_DIARY_ENTRIES", HttpSettings.max_diary_entries, low=1),
             max_import_bytes=read.integer("FHIR_MIGRAINE_MAX_IMPORT_BYTES", HttpSettings.max_import_bytes, low=1024),
+            hung_worker_timeout=read.number("FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT", HttpSettings.hung_worker_timeout,
+                                            positive=True),
         )
         ehr = EhrSettings(
             url=read.text("FHIR_MIGRAINE_EHR_URL"),

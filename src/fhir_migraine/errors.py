@@ -8,6 +8,7 @@
     ├── ProfileError      a FHIR resource breaks a profile (422, exit 1)
     ├── NotFound          a named thing (protocol, outbox item) does not exist (404, exit 1)
     ├── Conflict          the request contradicts what is stored (409, exit 1)
+    ├── RequestTimeout    the client did not send its request in time (408, exit 1)
     ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
     └── EhrError          the EHR could not be reached or refused (502, exit 3)
         ├── EhrUnavailable    retryable: connection error, timeout, 408, 425, 429, 5xx
@@ -140,6 +141,14 @@ class Conflict(FhirMigraineError):
     http_status = 409
     issue_code = "conflict"
     title = "Conflict"
+
+
+class RequestTimeout(FhirMigraineError):
+    """The client took longer than the read time-out to send its request headers or body."""
+
+    http_status = 408
+    issue_code = "timeout"
+    title = "Request timeout"
 
 
 class ConfigError(FhirMigraineError):

@@ -29,7 +29,8 @@ def proxy(ehr_url: str) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def service(proxy: FaultProxy, settings) -> Iterator[Any]:
-    ehr = EhrSettings(url=f"{proxy.url}/fhir", timeout=1.5, transaction_size=20)
+    # The readiness probe looks often, so /ready reflects the fault within the test.
+    ehr = EhrSettings(url=f"{proxy.url}/fhir", timeout=1.5, transaction_size=20, probe_interval=0.5, probe_timeout=1.0)
     with running_service(settings, ehr, OutboxSettings(retry_base=0.2, retry_cap=2.0)) as client:
         yield client
 

@@ -53,6 +53,7 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "FHIR_MIGRAINE_MAX_BODY_BYTES": "65536",
         "FHIR_MIGRAINE_MAX_DIARY_ENTRIES": "50",
         "FHIR_MIGRAINE_MAX_IMPORT_BYTES": "1048576",
+        "FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT": "20",
         "FHIR_MIGRAINE_EHR_ALLOW_HTTP": "yes",
         "FHIR_MIGRAINE_EHR_PROBE_INTERVAL": "30",
         "FHIR_MIGRAINE_EHR_PROBE_TIMEOUT": "1.5",
@@ -79,7 +80,7 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "UNRELATED": "ignored",
     })
     assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
-    assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50, 1048576)
+    assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50, 1048576, 20.0)
     assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"),
                                        True, 30.0, 1.5)
     assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7, 600.0, 7.0)
@@ -91,6 +92,11 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
 def test_an_import_may_carry_256_mib_unless_set_otherwise() -> None:
     assert Settings.from_env({}).http.max_import_bytes == 256 * 1024 * 1024
     assert Settings.from_env({"FHIR_MIGRAINE_MAX_IMPORT_BYTES": "1048576"}).http.max_import_bytes == 1048576
+
+
+def test_the_hung_worker_timeout_is_read_in_seconds() -> None:
+    assert Settings.from_env({}).http.hung_worker_timeout == 60.0
+    assert Settings.from_env({"FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT": "2.5"}).http.hung_worker_timeout == 2.5
 
 
 def test_a_ca_bundle_replaces_the_verify_flag_and_pem_text_is_taken_as_is() -> None:
@@ -120,6 +126,7 @@ BAD = [
     ("FHIR_MIGRAINE_SEED_PROTOCOLS", "/nonexistent/protocols"), ("FHIR_MIGRAINE_API_JWT_KEY", "/nonexistent/key.pem"),
     ("FHIR_MIGRAINE_EHR_AUTH", "kerberos"),
     ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "100"), ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "1e9"),
+    ("FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT", "0"), ("FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT", "never"),
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +139,12 @@ def test_a_bad_pull_request_is_an_input_error_naming_the_field(gateway_settings:
     assert ehr.searches == []
 
 
-def test_the_ehr_state_is_remembered_for_a_few_seconds(gateway_settings: Settings) -> None:
+def test_the_ehr_state_comes_from_the_probe_and_never_calls_the_ehr(gateway_settings: Settings) -> None:
     ehr = FakeEhr()
     gateway = EhrGateway(gateway_settings, ehr)
-    assert gateway.ehr_state() == {"configured": True, "reachable": True}
-    assert gateway.ehr_state() == {"configured": True, "reachable": True}
-    assert ehr.metadata_calls == 1
-    unreachable = EhrGateway(replace(gateway_settings), FakeEhr(EhrUnavailable("down")))
-    assert unreachable.ehr_state() == {"configured": True, "reachable": False, "error": "EhrUnavailable"}
+    assert gateway.ehr_state() == {"configured": True, "reachable": None, "probe_age_s": None}
+    assert ehr.metadata_calls == 0, "readiness never waits for the EHR"
+    gateway.probe.probe()
+    state = gateway.ehr_state()
+    assert (state["reachable"], ehr.metadata_calls) == (True, 1)
+    assert gateway.ehr_state()["reachable"] is True and ehr.metadata_calls == 1

@@ -20,7 +20,7 @@ NOTE = "woke with aura after a night shift"
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
     """The project's loggers writing to a buffer, restored afterwards."""
-    names = ("fhir_migraine", "gunicorn.error")
+    names = ("fhir_migraine", "gunicorn.error", "gunicorn.access")
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate) for n in names}
     buffer = io.StringIO()
     logs.configure("DEBUG", buffer)
@@ -87,3 +87,37 @@ def test_configure_replaces_handlers_instead_of_adding_them(stream: io.StringIO)
     logs.configure("INFO", again)
     logging.getLogger("fhir_migraine").info("once")
     assert stream.getvalue() == "" and len(again.getvalue().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "args"),
+    [("Invalid request from ip=127.0.0.1: Invalid HTTP request line: 'GET /patients/mrn-4711/diary'", ()),
+     ("Error handling request %s", ("/patients/mrn-4711/diary?since=2026-11-01",)),
+     ("Ignored premature client disconnection. %s", (ValueError("mrn-4711"),))],
+    ids=["preformatted", "uri-argument", "unknown-template"],
+)
+def test_gunicorn_messages_that_may_carry_request_data_lose_it(stream: io.StringIO, message: str,
+                                                                args: tuple[Any, ...]) -> None:
+    logging.getLogger("gunicorn.error").warning(message, *args)
+    (line,) = lines(stream)
+    assert "4711" not in stream.getvalue()
+    assert line["msg"] in (logs.WITHHELD, message)
+
+
+def test_a_gunicorn_error_keeps_its_template_and_its_exception_type(stream: io.StringIO) -> None:
+    try:
+        raise KeyError(PATIENT)
+    except KeyError:
+        logging.getLogger("gunicorn.error").exception("Error handling request %s", f"/patients/{PATIENT}/diary")
+    (line,) = lines(stream)
+    assert (line["msg"], line["error_type"]) == ("Error handling request %s", "KeyError")
+    assert "4711" not in stream.getvalue()
+
+
+def test_a_gunicorn_access_line_keeps_method_status_and_duration_only(stream: io.StringIO) -> None:
+    atoms = {"r": f"GET /patients/{PATIENT}/diary HTTP/1.1", "U": f"/patients/{PATIENT}/diary", "q": "since=x",
+             "m": "GET", "s": "200", "D": 1500, "{authorization}i": "Bearer secret"}
+    logging.getLogger("gunicorn.access").info("%(r)s %(s)s", atoms)
+    (line,) = lines(stream)
+    assert (line["msg"], line["method"], line["status"], line["duration_ms"]) == ("access", "GET", 200, 1.5)
+    assert "4711" not in stream.getvalue() and "secret" not in stream.getvalue()

@@ -14,7 +14,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import errors, fhir_routes, import_routes, routes, security
+from fhir_migraine.api import errors, fhir_routes, headers, import_routes, limits, routes, security
 from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
@@ -28,16 +28,23 @@ log = logging.getLogger("fhir_migraine.api")
 
 def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
     """Start the app's outbox worker and importer in this process (when an EHR is configured and
-    the worker enabled); whether they run. With ``stop_at_exit``, they are stopped when the
-    interpreter exits (gunicorn stops them in its ``worker_exit`` hook instead)."""
+    the worker enabled), and the EHR readiness probe (when an EHR is configured); whether the
+    outbox worker and importer run. With ``stop_at_exit``, they are stopped when the interpreter
+    exits (gunicorn stops them in its ``worker_exit`` hook instead)."""
     found = services_of(app)
     gateway = found.gateway
-    if gateway is None or not gateway.start_worker():
+    if gateway is None:
+        return False
+    gateway.start_probe()
+    if stop_at_exit:
+        atexit.unregister(gateway.stop_probe)  # once, however often this is called
+        atexit.register(gateway.stop_probe)
+    if not gateway.start_worker():
         return False
     if found.imports is not None and found.importer is None:
         found.importer = importer_of(found.settings, found.imports, gateway).start()
     if stop_at_exit:
-        atexit.unregister(gateway.stop_worker)  # once, however often this is called
+        atexit.unregister(gateway.stop_worker)
         atexit.register(gateway.stop_worker)
         atexit.unregister(_stop_importer)
         atexit.register(_stop_importer, app)
@@ -45,11 +52,14 @@ def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
 
 
 def stop_outbox_worker(app: Flask, timeout: float = 10.0) -> bool:
-    """Stop the app's importer after the chunk in flight and its outbox worker after the
-    transaction in flight; whether both stopped in time."""
+    """Stop the app's importer after the chunk in flight, its outbox worker after the
+    transaction in flight, and the readiness probe; whether the importer and worker stopped in time."""
     importer_stopped = _stop_importer(app, timeout)
     gateway = services_of(app).gateway
-    return (gateway.stop_worker(timeout) if gateway is not None else True) and importer_stopped
+    if gateway is None:
+        return importer_stopped
+    gateway.stop_probe(timeout=min(timeout, 1.0))  # its thread is a daemon: nothing to lose
+    return gateway.stop_worker(timeout) and importer_stopped
 
 
 def importer_of(settings: Settings, jobs: ImportJobs, gateway: EhrGateway) -> Importer:
@@ -77,15 +87,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         services.gateway = EhrGateway.from_settings(settings)
         services.imports = ImportJobs(settings.database)
     app.extensions[EXTENSION] = services
+
+    @app.before_request
+    def _started() -> None:  # first, so a request refused by a later check is timed too
+        g.started = time.perf_counter()
+
     security.register(app, settings.api)
+    limits.register(app, settings.http)  # after the caller is known: anonymous callers learn nothing more
+    headers.register(app)
     errors.register(app)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(fhir_routes.blueprint)
     app.register_blueprint(import_routes.blueprint)
-
-    @app.before_request
-    def _started() -> None:
-        g.started = time.perf_counter()
 
     @app.after_request
     def _log(response: Response) -> Response:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, json, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from fhir_migraine.errors import FhirMigraineError
+from fhir_migraine.errors import FhirMigraineError, Problem, TooLarge
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
+def problem_document(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The body of a problem+json answer (also what ``api.server`` writes for gunicorn's own errors)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
+    return body
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
+    body = problem_document(status, title, detail, errors)
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
 
 
@@ -41,6 +47,11 @@ def _ours(exc: FhirMigraineError) -> Response:
 
 
 def _http(exc: HTTPException) -> Response:
+    if isinstance(exc, RequestEntityTooLarge):
+        # A chunked body counted past MAX_CONTENT_LENGTH while it was read.
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return _ours(TooLarge(f"The request body is larger than the {limit} bytes this service takes "
+                              "(FHIR_MIGRAINE_MAX_BODY_BYTES).", [Problem("$", f"more than the limit of {limit} bytes")]))
     if _fhir_request():
         code = {404: "not-found", 405: "not-supported"}.get(exc.code or 500, "exception")
         return operation_outcome(exc.code or 500, code, exc.description or exc.name)

@@ -98,7 +98,7 @@ def openapi() -> dict[str, Any]:
             "/ready": {
                 "get": {
                     "summary": "Readiness: the database answers; the outbox counts (dead items among them), how long "
-                    "the oldest undelivered item has waited, and whether the EHR answers.",
+                    "the oldest undelivered item has waited, and the EHR's last readiness probe (the EHR is never called inline).",
                     "security": [],
                     "responses": {"200": {"description": "Ready.", "content": _json("Ready")}},
                 }
@@ -365,7 +365,11 @@ def openapi() -> dict[str, Any]:
                             "dead": {"type": "integer"},
                             "oldest_pending_age_s": {"type": ["number", "null"],
                                                      "description": "seconds the oldest pending or sending item has waited"}}},
-                        "ehr": {"type": "object", "properties": {"configured": {"type": "boolean"}, "reachable": {"type": "boolean"}}},
+                        "ehr": {"type": "object", "properties": {
+                            "configured": {"type": "boolean"},
+                            "reachable": {"type": ["boolean", "null"], "description": "at the last probe; null before the first"},
+                            "probe_age_s": {"type": ["number", "null"], "description": "seconds since the last probe"},
+                            "error": {"type": "string"}}},
                     },
                 },
                 "Queued": {

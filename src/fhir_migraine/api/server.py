@@ -1,19 +1,26 @@
 """``fhir-migraine serve``: the Flask app under gunicorn, one app per worker process.
 
 Lifecycle of a worker process: gunicorn forks it, it builds its own app (``load``, so no
-database connection crosses the fork), ``post_worker_init`` starts its outbox worker thread, and
-``worker_exit`` stops that thread after the transaction in flight. The master process never
-builds an app or starts a thread.
+database connection crosses the fork), ``post_worker_init`` starts its outbox worker thread and
+the EHR readiness probe, and ``worker_exit`` stops them after the transaction in flight. The
+master process never builds an app or starts a thread.
+
+Each worker process serves with ``EdgeWorker`` (``api.edge_worker``): gunicorn's threaded worker
+with a bounded pool, which reads request headers in its event loop, so a slow client holds no
+thread, and cuts off a client that takes longer than ``http.read_timeout`` to send its headers or
+its body.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from fhir_migraine import logs
+from fhir_migraine.api.edge_worker import EdgeWorker
 from fhir_migraine.config import Settings
 
 
@@ -66,17 +73,27 @@ GRACEFUL_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 15.0
 
 
-def serve(settings: Settings, *, host: str, port: int) -> int:
-    logs.configure()
-    options = {
+def gunicorn_options(settings: Settings, *, host: str, port: int) -> dict[str, Any]:
+    """gunicorn's settings for ``serve``."""
+    return {
         "bind": f"{host}:{port}",
         "workers": settings.http.workers,
+        "worker_class": EdgeWorker,
+        "threads": settings.http.threads,
+        # One request per connection: a connection kept open between requests could trickle the
+        # next request's headers on a thread, and an unread body would be taken for the next request.
+        "keepalive": 0,
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
         "accesslog": None,
         "logger_class": JsonLogger,  # request paths can name patients; the app logs without PHI
-        "timeout": 60,
+        "timeout": max(1, math.ceil(settings.http.hung_worker_timeout)),  # gunicorn takes whole seconds
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
     }
+
+
+def serve(settings: Settings, *, host: str, port: int) -> int:
+    logs.configure()
+    options = gunicorn_options(settings, host=host, port=port)
     _Gunicorn(settings, options).run()
     return 0

@@ -24,21 +24,21 @@ from fhir_migraine import operations
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.outbox import Item, Outbox
+from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, patient_reference, pull
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
-from fhir_migraine.errors import ConfigError, EhrError, InputError, Problem
+from fhir_migraine.errors import ConfigError, InputError, Problem
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping.fhir import split_transaction
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
-#: How long ``ehr_state`` remembers whether the EHR answered.
-READY_CACHE_S = 5.0
 
 
-def client_from_settings(settings: Settings) -> Ehr:
-    """The FHIR client of the configured EHR (URL, timeout, TLS, credentials)."""
+def client_from_settings(settings: Settings, *, timeout: float | None = None) -> Ehr:
+    """The FHIR client of the configured EHR (URL, timeout, TLS, credentials); ``timeout``
+    replaces ``ehr.timeout`` (the readiness probe's is shorter)."""
     from fhir_migraine.ehr.auth import auth_from_settings
     from fhir_migraine.ehr.client import FhirClient
 
@@ -46,7 +46,7 @@ def client_from_settings(settings: Settings) -> Ehr:
     if not ehr.url:
         raise ConfigError("no EHR is configured: set FHIR_MIGRAINE_EHR_URL")
     check_ehr_url(ehr.url, allow_http=ehr.allow_http)
-    return FhirClient(ehr.url, auth=auth_from_settings(ehr.auth), timeout=ehr.timeout, verify=ehr.verify)
+    return FhirClient(ehr.url, auth=auth_from_settings(ehr.auth), timeout=timeout or ehr.timeout, verify=ehr.verify)
 
 
 def check_ehr_url(url: str, *, allow_http: bool = False) -> None:
@@ -82,20 +82,21 @@ def transaction_response(item: Item) -> Resource:
 class EhrGateway:
     """Push (through the durable outbox) and pull, against one EHR."""
 
-    def __init__(self, settings: Settings, ehr: Ehr) -> None:
+    def __init__(self, settings: Settings, ehr: Ehr, *, probe_ehr: Ehr | None = None) -> None:
         self.settings = settings
         self.ehr = ehr
+        self.probe = EhrProbe(probe_ehr or ehr, interval=settings.ehr.probe_interval)
         self.outbox = Outbox(settings.database)
         o = settings.outbox
         self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts,
                                   retry_after_cap=o.retry_after_cap)
         self._cursors: Cursors | None = None
         self._worker: Worker | None = None
-        self._seen: tuple[float, dict[str, Any]] = (0.0, {})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EhrGateway:
-        return cls(settings, client_from_settings(settings))
+        probe = client_from_settings(settings, timeout=settings.ehr.probe_timeout)
+        return cls(settings, client_from_settings(settings), probe_ehr=probe)
 
     # --- push -------------------------------------------------------------------------------------
 
@@ -149,17 +150,16 @@ class EhrGateway:
     # --- readiness and the worker -----------------------------------------------------------------
 
     def ehr_state(self) -> dict[str, Any]:
-        """Whether the EHR answers its CapabilityStatement; remembered for a few seconds."""
-        until, state = self._seen
-        if until > time.monotonic():
-            return dict(state)
-        try:
-            self.ehr.metadata()
-            state = {"configured": True, "reachable": True}
-        except EhrError as exc:
-            state = {"configured": True, "reachable": False, "error": type(exc).__name__}
-        self._seen = (time.monotonic() + READY_CACHE_S, state)
-        return dict(state)
+        """Whether the EHR answered the readiness probe's last look, and its age in seconds;
+        never a call to the EHR (see ``ehr.probe``)."""
+        return self.probe.state()
+
+    def start_probe(self) -> bool:
+        """Start this process's readiness probe (once); whether it runs."""
+        return self.probe.start().running
+
+    def stop_probe(self, timeout: float = 5.0) -> bool:
+        return self.probe.stop(timeout)
 
     @property
     def worker_running(self) -> bool:
