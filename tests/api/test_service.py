@@ -76,7 +76,7 @@ def test_post_order_answers_201_with_the_golden_bundle(client, name: str) -> Non
 
 
 def test_an_empty_body_is_a_400_problem(client) -> None:
-    answer = client.post("/orders", data=b"", content_type="application/json")
+    answer = client.post("/orders", data=b"")
     assert answer.status_code == 400
     assert answer.get_json()["errors"] == [{"path": "$", "message": "the request body is empty"}]
 
