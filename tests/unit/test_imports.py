@@ -192,6 +192,7 @@ def test_invalid_lines_are_reported_by_line_and_path_and_the_valid_ones_still_go
         entry(1),                                    # line 6: the same entry id again in its chunk
         b"[1, 2]",                                   # line 7: not an object
         entry(8),
+        b'{"entry_id": "bulk-9", "entry_id": "bulk-10"}',  # line 9: a key twice
     )
     job = upload(jobs, body)
     queue = Queue()
@@ -199,9 +200,10 @@ def test_invalid_lines_are_reported_by_line_and_path_and_the_valid_ones_still_go
     assert queue.entry_ids() == ["bulk-1", "bulk-5", "bulk-8"]
     found = jobs.summary(job.id)
     assert found is not None
-    assert (found["state"], found["lines_read"], found["entries_queued"], found["invalid"]) == ("done", 8, 3, 4)
+    assert (found["state"], found["lines_read"], found["entries_queued"], found["invalid"]) == ("done", 9, 3, 5)
     where = [(p["location"], p["path"]) for p in found["problems"]]
-    assert where == [("line 2", "$"), ("line 3", "$.headache.peak_intensity"), ("line 6", "$.entry_id"), ("line 7", "$")]
+    assert where == [("line 2", "$"), ("line 3", "$.headache.peak_intensity"), ("line 6", "$.entry_id"), ("line 7", "$"),
+                     ("line 9", "$.entry_id")]
     assert "is not valid JSON" in found["problems"][0]["message"]
     assert found["problems_omitted"] == 0
 

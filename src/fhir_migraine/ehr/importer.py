@@ -10,7 +10,6 @@ reported by line (line number, JSON path, message) and the valid ones of their c
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from typing import Any, BinaryIO
 
 from fhir_migraine import operations
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
-from fhir_migraine.errors import InputError, Problem, ProfileError
+from fhir_migraine.documents import parse_json
+from fhir_migraine.errors import InputError, Problem, ProfileError, UnreadableInput
 from fhir_migraine.inputs.diary_files import Located
 
 log = logging.getLogger(__name__)
@@ -131,13 +131,12 @@ class Importer:
                 _skip_line(handle)
                 problems.append(Problem("$", f"is longer than {self.max_line_bytes} bytes", where))
                 continue
-            text = line.decode("utf-8", errors="replace")
-            if not text.strip():
+            if not line.strip():
                 continue
-            try:
-                entries.append(Located(json.loads(text), "$", line=number))
-            except (json.JSONDecodeError, RecursionError) as exc:
-                problems.append(Problem("$", f"is not valid JSON: {getattr(exc, 'msg', 'nested too deeply')}", where))
+            try:  # the strict reading of every JSON input (duplicate keys, depth, long numbers…)
+                entries.append(Located(parse_json(line, "diary", location=where), "$", line=number))
+            except UnreadableInput as exc:
+                problems += exc.problems
         return entries, problems, number, False
 
 
