@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from fhir_migraine import operations
-from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
 from fhir_migraine.documents import parse_json
+from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
 from fhir_migraine.errors import InputError, Problem, ProfileError, UnreadableInput
 from fhir_migraine.inputs.diary_files import Located
 
