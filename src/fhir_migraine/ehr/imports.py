@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import os
 import tempfile
 import time
@@ -28,6 +29,7 @@ from typing import IO, Any
 from fhir_migraine.errors import Problem, TooLarge, UnreadableInput
 from fhir_migraine.store import MEMORY, Store
 
+log = logging.getLogger(__name__)
 STATES = ("pending", "mapping", "done", "failed")
 #: Problems reported in full per job; the rest are only counted.
 KEPT_PROBLEMS = 100
@@ -155,6 +157,7 @@ class ImportJobs:
             "INSERT INTO imports (id, state, path, bytes, created_at, updated_at) VALUES (?, 'pending', ?, ?, ?, ?)",
             (job_id, str(path), size, now, now),
         )
+        log.info("import received", extra={"import_id": job_id, "count": size})
         job = self.get(job_id)
         assert job is not None
         return job
