@@ -1,6 +1,7 @@
-"""A 10,000-entry diary through the bulk path of a running service against the real HAPI: accepted
-at once with bounded memory in the service, mapped and queued in chunks while it is followed, and
-an order of another patient posted after it is sent while the import's items still wait.
+"""A 10,000-entry diary against a running service and the real HAPI: refused at once by
+``POST /diary`` (413, pointing to the bulk path); through ``POST /imports`` accepted at once with
+bounded memory in the service, mapped and queued in chunks while it is followed, and an order of
+another patient posted after it is sent while the import's items still wait.
 
 The test does not wait for HAPI to store the import's tens of thousands of Observations: once it
 has seen what matters it stops the service, and the temporary database goes with the test."""
@@ -113,13 +114,15 @@ def test_a_10000_entry_import_is_taken_in_chunks_and_an_order_after_it_is_not_he
     queued = service.call("POST", "/orders", json=order)
     assert queued.status_code == 202, queued.text
     order_id = queued.json()["outbox_id"]
-    deadline = time.monotonic() + 90
+    posted = time.monotonic()
+    deadline = posted + 90
     while service.call("GET", f"/outbox/{order_id}").json()["state"] != "sent" and time.monotonic() < deadline:
         time.sleep(0.2)
     sent = service.call("GET", f"/outbox/{order_id}").json()["state"] == "sent"
     states = [service.call("GET", f"/outbox/{item}").json()["state"] for item in imported["outbox_ids"]]
     waiting = sum(state in ("pending", "sending") for state in states)
     assert sent, f"the order was not sent within 90 s; {waiting} of the import's {len(states)} items still wait before it"
+    print(f"order sent {time.monotonic() - posted:.1f} s after it was posted, {waiting} of {len(states)} import items waiting")
     assert waiting > 0, "every import item was sent before the order: the order waited behind the whole import"
     assert "dead" not in states
 
@@ -128,3 +131,16 @@ def test_a_10000_entry_import_is_taken_in_chunks_and_an_order_after_it_is_not_he
     assert import_id in text
     leaked = [s for s in (f"bulk-{run_id}", f"Patient/bulk-{run_id}", f"bulk-order-{run_id}") if s in text]
     assert not leaked, leaked
+
+
+def test_a_10000_entry_diary_posted_to_diary_is_refused_at_once_naming_the_bulk_path(
+        service: Service, run_id: str) -> None:
+    entries = [json.loads(line) for line in diary(run_id, f"Patient/bulk-{run_id}").splitlines()]
+    started = time.monotonic()
+    answer = service.call("POST", "/diary", json=entries)
+    took = time.monotonic() - started
+    assert answer.status_code == 413, answer.text[:300]
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert "POST /imports" in answer.json()["detail"] and "1000" in answer.json()["detail"]
+    assert took < 10, f"the refusal took {took:.1f} s"
+    assert service.call("GET", "/outbox").json()["items"] == []
