@@ -110,6 +110,17 @@ BAD_INPUTS = [
     Case("unknown-indication", "protocol", _set(["indication"], {"system": "icd-10-cm", "code": "J45.909"}), "$.indication.code"),
     Case("patient-reference-and-identifier", "order", _set(["patient"], {"reference": "Patient/1", "identifier": {"system": "urn:x", "value": "1"}}), "$.patient"),
     Case("bad-step-id", "protocol", _set(["steps", 1, "id"], "Anti Emetic"), "$.steps[1].id"),
+    Case("order-start-offset-beyond-14h", "order", _set(["start"], "2026-12-01T09:00:00+23:59"), "$.start"),
+    Case("order-authored-offset-beyond-14h", "order", _set(["authored"], "2026-12-01T08:45:00-14:30"), "$.authored"),
+    Case("schedule-count-beyond-limit", "protocol", _set(["schedule"], {"kind": "repeat", "every": 8, "unit": "h", "count": 61}), "$.schedule.count"),
+    Case("schedule-count-fractional", "protocol", _set(["schedule"], {"kind": "repeat", "every": 8, "unit": "h", "count": 9.5}), "$.schedule.count"),
+    Case("steps-beyond-limit", "protocol", lambda p: p["steps"].extend(p["steps"][1] | {"id": f"s{i}"} for i in range(18)), "$.steps"),
+    Case("additives-beyond-limit", "protocol", lambda p: p["steps"][0]["additives"].extend({"drug": "thiamine", "dose": "1 mg"} for _ in range(12)), "$.steps[0].additives"),
+    Case("dose-text-beyond-limit", "protocol", _set(["steps", 1, "dose"], "10" + " " * 100 + "mg"), "$.steps[1].dose"),
+    Case("unit-beyond-limit", "protocol", _set(["steps", 1, "dose"], {"value": 10, "unit": "m" * 33}), "$.steps[1].dose.unit"),
+    Case("overrides-beyond-limit", "order", _set(["overrides"], {f"s{i}": {"dose": "1 mg"} for i in range(21)}), "$.overrides"),
+    Case("override-additives-beyond-limit", "order", _set(["overrides"], {"fluids": {"additives": {f"d{i}": "1 g" for i in range(13)}}}), "$.overrides.fluids.additives"),
+    Case("start-beyond-limit", "order", _set(["start"], "2026-12-01T09:00:00.123456789" + "0" * 20 + "Z"), "$.start"),
 ]
 
 

@@ -71,6 +71,17 @@ BAD_ENTRIES = [
     DiaryCase("control-character-in-a-drink", ("hydration", 0, "product"), "Migra\x0cKet", "$.hydration[0].product", "hydration"),
     DiaryCase("drink-of-no-break-spaces", ("hydration", 0, "product"), "\xa0\xa0", "$.hydration[0].product", "hydration"),
     DiaryCase("notes-of-white-space-only", ("notes",), " \u3000\t", "$.notes", "notes"),
+    DiaryCase("start-offset-beyond-14h", ("headache", "start"), "2026-11-20T06:30:00+23:59", "$.headache.start", "start"),
+    DiaryCase("end-offset-beyond-14h", ("headache", "end"), "2026-11-20T14:00:00-14:01", "$.headache.end", "end"),
+    DiaryCase("medication-offset-beyond-14h", ("medications", 0, "taken_at"), "2026-11-20T07:00:00+15:00",
+              "$.medications[0].taken_at", "medications"),
+    DiaryCase("intensity-fractional-number", ("headache", "peak_intensity"), 7.5, "$.headache.peak_intensity", "peak_intensity"),
+    DiaryCase("symptoms-beyond-limit", ("headache", "symptoms"), ["nausea"] * 9, "$.headache.symptoms", "symptoms"),
+    DiaryCase("medications-beyond-limit", ("medications",), ENTRY["medications"] * 21, "$.medications", "medications"),
+    DiaryCase("drinks-beyond-limit", ("hydration",), ENTRY["hydration"] * 21, "$.hydration", "hydration"),
+    DiaryCase("dose-text-beyond-limit", ("medications", 0, "dose"), "50" + " " * 70 + "mg", "$.medications[0].dose", "medications"),
+    DiaryCase("taken-at-beyond-limit", ("hydration", 0, "taken_at"), "2026-11-20T08:00:00." + "0" * 30 + "Z",
+              "$.hydration[0].taken_at", "hydration"),
 ]
 
 

@@ -51,3 +51,36 @@ def test_bad_input_is_refused_by_the_api_with_its_path(case: Case, client, autho
     assert answer.mimetype == "application/problem+json"
     paths = [e["path"] for e in answer.get_json()["errors"]]
     assert case.path in paths
+
+
+# Protocol texts the strict reading refuses (400 / exit 1), whichever form they come in: each
+# case is the protocol's JSON text changed by hand, read as JSON by the service, and as YAML
+# (JSON is YAML) from a file by the CLI and in a YAML body by the service; the path each names
+# (libyaml itself refuses a lone surrogate's escape: then the line and column, under "$").
+UNREADABLE = [
+    ("dose-twice", lambda t: t.replace('"dose": "10 mg"', '"dose": "10 mg", "dose": "100 mg"', 1), "$.steps[1].dose", None),
+    ("title-twice", lambda t: t.replace('"title": ', '"title": "A", "title": ', 1), "$.title", None),
+    ("lone-surrogate", lambda t: t.replace('"Test rescue"', '"Test \\ud800 rescue"', 1), "$.title", "$"),
+    ("long-number", lambda t: t.replace('"schedule": {"kind": "once"}', '"schedule": {"kind": "once", "count": ' + "9" * 500 + "}", 1),
+     "$.schedule.count", None),
+    ("nested-too-deep", lambda t: t.replace('"schedule": {"kind": "once"}', '"schedule": ' + "[" * 70 + "]" * 70, 1),
+     "$.schedule" + "[0]" * 63, None),
+]
+
+
+@pytest.mark.parametrize(("change", "path", "yaml_path"), [c[1:] for c in UNREADABLE], ids=[c[0] for c in UNREADABLE])
+def test_an_unreadable_protocol_is_refused_with_its_path_in_every_form(
+    change, path: str, yaml_path: str | None, tmp_path: Path, author
+) -> None:
+    text = change(json.dumps(PROTOCOL))
+    (tmp_path / "p.json").write_text(text)
+    run = run_cli("export-protocol", str(tmp_path / "p.json"))
+    assert (run.code, run.out) == (1, ""), run.err
+    located = yaml_path or path
+    assert f"({located}): " in run.err or f"  {located}: " in run.err  # with its line, or not
+    assert "Traceback" not in run.err
+    for content_type, expected in (("application/json", path), ("application/yaml", yaml_path or path)):
+        answer = author.put(f"/protocols/{PROTOCOL['id']}", data=text.encode(), content_type=content_type)
+        assert answer.status_code == 400, (content_type, answer.get_json())
+        assert answer.mimetype == "application/problem+json"
+        assert [e["path"] for e in answer.get_json()["errors"]] == [expected]

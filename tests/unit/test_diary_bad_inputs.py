@@ -3,6 +3,7 @@ the CSV row and column, and no traceback."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -124,3 +125,18 @@ def test_a_broken_ndjson_line_is_refused_with_its_number(tmp_path: Path) -> None
     run = run_cli("map", "diary", str(file))
     assert run.code == 1
     assert "line 2 ($): is not valid JSON" in run.err
+
+
+def test_an_integral_float_is_read_as_the_integer_in_json_and_csv(tmp_path: Path) -> None:
+    entry = copy.deepcopy(ENTRY)
+    entry["headache"] |= {"peak_intensity": 7.0, "disability": 2.0}
+    (tmp_path / "d.json").write_text(json.dumps(entry))
+    (tmp_path / "d.csv").write_text(to_csv([ENTRY]).replace(",7,", ",7.0,").replace(",2,", ",2.0,"))
+    assert ",7.0," in (tmp_path / "d.csv").read_text()
+    for name in ("d.json", "d.csv"):
+        run = run_cli("map", "diary", str(tmp_path / name))
+        assert run.code == 0, (name, run.err)
+        components = [c for e in run.json()["entry"] for c in e["resource"].get("component", [])]
+        integers = [c["valueInteger"] for c in components if "valueInteger" in c]
+        assert integers == [7] and isinstance(integers[0], int), (name, integers)
+        assert '"valueInteger": 7.0' not in run.out
