@@ -41,7 +41,7 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
 _BOUNDS = {"maxItems": "items", "maxLength": "characters", "maxProperties": "members"}
 
 
-def _problem(error: ValidationError, base: str) -> Problem:
+def _problem(error: ValidationError, base: str, sizes: dict[str, int]) -> Problem:
     parts = list(error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
@@ -59,10 +59,9 @@ def _problem(error: ValidationError, base: str) -> Problem:
     ]:
         return Problem(json_path(base, parts), "give either 'reference' or 'identifier', not both or neither")
     if error.validator in _BOUNDS and isinstance(error.instance, (str, list, dict)):
-        noun = _BOUNDS[error.validator]
-        return Problem(
-            json_path(base, parts), f"has {len(error.instance)} {noun}; at most {error.validator_value} are accepted"
-        )
+        path, noun = json_path(base, parts), _BOUNDS[error.validator]
+        size = sizes.get(path, len(error.instance))
+        return Problem(path, f"has {size} {noun}; at most {error.validator_value} are accepted")
     if error.validator == "uniqueItems":
         return Problem(json_path(base, parts), "lists a value more than once")
     if error.validator == "pattern" and error.validator_value == NOT_BLANK:
@@ -106,15 +105,50 @@ def control_characters(document: Any, path: str = "$") -> list[Problem]:
 MAX_PROBLEMS = 50
 
 
+@cache
+def _widest(name: str) -> int:
+    """The most items or members any list or object of the schema ``name`` may hold."""
+    widest, stack = 0, [schema(name)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            widest = max([widest, len(node.get("properties", {}))]
+                         + [v for k, v in node.items() if k in ("maxItems", "maxProperties") and isinstance(v, int)])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return widest
+
+
+def _clipped(document: Any, widest: int, path: str, sizes: dict[str, int]) -> Any:
+    """``document`` with every list and object cut to ``widest + 1`` members, the real sizes
+    recorded by path: a list of 60,000 steps is then refused for its length without each
+    step being checked (the loaders bound the depth, so this recursion is shallow)."""
+    if isinstance(document, list):
+        if len(document) > widest:
+            sizes[path] = len(document)
+        return [_clipped(v, widest, f"{path}[{i}]", sizes) for i, v in enumerate(document[: widest + 1])]
+    if isinstance(document, dict):
+        if len(document) > widest:
+            sizes[path] = len(document)
+        members = list(document.items())[: widest + 1]
+        return {k: _clipped(v, widest, json_path(path, [k]), sizes) for k, v in members}
+    return document
+
+
 def check(name: str, document: Any, base: str = "$") -> list[Problem]:
     """The schema violations of ``document`` against the schema ``name`` (up to MAX_PROBLEMS),
     located by JSON path, and every text with a control character FHIR cannot carry."""
+    sizes: dict[str, int] = {}
+    document = _clipped(document, _widest(name), base, sizes)
     problems = {(p.path, p.message): p for p in control_characters(document, base)[:MAX_PROBLEMS]}
     for error in _validator(name).iter_errors(document):
         leaves = [error] if error.validator in ("oneOf", "required") else list(_leaves(error))
         for leaf in leaves:
-            problem = _problem(leaf, base)
+            problem = _problem(leaf, base, sizes)
             problems.setdefault((problem.path, problem.message), problem)
         if len(problems) >= MAX_PROBLEMS:
             break
+    if not problems:  # a clipped list or object the schema bounds nowhere is still too wide
+        problems = {(p, ""): Problem(p, f"has {n} members; at most {_widest(name)} are accepted") for p, n in sizes.items()}
     return sorted(problems.values(), key=lambda p: p.path)
