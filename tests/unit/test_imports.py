@@ -290,3 +290,23 @@ def test_the_importer_thread_imports_and_stops(jobs: ImportJobs) -> None:
     finally:
         assert worker.stop(10)
     assert found is not None and found.state == "done" and queue.entry_ids() == ["bulk-1"]
+
+
+def test_uploads_no_unfinished_job_will_read_are_swept_once_old(jobs: ImportJobs, clock: Clock) -> None:
+    import os
+
+    upload(jobs, ndjson(entry(1)))
+    done = upload(jobs, ndjson(entry(2)))
+    importer(jobs, Queue()).run_once()  # imports both
+    waiting = upload(jobs, ndjson(entry(3)))
+    left_over = jobs.folder / f"{done.id}.ndjson"  # its process died before deleting it
+    left_over.write_bytes(ndjson(entry(2)))
+    orphan = jobs.folder / "0f0f0f0f-no-job.ndjson"  # its process died before committing the job
+    orphan.write_bytes(ndjson(entry(4)))
+    arriving = jobs.folder / "1e1e1e1e-arriving.ndjson"
+    arriving.write_bytes(b"")
+    clock.now = os.stat(arriving).st_mtime + 10
+    for path in (left_over, orphan, Path(waiting.path)):
+        os.utime(path, (clock.now - 7200, clock.now - 7200))
+    assert jobs.sweep(older_than=3600) == 2
+    assert sorted(p.name for p in jobs.folder.iterdir()) == sorted([arriving.name, Path(waiting.path).name])

@@ -64,6 +64,10 @@ class Importer:
         return stopped
 
     def _run(self) -> None:
+        try:
+            self.jobs.sweep()
+        except Exception as exc:  # a folder that cannot be listed must not keep the importer from running
+            log.error("importer error", extra={"error": type(exc).__name__})
         while not self._stop.is_set():
             try:
                 self.run_once()

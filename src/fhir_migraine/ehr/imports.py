@@ -36,6 +36,8 @@ KEPT_PROBLEMS = 100
 #: Bytes read from the request at a time while the upload is written to disk.
 READ_SIZE = 64 * 1024
 LIMIT_VARIABLE = "FHIR_MIGRAINE_MAX_IMPORT_BYTES"
+#: An upload without an unfinished job is deleted once it is this old (a live upload is younger).
+ORPHAN_AGE_S = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS imports (
@@ -161,6 +163,24 @@ class ImportJobs:
         job = self.get(job_id)
         assert job is not None
         return job
+
+    def sweep(self, *, older_than: float = ORPHAN_AGE_S) -> int:
+        """Delete uploads that no unfinished job will read (a process died between writing the
+        file and committing its job, or between finishing a job and deleting its file), once they
+        are ``older_than`` seconds old, so an upload still arriving is never touched; how many."""
+        unfinished = {r[0] for r in self._store.all("SELECT id FROM imports WHERE state IN ('pending', 'mapping')")}
+        swept = 0
+        for path in self.folder.glob("*.ndjson"):
+            try:
+                old = path.stat().st_mtime < self.clock() - older_than
+            except FileNotFoundError:
+                continue
+            if old and path.stem not in unfinished:
+                path.unlink(missing_ok=True)
+                swept += 1
+        if swept:
+            log.info("import uploads swept", extra={"count": swept})
+        return swept
 
     # --- reading ------------------------------------------------------------------------------
 
