@@ -95,35 +95,41 @@ def test_a_patient_named_by_identifier_is_ordered_the_same_way(outbox: Outbox) -
     assert outbox.claim(POLICY.lease) is None
 
 
+WORKERS = 4
+
+
 def test_workers_in_several_processes_never_send_two_items_of_one_patient_at_once(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.sqlite3")
     producer = Outbox(path)
     queued: dict[str, list[str]] = defaultdict(list)
     for n in range(40):
-        patient = f"Patient/{n % 4}"
+        patient = f"Patient/{n % 3}"  # fewer patients than workers: they would collide
         producer.add("order", [part(patient, n)])
         queued[patient].append(f"{patient}-{n}")
     in_flight: dict[str, int] = defaultdict(int)
     overlaps: list[str] = []
     delivered: dict[str, list[str]] = defaultdict(list)
-    guard = threading.Lock()
+    changed = threading.Condition()
 
     class Ehr:
+        """Holds each transaction until every worker has one in flight (or 50 ms have passed), so
+        any two items of one patient claimed together are seen together."""
+
         def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
             resource = bundle["entry"][0]["resource"]
             patient = resource["subject"]["reference"]
-            with guard:
+            with changed:
                 in_flight[patient] += 1
                 if in_flight[patient] > 1:
                     overlaps.append(patient)
-            threading.Event().wait(0.002)  # hold the transaction, as an EHR would
-            with guard:
+                changed.notify_all()
+                changed.wait_for(lambda: sum(in_flight.values()) >= WORKERS, timeout=0.05)
                 in_flight[patient] -= 1
                 delivered[patient].append(resource["id"])
             return {"resourceType": "Bundle", "entry": []}
 
     # One connection per thread, as one per gunicorn worker process.
-    threads = [threading.Thread(target=drain, args=(Outbox(path), Ehr(), POLICY)) for _ in range(4)]
+    threads = [threading.Thread(target=drain, args=(Outbox(path), Ehr(), POLICY)) for _ in range(WORKERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
