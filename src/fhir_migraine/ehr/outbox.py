@@ -25,6 +25,7 @@ cheap however many items have been sent.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -55,10 +56,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+"""
+
+# The patients of unfinished items, with the item's place in the queue (``seq``): "is an item of
+# this patient queued earlier still unfinished" is one index seek.
+_PATIENTS = """
 CREATE TABLE IF NOT EXISTS outbox_patients (
     patient TEXT NOT NULL,
+    seq INTEGER NOT NULL,
     item_id TEXT NOT NULL,
-    PRIMARY KEY (patient, item_id)
+    PRIMARY KEY (patient, seq, item_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_patients_item ON outbox_patients (item_id);
 """
@@ -76,8 +83,10 @@ _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpurged ON outbox (state, updated_at) WHERE purged_at IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_state_age ON outbox (state, created_at)",
     "CREATE INDEX IF NOT EXISTS outbox_age ON outbox (created_at)",
-    "CREATE INDEX IF NOT EXISTS outbox_turn ON outbox (turn)",
-    "CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)",
+    "CREATE INDEX IF NOT EXISTS outbox_turn ON outbox (turn)",  # max(turn): the back of the round robin
+    "CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)",  # max(seq): the back of the queue
+    # The queue in round-robin order, unfinished items only: a claim walks it from the front.
+    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (turn) WHERE state IN ('pending', 'sending')",
 )
 #: The next place at the back of the round robin (inside a write transaction, so it is unique).
 _NEXT_TURN = "(SELECT COALESCE(max(turn), 0) + 1 FROM outbox)"
@@ -89,19 +98,23 @@ _SUMMARY_COLUMNS = (
     " created_at, updated_at, purged_at"
 )
 
-# The due item first in the round robin whose patients no earlier unfinished item holds and no
-# item is sending now.
+# The due item first in the round robin (walked along ``outbox_queue``, stopping at the first that
+# qualifies) such that no item of its patients queued earlier is unfinished and none is being sent.
 _CLAIM = """
-SELECT o.id FROM outbox o
-WHERE ((o.state = 'pending' AND o.next_attempt_at <= :now) OR (o.state = 'sending' AND o.lease_until < :now))
+SELECT o.id FROM outbox o {index}
+WHERE o.state IN ('pending', 'sending')
+  AND ((o.state = 'pending' AND o.next_attempt_at <= :now) OR (o.state = 'sending' AND o.lease_until < :now))
   {only}
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox_patients mine
+    JOIN outbox_patients other ON other.patient = mine.patient AND other.seq < mine.seq
+    WHERE mine.item_id = o.id)
   AND NOT EXISTS (
     SELECT 1 FROM outbox_patients mine
     JOIN outbox_patients other ON other.patient = mine.patient AND other.item_id <> mine.item_id
     JOIN outbox e ON e.id = other.item_id
-    WHERE mine.item_id = o.id
-      AND (e.seq < o.seq OR (e.state = 'sending' AND e.lease_until >= :now)))
-ORDER BY o.turn, o.created_at, o.id
+    WHERE mine.item_id = o.id AND e.state = 'sending' AND e.lease_until >= :now)
+ORDER BY o.turn
 LIMIT 1
 """
 
@@ -208,6 +221,13 @@ def _without_outcome(error: Any) -> Any:
     return {k: v for k, v in error.items() if k != "outcome"} if isinstance(error, dict) else error
 
 
+def _hold(db: sqlite3.Connection, item_id: str) -> None:
+    """Record the patients of an unfinished item (its place in the queue with each)."""
+    seq, patients = db.execute("SELECT seq, patients FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, seq, item_id) VALUES (?, ?, ?)",
+                   [(patient, seq, item_id) for patient in _loads(patients, [])])
+
+
 class Outbox:
     """The outbox table; safe to share between threads and between processes."""
 
@@ -217,8 +237,9 @@ class Outbox:
         self._upgrade()
 
     def _upgrade(self) -> None:
-        """Add the columns a database of an earlier release lacks, and record the patients of its
-        unfinished items (once; under the write lock, so two processes starting do it once)."""
+        """Bring a database of an earlier release up to date: add the columns it lacks, give its
+        items their place in the queue, and record the patients of its unfinished items (once;
+        under the write lock, so two processes starting together do it once)."""
         with self._store.transaction() as db:
             have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             missing = [name for name in _ADDED_COLUMNS if name not in have]
@@ -230,11 +251,16 @@ class Outbox:
                                [(n, n, item_id) for n, (item_id,) in enumerate(rows, 1)])
             if "patients" in missing:
                 rows = db.execute("SELECT id, parts FROM outbox WHERE state IN ('pending', 'sending')").fetchall()
-                for item_id, parts in rows:
-                    patients = patients_of(_loads(parts, []))
-                    db.execute("UPDATE outbox SET patients = ? WHERE id = ?", (_dumps(patients), item_id))
-                    db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, item_id) VALUES (?, ?)",
-                                   [(p, item_id) for p in patients])
+                db.executemany("UPDATE outbox SET patients = ? WHERE id = ?",
+                               [(_dumps(patients_of(_loads(parts, []))), item_id) for item_id, parts in rows])
+            layout = {row[1] for row in db.execute("PRAGMA table_info(outbox_patients)")}
+            if "seq" not in layout:  # absent, or of a layout without the queue place: built afresh
+                db.execute("DROP TABLE IF EXISTS outbox_patients")
+                for statement in _PATIENTS.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                for (item_id,) in db.execute("SELECT id FROM outbox WHERE state IN ('pending', 'sending')").fetchall():
+                    _hold(db, item_id)
             for statement in _ADDED_INDEXES:
                 db.execute(statement)
 
@@ -261,8 +287,7 @@ class Outbox:
                 f" updated_at, patients, turn, seq) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, {_NEXT_TURN}, {_NEXT_SEQ})",
                 (item_id, kind, _dumps(parts), len(parts), count, now, now, now, _dumps(patients)),
             )
-            db.executemany("INSERT INTO outbox_patients (patient, item_id) VALUES (?, ?)",
-                           [(p, item_id) for p in patients])
+            _hold(db, item_id)
         return item_id
 
     def get(self, item_id: str) -> Item | None:
@@ -312,7 +337,8 @@ class Outbox:
         unfinished item of its patients holds back, for ``lease`` seconds; the claim starts a new attempt unless
         it continues one after a part was sent."""
         now = self.clock()
-        query = _CLAIM.format(only="AND o.id = :only" if only else "")
+        # One item asked for by id is found by its key; otherwise the queue is walked in order.
+        query = _CLAIM.format(index="" if only else "INDEXED BY outbox_queue", only="AND o.id = :only" if only else "")
         params: dict[str, Any] = {"now": now, "only": only} if only else {"now": now}
         with self._store.transaction() as db:
             row = db.execute(query, params).fetchone()
@@ -367,11 +393,11 @@ class Outbox:
         goes into its history. NotFound for an unknown id, Conflict for an item that is not dead."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT state, attempts, last_error, history, patients, updated_at FROM outbox"
+            row = db.execute("SELECT state, attempts, last_error, history, updated_at FROM outbox"
                              " WHERE id = ?", (item_id,)).fetchone()
             if row is None:
                 raise NotFound(f"No outbox item {item_id!r}.")
-            state, attempts, last_error, history, patients, died_at = row
+            state, attempts, last_error, history, died_at = row
             if state != "dead":
                 raise Conflict(f"Outbox item {item_id!r} is {state}, not dead: only a dead item can be retried.")
             life = {"state": "dead", "since": _iso(died_at), "attempts": attempts,
@@ -381,8 +407,7 @@ class Outbox:
                 f" lease_until = NULL, resume = 0, history = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
                 (now, _dumps([*_loads(history, []), life]), now, item_id),
             )
-            db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, item_id) VALUES (?, ?)",
-                           [(p, item_id) for p in _loads(patients, [])])
+            _hold(db, item_id)
 
     def purge(self, older_than: float) -> list[str]:
         """Drop the Bundles of items sent more than ``older_than`` seconds ago (their parts, the
