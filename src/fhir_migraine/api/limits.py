@@ -64,6 +64,21 @@ def register(app: Flask, settings: HttpSettings) -> None:
         if request.url_rule is None or request.method not in WITH_BODY:
             return  # a route that does not exist answers 404/405 first
         route = request.url_rule.rule
-        check_size(request.content_length, body_limit(route, settings))
-        if request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        limit = body_limit(route, settings)
+        check_size(request.content_length, limit)
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if request.content_length or chunked:
             check_type(request.mimetype, route)  # a POST without a body (a retry) declares no type
+        if chunked and route != "/imports":  # an import streams its upload to disk and counts it there
+            read_chunked(limit)
+
+
+def read_chunked(limit: int) -> None:
+    """Read a chunked body of at most ``limit`` bytes now, for the view to take (``get_data``
+    returns it); a TooLarge as soon as it passes the limit. werkzeug stops reading silently at
+    ``MAX_CONTENT_LENGTH``, so a body cut there would reach the view as if it were whole: one
+    byte more is asked for, and its arrival is the proof of too much."""
+    request.max_content_length = limit + 1
+    data = request.get_data(cache=True)
+    if len(data) > limit:
+        check_size(len(data), limit)
