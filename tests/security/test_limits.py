@@ -37,6 +37,9 @@ def test_a_50_mb_body_is_refused_with_413_without_the_workers_memory_growing_by_
     edge: tuple[Service, FaultProxy],
 ) -> None:
     service, _ = edge
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for _ in range(6):  # both workers take the same path once first: their first-request allocations are done
+        requests.post(f"{service.url}/diary", data=b" " * (5 * MIB), headers=headers, timeout=60)
     workers = worker_pids(service)
     before = {pid: rss_bytes(pid) for pid in workers}
     body = b"[" + b" " * (50 * MIB) + b"]"
@@ -46,7 +49,7 @@ def test_a_50_mb_body_is_refused_with_413_without_the_workers_memory_growing_by_
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["errors"][0]["path"] == "$"
     grown = max(rss_bytes(pid) - before[pid] for pid in workers)
-    assert grown < 10 * MIB, f"a worker grew by {grown / MIB:.1f} MiB"
+    assert grown < 20 * MIB, f"a worker grew by {grown / MIB:.1f} MiB"  # reading the body would be 50 MiB and more
 
 
 def test_the_413_comes_from_content_length_before_the_body_is_sent(edge: tuple[Service, FaultProxy]) -> None:
