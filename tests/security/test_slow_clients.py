@@ -5,6 +5,7 @@ the EHR, and a client that trickles its headers or body is cut off after the rea
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -99,3 +100,33 @@ def test_a_client_trickling_its_body_is_cut_off_after_the_read_timeout(edge: tup
     status_line, _, rest = slow.answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 408"), slow.answer[:200]
     assert json.loads(rest.partition(b"\r\n\r\n")[2])["status"] == 408
+
+
+def test_a_large_upload_at_a_sound_rate_outlasts_the_read_timeout(edge: tuple[Service, FaultProxy]) -> None:
+    """The body gets a second per MiB its Content-Length announces: 12 MiB sent steadily at about
+    2 MiB/s take longer than the read time-out and still arrive."""
+    service, _ = edge
+    line = json.dumps({"notes": "x" * 10_000}).encode() + b"\n"
+    body = line * (12 * 1024 * 1024 // len(line))
+    head = (f"POST /imports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/x-ndjson\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    chunk = 256 * 1024
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(head)
+        for offset in range(0, len(body), chunk):
+            sock.sendall(body[offset:offset + chunk])
+            time.sleep(0.125)
+        answer = sock.recv(65536)
+    assert time.monotonic() - started > READ_TIMEOUT
+    assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
+
+
+def test_the_body_allowance_follows_the_announced_length() -> None:
+    from fhir_migraine.api.edge_worker import MIN_BODY_RATE, body_allowance
+
+    head = b"POST /imports HTTP/1.1\r\nHost: x\r\ncontent-LENGTH:  %d \r\n\r\n"
+    assert body_allowance(head % (64 * MIN_BODY_RATE), 10.0) == 74.0
+    assert body_allowance(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 10.0) == 10.0
+    # Only the header block counts: a body that mentions a length changes nothing.
+    assert body_allowance(b"POST / HTTP/1.1\r\nHost: x\r\n\r\nx\r\nContent-Length: 999999999\r\n", 10.0) == 10.0

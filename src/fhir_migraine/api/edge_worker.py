@@ -7,7 +7,8 @@ headers hold every thread, and gunicorn has no header time-out. ``EdgeWorker`` c
 - the headers are read in the worker's event loop, without blocking, and the connection goes to
   a pool thread only once they are complete: a slow client holds a socket, never a thread;
 - the headers must be complete within ``http.read_timeout`` of the connection, and the body within
-  ``http.read_timeout`` of the headers, in total however slowly a client trickles (then a 408);
+  ``http.read_timeout`` of the headers (plus a second per MiB its ``Content-Length`` announces), in
+  total however slowly a client trickles (then a 408);
 - gunicorn's own errors (a bad request line, an invalid or oversized header, a read time-out)
   are answered as ``application/problem+json`` with constant details, never echoing the request,
   and logged with constant messages; no answer carries a ``Server`` banner naming gunicorn.
@@ -25,6 +26,7 @@ import errno
 import http
 import json
 import logging
+import re
 import selectors
 import socket
 import time
@@ -51,6 +53,17 @@ HEAD_LIMIT = 64 * 1024
 #: Longest a finished connection is drained of what the client still sends.
 LINGER_S = 2.0
 RECV_CHUNK = 64 * 1024
+#: A body announced by ``Content-Length`` gets one more second per this many bytes beyond the read
+#: time-out, so a large upload on a sound link arrives in time while a trickle is still cut off.
+MIN_BODY_RATE = 1024 * 1024
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,15})[ \t]*\r\n", re.IGNORECASE)
+
+
+def body_allowance(head: bytes, read_timeout: float) -> float:
+    """Seconds the body of a request with this header block may take: the read time-out, plus one
+    second per ``MIN_BODY_RATE`` bytes its ``Content-Length`` announces."""
+    found = _CONTENT_LENGTH.search(head.partition(b"\r\n\r\n")[0] + b"\r\n")
+    return read_timeout + (int(found.group(1)) / MIN_BODY_RATE if found else 0.0)
 
 # gunicorn's parse errors: the status and a constant detail (gunicorn's own text quotes the request).
 _REFUSALS: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -171,7 +184,8 @@ class EdgeWorker(ThreadWorker):  # type: ignore[misc]
     def enqueue_req(self, conn: EdgeConn) -> None:
         conn.init()
         conn.sock.settimeout(self.read_timeout)
-        reader = DeadlineReader(conn.sock, deadline=time.monotonic() + self.read_timeout, idle_timeout=self.read_timeout)
+        allowance = body_allowance(bytes(conn.head), self.read_timeout)
+        reader = DeadlineReader(conn.sock, deadline=time.monotonic() + allowance, idle_timeout=self.read_timeout)
         reader.unread(bytes(conn.head))  # the head read in the event loop comes first
         conn.head = bytearray()
         conn.parser.unreader = reader
