@@ -178,6 +178,7 @@ class FaultProxy:
         self._upstream = parts
         self._lock = threading.Lock()
         self._queue: deque[Fault] = deque()
+        self._queue_methods: frozenset[str] | None = None
         self._mode: Fault | None = None
         self._seen = 0
         self._applied: list[str] = []
@@ -203,11 +204,14 @@ class FaultProxy:
         with self._lock:
             return list(self._applied)
 
-    def set_faults(self, *faults: Fault) -> None:
-        """Replace the queue: each request takes the next fault; when it is empty, the mode applies."""
+    def set_faults(self, *faults: Fault, methods: Iterable[str] | None = None) -> None:
+        """Replace the queue: each request takes the next fault; when it is empty, the mode applies.
+        With ``methods``, only requests of those methods take from the queue (a readiness probe's
+        GETs then leave the faults meant for the deliveries' POSTs)."""
         _check(faults)
         with self._lock:
             self._queue = deque(faults)
+            self._queue_methods = frozenset(m.upper() for m in methods) if methods is not None else None
 
     def set_mode(self, mode: Fault | None) -> None:
         """A standing fault for every request the queue does not cover; None passes through."""
@@ -262,10 +266,11 @@ class FaultProxy:
         )
         self._thread.start()
 
-    def _take_fault(self) -> Fault | None:
+    def _take_fault(self, method: str) -> Fault | None:
         with self._lock:
             self._seen += 1
-            fault = self._queue.popleft() if self._queue else self._mode
+            queued = self._queue and (self._queue_methods is None or method in self._queue_methods)
+            fault = self._queue.popleft() if queued else self._mode
             if fault is not None:
                 self._applied.append(str(fault))
             return fault
@@ -345,7 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(Status(400, body=outcome(400)).answer())
             return
-        fault = self.server.proxy._take_fault()
+        fault = self.server.proxy._take_fault(self.command)
         try:
             self._respond(fault, body)
         except OSError as exc:  # the client went away, or pause() dropped the connection

@@ -72,7 +72,7 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
 
 @pytest.mark.parametrize("faults", FAULTS.values(), ids=FAULTS.keys())
 def test_after_the_fault_every_item_is_in_the_ehr_exactly_once(service, proxy: FaultProxy, ehr, run_id: str, faults) -> None:
-    proxy.set_faults(*faults)
+    proxy.set_faults(*faults, methods=["POST"])  # the deliveries', not the readiness probe's GETs
     ids, bundles = accept_items(service, run_id)
     settled = wait_until_settled(service, ids, timeout=90)
     assert {s["state"] for s in settled.values()} == {"sent"}, settled
@@ -96,7 +96,7 @@ def test_items_wait_while_the_ehr_is_down_and_arrive_once_it_is_back(service, pr
 
 
 def test_429_retry_after_is_honoured(service, proxy: FaultProxy, ehr, run_id: str) -> None:
-    proxy.set_faults(TooMany("3"))
+    proxy.set_faults(TooMany("3"), methods=["POST"])
     patient = f"Patient/fault-{run_id}"
     started = time.monotonic()
     answer = service.post("/orders", json=example_orders(run_id, patient)[0])

@@ -176,6 +176,15 @@ def test_an_injected_500_does_not_reach_the_upstream(proxy: FaultProxy, upstream
     assert proxy.faults_applied == ["Status(500)"]
 
 
+def test_faults_queued_for_posts_pass_gets_through(proxy: FaultProxy, upstream: Upstream) -> None:
+    proxy.set_faults(Status(500), methods=["post"])
+
+    assert requests.get(f"{proxy.url}/fhir/metadata", timeout=2).status_code == 200
+    assert requests.post(f"{proxy.url}/fhir", json={"resourceType": "Bundle"}, timeout=2).status_code == 500
+    assert requests.post(f"{proxy.url}/fhir", json={"resourceType": "Bundle"}, timeout=2).status_code != 500
+    assert proxy.faults_applied == ["Status(500)"]
+
+
 def test_an_injected_status_can_carry_its_own_body_and_headers(proxy: FaultProxy) -> None:
     proxy.set_faults(Status(503, body="down for maintenance", headers={"Content-Type": "text/plain"}))
 
