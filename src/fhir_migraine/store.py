@@ -6,6 +6,11 @@ protocol library): one place for the pragmas, the locking and the schema.
 - a 30 s busy timeout, so a process waits for another's write instead of failing;
 - autocommit, with ``transaction()`` (``BEGIN IMMEDIATE``) for read-modify-write sequences, which
   takes the write lock up front and so cannot deadlock on an upgrade;
+- writers queue at a gate before they ask SQLite for its write lock: a lock on the
+  ``<database>-lock`` file (``flock``), shared by every store, thread and process of the database.
+  The kernel hands it to the next writer the moment it is free, where SQLite's own busy handler
+  polls with sleeps of up to 100 ms: under many concurrent requests that polling, not the work,
+  made the slowest answers. Readers never wait at the gate (WAL);
 - one connection per store object, shared by its threads behind a lock. Open stores after a fork
   (gunicorn workers build their own app), never before: a connection must not cross a fork;
 - private at rest, whatever the umask: the database's folder 0700 (when this user owns it), the
@@ -16,6 +21,7 @@ protocol library): one place for the pragmas, the locking and the schema.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import stat
@@ -29,7 +35,7 @@ MEMORY = ":memory:"
 BUSY_TIMEOUT_S = 30.0
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
-COMPANIONS = ("-wal", "-shm", "-journal")
+COMPANIONS = ("-wal", "-shm", "-journal", "-lock")
 
 
 def _tighten(path: Path, mode: int) -> None:
@@ -54,6 +60,48 @@ def make_private(database: str) -> None:
             _tighten(companion, FILE_MODE)
 
 
+class _Gate:
+    """The write gate of one database in this process: a re-entrant lock of its threads, and the
+    ``flock`` of the ``-lock`` file between processes (taken by the outermost holder only)."""
+
+    def __init__(self, database: str) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = os.open(database + "-lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks without the GIL until it is free
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_gates: dict[tuple[int, str], _Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(database: str) -> _Gate:
+    """The gate of ``database`` in this process (a gate made before a fork is not reused after it)."""
+    key = (os.getpid(), os.path.realpath(database))
+    with _gates_lock:
+        if key not in _gates:
+            _gates[key] = _Gate(database)
+        return _gates[key]
+
+
+class _NoGate:
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+
 class Store:
     """One SQLite connection with the project's pragmas and ``schema`` created (idempotently)."""
 
@@ -63,7 +111,8 @@ class Store:
         self.database = database
         self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._lock = threading.RLock()
-        with self._lock:
+        self._gate: _Gate | _NoGate = _gate(database) if database != MEMORY else _NoGate()
+        with self._gate.held(), self._lock:
             if database != MEMORY:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -85,13 +134,15 @@ class Store:
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement, committed when this returns; how many rows it changed."""
-        with self._lock:
+        with self._gate.held(), self._lock:
             return self._db.execute(sql, params).rowcount
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The connection inside ``BEGIN IMMEDIATE``: committed on leaving, rolled back on any error."""
-        with self._lock:
+        """The connection inside ``BEGIN IMMEDIATE``: committed on leaving, rolled back on any error.
+        The gate is taken before this store's own lock, so a writer waiting at the gate never
+        holds up a reader of this store."""
+        with self._gate.held(), self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

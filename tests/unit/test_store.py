@@ -90,7 +90,7 @@ def test_the_database_its_wal_and_shm_are_private_whatever_the_umask(tmp_path: P
     store = Store(str(path), SCHEMA)
     store.write("INSERT INTO t VALUES ('a', 1)")  # the WAL now holds a write
     assert _mode(path.parent) == 0o700
-    for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"):
+    for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm", "db.sqlite3-lock"):
         assert _mode(path.parent / name) == 0o600, name
 
 
@@ -108,4 +108,4 @@ def test_an_existing_open_folder_and_files_are_tightened(tmp_path: Path) -> None
         os.umask(before)
     assert _mode(folder) == 0o700
     assert {file.name: _mode(file) for file in folder.iterdir()} == {
-        "db.sqlite3": 0o600, "db.sqlite3-wal": 0o600, "db.sqlite3-shm": 0o600}
+        "db.sqlite3": 0o600, "db.sqlite3-wal": 0o600, "db.sqlite3-shm": 0o600, "db.sqlite3-lock": 0o600}
