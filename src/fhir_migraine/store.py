@@ -151,6 +151,16 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and empty it, so earlier versions of changed pages (the
+        content a purge removed) do not linger in the WAL; whether it completed (a reader still
+        in an older snapshot makes it wait for a later one)."""
+        if self.database == MEMORY:
+            return True
+        with self._gate.held(), self._lock:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

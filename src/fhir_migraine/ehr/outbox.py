@@ -430,4 +430,8 @@ class Outbox:
                     " WHERE id = ?",
                     (_dumps(kept), _dumps(error) if error else None, _dumps(lives), now, item_id),
                 )
+        if rows:
+            # secure_delete overwrites the freed content in the database; the WAL still holds the
+            # pages as they were until it is checkpointed and emptied.
+            self._store.checkpoint()
         return [row[0] for row in rows]
