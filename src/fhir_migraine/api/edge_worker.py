@@ -65,6 +65,7 @@ def body_allowance(head: bytes, read_timeout: float) -> float:
     found = _CONTENT_LENGTH.search(head.partition(b"\r\n\r\n")[0] + b"\r\n")
     return read_timeout + (int(found.group(1)) / MIN_BODY_RATE if found else 0.0)
 
+
 # gunicorn's parse errors: the status and a constant detail (gunicorn's own text quotes the request).
 _REFUSALS: tuple[tuple[type[BaseException], int, str], ...] = (
     (http_errors.InvalidRequestLine, 400, "The request line is not valid HTTP."),
