@@ -11,12 +11,12 @@ reported by line (line number, JSON path, message) and the valid ones of their c
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from fhir_migraine import operations
 from fhir_migraine.documents import parse_json
+from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
 from fhir_migraine.errors import InputError, Problem, ProfileError, UnreadableInput
 from fhir_migraine.inputs.diary_files import Located
@@ -29,51 +29,25 @@ CHUNK_ENTRIES = 100
 SKIP_SIZE = 64 * 1024
 
 
-class Importer:
+class Importer(Repeating):
     """Claims import jobs from ``jobs`` and hands each chunk's Bundle to ``queue`` (which stores
     it in the outbox and answers its id); a thread when started, or driven by ``run_once``."""
 
+    name = "importer"
+    leftover = "its job stays leased"
+    log = log
+
     def __init__(self, jobs: ImportJobs, queue: Callable[[Resource], str], *, lease: float,
                  interval: float = 0.5, chunk_entries: int = CHUNK_ENTRIES, max_line_bytes: int = 4 * 1024 * 1024) -> None:
-        self.jobs, self.queue, self.lease, self.interval = jobs, queue, lease, interval
+        super().__init__(interval=interval)
+        self.jobs, self.queue, self.lease = jobs, queue, lease
         self.chunk_entries, self.max_line_bytes = chunk_entries, max_line_bytes
-        self._stop = threading.Event()
-        # A daemon thread, as the outbox worker: a job it leaves half done stays leased and is
-        # taken up again from its last recorded chunk.
-        self._thread = threading.Thread(target=self._run, name="importer", daemon=True)
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+    def first(self) -> None:
+        self.jobs.sweep()
 
-    def start(self) -> Importer:
-        self._thread.start()
-        log.info("importer started")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Stop after the chunk in flight, waiting up to ``timeout`` seconds; whether it stopped."""
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-        stopped = not self._thread.is_alive()
-        if stopped:
-            log.info("importer stopped")
-        else:
-            log.warning("importer still mapping at shutdown; its job stays leased")
-        return stopped
-
-    def _run(self) -> None:
-        try:
-            self.jobs.sweep()
-        except Exception as exc:  # a folder that cannot be listed must not keep the importer from running
-            log.error("importer error", extra={"error": type(exc).__name__})
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:  # keep the thread alive; the job's lease brings it back
-                log.error("importer error", extra={"error": type(exc).__name__})
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        self.run_once()
 
     def run_once(self) -> int:
         """Import every job due now (until stopped); how many were handled."""

@@ -4,27 +4,31 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.errors import EhrError
 
 log = logging.getLogger(__name__)
 
 
-class EhrProbe:
-    """The last answer of the EHR to ``metadata()``, refreshed by a thread between ``start`` and ``stop``."""
+class EhrProbe(Repeating):
+    """The last answer of the EHR to ``metadata()``, refreshed by a thread between ``start`` and
+    ``stop`` (a probe in flight ends by its time-out)."""
+
+    name = "readiness probe"
+    leftover = "a probe in flight ends by its time-out"
+    stop_timeout = 5.0
+    log = log
 
     def __init__(self, ehr: Ehr, *, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(interval=interval)
         self.ehr = ehr  # its time-out is the probe's (``ehr.probe_timeout``)
-        self.interval = interval
         self.clock = clock
         self._last: tuple[float, dict[str, Any]] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def probe(self) -> dict[str, Any]:
         """Ask the EHR now and remember its answer; the state as ``state`` reports it."""
@@ -47,28 +51,5 @@ class EhrProbe:
         at, found = self._last
         return {"configured": True, **found, "probe_age_s": round(self.clock() - at, 1)}
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> EhrProbe:
-        """Probe now and then every ``interval`` seconds in a daemon thread (once)."""
-        if not self.running:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="fhir-migraine-ehr-probe", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the thread (a probe in flight ends by its time-out); whether it stopped in time."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.probe()
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        self.probe()

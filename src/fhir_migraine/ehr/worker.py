@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Transactions
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.errors import EhrError
@@ -103,51 +104,25 @@ def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: st
     return handled
 
 
-class Worker:
+class Worker(Repeating):
     """A background thread that drains the outbox every ``interval`` seconds until stopped, and
     every ``purge_every`` seconds drops the Bundles of items sent more than ``retention_days`` ago
     (None: kept)."""
 
+    name = "outbox worker"
+    leftover = "its item stays leased"
+    log = log
+
     def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5,
                  retention_days: float | None = None, purge_every: float = PURGE_EVERY_S) -> None:
-        self.outbox, self.client, self.policy, self.interval = outbox, client, policy, interval
+        super().__init__(interval=interval)
+        self.outbox, self.client, self.policy = outbox, client, policy
         self.retention_days, self.purge_every = retention_days, purge_every
         self._next_purge = 0.0  # at start, then every purge_every seconds
-        self._stop = threading.Event()
-        # A daemon thread: a process that must exit is never held up by an EHR that does not
-        # answer; what it was sending stays leased and is taken up again (see the module doc).
-        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> Worker:
-        self._thread.start()
-        log.info("outbox worker started")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Ask the thread to stop after the transaction in flight, and wait up to ``timeout``
-        seconds; whether it has stopped."""
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-        stopped = not self._thread.is_alive()
-        if stopped:
-            log.info("outbox worker stopped")
-        else:
-            log.warning("outbox worker still delivering at shutdown; its item stays leased")
-        return stopped
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._purge_when_due()
-                drain(self.outbox, self.client, self.policy, stop=self._stop)
-            except Exception as exc:  # keep the worker alive; the item's lease brings it back
-                log.error("outbox worker error", extra={"error": type(exc).__name__})
-            self._stop.wait(self.interval)
+    def step(self) -> None:
+        self._purge_when_due()
+        drain(self.outbox, self.client, self.policy, stop=self._stop)
 
     def _purge_when_due(self) -> None:
         if self.retention_days is None or time.monotonic() < self._next_purge:
