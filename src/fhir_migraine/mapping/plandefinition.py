@@ -10,8 +10,9 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
 from fhir_migraine.mapping.fhir import Resource, concept, profile
-from fhir_migraine.mapping.orders import min_session_extension, reason, to_fhir_bag_medication, to_fhir_dosage
+from fhir_migraine.mapping.protocol_refs import min_session_extension, reason
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 USAGE_CONTEXT_TYPE = "http://terminology.hl7.org/CodeSystem/usage-context-type"

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from fhir_migraine import terminology
-from fhir_migraine.mapping.orders import ROUTE_ABBREVIATION
+from fhir_migraine.mapping.dosage import ROUTE_ABBREVIATION
 from fhir_migraine.mapping.plandefinition import INTENT_DISPLAY
 from fhir_migraine.profiles.elements import CANONICAL, vs_url
 from fhir_migraine.terminology import Code

@@ -1,0 +1,47 @@
+"""The RequestGroup of an order: the protocol's steps as actions, in order of administration.
+
+Spec: https://hl7.org/fhir/R4/requestgroup.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_migraine.identifiers import ORDER_SYSTEM, order_value
+from fhir_migraine.inputs.orders import Order
+from fhir_migraine.mapping.fhir import Resource, full_url, identifier, profile, subject
+from fhir_migraine.mapping.protocol_refs import canonical, min_session_extension, reason
+
+
+def to_fhir_request_group(order: Order, requests: list[Resource], authored: str) -> Resource:
+    protocol = order.protocol
+    group: Resource = {"resourceType": "RequestGroup", "meta": profile("migraine-infusion-group")}
+    extensions = min_session_extension(protocol)
+    if extensions:
+        group["extension"] = extensions
+    group["identifier"] = [identifier(ORDER_SYSTEM, order_value(order.order_id))]
+    group["instantiatesCanonical"] = [canonical(protocol)]
+    group["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
+    group["status"] = "active"
+    group["intent"] = "order"
+    group["subject"] = subject(order.patient)
+    group["authoredOn"] = authored
+    group["author"] = {"reference": order.requester["reference"]}
+    if reason(protocol):
+        group["reasonCode"] = reason(protocol)
+    actions = []
+    previous: str | None = None
+    for resolved, request in zip(order.steps, requests, strict=True):
+        action: dict[str, Any] = {
+            "id": resolved.step.id,
+            "prefix": str(resolved.sequence),
+            "title": resolved.step.id,
+            "textEquivalent": request["dosageInstruction"][0]["text"],
+        }
+        if previous is not None:
+            action["relatedAction"] = [{"actionId": previous, "relationship": "after-start"}]
+        action["resource"] = {"reference": full_url(request["identifier"][0])}
+        actions.append(action)
+        previous = resolved.step.id
+    group["action"] = actions
+    return group
