@@ -11,6 +11,7 @@ from typing import Any
 
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, parse_order_value, parse_step_value
+from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
@@ -57,19 +58,32 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
     first = requests[0]
     canonical = first.get("instantiatesCanonical").get(0)
     protocol = canonical.str().split("|")[0].rsplit("/", 1)[-1]
-    timing = first.get("dosageInstruction").get(0).get("timing").get("repeat")
     order: dict[str, Any] = {
         "order_id": order_id,
         "protocol": protocol,
         "patient": first.get("subject").patient(),
         "requester": {"reference": first.get("requester").get("reference").str()},
-        "start": timing.get("boundsPeriod").get("start").str(),
+        "start": _session_start(requests),
         "authored": first.get("authoredOn").str(),
     }
     if weight is not None:
         order["weight"] = weight.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
     return order
+
+
+def _session_start(requests: list[Reader]) -> str:
+    """The order's ``start``: the earliest first occurrence of its steps (a step placed before
+    or after another starts later than the session; the earliest starts with it)."""
+    starts = []
+    for request in requests:
+        for dosage in request.get("dosageInstruction").items():
+            start = dosage.get("timing").get("repeat").get("boundsPeriod").get("start")
+            moment = parse_instant(start.str())
+            if moment is None:
+                raise start.fail("must be a date-time with seconds and an offset")
+            starts.append((moment, start.str()))
+    return min(starts, key=lambda s: s[0])[1]
 
 
 def _step_id(request: Reader, order_id: str) -> str:
@@ -89,7 +103,12 @@ def _ordered_dose(dosage: Reader) -> Reader:
 
 
 def _step(request: Reader) -> dict[str, Any]:
-    dosage = request.get("dosageInstruction").get(0)
+    # A step with a first dose has two Dosages, the first dose then the repeats: the last one
+    # holds the dose the order gives (the first dose is the protocol's).
+    dosages = request.get("dosageInstruction").items()
+    if not dosages:
+        raise request.fail("is required", ".dosageInstruction")
+    dosage = dosages[-1]
     ordered = _ordered_dose(dosage)
     if request.opt("medicationReference") is None:
         return {"dose": ordered.get("doseQuantity").quantity_text()}
