@@ -14,6 +14,7 @@ from fhirpathpy import evaluate
 from fhirpathpy.models import models
 
 from fhir_migraine import operations
+from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import protocols
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.sequencing import shift_instant
@@ -172,3 +173,34 @@ def test_the_exported_plan_definition_carries_placements_conditions_and_the_firs
     dhe = next(c for c in plan["contained"] if c.get("id") == "step-dhe")
     assert [d["doseAndRate"][0]["doseQuantity"]["value"] for d in dhe["dosage"]] == [0.5, 1]
     assert [d["timing"]["repeat"]["count"] for d in dhe["dosage"]] == [1, 8]
+
+
+def _dhe_bundle() -> dict[str, Any]:
+    return json.loads((EXAMPLES / "bundles" / "dhe-repeat.bundle.json").read_text())
+
+
+def _dhe_protocol() -> protocols.Protocol:
+    return protocols.load_text((PROTOCOLS / "dhe-repeat.yaml").read_text())
+
+
+def test_unmap_with_the_protocol_finds_the_start_when_the_earliest_step_is_missing() -> None:
+    bundle = _dhe_bundle()
+    bundle["entry"] = [e for e in bundle["entry"] if not e["resource"]["identifier"][0]["value"].endswith("/antiemetic")]
+    protocol = _dhe_protocol()
+    order = json.loads((EXAMPLES / "orders" / "dhe-repeat.json").read_text())
+    assert operations.unmap(bundle, {protocol.id: protocol}.get)["orders"][0]["start"] == order["start"]
+    # Without the protocol only the earliest start is known: the DHE's, 30 minutes later.
+    assert operations.unmap(bundle)["orders"][0]["start"] == "2026-12-04T06:30:00Z"
+
+
+def test_unmap_with_the_protocol_refuses_a_step_whose_start_contradicts_it() -> None:
+    bundle = _dhe_bundle()
+    index, request = next((i, e["resource"]) for i, e in enumerate(bundle["entry"])
+                          if e["resource"]["identifier"][0]["value"].endswith("/dhe"))
+    request["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["start"] = "2026-12-04T06:45:00Z"
+    protocol = _dhe_protocol()
+    with pytest.raises(InputError) as refused:
+        operations.unmap(bundle, {protocol.id: protocol}.get)
+    (problem,) = refused.value.problems
+    assert problem.path == f"$.entry[{index}].resource.dosageInstruction[0].timing.repeat.boundsPeriod.start"
+    assert "step 'dhe' starts 30 min after the session's start" in problem.message
