@@ -16,7 +16,7 @@ from tests.helpers import run_cli
 
 DATA = Path(terminology.__file__).parent / "data"
 DRUGS = json.loads((DATA / "drugs.json").read_text(encoding="utf-8"))
-PRODUCT_TTYS = {"SCD", "SCDF", "SBD", "SBDF", "GPCK", "BPCK"}
+PRODUCT_TTYS = {"SCD", "SCDF", "SCDG", "SBD", "SBDF", "SBDG", "GPCK", "BPCK"}  # US Core medication codes
 
 
 def _coded_entries(value: Any, path: str = "$") -> list[tuple[str, dict[str, Any]]]:
