@@ -10,6 +10,8 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
+from fhir_migraine.inputs.limits import Approval, LimitReader, Limits, label_excesses, occurrences, schedule_problems
+from fhir_migraine.inputs.limits import below_plausible_minimum
 from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
 from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
@@ -31,6 +33,7 @@ class Additive:
     drug: Drug
     dose: Quantity
     max_dose: Quantity | None = None
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class Step:
     rate: Quantity | None = None
     duration: Quantity | None = None
     prn: str | None = None
+    limits: Limits | None = None
+    off_label: Approval | None = None
+    exceptions: dict[str, Approval] = field(default_factory=dict, compare=False)
+
+    def bag_limits(self) -> tuple[Additive, Limits] | None:
+        """The one additive of a bag that declares limits, with them (Dosage has one maxDosePerPeriod)."""
+        for additive in self.additives:
+            if additive.limits is not None:
+                return additive, additive.limits
+        return None
 
 
 @dataclass(frozen=True)
@@ -150,17 +163,38 @@ class _Checker(Collector):
             step = self.step(raw, path)
             if step is not None:
                 steps.append(step)
+        schedule = self.schedule(doc["schedule"])
+        for i, step in enumerate(steps):
+            self.limit_checks(step, schedule, f"$.steps[{i}]")
         return Protocol(
             id=doc["id"],
             version=doc["version"],
             title=doc["title"],
             intent=doc["intent"],
-            schedule=self.schedule(doc["schedule"]),
+            schedule=schedule,
             steps=tuple(steps),
             indication=self.indication(doc.get("indication")),
             min_duration=self.quantity(doc.get("min_duration"), "$.min_duration", ("time",)),
             document=doc,
         )
+
+    def limit_checks(self, step: Step, schedule: Schedule, path: str) -> None:
+        """The schedule's doses against the step's declared limits and the drug's label."""
+        doses: list[tuple[Drug, Quantity, Limits | None, str]] = []
+        if step.drug is not None and step.dose is not None:
+            doses.append((step.drug, step.dose, step.limits, path))
+        for j, additive in enumerate(step.additives):
+            doses.append((additive.drug, additive.dose, additive.limits, f"{path}.additives[{j}]"))
+        for drug, dose, limits, where in doses:
+            slip = below_plausible_minimum(drug.name, step.route, dose)
+            if slip is not None:
+                self.fail(f"{where}.dose", slip)
+            given = occurrences(dose, schedule)
+            self.problems.extend(schedule_problems(given, limits, f"{where}.limits", drug.name))
+            excesses = label_excesses(drug.name, step.route, given)
+            if excesses and step.off_label is None:
+                said = "; ".join(e.text(drug.name, "IV" if step.route == "intravenous" else step.route) for e in excesses)
+                self.fail(path, f"{said}. An order above the label needs 'off_label: {{reason, approved_by}}'")
 
     def schedule(self, raw: dict[str, Any]) -> Schedule:
         if raw["kind"] == "once":
@@ -189,6 +223,7 @@ class _Checker(Collector):
         if kind == "infusion":
             return self.infusion(raw, path)
         dose = self.quantity(raw["dose"], f"{path}.dose", DOSE_OR_PER_KG)
+        reader = LimitReader(self)
         return Step(
             id=raw["id"],
             type=kind,
@@ -198,12 +233,16 @@ class _Checker(Collector):
             max_dose=self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose"),
             over=self.quantity(raw.get("over"), f"{path}.over", ("time",)),
             prn=raw.get("prn"),
+            limits=reader.limits(raw.get("limits"), dose, f"{path}.limits"),
+            off_label=reader.approval(raw.get("off_label")),
+            exceptions=reader.exceptions(raw.get("exceptions"), f"{path}.exceptions"),
         )
 
     def infusion(self, raw: dict[str, Any], path: str) -> Step:
         if ("rate" in raw) == ("duration" in raw):
             self.fail(path, "an infusion needs either 'rate' or 'duration' (not both)")
-        additives = []
+        additives: list[Additive] = []
+        reader = LimitReader(self)
         names: set[str] = set()
         for j, add in enumerate(raw.get("additives", [])):
             apath = f"{path}.additives[{j}]"
@@ -214,8 +253,12 @@ class _Checker(Collector):
             dose = self.quantity(add["dose"], f"{apath}.dose", DOSE_OR_PER_KG)
             drug = self.drug(add, "drug", apath)
             limit = self.max_dose(dose, add.get("max_dose"), f"{apath}.max_dose")
+            limits = reader.limits(add.get("limits"), dose, f"{apath}.limits")
+            if limits is not None and any(a.limits is not None for a in additives):
+                self.fail(f"{apath}.limits", "only one additive of a bag may declare limits "
+                                             "(a Dosage has one maxDosePerPeriod)")
             if drug is not None and dose is not None:
-                additives.append(Additive(drug, dose, limit))
+                additives.append(Additive(drug, dose, limit, limits))
         return Step(
             id=raw["id"],
             type="infusion",
@@ -226,5 +269,7 @@ class _Checker(Collector):
             rate=self.quantity(raw.get("rate"), f"{path}.rate", ("volume/time",)),
             duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
             prn=raw.get("prn"),
+            off_label=reader.approval(raw.get("off_label")),
+            exceptions=reader.exceptions(raw.get("exceptions"), f"{path}.exceptions"),
         )
 

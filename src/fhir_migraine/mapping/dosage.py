@@ -12,6 +12,7 @@ from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
 from fhir_migraine.inputs.quantity import Quantity, json_number
+from fhir_migraine.mapping.dose_limits import limit_elements
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
 
 ROUTE_ABBREVIATION = {"intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM"}
@@ -97,8 +98,9 @@ def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None
     else:
         assert resolved.dose is not None
         dosage["doseAndRate"] = _dose_and_rate(resolved.dose)
-        if step.max_dose is not None:
+        if step.max_dose is not None and step.limits is None:
             dosage["maxDosePerAdministration"] = step.max_dose.fhir()
+    dosage.update(limit_elements(step))
     return dosage
 
 
