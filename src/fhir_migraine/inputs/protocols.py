@@ -10,8 +10,15 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
-from fhir_migraine.inputs.limits import Approval, LimitReader, Limits, label_excesses, occurrences, schedule_problems
-from fhir_migraine.inputs.limits import below_plausible_minimum
+from fhir_migraine.inputs.limits import (
+    Approval,
+    LimitReader,
+    Limits,
+    below_plausible_minimum,
+    label_excesses,
+    occurrences,
+    schedule_problems,
+)
 from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
 from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code

@@ -16,9 +16,9 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_ISSUE_SYSTEM, issue_value
-from fhir_migraine.inputs.limits import Approval, label_excesses, occurrences, parse_rate, parse_quantity
+from fhir_migraine.inputs.limits import Approval, label_excesses, occurrences, parse_rate
 from fhir_migraine.inputs.orders import Order, ResolvedStep
-from fhir_migraine.inputs.quantity import Quantity, number_text
+from fhir_migraine.inputs.quantity import Quantity, number_text, parse_quantity
 from fhir_migraine.mapping.fhir import Resource, full_url, identifier, profile, subject
 from fhir_migraine.terminology import Code
 
