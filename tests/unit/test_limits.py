@@ -197,7 +197,7 @@ def test_an_approved_rate_exception_maps_without_warning_or_detected_issue() -> 
     assert _resources(mapped.bundle, "DetectedIssue") == []
 
 
-# -- the edges: CLI stderr, API body -------------------------------------------------------------
+# -- the CLI: warnings on stderr (the service's answers: tests/api/test_order_warnings.py) ------------------
 
 
 def test_the_cli_prints_the_bundle_and_the_warnings_on_stderr_and_exits_0() -> None:
@@ -217,24 +217,9 @@ def test_the_cli_prints_nothing_on_stderr_for_an_order_within_the_labels() -> No
     assert (run.code, run.err) == (0, "")
 
 
-def test_the_service_answers_the_bundle_with_its_warnings(client) -> None:
-    order = json.loads((EXAMPLES / "orders" / "valproate-weight-based.json").read_text())
-    answer = client.post("/orders", json=order)
-    assert answer.status_code == 201
-    body = answer.get_json()
-    assert body["bundle"]["resourceType"] == "Bundle"
-    assert _resources(body["bundle"], "DetectedIssue")[0]["detail"] == body["warnings"]["issue"][0]["diagnostics"]
-
-
-def test_the_service_answers_a_bare_bundle_without_warnings(client) -> None:
-    order = json.loads((EXAMPLES / "orders" / "ed-migraine-rescue.json").read_text())
-    answer = client.post("/orders", json=order)
-    assert (answer.status_code, answer.mimetype) == (201, "application/fhir+json")
-    assert answer.get_json()["resourceType"] == "Bundle"
-
-
 def test_validate_accepts_the_detected_issue() -> None:
     mapped = _example("valproate-weight-based")
     [issue] = _resources(mapped.bundle, "DetectedIssue")
     outcome = operations.validate(issue)
     assert [i["severity"] for i in outcome["issue"]] == ["information"], outcome
+
