@@ -99,9 +99,12 @@ def _second_additive_limits(doc: dict[str, Any]) -> None:
 
 
 BAD_INPUTS = [
-    Case("limits-unit-not-fitting-dose", "protocol", _limits({"per_period": "2 mL/24 h"}), "$.steps[1].limits.per_period"),
-    Case("limits-per-period-unreadable", "protocol", _limits({"per_period": "20 mg per day"}), "$.steps[1].limits.per_period"),
-    Case("limits-per-period-over-a-volume", "protocol", _limits({"per_period": "20 mg/2 mL"}), "$.steps[1].limits.per_period"),
+    Case("limits-unit-not-fitting-dose", "protocol", _limits({"per_period": "2 mL/24 h"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-per-period-unreadable", "protocol", _limits({"per_period": "20 mg per day"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-per-period-over-a-volume", "protocol", _limits({"per_period": "20 mg/2 mL"}),
+         "$.steps[1].limits.per_period"),
     Case("limits-empty", "protocol", _limits({}), "$.steps[1].limits"),
     Case("limits-unknown-key", "protocol", _limits({"per_day": "20 mg"}), "$.steps[1].limits.per_day"),
     Case("limits-per-administration-above-per-period", "protocol",

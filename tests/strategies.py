@@ -81,8 +81,8 @@ def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         step["max_dose"] = canonical(limit, "mg")
     if draw(st.booleans()):
         # Generous declared limits: at most 20 doses of the schedule, each at most ``limit``.
-        step["limits"] = {"per_administration": canonical(limit, "mg"),
-                          "per_period": canonical(limit * 40, "mg") + "/24 h", "per_course": canonical(limit * 40, "mg")}
+        most = canonical(limit * 40, "mg")
+        step["limits"] = {"per_administration": canonical(limit, "mg"), "per_period": f"{most}/24 h", "per_course": most}
     if kind == "push" and draw(st.booleans()):
         step["over"] = draw(quantity("min", 1, 30))[0]
     if _label(drug).get("per_period") or draw(st.booleans()):

@@ -98,7 +98,8 @@ def test_the_repeated_dhe_example_declares_its_limits_as_dosage_elements() -> No
                if r["identifier"][0]["value"].endswith("/dhe"))
     dosage = dhe["dosageInstruction"][0]
     assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 3
-    assert (dosage["maxDosePerPeriod"]["denominator"]["value"], dosage["maxDosePerPeriod"]["denominator"]["code"]) == (24, "h")
+    period = dosage["maxDosePerPeriod"]["denominator"]
+    assert (period["value"], period["code"]) == (24, "h")
     assert dosage["maxDosePerAdministration"]["value"] == 1
 
 
@@ -127,7 +128,8 @@ def test_the_off_label_dhe_regimen_is_recorded_in_a_detected_issue_the_request_p
 def test_an_order_whose_override_goes_above_the_label_is_refused_without_off_label() -> None:
     protocol = copy.deepcopy(PROTOCOL)
     protocol["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
-    protocol["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg", "over": "3 min"})
+    protocol["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg",
+                              "over": "3 min"})
     _map(protocol, ORDER)  # 1.5 mg in 24 h: within the label
     order = ORDER | {"overrides": {"dhe": {"dose": "1 mg"}}}
     with pytest.raises(InputError) as refused:

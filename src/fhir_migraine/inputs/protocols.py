@@ -200,7 +200,8 @@ class _Checker(Collector):
             self.problems.extend(schedule_problems(given, limits, f"{where}.limits", drug.name))
             excesses = label_excesses(drug.name, step.route, given)
             if excesses and step.off_label is None:
-                said = "; ".join(e.text(drug.name, "IV" if step.route == "intravenous" else step.route) for e in excesses)
+                route = "IV" if step.route == "intravenous" else step.route
+                said = "; ".join(e.text(drug.name, route) for e in excesses)
                 self.fail(path, f"{said}. An order above the label needs 'off_label: {{reason, approved_by}}'")
 
     def schedule(self, raw: dict[str, Any]) -> Schedule:
