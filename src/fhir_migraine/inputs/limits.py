@@ -80,7 +80,7 @@ def parse_per_period(raw: Any) -> PerPeriod:
 
 
 def parse_rate(text: str) -> tuple[Quantity, Quantity]:
-    """A labelled rate such as ``20 mg/min``: the amount and the time it may take at least."""
+    """A labelled rate such as ``20 mg/min``: the amount, and the period it is given per."""
     per = parse_per_period(text)
     return per.dose, per.period
 
