@@ -79,6 +79,8 @@ def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     limit = value * (200 if per_kg else 2)
     if draw(st.booleans()):
         step["max_dose"] = canonical(limit, "mg")
+    if per_kg and draw(st.booleans()):
+        step["rounding"] = "1 mg"  # at least 0.5 mg/kg x 3 kg: never rounds to nothing
     if draw(st.booleans()):
         # Generous declared limits: at most 20 doses of the schedule, each at most ``limit``.
         most = canonical(limit * 40, "mg")
@@ -108,11 +110,12 @@ def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, An
                                   "per_period": canonical(value * 40, unit) + "/24 h"}
         additives.append(additive)
         texts[name] = text
+    volume_raw, _, volume = draw(quantity("mL", 50, 1000))
     step: dict[str, Any] = {
         "id": step_id,
         "type": "infusion",
         "base": {"drug": draw(st.sampled_from(["sodium chloride 0.9%", "normal saline", "sodium chloride"])),
-                 "volume": draw(quantity("mL", 50, 1000))[0]},
+                 "volume": volume_raw},
     }
     if additives:
         step["additives"] = additives
@@ -121,9 +124,10 @@ def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, An
     if draw(st.booleans()):
         step["exceptions"] = [{"rule": "rate", **APPROVAL}]
     pace = draw(st.sampled_from(["rate", "duration"]))
-    raw, text, _ = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
+    raw, text, value = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
     step[pace] = raw
-    return step, {"additives": texts, pace: text}
+    minutes = volume / value * 60 if pace == "rate" else value
+    return step, {"additives": texts, pace: text, "minutes": minutes}
 
 
 @st.composite
@@ -151,8 +155,14 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
     }
     if draw(st.booleans()):
         protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(INDICATIONS))}
+    bags = [f["minutes"] for f in facts.values() if "minutes" in f]
     if draw(st.booleans()):
-        protocol["min_duration"] = draw(quantity("min", 1, 240))[0]
+        # No longer than the shortest bag, nor than the 7 min a duration override below asks for.
+        shortest = min([*bags, Decimal(7)])
+        cents = draw(st.integers(1, int(shortest * 100)))
+        protocol["min_duration"] = canonical(Decimal(cents) / 100, "min")
+    if draw(st.booleans()):
+        protocol["applies_to"] = {"min_age": "18 a"}
 
     order: dict[str, Any] = {
         "order_id": draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9.\-_]{0,20}\Z")),
@@ -171,6 +181,8 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         raw, text, weight_kg = draw(quantity("kg", 3, 190))
         order["weight"] = raw
         expected["weight"] = text
+    if "applies_to" in protocol or draw(st.booleans()):
+        order["age"] = expected["age"] = f"{draw(st.integers(18, 110))} a"
     overrides, expected_overrides = {}, {}
     for step in steps:
         fact = facts[step["id"]]

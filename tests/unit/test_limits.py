@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,9 +151,9 @@ def test_a_per_kg_dose_above_a_declared_limit_is_refused_at_the_weight() -> None
 
 
 def test_valproate_faster_than_20_mg_per_min_maps_with_a_warning_and_a_detected_issue_naming_both_rates() -> None:
-    mapped = _example("valproate-weight-based")
+    mapped = _map(PROTOCOL, ORDER)  # 15 mg/kg x 60 kg = 900 mg over 15 min
     [issue] = _resources(mapped.bundle, "DetectedIssue")
-    assert issue["detail"].startswith("valproate 930 mg IV in 100 mL over 15 min = 62 mg/min; label: at most 20 mg/min")
+    assert issue["detail"].startswith("valproate 900 mg IV push over 15 min = 60 mg/min; label: at most 20 mg/min")
     assert issue["code"]["coding"][0]["code"] == "DOSE"
     assert issue["severity"] == "high"
     assert mapped.warnings is not None
@@ -163,7 +164,8 @@ def test_valproate_faster_than_20_mg_per_min_maps_with_a_warning_and_a_detected_
     assert mapped.bundle["entry"][entry]["fullUrl"] == issue["implicated"][0]["reference"]
 
 
-@pytest.mark.parametrize("name", ["ed-migraine-rescue", "preventive-nutrient", "status-migrainosus"])
+@pytest.mark.parametrize("name", ["ed-migraine-rescue", "preventive-nutrient", "status-migrainosus",
+                                  "valproate-weight-based"])
 def test_examples_within_the_labels_map_without_warnings(name: str) -> None:
     mapped = _example(name)
     assert mapped.warnings is None
@@ -172,7 +174,7 @@ def test_examples_within_the_labels_map_without_warnings(name: str) -> None:
 
 @pytest.mark.parametrize(("step", "said"), [
     ({"id": "p", "type": "push", "drug": "prochlorperazine", "dose": "10 mg", "over": "1 min"},
-     "prochlorperazine 10 mg IV push = 10 mg/min; label: at most 5 mg/min"),
+     "prochlorperazine 10 mg IV push over 1 min = 10 mg/min; label: at most 5 mg/min"),
     ({"id": "p", "type": "push", "drug": "prochlorperazine", "dose": "10 mg"},
      "prochlorperazine 10 mg IV push with no time to give it over; label: at most 5 mg/min"),
     ({"id": "p", "type": "push", "drug": "ketorolac", "dose": "30 mg", "over": "10 s"},
@@ -183,6 +185,7 @@ def test_examples_within_the_labels_map_without_warnings(name: str) -> None:
 ])
 def test_a_delivery_beyond_a_labelled_rate_is_found(step: dict[str, Any], said: str) -> None:
     protocol = copy.deepcopy(PROTOCOL) | {"steps": [step]}
+    del protocol["min_duration"]
     mapped = _map(protocol, ORDER)
     [issue] = _resources(mapped.bundle, "DetectedIssue")
     assert issue["detail"].startswith(said)
@@ -202,14 +205,15 @@ def test_an_approved_rate_exception_maps_without_warning_or_detected_issue() -> 
 # -- the CLI: warnings on stderr (the service's answers: tests/api/test_order_warnings.py) ------------------
 
 
-def test_the_cli_prints_the_bundle_and_the_warnings_on_stderr_and_exits_0() -> None:
-    run = run_cli("map", "order", str(EXAMPLES / "orders" / "valproate-weight-based.json"),
-                  "--protocols", str(EXAMPLES / "protocols"))
+def test_the_cli_prints_the_bundle_and_the_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "protocol.json").write_text(json.dumps(PROTOCOL))
+    (tmp_path / "order.json").write_text(json.dumps(ORDER))
+    run = run_cli("map", "order", str(tmp_path / "order.json"), "--protocols", str(tmp_path / "protocol.json"))
     assert run.code == 0
     assert run.json()["resourceType"] == "Bundle"
     outcome = json.loads(run.err)
     assert outcome["resourceType"] == "OperationOutcome"
-    assert "62 mg/min" in outcome["issue"][0]["diagnostics"]
+    assert "60 mg/min" in outcome["issue"][0]["diagnostics"]
     assert "20 mg/min" in outcome["issue"][0]["diagnostics"]
 
 
@@ -220,7 +224,7 @@ def test_the_cli_prints_nothing_on_stderr_for_an_order_within_the_labels() -> No
 
 
 def test_validate_accepts_the_detected_issue() -> None:
-    mapped = _example("valproate-weight-based")
+    mapped = _map(PROTOCOL, ORDER)
     [issue] = _resources(mapped.bundle, "DetectedIssue")
     outcome = operations.validate(issue)
     assert [i["severity"] for i in outcome["issue"]] == ["information"], outcome

@@ -78,7 +78,8 @@ def _doses(resolved: ResolvedStep) -> list[tuple[str, Quantity, Quantity | None,
     if step.type != "infusion":
         if step.drug is None or resolved.dose is None:
             return []
-        return [(step.drug.name, resolved.dose.given, step.over, f"{step.type}")]
+        how = f"{step.type} over {step.over.text()}" if step.over is not None else step.type
+        return [(step.drug.name, resolved.dose.given, step.over, how)]
     assert step.volume is not None
     if resolved.duration is not None:
         over, how = resolved.duration, f"in {step.volume.text()} over {resolved.duration.text()}"
@@ -117,10 +118,9 @@ def rate_problems(resolved: ResolvedStep) -> list[tuple[str, Decimal]]:
         if "min_over" in label:
             least = parse_quantity(label["min_over"], dimensions=("time",))
             if over is None or over.in_base() < least.in_base():
-                said = f"over {over.text()}" if over is not None else "with no time to give it over"
+                said = "" if over is not None else " with no time to give it over"
                 ratio = least.in_base() / over.in_base() if over is not None else Decimal(10)
-                found.append((f"{drug} {amount.text()} {route} {step.type} {said}; label: over at least "
-                              f"{least.text()} ({source})", ratio))
+                found.append((f"{given}{said}; label: over at least {least.text()} ({source})", ratio))
     return found
 
 

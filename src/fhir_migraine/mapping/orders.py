@@ -22,6 +22,7 @@ from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
+from fhir_migraine.terminology import Code
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,11 @@ def to_fhir_order(order: Order, *, now: str) -> MappedOrder:
 def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: str, weight: Resource | None) -> Resource:
     protocol, step = order.protocol, resolved.step
     request: Resource = {"resourceType": "MedicationRequest", "meta": profile("migraine-infusion-request")}
-    if step.type == "infusion":
-        request["contained"] = [to_fhir_bag_medication(resolved)]
+    contained = [to_fhir_bag_medication(resolved)] if step.type == "infusion" else []
+    if order.age is not None:
+        contained.append(to_fhir_age_observation(order))
+    if contained:
+        request["contained"] = contained
     request["identifier"] = [identifier(ORDER_STEP_SYSTEM, step_value(order.order_id, step.id))]
     request["instantiatesCanonical"] = [canonical(protocol)]
     request["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
@@ -70,14 +74,19 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
         assert step.drug is not None
         request["medicationCodeableConcept"] = concept(step.drug.code, step.drug.name)
     request["subject"] = subject(order.patient)
+    supporting = []
     if weight is not None:
         # Weight the per-kg doses were calculated with, for the pharmacist's check.
-        request["supportingInformation"] = [{"reference": full_url(weight["identifier"][0])}]
+        supporting.append({"reference": full_url(weight["identifier"][0])})
+    if order.age is not None:
+        supporting.append({"reference": f"#{AGE_ID}"})
+    if supporting:
+        request["supportingInformation"] = supporting
     request["authoredOn"] = authored
     request["requester"] = {"reference": order.requester["reference"]}
     if reason(protocol):
         request["reasonCode"] = reason(protocol)
-    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start, order.weight)]
+    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start)]
     return request
 
 
@@ -105,4 +114,23 @@ def to_fhir_weight_observation(order: Order, authored: str) -> Resource:
         "subject": subject(order.patient),
         "effectiveDateTime": authored,
         "valueQuantity": weight.fhir(),
+    }
+
+
+AGE_ID = "age"
+AGE = Code(terminology.LOINC, "30525-0", "Age")
+
+
+def to_fhir_age_observation(order: Order) -> Resource:
+    """The patient's age at the start, which the protocol's minimum age was checked against
+    (contained in each MedicationRequest; LOINC 30525-0 Age)."""
+    assert order.age is not None
+    return {
+        "resourceType": "Observation",
+        "id": AGE_ID,
+        "status": "final",
+        "code": concept(AGE),
+        "subject": subject(order.patient),
+        "effectiveDateTime": order.start,
+        "valueQuantity": order.age.fhir(),
     }

@@ -14,6 +14,7 @@ from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, pa
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
+from fhir_migraine.mapping.orders import AGE
 from fhir_migraine.mapping.reader import Reader
 
 
@@ -68,6 +69,9 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
     }
     if weight is not None:
         order["weight"] = weight.get("valueQuantity").quantity_text()
+    age = _contained_age(first)
+    if age is not None:
+        order["age"] = age.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
     return order
 
@@ -146,6 +150,18 @@ def without_protocol_defaults(order: dict[str, Any], protocol: Protocol) -> dict
     if overrides:
         result["overrides"] = overrides
     return result
+
+
+def _contained_age(request: Reader) -> Reader | None:
+    """The contained age Observation (LOINC 30525-0) the request refers to, if any."""
+    for resource in (request.opt("contained") or Reader([], request.path + ".contained")).items():
+        value = resource.value if isinstance(resource.value, dict) else {}
+        codes = (value.get("code") or {}).get("coding") or []
+        if value.get("resourceType") == "Observation" and any(
+            isinstance(c, dict) and c.get("code") == AGE.code and c.get("system") == AGE.system for c in codes
+        ):
+            return resource
+    return None
 
 
 def _contained(request: Reader, reference: str) -> Reader:
