@@ -245,10 +245,10 @@ def _(r: Resource) -> None:
     del r["requester"]
 
 
-@breaks("request-with-two-dosage-instructions", "migraine-infusion-request", "cardinality")
+@breaks("request-with-three-dosage-instructions", "migraine-infusion-request", "cardinality")
 def _(r: Resource) -> None:
-    """A second dosageInstruction: the profile allows one (max 1)."""
-    r["dosageInstruction"].append(copy.deepcopy(r["dosageInstruction"][0]))
+    """Three dosageInstructions: the profile allows two (max 2: a first dose, then the repeats)."""
+    r["dosageInstruction"] += [copy.deepcopy(r["dosageInstruction"][0]) for _ in range(2)]
 
 
 @breaks("request-without-timing", "migraine-infusion-request", "cardinality")

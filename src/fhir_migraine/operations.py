@@ -57,7 +57,7 @@ def unmap(
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
-    found = orders_from_bundle(bundle)
+    found = orders_from_bundle(bundle, find_protocol=find_protocol)
     if find_protocol is not None:
         for i, order in enumerate(found):
             protocol = find_protocol(order["protocol"])
@@ -144,7 +144,7 @@ def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | Non
             kept.append(entry)
     partial = {**bundle, "entry": kept}
     incomplete: list[dict[str, Any]] = []
-    orders = orders_from_bundle(partial, incomplete)
+    orders = orders_from_bundle(partial, incomplete, find_protocol)
     if find_protocol is not None:
         orders = [without_protocol_defaults(o, p) if (p := find_protocol(o["protocol"])) else o for o in orders]
     return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,

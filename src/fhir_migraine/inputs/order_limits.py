@@ -54,7 +54,8 @@ def order_limit_problems(order: Order) -> list[Problem]:
                 if most.dimension == dose.given.dimension and dose.given.in_base() > most.in_base():
                     problems.append(Problem(where, f"{dose.given.text()} of {drug.name} is above the step's limit "
                                                    f"of {most.text()} per administration"))
-            given = occurrences(dose.given, order.protocol.schedule)
+            first = resolved.first_dose.given if resolved.first_dose is not None and drug is step.drug else None
+            given = occurrences(dose.given, order.protocol.schedule, first=first)
             problems += [Problem(where, f"{p.message} (limits of step {step.id!r})")
                          for p in schedule_problems(given, limits, where, drug.name)]
             if step.off_label is None:

@@ -19,7 +19,8 @@ from fhir_migraine.inputs.limits import (
     occurrences,
     schedule_problems,
 )
-from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
+from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Quantity
+from fhir_migraine.inputs.sequencing import Prn, Relation, SequencingReader, check_relations, step_length
 from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
@@ -61,7 +62,9 @@ class Step:
     additives: tuple[Additive, ...] = ()
     rate: Quantity | None = None
     duration: Quantity | None = None
-    prn: str | None = None
+    prn: Prn | None = None
+    relation: Relation | None = None
+    first_dose: Quantity | None = None
     rounding: Quantity | None = None
     max_rate: Quantity | None = None
     limits: Limits | None = None
@@ -145,8 +148,11 @@ def load_text(data: str | bytes) -> Protocol:
     return load(parse_text(data))
 
 
-class _Checker(Collector):
-    """Collects semantic problems (units, codes, duplicates) while building the records."""
+class _Checker(SequencingReader):
+    """Collects semantic problems (units, codes, duplicates, placements) while building the records."""
+
+    schedule_kind = "once"
+    repeats = Schedule("once")
 
     def drug(self, raw: dict[str, Any], key: str, path: str) -> Drug | None:
         name = raw[key]
@@ -180,7 +186,11 @@ class _Checker(Collector):
         return limit
 
     def protocol(self, doc: dict[str, Any]) -> Protocol | None:
+        self.schedule_kind = doc["schedule"]["kind"]
+        schedule = self.schedule(doc["schedule"])
+        self.repeats = schedule
         steps = []
+        paths: dict[str, str] = {}
         seen: dict[str, int] = {}
         for i, raw in enumerate(doc["steps"]):
             path = f"$.steps[{i}]"
@@ -192,9 +202,10 @@ class _Checker(Collector):
             step = self.step(raw, path)
             if step is not None:
                 steps.append(step)
+                paths.setdefault(step.id, path)
+        check_relations(steps, paths, protocol_step_length, self)
         min_duration = self.quantity(doc.get("min_duration"), "$.min_duration", ("time",))
         self.running_times(steps, min_duration)
-        schedule = self.schedule(doc["schedule"])
         for i, step in enumerate(steps):
             self.limit_checks(step, schedule, f"$.steps[{i}]")
         return Protocol(
@@ -212,16 +223,19 @@ class _Checker(Collector):
 
     def limit_checks(self, step: Step, schedule: Schedule, path: str) -> None:
         """The schedule's doses against the step's declared limits and the drug's label."""
-        doses: list[tuple[Drug, Quantity, Limits | None, str]] = []
+        doses: list[tuple[Drug, Quantity, Quantity | None, Limits | None, str]] = []
         if step.drug is not None and step.dose is not None:
-            doses.append((step.drug, step.dose, step.limits, path))
+            doses.append((step.drug, step.dose, step.first_dose, step.limits, path))
         for j, additive in enumerate(step.additives):
-            doses.append((additive.drug, additive.dose, additive.limits, f"{path}.additives[{j}]"))
-        for drug, dose, limits, where in doses:
-            slip = below_plausible_minimum(drug.name, step.route, dose)
-            if slip is not None:
-                self.fail(f"{where}.dose", slip)
-            given = occurrences(dose, schedule)
+            doses.append((additive.drug, additive.dose, None, additive.limits, f"{path}.additives[{j}]"))
+        for drug, dose, first, limits, where in doses:
+            for key, amount in (("dose", dose), ("first_dose", first)):
+                slip = below_plausible_minimum(drug.name, step.route, amount) if amount is not None else None
+                if slip is not None:
+                    self.fail(f"{where}.{key}", slip)
+            if first is not None and first.dimension != dose.dimension:
+                continue  # reported by the first dose's own check
+            given = occurrences(dose, schedule, first=first)
             self.problems.extend(schedule_problems(given, limits, f"{where}.limits", drug.name))
             excesses = label_excesses(drug.name, step.route, given)
             if excesses and step.off_label is None:
@@ -293,7 +307,9 @@ class _Checker(Collector):
             dose=dose,
             max_dose=max_dose,
             over=self.quantity(raw.get("over"), f"{path}.over", ("time",)),
-            prn=raw.get("prn"),
+            prn=self.prn(raw.get("prn"), path, self.schedule_kind),
+            relation=self.relation(raw, path),
+            first_dose=self.first_dose(raw, dose, max_dose, self.repeats, path),
             rounding=self.rounding(dose, max_dose, raw.get("rounding"), f"{path}.rounding"),
             limits=reader.limits(raw.get("limits"), dose, f"{path}.limits"),
             off_label=reader.approval(raw.get("off_label")),
@@ -342,9 +358,15 @@ class _Checker(Collector):
             additives=tuple(additives),
             rate=self.quantity(raw.get("rate"), f"{path}.rate", ("volume/time",)),
             duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
-            prn=raw.get("prn"),
+            prn=self.prn(raw.get("prn"), path, self.schedule_kind),
+            relation=self.relation(raw, path),
             off_label=reader.approval(raw.get("off_label")),
             exceptions=reader.exceptions(raw.get("exceptions"), f"{path}.exceptions"),
             max_rate=self.quantity(raw.get("max_rate"), f"{path}.max_rate", ("volume/time",)),
         )
+
+
+def protocol_step_length(step: Step) -> Decimal | None:
+    """Seconds one administration of a step takes as the protocol writes it (None: unknown)."""
+    return step_length(step.over, step.duration, step.volume, step.rate)
 

@@ -127,9 +127,10 @@ def rate_problems(resolved: ResolvedStep) -> list[tuple[str, Decimal]]:
 def _off_label(index: int, order: Order, resolved: ResolvedStep, approval: Approval) -> Finding:
     step = resolved.step
     excesses = []
+    first = resolved.first_dose.given if resolved.first_dose is not None else None
     for drug, amount, _, _ in _doses(resolved):
-        excesses += [e.text(drug, ROUTE_TEXT[step.route]) for e in
-                     label_excesses(drug, step.route, occurrences(amount, order.protocol.schedule))]
+        given = occurrences(amount, order.protocol.schedule, first=first if step.type != "infusion" else None)
+        excesses += [e.text(drug, ROUTE_TEXT[step.route]) for e in label_excesses(drug, step.route, given)]
     said = "; ".join(excesses) if excesses else "use outside the drug's label"
     detail = f"Off-label, approved by {approval.approved_by}: {approval.reason}. {said}"
     code = HIGH_DOSE if excesses else DOSAGE_PROBLEM

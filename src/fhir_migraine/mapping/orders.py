@@ -18,7 +18,7 @@ from fhir_migraine.mapping.detected_issues import (
     to_fhir_detected_issue,
     warnings_outcome,
 )
-from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
+from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
@@ -86,7 +86,7 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request["requester"] = {"reference": order.requester["reference"]}
     if reason(protocol):
         request["reasonCode"] = reason(protocol)
-    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start)]
+    request["dosageInstruction"] = to_fhir_dosages(protocol, resolved, order.start)
     return request
 
 

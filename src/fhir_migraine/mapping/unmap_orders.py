@@ -7,21 +7,27 @@ duration of each bag. Mapping it again with the same protocol gives the same res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, parse_order_value, parse_step_value
+from fhir_migraine.inputs import orders as order_inputs
+from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
 from fhir_migraine.mapping.orders import AGE
 from fhir_migraine.mapping.reader import Reader
+from fhir_migraine.mapping.sequencing import shift_instant
 
 
-def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None,
+                       find_protocol: Callable[[str], Protocol | None] | None = None) -> list[dict[str, Any]]:
     """Every order found in the Bundle, in the order of its first entry; other resources ignored.
 
     With ``problems``, an order that cannot be read back is reported there instead of failing.
+    With ``find_protocol``, each step's start is checked against the protocol's placements.
     """
     root = Reader(bundle)
     groups: dict[str, list[Reader]] = {}
@@ -41,7 +47,7 @@ def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None =
     orders = []
     for order_id, requests in groups.items():
         try:
-            orders.append(_order(order_id, requests, weights.get(order_id)))
+            orders.append(_order(order_id, requests, weights.get(order_id), find_protocol))
         except InputError as exc:
             if problems is None:
                 raise
@@ -53,18 +59,18 @@ def _sequence(request: Reader) -> int:
     return request.get("dosageInstruction").get(0).get("sequence").int()
 
 
-def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict[str, Any]:
+def _order(order_id: str, requests: list[Reader], weight: Reader | None,
+           find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
     requests = sorted(requests, key=_sequence)
     first = requests[0]
     canonical = first.get("instantiatesCanonical").get(0)
     protocol = canonical.str().split("|")[0].rsplit("/", 1)[-1]
-    timing = first.get("dosageInstruction").get(0).get("timing").get("repeat")
     order: dict[str, Any] = {
         "order_id": order_id,
         "protocol": protocol,
         "patient": first.get("subject").patient(),
         "requester": {"reference": first.get("requester").get("reference").str()},
-        "start": timing.get("boundsPeriod").get("start").str(),
+        "start": _session_start(requests),
         "authored": first.get("authoredOn").str(),
     }
     if weight is not None:
@@ -73,7 +79,49 @@ def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict
     if age is not None:
         order["age"] = age.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
+    known = find_protocol(protocol) if find_protocol is not None else None
+    if known is not None:
+        order["start"] = _start_by_protocol(order, requests, known)
     return order
+
+
+def _start_by_protocol(order: dict[str, Any], requests: list[Reader], protocol: Protocol) -> str:
+    """The session's start from each step's first occurrence less the step's offset in the
+    protocol (so a step missing from a pulled searchset changes nothing); a step that starts
+    elsewhere contradicts the protocol and is refused at its ``boundsPeriod.start``."""
+    try:
+        loaded = order_inputs.load(order, lambda _: protocol)
+    except InputError:
+        return str(order["start"])  # the order no longer fits the protocol: its placements say nothing
+    offsets = {r.step.id: r.offset for r in loaded.steps}
+    start: str | None = None
+    for request in requests:
+        step_id = _step_id(request, order["order_id"])
+        if step_id not in offsets:
+            continue
+        first = request.get("dosageInstruction").get(0).get("timing").get("repeat").get("boundsPeriod").get("start")
+        session = shift_instant(first.str(), -offsets[step_id])
+        if start is None:
+            start = session
+        elif parse_instant(session) != parse_instant(start):
+            after = f"{number_text(offsets[step_id] / 60)} min after" if offsets[step_id] else "at"
+            raise first.fail(f"does not fit protocol {protocol.id!r}: step {step_id!r} starts {after} the "
+                             f"session's start ({start})")
+    return start or str(order["start"])
+
+
+def _session_start(requests: list[Reader]) -> str:
+    """The order's ``start``: the earliest first occurrence of its steps (a step placed before
+    or after another starts later than the session; the earliest starts with it)."""
+    starts = []
+    for request in requests:
+        for dosage in request.get("dosageInstruction").items():
+            start = dosage.get("timing").get("repeat").get("boundsPeriod").get("start")
+            moment = parse_instant(start.str())
+            if moment is None:
+                raise start.fail("must be a date-time with seconds and an offset")
+            starts.append((moment, start.str()))
+    return min(starts, key=lambda s: s[0])[1]
 
 
 def _step_id(request: Reader, order_id: str) -> str:
@@ -93,7 +141,12 @@ def _ordered_dose(dosage: Reader) -> Reader:
 
 
 def _step(request: Reader) -> dict[str, Any]:
-    dosage = request.get("dosageInstruction").get(0)
+    # A step with a first dose has two Dosages, the first dose then the repeats: the last one
+    # holds the dose the order gives (the first dose is the protocol's).
+    dosages = request.get("dosageInstruction").items()
+    if not dosages:
+        raise request.fail("is required", ".dosageInstruction")
+    dosage = dosages[-1]
     ordered = _ordered_dose(dosage)
     if request.opt("medicationReference") is None:
         return {"dose": ordered.get("doseQuantity").quantity_text()}
