@@ -96,6 +96,13 @@ def _dhe_every_8h(doc: dict[str, Any]) -> None:
     doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "1 mg", "over": "3 min"})
 
 
+def _dhe_test_dose_slip(doc: dict[str, Any]) -> None:
+    """DHE 0.5 mg q8h x 3 with a first (test) dose of 0.05 mg: a decimal slip."""
+    doc["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
+    doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg",
+                         "first_dose": "0.05 mg", "over": "3 min"})
+
+
 def _second_additive_limits(doc: dict[str, Any]) -> None:
     bag = doc["steps"][0]
     bag["additives"][0]["limits"] = {"per_administration": "4 g"}
@@ -130,6 +137,7 @@ BAD_INPUTS = [
     Case("exception-declared-twice", "protocol",
          _set(["steps", 1, "exceptions"], [{"rule": "rate", "reason": "x", "approved_by": "P&T"}] * 2),
          "$.steps[1].exceptions[1].rule"),
+    Case("first-dose-below-plausible-minimum", "protocol", _dhe_test_dose_slip, "$.steps[3].first_dose"),
     Case("dose-below-plausible-minimum", "protocol", _set(["steps", 1, "dose"], "0.1 mg"), "$.steps[1].dose"),
     Case("additive-below-plausible-minimum", "protocol", _set(["steps", 0, "additives", 0, "dose"], "20 mg"),
          "$.steps[0].additives[0].dose"),

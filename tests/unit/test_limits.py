@@ -73,6 +73,19 @@ def test_a_different_first_dose_takes_the_first_occurrence() -> None:
     assert course_total(doses) == Decimal("0.0085")
 
 
+def test_a_protocols_first_dose_counts_in_its_declared_limits() -> None:
+    protocol = copy.deepcopy(PROTOCOL)
+    protocol["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 9}
+    protocol["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "1 mg",
+                              "first_dose": "0.5 mg", "over": "3 min", "limits": {"per_course": "8.5 mg"},
+                              "off_label": {"reason": "Raskin protocol", "approved_by": "P&T"}})
+    protocols.load(protocol)  # 0.5 mg + 8 x 1 mg = 8.5 mg
+    protocol["steps"][3]["limits"] = {"per_course": "8 mg"}
+    with pytest.raises(InputError) as refused:
+        protocols.load(protocol)
+    assert [(p.path, "8.5 mg" in p.message) for p in refused.value.problems] == [("$.steps[3].limits.per_course", True)]
+
+
 def test_an_interval_schedule_counts_its_sessions_weeks_apart() -> None:
     doses = occurrences(_mg("1 g"), Schedule("interval", Decimal(3), "wk", 6))
     assert most_in_period(doses, Decimal(7 * 24 * 60))[0] == Decimal(1)
