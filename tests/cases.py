@@ -103,6 +103,13 @@ def _dhe_test_dose_slip(doc: dict[str, Any]) -> None:
                          "first_dose": "0.05 mg", "over": "3 min"})
 
 
+def _test_dose_above_limit(doc: dict[str, Any]) -> None:
+    """A first dose of 1 mg where the step allows 0.5 mg per administration."""
+    doc["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
+    doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg",
+                         "first_dose": "1 mg", "over": "3 min", "limits": {"per_administration": "0.5 mg"}})
+
+
 def _second_additive_limits(doc: dict[str, Any]) -> None:
     bag = doc["steps"][0]
     bag["additives"][0]["limits"] = {"per_administration": "4 g"}
@@ -138,6 +145,7 @@ BAD_INPUTS = [
          _set(["steps", 1, "exceptions"], [{"rule": "rate", "reason": "x", "approved_by": "P&T"}] * 2),
          "$.steps[1].exceptions[1].rule"),
     Case("first-dose-below-plausible-minimum", "protocol", _dhe_test_dose_slip, "$.steps[3].first_dose"),
+    Case("first-dose-above-limit-per-administration", "protocol", _test_dose_above_limit, "$.steps[3].first_dose"),
     Case("dose-below-plausible-minimum", "protocol", _set(["steps", 1, "dose"], "0.1 mg"), "$.steps[1].dose"),
     Case("additive-below-plausible-minimum", "protocol", _set(["steps", 0, "additives", 0, "dose"], "20 mg"),
          "$.steps[0].additives[0].dose"),

@@ -235,6 +235,10 @@ class _Checker(SequencingReader):
                     self.fail(f"{where}.{key}", slip)
             if first is not None and first.dimension != dose.dimension:
                 continue  # reported by the first dose's own check
+            most = limits.per_administration if limits is not None else None
+            if first is not None and most is not None and first.dimension == most.dimension:
+                if first.in_base() > most.in_base():
+                    self.fail(f"{where}.first_dose", f"is above the limit per administration {most.text()}")
             given = occurrences(dose, schedule, first=first)
             self.problems.extend(schedule_problems(given, limits, f"{where}.limits", drug.name))
             excesses = label_excesses(drug.name, step.route, given)
