@@ -80,11 +80,10 @@ class Step:
 
     def running_time(self, rate: Quantity | None, duration: Quantity | None) -> Quantity | None:
         """How long the bag runs at ``rate`` or for ``duration`` (in minutes), or None for a push."""
-        if duration is not None:
-            return duration
-        if rate is None or self.volume is None:
+        if self.type != "infusion":
             return None
-        return Quantity(self.volume.to("mL").value / rate.to("mL/min").value, "min").to("min")
+        length = step_length(None, duration, self.volume, rate)
+        return Quantity(length / 60, "min").to("min") if length is not None else None
 
 
 @dataclass(frozen=True)

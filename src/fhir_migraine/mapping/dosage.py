@@ -16,6 +16,7 @@ from fhir_migraine.inputs.quantity import Quantity, json_number, number_text
 from fhir_migraine.inputs.sequencing import Prn, seconds
 from fhir_migraine.mapping.dose_limits import limit_elements
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
+from fhir_migraine.mapping.medication_codes import medication_concept
 from fhir_migraine.mapping.sequencing import shift_instant
 
 ROUTE_ABBREVIATION = {"intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM"}
@@ -243,14 +244,14 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
     step = resolved.step
     assert step.base is not None and step.volume is not None
     ingredients: list[dict[str, Any]] = [
-        {"itemCodeableConcept": concept(step.base.code, step.base.name), "isActive": False}
+        {"itemCodeableConcept": medication_concept(step.base, step.route), "isActive": False}
     ]
     for additive in resolved.additives:
         ingredient: dict[str, Any] = {}
         if additive.dose.per_kg:
             # The per-kg dose the amount was calculated from; R4 has no element for it.
             ingredient["extension"] = [{"url": ORDERED_DOSE_EXT, "valueQuantity": additive.dose.ordered.fhir()}]
-        ingredient["itemCodeableConcept"] = concept(additive.drug.code, additive.drug.name)
+        ingredient["itemCodeableConcept"] = medication_concept(additive.drug, step.route)
         ingredient["isActive"] = True
         # Strength of an additive = the amount added to the whole bag volume.
         ingredient["strength"] = {"numerator": additive.dose.given.fhir(), "denominator": step.volume.fhir()}

@@ -20,6 +20,7 @@ from fhir_migraine.mapping.detected_issues import (
 )
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
+from fhir_migraine.mapping.medication_codes import medication_concept
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
 from fhir_migraine.terminology import Code
@@ -72,7 +73,7 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
         request["medicationReference"] = {"reference": f"#bag-{step.id}"}
     else:
         assert step.drug is not None
-        request["medicationCodeableConcept"] = concept(step.drug.code, step.drug.name)
+        request["medicationCodeableConcept"] = medication_concept(step.drug, step.route)
     request["subject"] = subject(order.patient)
     supporting = []
     if weight is not None:

@@ -102,6 +102,15 @@ def drug(name: str) -> Code | None:
     return _code(entry)
 
 
+def drug_products(name: str, route: str) -> tuple[Code, ...]:
+    """The product-level RxNorm codes (SCD or SCDF) the table lists for a drug given by ``route``,
+    in table order; empty when it lists none (a drug can still be ordered by its ingredient)."""
+    entry = _drug_index().get(normalize_name(name))
+    if entry is None or "code" not in entry:
+        return ()
+    return tuple(_code(p) for p in entry.get("products", []) if route in p.get("routes", ()))
+
+
 def drug_names() -> list[str]:
     """Every drug key of the table, for messages and generated tests."""
     return sorted(entry["key"] for entry in _data("drugs.json") if "code" in entry)
