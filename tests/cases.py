@@ -76,7 +76,82 @@ def _duplicate_step(doc: dict[str, Any]) -> None:
     doc["steps"].append(copy.deepcopy(doc["steps"][1]))
 
 
+def _limits(value: Any, schedule: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], None]:
+    """The antiemetic (metoclopramide 10 mg) declares ``value`` as limits, under ``schedule`` if given."""
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["steps"][1]["limits"] = value
+        if schedule is not None:
+            doc["schedule"] = schedule
+
+    return change
+
+
+Q8H_X9 = {"kind": "repeat", "every": 8, "unit": "h", "count": 9}
+
+
+def _dhe_every_8h(doc: dict[str, Any]) -> None:
+    """DHE 1 mg IV q8h x 9 (3 mg/24 h, 9 mg a week) with no off_label: above the label."""
+    doc["schedule"] = Q8H_X9
+    doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "1 mg", "over": "3 min"})
+
+
+def _dhe_test_dose_slip(doc: dict[str, Any]) -> None:
+    """DHE 0.5 mg q8h x 3 with a first (test) dose of 0.05 mg: a decimal slip."""
+    doc["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
+    doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg",
+                         "first_dose": "0.05 mg", "over": "3 min"})
+
+
+def _test_dose_above_limit(doc: dict[str, Any]) -> None:
+    """A first dose of 1 mg where the step allows 0.5 mg per administration."""
+    doc["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
+    doc["steps"].append({"id": "dhe", "type": "push", "drug": "dihydroergotamine", "dose": "0.5 mg",
+                         "first_dose": "1 mg", "over": "3 min", "limits": {"per_administration": "0.5 mg"}})
+
+
+def _second_additive_limits(doc: dict[str, Any]) -> None:
+    bag = doc["steps"][0]
+    bag["additives"][0]["limits"] = {"per_administration": "4 g"}
+    bag["additives"].append({"drug": "thiamine", "dose": "100 mg", "limits": {"per_administration": "200 mg"}})
+
+
 BAD_INPUTS = [
+    Case("limits-unit-not-fitting-dose", "protocol", _limits({"per_period": "2 mL/24 h"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-per-period-unreadable", "protocol", _limits({"per_period": "20 mg per day"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-per-period-over-a-volume", "protocol", _limits({"per_period": "20 mg/2 mL"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-empty", "protocol", _limits({}), "$.steps[1].limits"),
+    Case("limits-unknown-key", "protocol", _limits({"per_day": "20 mg"}), "$.steps[1].limits.per_day"),
+    Case("limits-per-administration-above-per-period", "protocol",
+         _limits({"per_administration": "20 mg", "per_period": "15 mg/24 h"}), "$.steps[1].limits.per_administration"),
+    Case("limits-per-period-above-per-course", "protocol", _limits({"per_period": "40 mg/24 h", "per_course": "30 mg"}),
+         "$.steps[1].limits.per_period"),
+    Case("limits-per-administration-below-dose", "protocol", _limits({"per_administration": "5 mg"}),
+         "$.steps[1].limits.per_administration"),
+    Case("schedule-above-declared-per-period", "protocol", _limits({"per_period": "20 mg/24 h"}, Q8H_X9),
+         "$.steps[1].limits.per_period"),
+    Case("schedule-above-declared-per-course", "protocol", _limits({"per_course": "60 mg"}, Q8H_X9),
+         "$.steps[1].limits.per_course"),
+    Case("regimen-above-label-without-off-label", "protocol", _dhe_every_8h, "$.steps[3]"),
+    Case("off-label-without-approver", "protocol", _set(["steps", 1, "off_label"], {"reason": "trial"}),
+         "$.steps[1].off_label.approved_by"),
+    Case("exception-for-unknown-rule", "protocol",
+         _set(["steps", 1, "exceptions"], [{"rule": "dose", "reason": "x", "approved_by": "P&T"}]),
+         "$.steps[1].exceptions[0].rule"),
+    Case("exception-declared-twice", "protocol",
+         _set(["steps", 1, "exceptions"], [{"rule": "rate", "reason": "x", "approved_by": "P&T"}] * 2),
+         "$.steps[1].exceptions[1].rule"),
+    Case("first-dose-below-plausible-minimum", "protocol", _dhe_test_dose_slip, "$.steps[3].first_dose"),
+    Case("first-dose-above-limit-per-administration", "protocol", _test_dose_above_limit, "$.steps[3].first_dose"),
+    Case("dose-below-plausible-minimum", "protocol", _set(["steps", 1, "dose"], "0.1 mg"), "$.steps[1].dose"),
+    Case("additive-below-plausible-minimum", "protocol", _set(["steps", 0, "additives", 0, "dose"], "20 mg"),
+         "$.steps[0].additives[0].dose"),
+    Case("two-additives-with-limits", "protocol", _second_additive_limits, "$.steps[0].additives[1].limits"),
+    Case("override-below-plausible-minimum", "order", _set(["overrides"], {"antiemetic": {"dose": "0.5 mg"}}),
+         "$.overrides.antiemetic.dose"),
     Case("protocol-steps-wrong-type", "protocol", _set(["steps"], "fluids"), "$.steps"),
     Case("protocol-count-wrong-type", "protocol", _set(["schedule"], {"kind": "repeat", "every": 8, "unit": "h", "count": "nine"}), "$.schedule.count"),
     Case("order-start-wrong-type", "order", _set(["start"], 20261201), "$.start"),

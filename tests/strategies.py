@@ -15,6 +15,24 @@ INDICATIONS = ["G43.909", "G43.911", "G43.919", "G43.019", "G43.709"]
 SLUG = st.from_regex(r"\A[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}\Z")
 
 
+def _label(drug: str) -> dict[str, Any]:
+    return terminology.administration_limits(drug, "intravenous") or {}
+
+
+def _lowest(drug: str, per_kg: bool) -> int:
+    """The lowest whole dose (mg, or mg/kg) to draw for a drug with a labelled plausible minimum, so
+    that half of it (an override) given to the lightest patient (3 kg) is still above it."""
+    minimum = _label(drug).get("plausible_minimum")
+    if minimum is None:
+        return 1
+    value, unit = minimum.split()
+    in_mg = Decimal(value) * (1000 if unit == "g" else 1)
+    return int(-(-2 * in_mg // (3 if per_kg else 1)))
+
+
+APPROVAL = {"reason": "generated protocol", "approved_by": "Pharmacy and Therapeutics Committee"}
+
+
 def canonical(value: Decimal, unit: str) -> str:
     return f"{format(value.normalize(), 'f')} {unit}"
 
@@ -80,8 +98,10 @@ def push_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[dict[s
     """A push or injection step, and what the test needs to know of it."""
     kind = draw(st.sampled_from(["push", "injection"]))
     per_kg = draw(st.booleans())
-    raw, text, value = draw(quantity("mg/kg" if per_kg else "mg", 1, 30))
-    step: dict[str, Any] = {"id": step_id, "type": kind, "drug": draw(st.sampled_from(DRUGS)), "dose": raw}
+    drug = draw(st.sampled_from(DRUGS))
+    low = _lowest(drug, per_kg)
+    raw, text, value = draw(quantity("mg/kg" if per_kg else "mg", low, low + 29))
+    step: dict[str, Any] = {"id": step_id, "type": kind, "drug": drug, "dose": raw}
     if kind == "injection":
         step["route"] = draw(st.sampled_from(["subcutaneous", "intramuscular"]))
     limit = value * (200 if per_kg else 2)
@@ -89,8 +109,16 @@ def push_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[dict[s
         step["max_dose"] = canonical(limit, "mg")
     if per_kg and draw(st.booleans()):
         step["rounding"] = "1 mg"  # at least 0.5 mg/kg x 3 kg: never rounds to nothing
+    if draw(st.booleans()):
+        # Generous declared limits: at most 20 doses of the schedule, each at most ``limit``.
+        most = canonical(limit * 40, "mg")
+        step["limits"] = {"per_administration": canonical(limit, "mg"), "per_period": f"{most}/24 h", "per_course": most}
     if kind == "push" and draw(st.booleans()):
         step["over"] = draw(quantity("min", 1, 30))[0]
+    if _label(drug).get("per_period") or draw(st.booleans()):
+        step["off_label"] = APPROVAL  # a repeated schedule may go beyond the label's maximum
+    if draw(st.booleans()):
+        step["exceptions"] = [{"rule": "rate", **APPROVAL}]
     if draw(st.booleans()):
         step["prn"] = draw(prn(schedule))
     if repeats(schedule) and draw(st.booleans()):
@@ -103,8 +131,13 @@ def infusion_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[di
     names = draw(st.lists(st.sampled_from(DRUGS), max_size=3, unique=True))
     additives, texts = [], {}
     for name in names:
-        raw, text, _ = draw(quantity(draw(st.sampled_from(["mg", "g", "ug", "meq"])), 1, 500))
-        additives.append({"drug": name, "dose": raw})
+        unit = "g" if _lowest(name, False) > 1 else draw(st.sampled_from(["mg", "g", "ug", "meq"]))
+        raw, text, value = draw(quantity(unit, 1, 500))
+        additive: dict[str, Any] = {"drug": name, "dose": raw}
+        if not any("limits" in a for a in additives) and draw(st.booleans()):
+            additive["limits"] = {"per_administration": canonical(value * 2, unit),
+                                  "per_period": canonical(value * 40, unit) + "/24 h"}
+        additives.append(additive)
         texts[name] = text
     volume_raw, _, volume = draw(quantity("mL", 50, 1000))
     step: dict[str, Any] = {
@@ -115,6 +148,10 @@ def infusion_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[di
     }
     if additives:
         step["additives"] = additives
+    if any(_label(name).get("per_period") for name in names) or draw(st.booleans()):
+        step["off_label"] = APPROVAL  # an additive may go beyond its label's maximum
+    if draw(st.booleans()):
+        step["exceptions"] = [{"rule": "rate", **APPROVAL}]
     pace = draw(st.sampled_from(["rate", "duration"]))
     raw, text, value = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
     step[pace] = raw

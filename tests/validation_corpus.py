@@ -33,6 +33,7 @@ PROFILE_IDS = (
     "migraine-infusion-group",
     "migraine-infusion-protocol",
     "migraine-order-weight",
+    "migraine-detected-issue",
     "diary-day",
     "diary-attack",
     "diary-medication-taken",
@@ -141,10 +142,17 @@ def _push_request() -> Resource:
     return next(e["resource"] for e in entries if "medicationCodeableConcept" in e["resource"])
 
 
+def _limited_request() -> Resource:
+    """A push with declared limits (maxDosePerPeriod) and an off-label DetectedIssue: the DHE step."""
+    entries = _entries_of(ROOT / "examples" / "bundles" / "dhe-repeat.bundle.json")
+    return next(e["resource"] for e in entries if "maxDosePerPeriod" in e["resource"].get("dosageInstruction", [{}])[0])
+
+
 def _base(name: str) -> Resource:
     """The valid resource a mutation starts from: a profile's example, or one named below."""
     named: dict[str, Callable[[], Resource]] = {
         "push-request": _push_request,
+        "limited-request": _limited_request,
         "diary-day-bundle": _diary_day_bundle,
         "order-bundle": _order_bundle,
     }
@@ -326,6 +334,70 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """mig-mr-4: the reason coded in WHO ICD-10, neither ICD-10-CM nor SNOMED CT."""
     r["reasonCode"] = [_concept("http://hl7.org/fhir/sid/icd-10", "G43.9")]
+
+
+@breaks("request-period-limit-over-a-volume", "migraine-infusion-request", "invariant", base="limited-request")
+def _(r: Resource) -> None:
+    """mig-mr-5: maxDosePerPeriod over 24 mL, not over a time."""
+    r["dosageInstruction"][0]["maxDosePerPeriod"]["denominator"] = {"value": 24, "unit": "mL", "system": UCUM,
+                                                                     "code": "mL"}
+
+
+@breaks("request-period-limit-without-ucum", "migraine-infusion-request", "invariant", base="limited-request")
+def _(r: Resource) -> None:
+    """mig-mr-5: the numerator of maxDosePerPeriod has a unit text but no UCUM system and code."""
+    r["dosageInstruction"][0]["maxDosePerPeriod"]["numerator"] = {"value": 3, "unit": "milligrams"}
+
+
+@breaks("request-detected-issue-is-an-observation", "migraine-infusion-request", "reference", base="limited-request")
+def _(r: Resource) -> None:
+    """detectedIssue points to an Observation: the profile allows a DetectedIssue only."""
+    r["detectedIssue"] = [{"reference": "Observation/1"}]
+
+
+# migraine-detected-issue (the example: an order step approved off-label)
+
+
+@breaks("detected-issue-without-detail", "migraine-detected-issue", "cardinality")
+def _(r: Resource) -> None:
+    """detail removed: the profile makes it 1..1 (it names the order's value and the label's)."""
+    del r["detail"]
+
+
+@breaks("detected-issue-without-implicated", "migraine-detected-issue", "cardinality")
+def _(r: Resource) -> None:
+    """implicated removed: the profile requires the step's MedicationRequest."""
+    del r["implicated"]
+
+
+@breaks("detected-issue-preliminary", "migraine-detected-issue", "fixed")
+def _(r: Resource) -> None:
+    """status 'preliminary' (an observation-status code): the profile fixes it to 'final'."""
+    r["status"] = "preliminary"
+
+
+@breaks("detected-issue-severity-severe", "migraine-detected-issue", "binding")
+def _(r: Resource) -> None:
+    """severity 'severe': not a code of the base spec's required detectedissue-severity."""
+    r["severity"] = "severe"
+
+
+@breaks("detected-issue-code-in-snomed", "migraine-detected-issue", "invariant")
+def _(r: Resource) -> None:
+    """mig-di-1: the issue coded in SNOMED CT only, not in HL7 v3 ActCode."""
+    r["code"] = _concept(SNOMED, "281647001")
+
+
+@breaks("detected-issue-implicates-a-patient", "migraine-detected-issue", "reference")
+def _(r: Resource) -> None:
+    """implicated points to a Patient: the profile allows the step's MedicationRequest only."""
+    r["implicated"] = [{"reference": "Patient/1"}]
+
+
+@breaks("detected-issue-identified-as-a-period", "migraine-detected-issue", "type")
+def _(r: Resource) -> None:
+    """identifiedPeriod instead of identifiedDateTime: the profile keeps the dateTime type only."""
+    r["identifiedPeriod"] = {"start": r.pop("identifiedDateTime")}
 
 
 @breaks("request-authored-on-not-a-date-time", "migraine-infusion-request", "type")

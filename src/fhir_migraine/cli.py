@@ -61,7 +61,11 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"no such file or folder: {args.protocols}")
     found = library.read_protocols(source)
     document = parse_json(_read(args.order), "order")
-    out.write(dumps(operations.map_order(document, found.get)))
+    mapped = operations.map_order_with_warnings(document, found.get)
+    out.write(dumps(mapped.bundle))
+    if mapped.warnings is not None:
+        # Warnings do not stop the order: the Bundle is printed and the exit status is 0.
+        args.err.write(dumps(mapped.warnings))
     return EXIT_OK
 
 
@@ -347,6 +351,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         args = parser().parse_args(argv)
     except SystemExit as exc:  # argparse has already printed its usage message
         return int(exc.code or 0)
+    args.err = err
     try:
         handler: Handler = args.handler
         return handler(args, out)

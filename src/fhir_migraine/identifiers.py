@@ -5,6 +5,7 @@ is built from the input's ids and parsed back (pure, no I/O).
     {SID}/order                 {order_id}                         RequestGroup, MedicationRequest.groupIdentifier
     {SID}/order-step            {order_id}/{step_id}               MedicationRequest
     {SID}/order-weight          {order_id}                         Observation (body weight of the order)
+    {SID}/order-issue           {order_id}/{step_id}/{rule}        DetectedIssue (rate, off-label)
     {SID}/diary                 {entry_id}                         Observation (diary day)
                                 {entry_id}/attack                  Observation (the headache attack)
                                 {entry_id}/medication/{i}          Observation (acute medication taken)
@@ -29,6 +30,7 @@ SID = f"{CANONICAL_BASE}/sid"
 ORDER_SYSTEM = f"{SID}/order"
 ORDER_STEP_SYSTEM = f"{SID}/order-step"
 ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
+ORDER_ISSUE_SYSTEM = f"{SID}/order-issue"
 DIARY_SYSTEM = f"{SID}/diary"
 
 #: Every identifier system of the project, for searches that ask for "ours".
@@ -68,6 +70,14 @@ def step_value(order_id: str, step_id: str) -> str:
     if not isinstance(step_id, str) or not _STEP_ID.fullmatch(step_id):
         raise ValueError(f"step id {step_id!r} is not a protocol step id")
     return f"{_id(order_id, 'order_id')}/{step_id}"
+
+
+def issue_value(order_id: str, step_id: str, rule: str) -> str:
+    """``{order_id}/{step_id}/{rule}``: the value of a DetectedIssue's identifier (rule ``rate``
+    or ``off-label``)."""
+    if rule not in ("rate", "off-label"):
+        raise ValueError(f"no detected-issue rule {rule!r}")
+    return f"{step_value(order_id, step_id)}/{rule}"
 
 
 def parse_step_value(value: str) -> tuple[str, str] | None:

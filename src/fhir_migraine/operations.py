@@ -10,9 +10,10 @@ from fhir_migraine import validation
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import diary, orders
 from fhir_migraine.inputs.diary_files import Located, located
+from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
-from fhir_migraine.mapping.orders import to_fhir_bundle
+from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.unmap_diary import entries_from_bundle
 from fhir_migraine.mapping.unmap_orders import orders_from_bundle, without_protocol_defaults
@@ -29,10 +30,21 @@ def map_order(
     document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
 ) -> Resource:
     """Order document -> transaction Bundle."""
+    return map_order_with_warnings(document, find_protocol, now=now).bundle
+
+
+def map_order_with_warnings(
+    document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
+) -> MappedOrder:
+    """Order document -> transaction Bundle, and the OperationOutcome of its warnings (a delivery
+    beyond a labelled rate), which do not stop the order (None when there are none)."""
     order = orders.load(document, find_protocol)
-    bundle = to_fhir_bundle(order, now=now())
-    validation.check(bundle)  # a mapping that breaks a profile is a bug: never return or queue it
-    return bundle
+    problems = order_limit_problems(order)
+    if problems:
+        raise InputError.of(problems, "order")
+    mapped = to_fhir_order(order, now=now())
+    validation.check(mapped.bundle)  # a mapping that breaks a profile is a bug: never return or queue it
+    return mapped
 
 
 def unmap(

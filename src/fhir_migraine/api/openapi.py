@@ -288,8 +288,12 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("Order")},
                     "responses": {
                         "201": {
-                            "description": "The transaction Bundle: MedicationRequests, a RequestGroup, the weight Observation.",
-                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
+                            "description": "The transaction Bundle: MedicationRequests, a RequestGroup, DetectedIssues, "
+                            "the weight Observation. When the order maps with warnings (a delivery beyond a drug's "
+                            "labelled rate), the body is `{bundle, warnings}` (application/json), `warnings` an "
+                            "OperationOutcome of severity `warning`.",
+                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}},
+                                        "application/json": {"schema": {"$ref": f"{COMPONENTS}/MappedWithWarnings"}}},
                         },
                         "202": QUEUED,
                         "400": MALFORMED,
@@ -376,7 +380,16 @@ def openapi() -> dict[str, Any]:
                     "type": "object",
                     "required": ["outbox_id", "state", "bundle"],
                     "properties": {"outbox_id": {"type": "string"}, "state": {"const": "pending"},
-                                   "bundle": {"$ref": f"{COMPONENTS}/Bundle"}},
+                                   "bundle": {"$ref": f"{COMPONENTS}/Bundle"},
+                                   "warnings": {"$ref": f"{COMPONENTS}/Resource",
+                                                "description": "An OperationOutcome of findings that did not stop "
+                                                "the order (orders only; absent when there are none)."}},
+                },
+                "MappedWithWarnings": {
+                    "type": "object",
+                    "required": ["bundle", "warnings"],
+                    "properties": {"bundle": {"$ref": f"{COMPONENTS}/Bundle"},
+                                   "warnings": {"$ref": f"{COMPONENTS}/Resource"}},
                 },
                 "OutboxItem": {
                     "type": "object",

@@ -39,13 +39,22 @@ def _body(what: str) -> Any:
     return parse_json(data, what)
 
 
-def _accept(kind: str, bundle: dict[str, Any]) -> Response:
-    """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR."""
+def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None = None) -> Response:
+    """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR.
+
+    ``warnings`` (an OperationOutcome: findings that do not stop the order) go in the body: under
+    ``warnings`` of the 202 answer; without an EHR the 201 answer is then ``{bundle, warnings}``
+    (application/json) instead of the bare Bundle."""
     gateway = services().gateway
     if gateway is None:
+        if warnings is not None:
+            return _json({"bundle": bundle, "warnings": warnings}, 201)
         return _json(bundle, 201, FHIR_JSON)
     item_id = gateway.queue(bundle, kind=kind, checked=True)  # the mapping operations validated it
-    answer = _json({"outbox_id": item_id, "state": "pending", "bundle": bundle}, 202)
+    body: dict[str, Any] = {"outbox_id": item_id, "state": "pending", "bundle": bundle}
+    if warnings is not None:
+        body["warnings"] = warnings
+    answer = _json(body, 202)
     answer.headers["Location"] = f"/outbox/{item_id}"
     return answer
 
@@ -119,7 +128,8 @@ def validate() -> Response:
 
 @blueprint.post("/orders")
 def post_order() -> Response:
-    return _accept("order", operations.map_order(_body("order"), services().protocols.get))
+    mapped = operations.map_order_with_warnings(_body("order"), services().protocols.get)
+    return _accept("order", mapped.bundle, mapped.warnings)
 
 
 @blueprint.post("/diary")

@@ -10,6 +10,15 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
+from fhir_migraine.inputs.limits import (
+    Approval,
+    LimitReader,
+    Limits,
+    below_plausible_minimum,
+    label_excesses,
+    occurrences,
+    schedule_problems,
+)
 from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Quantity
 from fhir_migraine.inputs.sequencing import Prn, Relation, SequencingReader, check_relations, step_length
 from fhir_migraine.inputs.yaml_text import parse_yaml
@@ -34,6 +43,7 @@ class Additive:
     dose: Quantity
     max_dose: Quantity | None = None
     rounding: Quantity | None = None
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,16 @@ class Step:
     first_dose: Quantity | None = None
     rounding: Quantity | None = None
     max_rate: Quantity | None = None
+    limits: Limits | None = None
+    off_label: Approval | None = None
+    exceptions: dict[str, Approval] = field(default_factory=dict, compare=False)
+
+    def bag_limits(self) -> tuple[Additive, Limits] | None:
+        """The one additive of a bag that declares limits, with them (Dosage has one maxDosePerPeriod)."""
+        for additive in self.additives:
+            if additive.limits is not None:
+                return additive, additive.limits
+        return None
 
     def running_time(self, rate: Quantity | None, duration: Quantity | None) -> Quantity | None:
         """How long the bag runs at ``rate`` or for ``duration`` (in minutes), or None for a push."""
@@ -185,6 +205,8 @@ class _Checker(SequencingReader):
         check_relations(steps, paths, protocol_step_length, self)
         min_duration = self.quantity(doc.get("min_duration"), "$.min_duration", ("time",))
         self.running_times(steps, min_duration)
+        for i, step in enumerate(steps):
+            self.limit_checks(step, schedule, f"$.steps[{i}]")
         return Protocol(
             id=doc["id"],
             version=doc["version"],
@@ -197,6 +219,32 @@ class _Checker(SequencingReader):
             applies_to=self.applies_to(doc.get("applies_to", {})),
             document=doc,
         )
+
+    def limit_checks(self, step: Step, schedule: Schedule, path: str) -> None:
+        """The schedule's doses against the step's declared limits and the drug's label."""
+        doses: list[tuple[Drug, Quantity, Quantity | None, Limits | None, str]] = []
+        if step.drug is not None and step.dose is not None:
+            doses.append((step.drug, step.dose, step.first_dose, step.limits, path))
+        for j, additive in enumerate(step.additives):
+            doses.append((additive.drug, additive.dose, None, additive.limits, f"{path}.additives[{j}]"))
+        for drug, dose, first, limits, where in doses:
+            for key, amount in (("dose", dose), ("first_dose", first)):
+                slip = below_plausible_minimum(drug.name, step.route, amount) if amount is not None else None
+                if slip is not None:
+                    self.fail(f"{where}.{key}", slip)
+            if first is not None and first.dimension != dose.dimension:
+                continue  # reported by the first dose's own check
+            most = limits.per_administration if limits is not None else None
+            if first is not None and most is not None and first.dimension == most.dimension:
+                if first.in_base() > most.in_base():
+                    self.fail(f"{where}.first_dose", f"is above the limit per administration {most.text()}")
+            given = occurrences(dose, schedule, first=first)
+            self.problems.extend(schedule_problems(given, limits, f"{where}.limits", drug.name))
+            excesses = label_excesses(drug.name, step.route, given)
+            if excesses and step.off_label is None:
+                route = "IV" if step.route == "intravenous" else step.route
+                said = "; ".join(e.text(drug.name, route) for e in excesses)
+                self.fail(path, f"{said}. An order above the label needs 'off_label: {{reason, approved_by}}'")
 
     def applies_to(self, raw: dict[str, Any]) -> AppliesTo:
         path = "$.applies_to"
@@ -253,6 +301,7 @@ class _Checker(SequencingReader):
             return self.infusion(raw, path)
         dose = self.quantity(raw["dose"], f"{path}.dose", DOSE_OR_PER_KG)
         max_dose = self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose")
+        reader = LimitReader(self)
         return Step(
             id=raw["id"],
             type=kind,
@@ -265,6 +314,9 @@ class _Checker(SequencingReader):
             relation=self.relation(raw, path),
             first_dose=self.first_dose(raw, dose, max_dose, self.repeats, path),
             rounding=self.rounding(dose, max_dose, raw.get("rounding"), f"{path}.rounding"),
+            limits=reader.limits(raw.get("limits"), dose, f"{path}.limits"),
+            off_label=reader.approval(raw.get("off_label")),
+            exceptions=reader.exceptions(raw.get("exceptions"), f"{path}.exceptions"),
         )
 
     def rounding(self, dose: Quantity | None, limit: Quantity | None, raw: Any, path: str) -> Quantity | None:
@@ -281,7 +333,8 @@ class _Checker(SequencingReader):
     def infusion(self, raw: dict[str, Any], path: str) -> Step:
         if ("rate" in raw) == ("duration" in raw):
             self.fail(path, "an infusion needs either 'rate' or 'duration' (not both)")
-        additives = []
+        additives: list[Additive] = []
+        reader = LimitReader(self)
         names: set[str] = set()
         for j, add in enumerate(raw.get("additives", [])):
             apath = f"{path}.additives[{j}]"
@@ -293,8 +346,12 @@ class _Checker(SequencingReader):
             drug = self.drug(add, "drug", apath)
             limit = self.max_dose(dose, add.get("max_dose"), f"{apath}.max_dose")
             rounding = self.rounding(dose, limit, add.get("rounding"), f"{apath}.rounding")
+            limits = reader.limits(add.get("limits"), dose, f"{apath}.limits")
+            if limits is not None and any(a.limits is not None for a in additives):
+                self.fail(f"{apath}.limits", "only one additive of a bag may declare limits "
+                                             "(a Dosage has one maxDosePerPeriod)")
             if drug is not None and dose is not None:
-                additives.append(Additive(drug, dose, limit, rounding))
+                additives.append(Additive(drug, dose, limit, rounding, limits))
         return Step(
             id=raw["id"],
             type="infusion",
@@ -306,6 +363,8 @@ class _Checker(SequencingReader):
             duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
             prn=self.prn(raw.get("prn"), path, self.schedule_kind),
             relation=self.relation(raw, path),
+            off_label=reader.approval(raw.get("off_label")),
+            exceptions=reader.exceptions(raw.get("exceptions"), f"{path}.exceptions"),
             max_rate=self.quantity(raw.get("max_rate"), f"{path}.max_rate", ("volume/time",)),
         )
 

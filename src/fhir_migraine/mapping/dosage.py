@@ -14,6 +14,7 @@ from fhir_migraine.inputs.orders import Dose, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
 from fhir_migraine.inputs.quantity import Quantity, json_number, number_text
 from fhir_migraine.inputs.sequencing import Prn, seconds
+from fhir_migraine.mapping.dose_limits import limit_elements
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
 from fhir_migraine.mapping.medication_codes import medication_concept
 from fhir_migraine.mapping.sequencing import shift_instant
@@ -218,6 +219,7 @@ def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None
         dose = resolved.first_dose if part == "first" else resolved.dose
         assert dose is not None
         dosage["doseAndRate"] = _dose_and_rate(dose)
+    dosage.update(limit_elements(step))
     return dosage
 
 

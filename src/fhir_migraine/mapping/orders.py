@@ -7,9 +7,17 @@ lists them in protocol order. Spec: https://hl7.org/fhir/R4/medicationrequest.ht
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, order_value, step_value
 from fhir_migraine.inputs.orders import Order, ResolvedStep
+from fhir_migraine.mapping.detected_issues import (
+    detected_issue_reference,
+    findings,
+    to_fhir_detected_issue,
+    warnings_outcome,
+)
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
 from fhir_migraine.mapping.medication_codes import medication_concept
@@ -18,13 +26,34 @@ from fhir_migraine.mapping.request_group import to_fhir_request_group
 from fhir_migraine.terminology import Code
 
 
+@dataclass(frozen=True)
+class MappedOrder:
+    """An order's transaction Bundle, and the OperationOutcome of its warnings (None: none)."""
+
+    bundle: Resource
+    warnings: Resource | None
+
+
 def to_fhir_bundle(order: Order, *, now: str) -> Resource:
     """The transaction Bundle for an order; ``now`` is authoredOn when the order gives none."""
+    return to_fhir_order(order, now=now).bundle
+
+
+def to_fhir_order(order: Order, *, now: str) -> MappedOrder:
+    """The transaction Bundle for an order, with a DetectedIssue per finding (mapping/detected_issues.py)
+    and the warnings to show beside it."""
     authored = order.authored or now
     weight = to_fhir_weight_observation(order, authored) if order.weight else None
     requests = [to_fhir_medication_request(order, step, authored, weight) for step in order.steps]
+    found = findings(order)
+    issues = []
+    for finding in found:
+        issue = to_fhir_detected_issue(order, finding, requests[finding.step], authored)
+        requests[finding.step].setdefault("detectedIssue", []).append(detected_issue_reference(issue))
+        issues.append(issue)
     group = to_fhir_request_group(order, requests, authored)
-    return transaction([*requests, group, *([weight] if weight else [])])
+    bundle = transaction([*requests, group, *issues, *([weight] if weight else [])])
+    return MappedOrder(bundle, warnings_outcome(found, {i: i for i in range(len(requests))}))
 
 
 def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: str, weight: Resource | None) -> Resource:

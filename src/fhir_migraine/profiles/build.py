@@ -63,6 +63,9 @@ PROFILES = (
                 "ActivityDefinition.", order_profiles.infusion_protocol),
     ProfileSpec("migraine-order-weight", "Observation", "Body weight of an order",
                 "The body weight per-kg doses of an order were calculated with.", order_profiles.order_weight),
+    ProfileSpec("migraine-detected-issue", "DetectedIssue", "Finding about an order step",
+                "A delivery faster than the drug's label allows, or an approved off-label regimen, of one "
+                "step of an order, implicating its MedicationRequest.", order_profiles.detected_issue),
     ProfileSpec("diary-day", "Observation", "Headache diary day",
                 "One day of the headache diary: headache or not, notes, and the day's other Observations.",
                 diary_profiles.diary_day),
@@ -210,6 +213,7 @@ def profile_of(resource: Resource) -> str | None:
         "Medication": "migraine-bag-medication",
         "RequestGroup": "migraine-infusion-group",
         "PlanDefinition": "migraine-infusion-protocol",
+        "DetectedIssue": "migraine-detected-issue",
     }
     if kind in fixed:
         return fixed[kind]

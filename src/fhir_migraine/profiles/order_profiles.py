@@ -1,5 +1,6 @@
 """Differentials of the order profiles: the MedicationRequest of a step, its bag Medication, the
-RequestGroup of an order, the PlanDefinition of a protocol and the body weight Observation.
+RequestGroup of an order, the PlanDefinition of a protocol, the body weight Observation and the
+DetectedIssue of an order step.
 
 Each function lists its rules in the order of the base resource's elements, as the snapshot
 generators expect. Spec: https://hl7.org/fhir/R4/profiling.html
@@ -8,7 +9,8 @@ generators expect. Spec: https://hl7.org/fhir/R4/profiling.html
 from __future__ import annotations
 
 from fhir_migraine import terminology
-from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.identifiers import ORDER_ISSUE_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.mapping.detected_issues import ACT_CODE
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE
 from fhir_migraine.mapping.plandefinition import PLAN_TYPE, USAGE_CONTEXT_TYPE
 from fhir_migraine.profiles.elements import (
@@ -87,6 +89,37 @@ def infusion_request() -> list[Element]:
         el(f"{dosage}.doseAndRate:calculated", min=0, short="A per-kg dose calculated with the weight"),
         el(f"{dosage}.doseAndRate:calculated.type", min=1,
            pattern=("CodeableConcept", _dose_rate_type("calculated"))),
+        el(f"{dosage}.maxDosePerPeriod", short="The step's declared limit per period (limits.per_period)",
+           constraint=[invariant("mig-mr-5", "A limit per period is an amount in UCUM over a time in UCUM",
+                                 _UCUM_AMOUNT.format("numerator") + " and " + _UCUM_TIME.format("denominator"))]),
+        el(f"{dosage}.maxDosePerAdministration", short="The step's declared limit per administration "
+           "(limits.per_administration)"),
+        el(f"{mr}.detectedIssue", types=reference("DetectedIssue"),
+           short="A rate beyond the label, or approved off-label use, of this step"),
+    ]
+
+
+_UCUM_AMOUNT = f"{{0}}.value.exists() and {{0}}.system = '{terminology.UCUM}' and {{0}}.code.exists()"
+_UCUM_TIME = ("{0}.value.exists() and " + f"{{0}}.system = '{terminology.UCUM}' and " + "("
+              + " or ".join(f"{{0}}.code = '{unit}'" for unit in ("s", "min", "h", "d", "wk", "mo")) + ")")
+
+
+def detected_issue() -> list[Element]:
+    di = "DetectedIssue"
+    return [
+        el(di, short="A finding about one step of an order: a rate beyond the label, or approved off-label use"),
+        *_business_identifier(di, "orderIssue", ORDER_ISSUE_SYSTEM),
+        el(f"{di}.status", fixed=("Code", "final")),
+        el(f"{di}.code", min=1, constraint=[
+            invariant("mig-di-1", "The kind of issue is coded in HL7 v3 ActCode",
+                      f"coding.where(system = '{ACT_CODE}').exists()"),
+        ]),
+        el(f"{di}.severity", min=1),
+        el(f"{di}.patient", min=1, types=reference("Patient")),
+        el(f"{di}.identified[x]", min=1, types=of_type("dateTime")),
+        el(f"{di}.implicated", min=1, max=1, types=reference("MedicationRequest"),
+           short="The step's MedicationRequest"),
+        el(f"{di}.detail", min=1, short="What was found, naming the order's value and the label's limit"),
     ]
 
 

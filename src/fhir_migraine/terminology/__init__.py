@@ -187,3 +187,21 @@ def diary_value(kind: str, system: str, code: str) -> str | None:
 def observation_code(kind: str) -> Code:
     """The code of a diary Observation or component kind (``attack``, ``peak_intensity``, ...)."""
     return _code(diary_codes()["observation_codes"][kind])
+
+
+def drug_key(name: str) -> str | None:
+    """The table key of a drug name or synonym (``depacon`` -> ``valproate``), or None."""
+    entry = _drug_index().get(normalize_name(name))
+    return None if entry is None else str(entry["key"])
+
+
+def administration_limits(name: str, route: str) -> dict[str, Any] | None:
+    """The labelled limits of a drug given by ``route`` (data/administration_limits.json), or None.
+
+    Keys: ``max_rate``, ``min_over``, ``per_period`` (a list), ``plausible_minimum`` (each optional,
+    quantities as text) and ``source`` (the label section they come from)."""
+    key = drug_key(name)
+    for entry in _data("administration_limits.json")["limits"]:
+        if entry["drug"] == key and entry["route"] == route:
+            return dict(entry)
+    return None

@@ -21,6 +21,10 @@ BASE_CODES: dict[str, frozenset[str]] = {
     # medicationrequest-intent
     "MedicationRequest.intent": frozenset({"proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
                                            "instance-order", "option"}),
+    # observation-status, detectedissue-severity
+    "DetectedIssue.status": frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                                       "entered-in-error", "unknown"}),
+    "DetectedIssue.severity": frozenset({"high", "moderate", "low"}),
     # medication-status
     "Medication.status": frozenset({"active", "inactive", "entered-in-error"}),
     # request-status, request-intent
