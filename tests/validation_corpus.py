@@ -105,7 +105,19 @@ def _valid_resources() -> list[tuple[str, Resource]]:
     for path in sorted((ROOT / "examples" / "protocols").glob("*.yaml")):
         plan = operations.export_protocol(library.read_protocol_file(path))
         found.append((f"exported-protocol-{path.stem}", plan))
+    found.append(("charted-weight-migraine-order-weight", _charted_weight()))
     return found
+
+
+def _charted_weight() -> Resource:
+    """The weight of the DHE example order charted as a vital sign, as a site may ask for."""
+    from fhir_migraine.config import OrderSettings
+    from fhir_migraine.inputs.orders import finder
+
+    protocols = finder(library.read_protocols(ROOT / "examples" / "protocols"))
+    order = _read(ROOT / "examples" / "orders" / "dhe-repeat.json")
+    bundle = operations.map_order(order, protocols, settings=OrderSettings(weight_observation=True))
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
 
 
 def _entries_of(path: Path) -> list[Resource]:
@@ -255,10 +267,10 @@ def _(r: Resource) -> None:
     del r["intent"]
 
 
-@breaks("request-intent-is-plan", "migraine-infusion-request", "fixed")
+@breaks("request-intent-not-a-request-intent", "migraine-infusion-request", "binding")
 def _(r: Resource) -> None:
-    """intent 'plan' (a valid request intent): the profile fixes it to 'order'."""
-    r["intent"] = "plan"
+    """intent 'draft' (a status, not an intent): not in the base spec's required medicationrequest-intent."""
+    r["intent"] = "draft"
 
 
 @breaks("request-group-identifier-of-another-system", "migraine-infusion-request", "fixed")
@@ -461,10 +473,10 @@ def _(r: Resource) -> None:
     del r["status"]
 
 
-@breaks("group-intent-is-plan", "migraine-infusion-group", "fixed")
+@breaks("group-intent-not-a-request-intent", "migraine-infusion-group", "binding")
 def _(r: Resource) -> None:
-    """intent 'plan' (a valid request intent): the profile fixes it to 'order'."""
-    r["intent"] = "plan"
+    """intent 'active' (a status, not an intent): not in the base spec's required request-intent."""
+    r["intent"] = "active"
 
 
 @breaks("group-status-not-a-request-status", "migraine-infusion-group", "binding")
@@ -638,14 +650,14 @@ def _(r: Resource) -> None:
 
 @breaks("weight-category-exam", "migraine-order-weight", "slicing")
 def _(r: Resource) -> None:
-    """category 'exam' only: the required slice 'vitalSigns' is not found."""
+    """category 'exam': the closed slicing of category allows the slice 'vitalSigns' only."""
     r["category"] = [_concept(CATEGORY, "exam")]
 
 
 @breaks("weight-with-two-vital-signs-categories", "migraine-order-weight", "slicing")
 def _(r: Resource) -> None:
     """category 'vital-signs' twice: the slice 'vitalSigns' allows one."""
-    r["category"].append(copy.deepcopy(r["category"][0]))
+    r["category"] = [_concept(CATEGORY, "vital-signs"), _concept(CATEGORY, "vital-signs")]
 
 
 @breaks("weight-effective-as-period", "migraine-order-weight", "type")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from fhir_migraine import library, operations
-from fhir_migraine.config import Settings
+from fhir_migraine.config import OrderSettings, Settings
 from fhir_migraine.documents import dumps, parse_json
 from fhir_migraine.errors import (
     EXIT_INVALID,
@@ -31,7 +31,7 @@ from fhir_migraine.errors import (
     UnreadableInput,
 )
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
-from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.orders import finder, parse_instant
 from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:
@@ -59,9 +59,10 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
     source = Path(args.protocols)
     if not source.exists():
         raise UsageError(f"no such file or folder: {args.protocols}")
+    settings = OrderSettings.from_env()
     found = library.read_protocols(source)
     document = parse_json(_read(args.order), "order")
-    out.write(dumps(operations.map_order(document, found.get)))
+    out.write(dumps(operations.map_order(document, finder(found), settings=settings)))
     return EXIT_OK
 
 
@@ -107,7 +108,7 @@ def _unmap(args: argparse.Namespace, out: TextIO) -> int:
         source = Path(args.protocols)
         if not source.exists():
             raise UsageError(f"no such file or folder: {args.protocols}")
-        found = library.read_protocols(source).get
+        found = finder(library.read_protocols(source))
     bundle = parse_json(_read(args.bundle), "FHIR input")
     out.write(dumps(operations.unmap(bundle, found)))
     return EXIT_OK

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_migraine import validation
+from fhir_migraine.config import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import diary, orders
 from fhir_migraine.inputs.diary_files import Located, located
+from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
 from fhir_migraine.mapping.orders import to_fhir_bundle
@@ -26,29 +28,31 @@ def utc_now() -> str:
 
 
 def map_order(
-    document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
+    document: Any, find_protocol: FindProtocol, *, now: Callable[[], str] = utc_now,
+    settings: OrderSettings = DEFAULT_ORDER_SETTINGS,
 ) -> Resource:
-    """Order document -> transaction Bundle."""
+    """Order document -> transaction Bundle, written as the site's ``settings`` say (the edges
+    read them from FHIR_MIGRAINE_ORDER_*; the default is a draft order)."""
     order = orders.load(document, find_protocol)
-    bundle = to_fhir_bundle(order, now=now())
+    bundle = to_fhir_bundle(order, now=now(), settings=settings)
     validation.check(bundle)  # a mapping that breaks a profile is a bug: never return or queue it
     return bundle
 
 
 def unmap(
-    bundle: Any, find_protocol: Callable[[str], Protocol | None] | None = None
+    bundle: Any, find_protocol: FindProtocol | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Bundle (transaction or searchset) -> the orders and diary entries it holds.
 
-    With ``find_protocol``, overrides that only repeat a known protocol are left out, which
-    gives back the order as it was written.
+    With ``find_protocol``, overrides that only repeat the protocol version each order names
+    are left out, which gives back the order as it was written.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
     found = orders_from_bundle(bundle)
     if find_protocol is not None:
         for i, order in enumerate(found):
-            protocol = find_protocol(order["protocol"])
+            protocol = find_protocol(order["protocol"], order.get("protocol_version"))
             if protocol is not None:
                 found[i] = without_protocol_defaults(order, protocol)
     return {"orders": found, "diary": entries_from_bundle(bundle)}
@@ -114,7 +118,7 @@ def export_protocol(protocol: Protocol) -> Resource:
     return plan
 
 
-def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) -> dict[str, Any]:
     """A pulled searchset -> orders and diary entries, each resource validated first: those that
     break the base spec or their profiles are reported under ``invalid`` (with their
     OperationOutcome) and left out of the unmapping, never silently dropped; an order or entry
@@ -134,7 +138,8 @@ def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | Non
     incomplete: list[dict[str, Any]] = []
     orders = orders_from_bundle(partial, incomplete)
     if find_protocol is not None:
-        orders = [without_protocol_defaults(o, p) if (p := find_protocol(o["protocol"])) else o for o in orders]
+        found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
+        orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]
     return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
             "incomplete": incomplete}
 

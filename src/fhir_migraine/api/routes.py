@@ -119,7 +119,8 @@ def validate() -> Response:
 
 @blueprint.post("/orders")
 def post_order() -> Response:
-    return _accept("order", operations.map_order(_body("order"), services().protocols.get))
+    found = services()
+    return _accept("order", operations.map_order(_body("order"), found.protocols.get, settings=found.settings.orders))
 
 
 @blueprint.post("/diary")

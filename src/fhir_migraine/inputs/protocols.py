@@ -3,6 +3,7 @@ and turned into typed records."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,10 @@ from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
 INTERVAL_UNITS = ("d", "wk", "mo")
+#: ICD-10-CM codes "with status migrainosus": in the G43 subcategories whose sixth character tells
+#: status migrainosus, 1 means with it and 9 without (G43.011 with, G43.019 without; CDC/NCHS
+#: ICD-10-CM Tabular List, G43). The G43.A-G43.D codes have no such character.
+STATUS_MIGRAINOSUS_CODE = re.compile(r"G43\.[0-9E][0-9]1")
 REPEAT_UNITS = ("min", "h", "d")
 
 
@@ -70,6 +75,8 @@ class Protocol:
     steps: tuple[Step, ...]
     indication: Code | None = None
     min_duration: Quantity | None = None
+    status: str = "active"  # draft | active | retired: only an active protocol can be ordered
+    priority: str | None = None  # the orders' default request priority (routine, urgent, asap, stat)
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def step(self, step_id: str) -> Step | None:
@@ -78,6 +85,11 @@ class Protocol:
     @property
     def canonical(self) -> str:
         return f"{terminology.CANONICAL_BASE}/PlanDefinition/{self.id}"
+
+
+def with_status_migrainosus(code: Code) -> bool:
+    """Whether an indication says "with status migrainosus" (ICD-10-CM G43.xx1)."""
+    return code.system == terminology.ICD10CM and STATUS_MIGRAINOSUS_CODE.fullmatch(code.code) is not None
 
 
 def parse_text(data: str | bytes) -> Any:
@@ -157,8 +169,10 @@ class _Checker(Collector):
             intent=doc["intent"],
             schedule=self.schedule(doc["schedule"]),
             steps=tuple(steps),
-            indication=self.indication(doc.get("indication")),
+            indication=self.indication(doc.get("indication"), doc["intent"]),
             min_duration=self.quantity(doc.get("min_duration"), "$.min_duration", ("time",)),
+            status=doc.get("status", "active"),
+            priority=doc.get("priority"),
             document=doc,
         )
 
@@ -173,8 +187,11 @@ class _Checker(Collector):
         # count 9.0 is the schema's integer 9 (docs/mapping.md); Timing.repeat.count is an integer.
         return Schedule(raw["kind"], Decimal(str(raw["every"])).normalize(), raw["unit"], int(raw["count"]))
 
-    def indication(self, raw: dict[str, Any] | None) -> Code | None:
+    def indication(self, raw: dict[str, Any] | None, intent: str) -> Code | None:
         if raw is None:
+            if intent == "status-migrainosus":
+                self.fail("$.indication", "is required for a status-migrainosus protocol: "
+                          "an ICD-10-CM code with status migrainosus (e.g. G43.911)")
             return None
         system = terminology.resolve_system(raw["system"])
         code = terminology.indication(system, raw["code"])
@@ -182,6 +199,9 @@ class _Checker(Collector):
             self.problems.append(
                 Problem("$.indication.code", f"{raw['code']!r} is not a known migraine indication in {raw['system']}")
             )
+        elif intent == "status-migrainosus" and not with_status_migrainosus(code):
+            self.fail("$.indication.code", f"{code.code!r} ({code.display}) contradicts the intent "
+                      "'status-migrainosus': give an ICD-10-CM code with status migrainosus (G43.x01 or G43.x11)")
         return code
 
     def step(self, raw: dict[str, Any], path: str) -> Step | None:

@@ -14,6 +14,7 @@ from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, pa
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
+from fhir_migraine.mapping.orders import WEIGHT_SOURCES
 from fhir_migraine.mapping.reader import Reader
 
 
@@ -52,24 +53,56 @@ def _sequence(request: Reader) -> int:
     return request.get("dosageInstruction").get(0).get("sequence").int()
 
 
-def _order(order_id: str, requests: list[Reader], weight: Reader | None) -> dict[str, Any]:
+def _order(order_id: str, requests: list[Reader], charted: Reader | None) -> dict[str, Any]:
     requests = sorted(requests, key=_sequence)
     first = requests[0]
-    canonical = first.get("instantiatesCanonical").get(0)
-    protocol = canonical.str().split("|")[0].rsplit("/", 1)[-1]
+    canonical, _, version = first.get("instantiatesCanonical").get(0).str().partition("|")
     timing = first.get("dosageInstruction").get(0).get("timing").get("repeat")
-    order: dict[str, Any] = {
-        "order_id": order_id,
-        "protocol": protocol,
-        "patient": first.get("subject").patient(),
-        "requester": {"reference": first.get("requester").get("reference").str()},
-        "start": timing.get("boundsPeriod").get("start").str(),
-        "authored": first.get("authoredOn").str(),
-    }
+    order: dict[str, Any] = {"order_id": order_id, "protocol": canonical.rsplit("/", 1)[-1]}
+    if version:
+        order["protocol_version"] = version
+    order["patient"] = first.get("subject").patient()
+    order["requester"] = {"reference": first.get("requester").get("reference").str()}
+    if first.opt("encounter") is not None:
+        order["encounter"] = {"reference": first.get("encounter").get("reference").str()}
+    if first.opt("priority") is not None:
+        order["priority"] = first.get("priority").str()
+    if first.opt("category") is not None:
+        order["category"] = first.get("category").get(0).get("coding").get(0).get("code").str()
+    order["start"] = timing.get("boundsPeriod").get("start").str()
+    order["authored"] = first.get("authoredOn").str()
+    weight = _contained_weight(first)
     if weight is not None:
-        order["weight"] = weight.get("valueQuantity").quantity_text()
+        order["weight"] = _weight(weight)
+    elif charted is not None:  # written before the weight travelled with the order
+        order["weight"] = charted.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
     return order
+
+
+def _contained_weight(request: Reader) -> Reader | None:
+    """The weight a MedicationRequest carries: the contained resource its supportingInformation names."""
+    for support in (request.opt("supportingInformation") or Reader([], "")).items():
+        reference = support.opt("reference")
+        if reference is not None and reference.str().startswith("#"):
+            return _contained(request, reference.str(), ".supportingInformation")
+    return None
+
+
+def _weight(weight: Reader) -> str | dict[str, Any]:
+    """The order's ``weight``: the quantity, with when and how it was obtained when the order said."""
+    quantity = weight.get("valueQuantity").quantity_text()
+    codes = {c.get("code").str() for c in weight.get("code").get("coding").items()}
+    source = next((name for name, code in WEIGHT_SOURCES.items() if code.code in codes), None)
+    measured_at = weight.opt("effectiveDateTime")
+    if source is None and measured_at is None:
+        return quantity
+    found: dict[str, Any] = {"quantity": quantity}
+    if measured_at is not None:
+        found["measured_at"] = measured_at.str()
+    if source is not None:
+        found["source"] = source
+    return found
 
 
 def _step_id(request: Reader, order_id: str) -> str:
@@ -143,13 +176,15 @@ def without_protocol_defaults(order: dict[str, Any], protocol: Protocol) -> dict
         if kept:
             overrides[step_id] = kept
     result = {k: v for k, v in order.items() if k != "overrides"}
+    if protocol.priority is not None and result.get("priority") == protocol.priority:
+        del result["priority"]  # the protocol's default, not the order's own
     if overrides:
         result["overrides"] = overrides
     return result
 
 
-def _contained(request: Reader, reference: str) -> Reader:
+def _contained(request: Reader, reference: str, where: str = ".medicationReference") -> Reader:
     for resource in (request.opt("contained") or Reader([], request.path + ".contained")).items():
         if "#" + str(resource.value.get("id") if isinstance(resource.value, dict) else "") == reference:
             return resource
-    raise request.fail(f"contained resource {reference!r} not found", ".medicationReference")
+    raise request.fail(f"contained resource {reference!r} not found", where)
