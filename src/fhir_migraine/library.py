@@ -128,7 +128,7 @@ class ProtocolStore:
     def summaries(self) -> Iterator[dict[str, Any]]:
         for (document,) in self._store.all("SELECT document FROM protocols ORDER BY id"):
             doc = json.loads(document)
-            yield {k: doc[k] for k in ("id", "version", "title", "intent")}
+            yield {**{k: doc[k] for k in ("id", "version", "title", "intent")}, "status": doc.get("status", "active")}
 
     def history(self, protocol_id: str) -> list[dict[str, Any]]:
         """Every recorded change of a protocol, oldest first (NotFound when there is none)."""

@@ -335,8 +335,8 @@ def openapi() -> dict[str, Any]:
                             "type": "array",
                             "items": {
                                 "type": "object",
-                                "required": ["id", "version", "title", "intent"],
-                                "properties": {k: {"type": "string"} for k in ("id", "version", "title", "intent")},
+                                "required": ["id", "version", "title", "intent", "status"],
+                                "properties": {k: {"type": "string"} for k in ("id", "version", "title", "intent", "status")},
                             },
                         }
                     },

@@ -45,7 +45,7 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         activity: Resource = {
             "resourceType": "ActivityDefinition",
             "id": f"step-{step.id}",
-            "status": "active",
+            "status": protocol.status,
             "kind": "MedicationRequest",
             "intent": "order",
         }
@@ -57,15 +57,16 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
             activity["productCodeableConcept"] = concept(step.drug.code, step.drug.name)
         activity["dosage"] = [to_fhir_dosage(protocol, resolved, None, None)]
         contained.append(activity)
-        actions.append(
-            {
-                "id": step.id,
-                "prefix": str(resolved.sequence),
-                "title": step.id,
-                "textEquivalent": activity["dosage"][0]["text"],
-                "definitionCanonical": f"#step-{step.id}",
-            }
-        )
+        action: dict[str, Any] = {
+            "id": step.id,
+            "prefix": str(resolved.sequence),
+            "title": step.id,
+            "textEquivalent": activity["dosage"][0]["text"],
+        }
+        if protocol.priority is not None:
+            action["priority"] = protocol.priority  # the default priority of the orders made from it
+        action["definitionCanonical"] = f"#step-{step.id}"
+        actions.append(action)
     plan: Resource = {"resourceType": "PlanDefinition", "meta": profile("migraine-infusion-protocol"), "contained": contained}
     extensions = min_session_extension(protocol)
     if extensions:
@@ -76,7 +77,7 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         name=_name(protocol.id),
         title=protocol.title,
         type={"coding": [{"system": PLAN_TYPE, "code": "order-set", "display": "Order Set"}]},
-        status="active",
+        status=protocol.status,  # draft | active | retired: FHIR publication-status has the same codes
         useContext=[
             {
                 "code": {"system": USAGE_CONTEXT_TYPE, "code": "focus", "display": "Clinical Focus"},
