@@ -111,8 +111,8 @@ def _valid_resources() -> list[tuple[str, Resource]]:
 
 def _charted_weight() -> Resource:
     """The weight of the DHE example order charted as a vital sign, as a site may ask for."""
-    from fhir_migraine.config import OrderSettings
     from fhir_migraine.inputs.orders import finder
+    from fhir_migraine.mapping.order_settings import OrderSettings
 
     protocols = finder(library.read_protocols(ROOT / "examples" / "protocols"))
     order = _read(ROOT / "examples" / "orders" / "dhe-repeat.json")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from fhir_migraine import library, operations
-from fhir_migraine.config import OrderSettings, Settings
+from fhir_migraine.config import Settings, order_settings_from_env
 from fhir_migraine.documents import dumps, parse_json
 from fhir_migraine.errors import (
     EXIT_INVALID,
@@ -59,7 +59,7 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
     source = Path(args.protocols)
     if not source.exists():
         raise UsageError(f"no such file or folder: {args.protocols}")
-    settings = OrderSettings.from_env()
+    settings = order_settings_from_env()
     found = library.read_protocols(source)
     document = parse_json(_read(args.order), "order")
     out.write(dumps(operations.map_order(document, finder(found), settings=settings)))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_migraine.errors import ConfigError
+from fhir_migraine.mapping.order_settings import ORDER_INTENTS, ORDER_STATUSES, OrderSettings
 
 PREFIX = "FHIR_MIGRAINE_"
 
@@ -127,38 +128,6 @@ class ApiAuthSettings:
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     protocols_token: str | None = field(default=None, repr=False)
-
-
-#: The MedicationRequest and RequestGroup status a site may send orders with: ``draft`` for signature
-#: in the EHR, or ``active`` (already signed). https://hl7.org/fhir/R4/valueset-medicationrequest-status.html
-ORDER_STATUSES = ("draft", "active")
-#: The intents a site may send orders with: the codes FHIR R4 allows both for MedicationRequest.intent
-#: and RequestGroup.intent that describe a new request written from a protocol (reflex, filler and
-#: instance orders, and options, are made from another request).
-#: https://hl7.org/fhir/R4/valueset-medicationrequest-intent.html, https://hl7.org/fhir/R4/valueset-request-intent.html
-ORDER_INTENTS = ("order", "original-order", "plan", "proposal")
-
-
-@dataclass(frozen=True)
-class OrderSettings:
-    """How a site wants its orders written: their status and intent, and whether the order's body
-    weight is also written into the chart as a stand-alone vital-sign Observation (it always travels
-    with each MedicationRequest as a contained Observation)."""
-
-    status: str = "draft"
-    intent: str = "order"
-    weight_observation: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OrderSettings:
-        """Only the order variables of ``env`` (the process environment when None): ``map order``
-        needs no other setting, so it reads no other."""
-        source = os.environ if env is None else env
-        return _order_settings(_Reader({k: v for k, v in source.items() if k.startswith(PREFIX)}))
-
-
-#: The settings of a site that sets none: draft orders of intent ``order``, no charted weight.
-DEFAULT_ORDER_SETTINGS = OrderSettings()
 
 
 @dataclass(frozen=True)
@@ -283,6 +252,13 @@ class _Reader:
         if text in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name} must be true or false, got {text!r}")
+
+
+def order_settings_from_env(env: Mapping[str, str] | None = None) -> OrderSettings:
+    """Only the order variables of ``env`` (the process environment when None): ``map order``
+    needs no other setting, so it reads no other."""
+    source = os.environ if env is None else env
+    return _order_settings(_Reader({k: v for k, v in source.items() if k.startswith(PREFIX)}))
 
 
 def _order_settings(read: _Reader) -> OrderSettings:

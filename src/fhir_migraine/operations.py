@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_migraine import validation
-from fhir_migraine.config import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import diary, orders
 from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
+from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import to_fhir_bundle
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.unmap_diary import entries_from_bundle

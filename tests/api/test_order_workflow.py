@@ -15,7 +15,7 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.api import create_app
 from fhir_migraine.api.services import services_of
-from fhir_migraine.config import OrderSettings
+from fhir_migraine.mapping.order_settings import OrderSettings
 from tests.cases import ORDER, PROTOCOL
 from tests.conftest import API_TOKEN, EXAMPLES
 

@@ -21,6 +21,7 @@ from fhir_migraine.config import (
     OutboxSettings,
     Settings,
     WorkerSettings,
+    order_settings_from_env,
 )
 from fhir_migraine.errors import ConfigError
 
@@ -148,9 +149,9 @@ def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str
 def test_map_order_reads_only_the_order_variables() -> None:
     """A bad variable of the service does not stop ``map order``; a bad order variable does."""
     env = {"FHIR_MIGRAINE_PORT": "http", "FHIR_MIGRAINE_ORDER_STATUS": "active"}
-    assert OrderSettings.from_env(env) == OrderSettings(status="active")
+    assert order_settings_from_env(env) == OrderSettings(status="active")
     with pytest.raises(ConfigError, match="FHIR_MIGRAINE_ORDER_INTENT"):
-        OrderSettings.from_env({"FHIR_MIGRAINE_ORDER_INTENT": "reflex-order"})
+        order_settings_from_env({"FHIR_MIGRAINE_ORDER_INTENT": "reflex-order"})
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine import terminology
-from fhir_migraine.config import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, order_value, step_value
 from fhir_migraine.inputs.orders import Order, ResolvedStep
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
 from fhir_migraine.mapping.fhir import Resource, concept, identifier, profile, subject, transaction
+from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
 
