@@ -153,3 +153,38 @@ def test_only_an_active_version_can_be_ordered(client, author, status: str) -> N
     assert client.post("/orders", json=_order(protocol_version="2.0")).status_code == 201
     listed = {p["id"]: p for p in client.get("/protocols").get_json()["protocols"]}
     assert listed[PROTOCOL["id"]]["status"] == status
+
+
+def test_a_stored_version_may_be_retired_without_a_new_version(client, author) -> None:
+    _two_versions(author)
+    retired = dict(copy.deepcopy(PROTOCOL), status="retired")
+    assert author.put(f"/protocols/{PROTOCOL['id']}", json=retired).status_code == 200
+    answer = client.post("/orders", json=_order(protocol_version="1.0"))
+    assert answer.status_code == 422
+    assert [e["path"] for e in answer.get_json()["errors"]] == ["$.protocol"]
+    # The current version stays 2.0, and active: orders that name no version still go through.
+    assert client.get(f"/protocols/{PROTOCOL['id']}").get_json()["version"] == "2.0"
+    assert client.post("/orders", json=ORDER).status_code == 201
+    assert client.get(f"/protocols/{PROTOCOL['id']}?version=1.0").get_json()["status"] == "retired"
+    changes = client.get(f"/protocols/{PROTOCOL['id']}/history").get_json()["changes"]
+    assert [c["version"] for c in changes] == ["1.0", "2.0", "1.0"]
+
+
+def test_a_status_never_goes_back_and_a_dose_never_changes_under_one_version(author) -> None:
+    retired = dict(copy.deepcopy(PROTOCOL), status="retired")
+    assert author.put(f"/protocols/{PROTOCOL['id']}", json=retired).status_code == 201
+    back = author.put(f"/protocols/{PROTOCOL['id']}", json=dict(retired, status="active"))
+    assert back.status_code == 409
+    assert [e["path"] for e in back.get_json()["errors"]] == ["$.status"]
+    changed = copy.deepcopy(retired)
+    changed["steps"][1]["dose"] = "5 mg"
+    assert [e["path"] for e in author.put(f"/protocols/{PROTOCOL['id']}", json=changed).get_json()["errors"]] == ["$.version"]
+
+
+def test_a_draft_version_is_ordered_once_it_is_made_active(client, author) -> None:
+    draft = dict(copy.deepcopy(PROTOCOL), status="draft")
+    assert author.put(f"/protocols/{PROTOCOL['id']}", json=draft).status_code == 201
+    assert client.post("/orders", json=ORDER).status_code == 422
+    assert author.put(f"/protocols/{PROTOCOL['id']}", json=dict(draft, status="active")).status_code == 200
+    bundle = client.post("/orders", json=ORDER).get_json()
+    assert _antiemetic(bundle)["instantiatesCanonical"][0].endswith("|1.0")
