@@ -209,7 +209,8 @@ def openapi() -> dict[str, Any]:
                 "put": {
                     "summary": "Create a protocol or store a new version of it (JSON, or YAML with Content-Type "
                                "application/yaml); needs the scope migraine:protocols. A version is immutable: "
-                               "other content under a stored version is a 409.",
+                               "other content under a stored version is a 409; only its status may move forward "
+                               "(draft, active, retired).",
                     "parameters": [protocol_id],
                     "requestBody": {
                         "required": True,
@@ -222,7 +223,7 @@ def openapi() -> dict[str, Any]:
                         "200": {"description": "Replaced.", "content": _json("Protocol")},
                         "201": {"description": "Created.", "content": _json("Protocol")},
                         "403": _problem("The token lacks the scope migraine:protocols, or has no subject."),
-                        "409": _problem("The version is already stored with other content."),
+                        "409": _problem("The version is already stored with other content, or its status would go back."),
                         "422": INVALID,
                     },
                 },
@@ -284,11 +285,14 @@ def openapi() -> dict[str, Any]:
             },
             "/orders": {
                 "post": {
-                    "summary": "Map an order (a protocol applied to a patient) to a FHIR transaction Bundle.",
+                    "summary": "Map an order (a protocol applied to a patient, the version it names or the current "
+                               "one; only an active protocol) to a FHIR transaction Bundle of draft orders (or the "
+                               "status and intent the site sets).",
                     "requestBody": {"required": True, "content": _json("Order")},
                     "responses": {
                         "201": {
-                            "description": "The transaction Bundle: MedicationRequests, a RequestGroup, the weight Observation.",
+                            "description": "The transaction Bundle: MedicationRequests (each carrying the order's weight), "
+                                           "a RequestGroup, and the weight as a vital sign when the site charts it.",
                             "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
                         },
                         "202": QUEUED,
