@@ -584,6 +584,12 @@ def _(r: Resource) -> None:
     r["useContext"].append(copy.deepcopy(r["useContext"][0]))
 
 
+@breaks("protocol-status-migrainosus-without-status-migrainosus", "migraine-infusion-protocol", "invariant")
+def _(r: Resource) -> None:
+    """mig-pd-1: intent 'status-migrainosus' while the reason (G43.709) is without status migrainosus."""
+    r["useContext"][0]["valueCodeableConcept"]["coding"][0]["code"] = "status-migrainosus"
+
+
 @breaks("protocol-action-definition-as-uri", "migraine-infusion-protocol", "type")
 def _(r: Resource) -> None:
     """action.definitionUri: the profile allows definition[x] as a canonical only."""

@@ -3,7 +3,6 @@ and turned into typed records."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,10 +15,14 @@ from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
 INTERVAL_UNITS = ("d", "wk", "mo")
-#: ICD-10-CM codes "with status migrainosus": in the G43 subcategories whose sixth character tells
-#: status migrainosus, 1 means with it and 9 without (G43.011 with, G43.019 without; CDC/NCHS
-#: ICD-10-CM Tabular List, G43). The G43.A-G43.D codes have no such character.
-STATUS_MIGRAINOSUS_CODE = re.compile(r"G43\.[0-9E][0-9]1")
+#: The ICD-10-CM codes "with status migrainosus": in the G43 subcategories that tell status
+#: migrainosus the sixth character is 1 with it, 9 without (G43.011 with, G43.019 without; CDC/NCHS
+#: ICD-10-CM Tabular List, G43); G43.A-G43.D have no such character. Listed, not matched by a
+#: pattern, so the profile's invariant (mig-pd-1) needs no regular expression.
+STATUS_MIGRAINOSUS_CODES = (
+    "G43.001", "G43.011", "G43.101", "G43.111", "G43.401", "G43.411", "G43.501", "G43.511", "G43.601", "G43.611",
+    "G43.701", "G43.711", "G43.801", "G43.811", "G43.821", "G43.831", "G43.901", "G43.911", "G43.E01", "G43.E11",
+)
 REPEAT_UNITS = ("min", "h", "d")
 
 
@@ -89,7 +92,7 @@ class Protocol:
 
 def with_status_migrainosus(code: Code) -> bool:
     """Whether an indication says "with status migrainosus" (ICD-10-CM G43.xx1)."""
-    return code.system == terminology.ICD10CM and STATUS_MIGRAINOSUS_CODE.fullmatch(code.code) is not None
+    return code.system == terminology.ICD10CM and code.code in STATUS_MIGRAINOSUS_CODES
 
 
 def parse_text(data: str | bytes) -> Any:

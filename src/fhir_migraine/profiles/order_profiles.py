@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.inputs.protocols import STATUS_MIGRAINOSUS_CODES
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE
 from fhir_migraine.mapping.plandefinition import PLAN_TYPE, USAGE_CONTEXT_TYPE
 from fhir_migraine.profiles.elements import (
@@ -121,8 +122,16 @@ def infusion_group() -> list[Element]:
 def infusion_protocol() -> list[Element]:
     pd = "PlanDefinition"
     order_set = {"coding": [{"system": PLAN_TYPE, "code": "order-set"}]}
+    icd = terminology.ICD10CM
+    with_status = " or ".join(f"code = '{code}'" for code in STATUS_MIGRAINOSUS_CODES)
     return [
-        el(pd),
+        el(pd, constraint=[
+            # ICD-10-CM G43.xx1: "with status migrainosus" (CDC/NCHS tabular; docs/mapping.md).
+            invariant("mig-pd-1", "A status-migrainosus protocol is indicated for migraine with status migrainosus",
+                      f"useContext.value.ofType(CodeableConcept).coding.where(system = '{terminology.INFUSION_CS}' "
+                      "and code = 'status-migrainosus').exists() implies action.reason.coding.where("
+                      f"system = '{icd}' and ({with_status})).exists()"),
+        ]),
         el(f"{pd}.extension", slicing=EXTENSIONS_BY_URL),
         el(f"{pd}.extension:minimumSessionDuration", min=0, max=1, types=extension("minimum-session-duration")),
         el(f"{pd}.url", min=1),
