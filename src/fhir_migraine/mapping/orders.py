@@ -40,7 +40,7 @@ def to_fhir_bundle(order: Order, *, now: str, settings: OrderSettings = DEFAULT_
     authored = order.authored or now
     requests = [to_fhir_medication_request(order, step, authored, settings) for step in order.steps]
     group = to_fhir_request_group(order, requests, authored)
-    group["status"], group["intent"] = settings.status, settings.intent
+    group["status"], group["intent"] = settings.status, settings.intent  # those of its requests
     charted = [to_fhir_vital_sign_weight(order, authored)] if order.weight and settings.weight_observation else []
     return transaction([*requests, group, *charted])
 
