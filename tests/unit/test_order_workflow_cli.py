@@ -99,3 +99,24 @@ def test_the_status_migrainosus_examples_have_an_indication_with_status_migraino
         assert run.code == 0, run.err
         reason = run.json()["action"][0]["reason"][0]["coding"][0]["code"]
         assert reason.startswith("G43.") and reason.endswith("1"), (name, reason)
+
+
+def test_unmap_reads_the_weight_of_a_bundle_written_before_it_travelled_with_the_order() -> None:
+    from fhir_migraine import operations
+    from fhir_migraine.inputs.orders import finder
+    from fhir_migraine.library import read_protocols
+    from fhir_migraine.mapping.order_settings import OrderSettings
+
+    order = json.loads((EXAMPLES / "orders" / "valproate-weight-based.json").read_text())
+    find = finder(read_protocols(PROTOCOLS))
+    bundle = operations.map_order(order, find, settings=OrderSettings(weight_observation=True))
+    for entry in bundle["entry"]:  # as an earlier version wrote it: the weight only in the chart
+        request = entry["resource"]
+        if request["resourceType"] == "MedicationRequest":
+            request["contained"] = [c for c in request.get("contained", []) if c["resourceType"] != "Observation"]
+            if not request["contained"]:
+                del request["contained"]
+            del request["supportingInformation"]
+    (found,) = operations.unmap(bundle, find)["orders"]
+    assert found["weight"] == "62 kg"
+    assert found == dict(order, weight="62 kg")
