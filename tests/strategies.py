@@ -62,6 +62,8 @@ def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     limit = value * (200 if per_kg else 2)
     if draw(st.booleans()):
         step["max_dose"] = canonical(limit, "mg")
+    if per_kg and draw(st.booleans()):
+        step["rounding"] = "1 mg"  # at least 0.5 mg/kg x 3 kg: never rounds to nothing
     if kind == "push" and draw(st.booleans()):
         step["over"] = draw(quantity("min", 1, 30))[0]
     if draw(st.booleans()):
@@ -78,18 +80,20 @@ def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, An
         raw, text, _ = draw(quantity(draw(st.sampled_from(["mg", "g", "ug", "meq"])), 1, 500))
         additives.append({"drug": name, "dose": raw})
         texts[name] = text
+    volume_raw, _, volume = draw(quantity("mL", 50, 1000))
     step: dict[str, Any] = {
         "id": step_id,
         "type": "infusion",
         "base": {"drug": draw(st.sampled_from(["sodium chloride 0.9%", "normal saline", "sodium chloride"])),
-                 "volume": draw(quantity("mL", 50, 1000))[0]},
+                 "volume": volume_raw},
     }
     if additives:
         step["additives"] = additives
     pace = draw(st.sampled_from(["rate", "duration"]))
-    raw, text, _ = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
+    raw, text, value = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
     step[pace] = raw
-    return step, {"additives": texts, pace: text}
+    minutes = volume / value * 60 if pace == "rate" else value
+    return step, {"additives": texts, pace: text, "minutes": minutes}
 
 
 @st.composite
@@ -119,8 +123,14 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(STATUS_MIGRAINOSUS_INDICATIONS))}
     elif draw(st.booleans()):
         protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(INDICATIONS))}
+    bags = [f["minutes"] for f in facts.values() if "minutes" in f]
     if draw(st.booleans()):
-        protocol["min_duration"] = draw(quantity("min", 1, 240))[0]
+        # No longer than the shortest bag, nor than the 7 min a duration override below asks for.
+        shortest = min([*bags, Decimal(7)])
+        cents = draw(st.integers(1, int(shortest * 100)))
+        protocol["min_duration"] = canonical(Decimal(cents) / 100, "min")
+    if draw(st.booleans()):
+        protocol["applies_to"] = {"min_age": "18 a"}
     if draw(st.booleans()):
         protocol["status"] = "active"  # the default written out; draft and retired ones cannot be ordered
     if draw(st.booleans()):
@@ -163,6 +173,8 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         else:
             order["weight"] = raw
         expected["weight"] = {"quantity": text, **record} if record else text
+    if "applies_to" in protocol or draw(st.booleans()):
+        order["age"] = expected["age"] = f"{draw(st.integers(18, 110))} a"
     overrides, expected_overrides = {}, {}
     for step in steps:
         fact = facts[step["id"]]

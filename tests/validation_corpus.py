@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_migraine import library, operations
+from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT
 
 ROOT = Path(__file__).resolve().parents[1]
 CANONICAL_BASE = "https://fhir-migraine.org/fhir/StructureDefinition/"
@@ -303,11 +304,11 @@ def _(r: Resource) -> None:
     del r["dosageInstruction"][0]["doseAndRate"][0]["type"]
 
 
-@breaks("request-with-two-ordered-doses", "migraine-infusion-request", "slicing")
+@breaks("request-with-calculated-doses-only", "migraine-infusion-request", "slicing")
 def _(r: Resource) -> None:
-    """A second doseAndRate of type 'ordered': the slice 'ordered' allows one."""
-    rates = r["dosageInstruction"][0]["doseAndRate"]
-    rates.append(copy.deepcopy(rates[0]))
+    """Every doseAndRate typed 'calculated': the required slice 'ordered' is not found."""
+    for rate in r["dosageInstruction"][0]["doseAndRate"]:
+        rate["type"] = {"coding": [{"system": DOSE_RATE_TYPE, "code": "calculated"}]}
 
 
 @breaks("request-bag-without-rate-or-duration", "migraine-infusion-request", "invariant")
@@ -405,8 +406,7 @@ def _(r: Resource) -> None:
 @breaks("bag-ordered-dose-as-string", "migraine-bag-medication", "type")
 def _(r: Resource) -> None:
     """The ordered-dose extension holds valueString: its value[x] is a Quantity."""
-    extension = r["ingredient"][1]["extension"][0]
-    _retype(extension, "valueQuantity", "valueString", "15 mg/kg")
+    r["ingredient"][1]["extension"] = [{"url": ORDERED_DOSE_EXT, "valueString": "15 mg/kg"}]
 
 
 @breaks("bag-ingredient-active-as-string", "migraine-bag-medication", "type")
@@ -436,8 +436,8 @@ def _(r: Resource) -> None:
 @breaks("bag-with-two-ordered-doses", "migraine-bag-medication", "slicing")
 def _(r: Resource) -> None:
     """A second ordered-dose extension on the same ingredient: the slice orderedDose is 0..1."""
-    extensions = r["ingredient"][1]["extension"]
-    extensions.append(copy.deepcopy(extensions[0]))
+    per_kg = {"value": 15, "unit": "mg/kg", "system": "http://unitsofmeasure.org", "code": "mg/kg"}
+    r["ingredient"][1]["extension"] = [{"url": ORDERED_DOSE_EXT, "valueQuantity": per_kg}] * 2
 
 
 @breaks("bag-ingredient-with-unknown-element", "migraine-bag-medication", "unknown")

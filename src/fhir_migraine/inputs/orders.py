@@ -6,15 +6,31 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
-from fhir_migraine.inputs.protocols import Drug, Protocol, Step
+from fhir_migraine.inputs.protocols import AGE_UNITS, Drug, Protocol, Step
 from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Collector, Quantity
 
 WEIGHT_UNITS = ("kg", "g", "[lb_av]")  # the units the body-weight profile allows
+KG_STEP = Decimal("0.1")  # weights are read to 0.1 kg, as ward scales show them
+
+
+def weight_in_kg(weight: Quantity) -> Quantity:
+    """A body weight in kg to 0.1 kg: the figure per-kg doses are calculated with and texts show."""
+    kg = weight.to("kg").value.quantize(KG_STEP, rounding=ROUND_HALF_UP).normalize()
+    return Quantity(max(kg, KG_STEP), "kg")
+
+
+def round_to(amount: Quantity, step: Quantity) -> Quantity:
+    """``amount`` rounded half up to the nearest multiple of ``step``, in the step's unit."""
+    value = amount.to(step.unit).value
+    multiple = (value / step.value).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return Quantity((multiple * step.value).normalize(), step.unit)
+
 
 #: Finds a protocol by id, and by version when the order names one (None: the current version).
 FindProtocol = Callable[[str, str | None], Protocol | None]
@@ -42,14 +58,23 @@ class Weight:
 
 @dataclass(frozen=True)
 class Dose:
-    """A dose as ordered (possibly per kg) and as given (absolute, after the weight)."""
+    """A dose as ordered (possibly per kg) and as given (absolute, after the weight).
+
+    For a per-kg dose: ``weight`` the body weight in kg it was calculated with, ``calculated`` the
+    product, ``rounded`` the product rounded to the step's rounding amount (when it has one) and
+    ``cap`` the ceiling that was applied (when the result was above it). ``given`` is what is left.
+    """
 
     ordered: Quantity
     given: Quantity
+    weight: Quantity | None = None
+    calculated: Quantity | None = None
+    rounded: Quantity | None = None
+    cap: Quantity | None = None
 
     @property
     def per_kg(self) -> bool:
-        return self.ordered != self.given
+        return self.ordered.dimension.endswith("/kg")
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,7 @@ class Order:
     authored: str | None
     weight: Quantity | None
     steps: tuple[ResolvedStep, ...]
+    age: Quantity | None = None
     weight_facts: Weight = Weight()
     encounter: dict[str, Any] | None = None
     priority: str | None = None  # the order's own, else the protocol's default
@@ -156,6 +182,7 @@ class _Resolver(Collector):
         self.doc = doc
         self.protocol = protocol
         self.weight: Quantity | None = None
+        self.kg: Quantity | None = None
 
     def order(self) -> Order:
         doc = self.doc
@@ -166,6 +193,12 @@ class _Resolver(Collector):
         facts = Weight()
         if "weight" in doc:
             facts = self.body_weight(doc["weight"])
+        age = self.quantity(doc.get("age"), "$.age", ("time",))
+        if age is not None and age.unit not in AGE_UNITS:
+            self.fail("$.age", f"an age is given in years (a) or months (mo), not {age.unit}")
+        elif age is not None and age.to("a").value > 130:
+            self.fail("$.age", f"{age.text()!r} is not a plausible age")
+        self.applies_to(age)
         overrides = doc.get("overrides", {})
         for step_id in overrides:
             if self.protocol.step(step_id) is None:
@@ -182,6 +215,7 @@ class _Resolver(Collector):
             authored=doc.get("authored"),
             weight=self.weight,
             steps=steps,
+            age=age,
             weight_facts=facts,
             encounter=doc.get("encounter"),
             priority=doc.get("priority", self.protocol.priority),
@@ -202,25 +236,57 @@ class _Resolver(Collector):
             self.fail(path, f"a body weight is given in {', '.join(WEIGHT_UNITS)}, not {self.weight.unit}")
         elif self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
             self.fail(path, f"{self.weight.text()!r} is not a plausible body weight")
+        elif self.weight is not None:
+            self.kg = weight_in_kg(self.weight)
         return facts
 
-    def dose(self, ordered: Quantity | None, limit: Quantity | None, path: str, what: str) -> Dose | None:
+    def applies_to(self, age: Quantity | None) -> None:
+        """The patient is one the protocol is for (its applies_to), or the field says why not."""
+        limits, name = self.protocol.applies_to, self.protocol.id
+        if self.kg is not None:
+            if limits.min_weight is not None and self.kg.in_base() < limits.min_weight.in_base():
+                self.fail("$.weight", f"{self.kg.text()} is below the minimum weight {limits.min_weight.text()} "
+                                      f"of protocol {name!r}")
+            if limits.max_weight is not None and self.kg.in_base() > limits.max_weight.in_base():
+                self.fail("$.weight", f"{self.kg.text()} is above the maximum weight {limits.max_weight.text()} "
+                                      f"of protocol {name!r}")
+        elif (limits.min_weight or limits.max_weight) and "weight" not in self.doc:
+            self.fail("$.weight", f"is required: protocol {name!r} is for patients of a given weight")
+        if limits.min_age is not None:
+            if age is None and "age" not in self.doc:
+                self.fail("$.age", f"is required: protocol {name!r} is for patients aged {limits.min_age.text()} "
+                                   "or more")
+            elif age is not None and age.in_base() < limits.min_age.in_base():
+                self.fail("$.age", f"{age.text()} is below the minimum age {limits.min_age.text()} of protocol {name!r}")
+
+    def dose(
+        self, ordered: Quantity | None, limit: Quantity | None, rounding: Quantity | None, path: str, what: str
+    ) -> Dose | None:
+        """The dose to give. A per-kg dose is calculated with the weight in kg, rounded to ``rounding``
+        and capped at ``limit`` (an absolute amount); any other dose above ``limit`` is refused at ``path``."""
         if ordered is None:
             return None
-        given = ordered
-        if ordered.dimension.endswith("/kg"):
-            if self.weight is None:
-                if "weight" not in self.doc:
-                    self.fail("$.weight", f"is required: {what} is dosed per body weight ({ordered.text()})")
+        if limit is not None and not ordered.dimension.startswith(limit.dimension):
+            self.fail(path, f"{ordered.text()!r} does not fit the maximum dose {limit.text()!r} of {what}")
+            return None
+        if not ordered.dimension.endswith("/kg"):
+            if limit is not None and ordered.in_base() > limit.in_base():
+                self.fail(path, f"{ordered.text()} is above the maximum dose {limit.text()} of {what}")
                 return None
-            unit = ordered.unit.removesuffix("/kg")
-            given = Quantity(ordered.value * self.weight.to("kg").value, unit).to(unit)
-        if limit is not None and given.dimension == limit.dimension and given.in_base() > limit.in_base():
-            basis = f"{ordered.text()} x {self.weight.text()} = " if given is not ordered and self.weight else ""
-            self.fail(path, f"{basis}{given.text()} is above the maximum dose {limit.text()} of {what}")
-        elif limit is not None and given.dimension != limit.dimension:
-            self.fail(path, f"{given.text()!r} does not fit the maximum dose {limit.text()!r} of {what}")
-        return Dose(ordered, given)
+            return Dose(ordered, ordered)
+        if self.kg is None:
+            if "weight" not in self.doc:
+                self.fail("$.weight", f"is required: {what} is dosed per body weight ({ordered.text()})")
+            return None
+        unit = ordered.unit.removesuffix("/kg")
+        calculated = Quantity(ordered.value * self.kg.value, unit).to(unit)
+        rounded = round_to(calculated, rounding) if rounding is not None else None
+        if rounding is not None and rounded is not None and rounded.value == 0:
+            self.fail(path, f"{calculated.text()} rounds to nothing at the step's rounding of {rounding.text()}")
+            return None
+        given = rounded or calculated
+        cap = limit if limit is not None and given.in_base() > limit.in_base() else None
+        return Dose(ordered, cap or given, self.kg, calculated, rounded, cap)
 
     def step(self, step: Step, sequence: int, override: dict[str, Any]) -> ResolvedStep:
         base = f"$.overrides.{step.id}"
@@ -236,7 +302,7 @@ class _Resolver(Collector):
             if ordered is not None and step.dose is not None and raw is not None:
                 if ordered.dimension.split("/")[0] != step.dose.dimension.split("/")[0]:
                     self.fail(f"{base}.dose", f"{ordered.text()!r} does not fit the step's dose {step.dose.text()!r}")
-            dose = self.dose(ordered, step.max_dose, path, f"step {step.id!r}")
+            dose = self.dose(ordered, step.max_dose, step.rounding, path, f"step {step.id!r}")
             return ResolvedStep(step, sequence, dose, (), None, None)
         return self.infusion(step, sequence, override, base)
 
@@ -255,7 +321,8 @@ class _Resolver(Collector):
                 name, raw = given[key]
                 path = f"{base}.additives[{name!r}]"
                 ordered = self.quantity(raw, path, DOSE_OR_PER_KG)
-            dose = self.dose(ordered, additive.max_dose, path, f"{additive.drug.name} in step {step.id!r}")
+            dose = self.dose(ordered, additive.max_dose, additive.rounding, path,
+                             f"{additive.drug.name} in step {step.id!r}")
             if dose is not None:
                 additives.append(ResolvedAdditive(additive.drug, dose, additive.max_dose))
         rate, duration = step.rate, step.duration
@@ -265,4 +332,21 @@ class _Resolver(Collector):
             rate, duration = self.quantity(override["rate"], f"{base}.rate", ("volume/time",)), None
         elif "duration" in override:
             rate, duration = None, self.quantity(override["duration"], f"{base}.duration", ("time",))
+        if "rate" in override or "duration" in override:
+            self.pace(step, rate, duration, f"{base}.rate" if "rate" in override else f"{base}.duration")
         return ResolvedStep(step, sequence, None, tuple(additives), rate, duration)
+
+    def pace(self, step: Step, rate: Quantity | None, duration: Quantity | None, path: str) -> None:
+        """An overridden rate or duration keeps the bag within the protocol's min_duration and the
+        step's max_rate."""
+        time = step.running_time(rate, duration)
+        if time is None or step.volume is None:
+            return
+        shortest = self.protocol.min_duration
+        if shortest is not None and time.in_base() < shortest.in_base():
+            self.fail(path, f"the bag would run {time.text()}, shorter than the protocol's min_duration "
+                            f"{shortest.text()}")
+        pace = Quantity(step.volume.to("mL").value / time.to("h").value, "mL/h").to("mL/h")
+        if step.max_rate is not None and pace.in_base() > step.max_rate.in_base():
+            self.fail(path, f"the bag would run at {pace.text()}, faster than the step's max_rate "
+                            f"{step.max_rate.text()}")

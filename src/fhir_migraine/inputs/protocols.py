@@ -24,6 +24,7 @@ STATUS_MIGRAINOSUS_CODES = (
     "G43.701", "G43.711", "G43.801", "G43.811", "G43.821", "G43.831", "G43.901", "G43.911", "G43.E01", "G43.E11",
 )
 REPEAT_UNITS = ("min", "h", "d")
+AGE_UNITS = ("a", "mo")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Additive:
     drug: Drug
     dose: Quantity
     max_dose: Quantity | None = None
+    rounding: Quantity | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,25 @@ class Step:
     rate: Quantity | None = None
     duration: Quantity | None = None
     prn: str | None = None
+    rounding: Quantity | None = None
+    max_rate: Quantity | None = None
+
+    def running_time(self, rate: Quantity | None, duration: Quantity | None) -> Quantity | None:
+        """How long the bag runs at ``rate`` or for ``duration`` (in minutes), or None for a push."""
+        if duration is not None:
+            return duration
+        if rate is None or self.volume is None:
+            return None
+        return Quantity(self.volume.to("mL").value / rate.to("mL/min").value, "min").to("min")
+
+
+@dataclass(frozen=True)
+class AppliesTo:
+    """Who a protocol is for; an order for anyone else is refused."""
+
+    min_weight: Quantity | None = None
+    max_weight: Quantity | None = None
+    min_age: Quantity | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,7 @@ class Protocol:
     steps: tuple[Step, ...]
     indication: Code | None = None
     min_duration: Quantity | None = None
+    applies_to: AppliesTo = AppliesTo()
     status: str = "active"  # draft | active | retired: only an active protocol can be ordered
     priority: str | None = None  # the orders' default request priority (routine, urgent, asap, stat)
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -165,6 +187,8 @@ class _Checker(Collector):
             step = self.step(raw, path)
             if step is not None:
                 steps.append(step)
+        min_duration = self.quantity(doc.get("min_duration"), "$.min_duration", ("time",))
+        self.running_times(steps, min_duration)
         return Protocol(
             id=doc["id"],
             version=doc["version"],
@@ -173,11 +197,39 @@ class _Checker(Collector):
             schedule=self.schedule(doc["schedule"]),
             steps=tuple(steps),
             indication=self.indication(doc.get("indication"), doc["intent"]),
-            min_duration=self.quantity(doc.get("min_duration"), "$.min_duration", ("time",)),
+            min_duration=min_duration,
+            applies_to=self.applies_to(doc.get("applies_to", {})),
             status=doc.get("status", "active"),
             priority=doc.get("priority"),
             document=doc,
         )
+
+    def applies_to(self, raw: dict[str, Any]) -> AppliesTo:
+        path = "$.applies_to"
+        low = self.quantity(raw.get("min_weight"), f"{path}.min_weight", ("mass",))
+        high = self.quantity(raw.get("max_weight"), f"{path}.max_weight", ("mass",))
+        if low is not None and high is not None and low.in_base() > high.in_base():
+            self.fail(f"{path}.min_weight", f"{low.text()} is above max_weight {high.text()}")
+        age = self.quantity(raw.get("min_age"), f"{path}.min_age", ("time",))
+        if age is not None and age.unit not in AGE_UNITS:
+            self.fail(f"{path}.min_age", f"an age is given in years (a) or months (mo), not {age.unit}")
+        return AppliesTo(low, high, age)
+
+    def running_times(self, steps: list[Step], min_duration: Quantity | None) -> None:
+        """Each bag of the protocol runs no faster than its max_rate and no shorter than min_duration."""
+        for i, step in enumerate(steps):
+            path = f"$.steps[{i}]"
+            time = step.running_time(step.rate, step.duration)
+            if time is None:
+                continue
+            where = f"{path}.rate" if step.rate is not None else f"{path}.duration"
+            if min_duration is not None and time.in_base() < min_duration.in_base():
+                self.fail(where, f"the bag runs {time.text()}, shorter than the protocol's min_duration "
+                                 f"{min_duration.text()}")
+            if step.max_rate is not None and step.volume is not None:
+                rate = Quantity(step.volume.to("mL").value / time.to("h").value, "mL/h").to("mL/h")
+                if rate.in_base() > step.max_rate.in_base():
+                    self.fail(where, f"runs at {rate.text()}, faster than the step's max_rate {step.max_rate.text()}")
 
     def schedule(self, raw: dict[str, Any]) -> Schedule:
         if raw["kind"] == "once":
@@ -212,16 +264,29 @@ class _Checker(Collector):
         if kind == "infusion":
             return self.infusion(raw, path)
         dose = self.quantity(raw["dose"], f"{path}.dose", DOSE_OR_PER_KG)
+        max_dose = self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose")
         return Step(
             id=raw["id"],
             type=kind,
             route=raw.get("route", "intravenous"),
             drug=self.drug(raw, "drug", path),
             dose=dose,
-            max_dose=self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose"),
+            max_dose=max_dose,
             over=self.quantity(raw.get("over"), f"{path}.over", ("time",)),
             prn=raw.get("prn"),
+            rounding=self.rounding(dose, max_dose, raw.get("rounding"), f"{path}.rounding"),
         )
+
+    def rounding(self, dose: Quantity | None, limit: Quantity | None, raw: Any, path: str) -> Quantity | None:
+        """The amount a calculated dose is rounded to: of the dose's own kind (mg for mg/kg), and
+        not above the step's ceiling."""
+        step = self.quantity(raw, path, DOSE)
+        if step is not None and dose is not None and dose.dimension.split("/")[0] != step.dimension:
+            self.fail(path, f"{step.text()!r} does not fit the dose {dose.text()!r}")
+        elif step is not None and limit is not None and limit.dimension == step.dimension:
+            if step.in_base() > limit.in_base():
+                self.fail(path, f"{step.text()} is above the maximum dose {limit.text()}")
+        return step
 
     def infusion(self, raw: dict[str, Any], path: str) -> Step:
         if ("rate" in raw) == ("duration" in raw):
@@ -237,8 +302,9 @@ class _Checker(Collector):
             dose = self.quantity(add["dose"], f"{apath}.dose", DOSE_OR_PER_KG)
             drug = self.drug(add, "drug", apath)
             limit = self.max_dose(dose, add.get("max_dose"), f"{apath}.max_dose")
+            rounding = self.rounding(dose, limit, add.get("rounding"), f"{apath}.rounding")
             if drug is not None and dose is not None:
-                additives.append(Additive(drug, dose, limit))
+                additives.append(Additive(drug, dose, limit, rounding))
         return Step(
             id=raw["id"],
             type="infusion",
@@ -249,5 +315,6 @@ class _Checker(Collector):
             rate=self.quantity(raw.get("rate"), f"{path}.rate", ("volume/time",)),
             duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
             prn=raw.get("prn"),
+            max_rate=self.quantity(raw.get("max_rate"), f"{path}.max_rate", ("volume/time",)),
         )
 

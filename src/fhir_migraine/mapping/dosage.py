@@ -6,12 +6,13 @@ Spec: https://hl7.org/fhir/R4/dosage.html
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
-from fhir_migraine.inputs.quantity import Quantity, json_number
+from fhir_migraine.inputs.quantity import Quantity, json_number, number_text
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
 
 ROUTE_ABBREVIATION = {"intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM"}
@@ -44,44 +45,95 @@ def _rate_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": DOSE_RATE_TYPE, "code": code, "display": display}]}
 
 
-def dosage_text(step: Step, resolved: ResolvedStep, weight: Quantity | None) -> str:
-    """A human reading of the dosage, as a clinician would write it."""
+def dosage_text(step: Step, resolved: ResolvedStep) -> str:
+    """A human reading of the dosage, as a clinician would write it: amounts in the units a nurse
+    reads (30 mg, not 0.03 g; mcg, not ug), a per-kg dose with its calculation in kg, a bag with
+    its rate in mL/h and each additive's delivery rate."""
     route = ROUTE_ABBREVIATION[step.route]
     if step.type == "infusion":
         assert step.base is not None and step.volume is not None
-        parts = [f"{step.base.name} {step.volume.text()}"]
-        parts += [f"+ {a.drug.name} {_amount(a.dose, weight)}" for a in resolved.additives]
-        pace = f"at {resolved.rate.text()}" if resolved.rate else f"over {_text(resolved.duration)}"
-        text = " ".join(parts) + f" {route} {pace}"
+        bag = f"{step.base.name} {amount_text(step.volume)}"
+        if resolved.additives:
+            bag = " + ".join(f"{a.drug.name} {_amount(a.dose)}" for a in resolved.additives) + f" in {bag}"
+        text = f"{bag} {route} {_pace(step, resolved)}"
     else:
         assert step.drug is not None and resolved.dose is not None
-        amount = _amount(resolved.dose, weight)
         how = "push" if step.type == "push" else "injection"
-        text = f"{step.drug.name} {amount} {route} {how}"
+        text = f"{step.drug.name} {_amount(resolved.dose)} {route} {how}"
         if step.over is not None:
-            text += f" over {step.over.text()}"
+            text += f" over {amount_text(step.over)}"
     if step.prn:
         text += f", as needed: {step.prn}"
     return text
 
 
-def _amount(dose: Dose, weight: Quantity | None) -> str:
-    if dose.per_kg and weight is not None:
-        return f"{dose.given.text()} ({dose.ordered.text()} x {weight.text()})"
-    return dose.given.text()
+UNIT_TEXT = {"ug": "mcg", "meq": "mEq", "[iU]": "units", "[lb_av]": "lb"}
 
 
-def _text(quantity: Quantity | None) -> str:
-    return quantity.text() if quantity else ""
+def amount_text(quantity: Quantity) -> str:
+    """A quantity as a clinician writes it: no fraction of a gram (0.03 g is 30 mg), mcg for ug
+    (the ISMP list of error-prone abbreviations), mEq, units."""
+    if quantity.unit == "g" and quantity.value < 1:
+        quantity = quantity.to("mg")
+    unit = "/".join(UNIT_TEXT.get(part, part) for part in quantity.unit.split("/"))
+    return f"{number_text(quantity.value)} {unit}"
 
 
-def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None, weight: Quantity | None) -> dict[str, Any]:
+def _amount(dose: Dose) -> str:
+    """The amount given; for a per-kg dose, how it was reached from the weight in kg."""
+    given = amount_text(dose.given)
+    if not dose.per_kg or dose.weight is None or dose.calculated is None:
+        return given
+    work = f"{amount_text(dose.ordered)} × {amount_text(dose.weight)} = {amount_text(dose.calculated)}"
+    if dose.rounded is not None and dose.rounded != dose.calculated:
+        work += f", rounded to {amount_text(dose.rounded)}"
+    if dose.cap is not None:
+        work += f", capped at {amount_text(dose.cap)}"
+    return f"{given} ({work})"
+
+
+def _pace(step: Step, resolved: ResolvedStep) -> str:
+    """``at 500 mL/h (over 2 h; magnesium sulfate 1 g/h)`` or ``over 60 min (100 mL/h; ...)``."""
+    assert step.volume is not None
+    time = step.running_time(resolved.rate, resolved.duration)
+    assert time is not None
+    flow = Quantity(_significant(step.volume.to("mL").value / time.to("h").value), "mL/h")
+    delivery = [f"{a.drug.name} {_delivery_rate(a.dose.given, time)}"
+                for a in resolved.additives if "/" not in a.dose.given.dimension]  # not per kg without a weight
+    if resolved.rate is not None:
+        return f"at {amount_text(resolved.rate)} ({'; '.join([f'over {_time_text(time)}', *delivery])})"
+    return f"over {amount_text(time)} ({'; '.join([amount_text(flow), *delivery])})"
+
+
+def _delivery_rate(amount: Quantity, time: Quantity) -> str:
+    """How fast an additive goes in: mg or mcg per minute, grams and other amounts per hour."""
+    per = "min" if amount.unit in ("mg", "ug") else "h"
+    value = _significant(amount.value / time.to(per).value)
+    return f"{amount_text(Quantity(value, amount.unit))}/{per}"
+
+
+def _time_text(time: Quantity) -> str:
+    minutes = time.to("min").value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if minutes >= 120 and minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def _significant(value: Decimal, digits: int = 3) -> Decimal:
+    """``value`` to ``digits`` significant digits (16.666… -> 16.7; 1000 stays 1000)."""
+    if value >= 10 ** (digits - 1):
+        return value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    exponent = value.adjusted() - digits + 1
+    return value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP).normalize()
+
+
+def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None) -> dict[str, Any]:
     """The Dosage of one step (also used by the PlanDefinition export, without a start)."""
     step = resolved.step
     length = resolved.duration if step.type == "infusion" else step.over
     dosage: dict[str, Any] = {
         "sequence": resolved.sequence,
-        "text": dosage_text(step, resolved, weight),
+        "text": dosage_text(step, resolved),
         "timing": fhir_timing(protocol.schedule, start, length),
     }
     if step.prn:
@@ -89,17 +141,27 @@ def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None
     dosage["route"] = concept(terminology.route(step.route))
     dosage["method"] = concept(terminology.method(step.type))
     if step.type == "infusion":
-        assert step.volume is not None
-        entry: dict[str, Any] = {"type": _rate_type("ordered"), "doseQuantity": step.volume.fhir()}
-        if resolved.rate is not None:
-            entry["rateQuantity"] = resolved.rate.fhir()
-        dosage["doseAndRate"] = [entry]
+        dosage["doseAndRate"] = _bag_dose_and_rate(resolved)
     else:
         assert resolved.dose is not None
         dosage["doseAndRate"] = _dose_and_rate(resolved.dose)
-        if step.max_dose is not None:
-            dosage["maxDosePerAdministration"] = step.max_dose.fhir()
     return dosage
+
+
+def _bag_dose_and_rate(resolved: ResolvedStep) -> list[dict[str, Any]]:
+    """A bag's doses as in the R4 IV admixture example (medicationrequest0322: the additive's
+    amount as the dose, the bag the medication): each additive's dose in ingredient order, or the
+    bag volume when it has none; the rate in mL/h on the first entry."""
+    step = resolved.step
+    assert step.volume is not None
+    entries: list[dict[str, Any]] = []
+    for additive in resolved.additives:
+        entries += _dose_and_rate(additive.dose)
+    if not entries:
+        entries = [{"type": _rate_type("ordered"), "doseQuantity": step.volume.fhir()}]
+    if resolved.rate is not None:
+        entries[0]["rateQuantity"] = resolved.rate.fhir()
+    return entries
 
 
 def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:

@@ -12,6 +12,7 @@ from fhir_migraine.terminology import Code
 EXTENSION_BASE = f"{terminology.CANONICAL_BASE}/StructureDefinition"
 MIN_SESSION_EXT = f"{EXTENSION_BASE}/minimum-session-duration"
 ORDERED_DOSE_EXT = f"{EXTENSION_BASE}/ordered-dose"
+DOSE_CEILING_EXT = f"{EXTENSION_BASE}/dose-ceiling"
 
 
 def profile(profile_id: str) -> dict[str, list[str]]:

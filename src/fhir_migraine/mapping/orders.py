@@ -19,6 +19,7 @@ from fhir_migraine.mapping.fhir import Resource, concept, identifier, profile, s
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
+from fhir_migraine.terminology import Code
 
 #: MedicationRequest.category codes (FHIR R4 medicationrequest-category).
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
@@ -52,6 +53,8 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     contained = [to_fhir_bag_medication(resolved)] if step.type == "infusion" else []
     if order.weight is not None:
         contained.append(to_fhir_order_weight(order))
+    if order.age is not None:
+        contained.append(to_fhir_age_observation(order))
     if contained:
         request["contained"] = contained
     request["identifier"] = [identifier(ORDER_STEP_SYSTEM, step_value(order.order_id, step.id))]
@@ -73,14 +76,19 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request["subject"] = subject(order.patient)
     if order.encounter is not None:
         request["encounter"] = {"reference": order.encounter["reference"]}
+    supporting = []
     if order.weight is not None:
         # The weight the per-kg doses were calculated with, for the pharmacist's check.
-        request["supportingInformation"] = [{"reference": f"#{WEIGHT_ID}"}]
+        supporting.append({"reference": f"#{WEIGHT_ID}"})
+    if order.age is not None:
+        supporting.append({"reference": f"#{AGE_ID}"})
+    if supporting:
+        request["supportingInformation"] = supporting
     request["authoredOn"] = authored
     request["requester"] = {"reference": order.requester["reference"]}
     if reason(protocol):
         request["reasonCode"] = reason(protocol)
-    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start, order.weight)]
+    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start)]
     return request
 
 
@@ -134,3 +142,22 @@ def to_fhir_vital_sign_weight(order: Order, authored: str) -> Resource:
         "valueQuantity": contained["valueQuantity"],
     }
     return weight
+
+
+AGE_ID = "age"
+AGE = Code(terminology.LOINC, "30525-0", "Age")
+
+
+def to_fhir_age_observation(order: Order) -> Resource:
+    """The patient's age at the start, which the protocol's minimum age was checked against
+    (contained in each MedicationRequest; LOINC 30525-0 Age)."""
+    assert order.age is not None
+    return {
+        "resourceType": "Observation",
+        "id": AGE_ID,
+        "status": "final",
+        "code": concept(AGE),
+        "subject": subject(order.patient),
+        "effectiveDateTime": order.start,
+        "valueQuantity": order.age.fhir(),
+    }

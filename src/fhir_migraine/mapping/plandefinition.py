@@ -9,9 +9,10 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep
-from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.inputs.protocols import Protocol, Step
+from fhir_migraine.inputs.quantity import Quantity
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
-from fhir_migraine.mapping.fhir import Resource, concept, profile
+from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, Resource, concept, profile
 from fhir_migraine.mapping.protocol_refs import min_session_extension, reason
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
@@ -33,6 +34,22 @@ def _as_ordered(protocol: Protocol) -> list[ResolvedStep]:
     return steps
 
 
+def _ceiling(limit: Quantity | None) -> dict[str, Any]:
+    """The protocol's ceiling on prescriber overrides: an extension, because
+    Dosage.maxDosePerAdministration would tell the nurse the dose may be raised to it."""
+    return {"extension": [{"url": DOSE_CEILING_EXT, "valueQuantity": limit.fhir()}]} if limit else {}
+
+
+def _with_ceilings(bag: Resource, step: Step) -> Resource:
+    """The bag with each additive's ceiling on its ingredient (ingredient 0 is the base fluid)."""
+    for ingredient, additive in zip(bag["ingredient"][1:], step.additives, strict=True):
+        extensions = ingredient.get("extension", []) + _ceiling(additive.max_dose).get("extension", [])
+        if extensions:
+            ingredient["extension"] = extensions
+            ingredient.update({k: ingredient.pop(k) for k in ("itemCodeableConcept", "isActive", "strength")})
+    return bag
+
+
 def _name(protocol_id: str) -> str:
     return "".join(part.capitalize() for part in protocol_id.split("-"))
 
@@ -49,13 +66,15 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
             "kind": "MedicationRequest",
             "intent": "order",
         }
+        dosage = to_fhir_dosage(protocol, resolved, None)
         if step.type == "infusion":
-            contained.append(to_fhir_bag_medication(resolved))
+            contained.append(_with_ceilings(to_fhir_bag_medication(resolved), step))
             activity["productReference"] = {"reference": f"#bag-{step.id}"}
         else:
             assert step.drug is not None
             activity["productCodeableConcept"] = concept(step.drug.code, step.drug.name)
-        activity["dosage"] = [to_fhir_dosage(protocol, resolved, None, None)]
+            dosage = _ceiling(step.max_dose) | dosage
+        activity["dosage"] = [dosage]
         contained.append(activity)
         action: dict[str, Any] = {
             "id": step.id,

@@ -14,7 +14,7 @@ from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, pa
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
-from fhir_migraine.mapping.orders import WEIGHT_SOURCES
+from fhir_migraine.mapping.orders import AGE, BODY_WEIGHT, WEIGHT_SOURCES
 from fhir_migraine.mapping.reader import Reader
 
 
@@ -76,16 +76,24 @@ def _order(order_id: str, requests: list[Reader], charted: Reader | None) -> dic
         order["weight"] = _weight(weight)
     elif charted is not None:  # written before the weight travelled with the order
         order["weight"] = charted.get("valueQuantity").quantity_text()
+    age = _contained_age(first)
+    if age is not None:
+        order["age"] = age.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
     return order
 
 
 def _contained_weight(request: Reader) -> Reader | None:
-    """The weight a MedicationRequest carries: the contained resource its supportingInformation names."""
+    """The weight a MedicationRequest carries: the contained body weight its supportingInformation names."""
     for support in (request.opt("supportingInformation") or Reader([], "")).items():
         reference = support.opt("reference")
-        if reference is not None and reference.str().startswith("#"):
-            return _contained(request, reference.str(), ".supportingInformation")
+        if reference is None or not reference.str().startswith("#"):
+            continue
+        found = _contained(request, reference.str(), ".supportingInformation")
+        codes = [c.value for c in found.get("code").get("coding").items()] if found.opt("code") else []
+        if any(isinstance(c, dict) and (c.get("system"), c.get("code")) == (BODY_WEIGHT.system, BODY_WEIGHT.code)
+               for c in codes):
+            return found
     return None
 
 
@@ -181,6 +189,18 @@ def without_protocol_defaults(order: dict[str, Any], protocol: Protocol) -> dict
     if overrides:
         result["overrides"] = overrides
     return result
+
+
+def _contained_age(request: Reader) -> Reader | None:
+    """The contained age Observation (LOINC 30525-0) the request refers to, if any."""
+    for resource in (request.opt("contained") or Reader([], request.path + ".contained")).items():
+        value = resource.value if isinstance(resource.value, dict) else {}
+        codes = (value.get("code") or {}).get("coding") or []
+        if value.get("resourceType") == "Observation" and any(
+            isinstance(c, dict) and c.get("code") == AGE.code and c.get("system") == AGE.system for c in codes
+        ):
+            return resource
+    return None
 
 
 def _contained(request: Reader, reference: str, where: str = ".medicationReference") -> Reader:

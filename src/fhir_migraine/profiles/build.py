@@ -96,6 +96,11 @@ EXTENSIONS = (
                   "The dose of an additive as ordered per body weight (mg/kg); the ingredient's strength holds "
                   "the amount calculated from it. R4 has no element for it.", ("Medication.ingredient",),
                   order_profiles.ordered_dose),
+    ExtensionSpec("dose-ceiling", "Dose ceiling",
+                  "The highest dose a prescriber may order for a protocol step or additive (an override above "
+                  "it is refused; a per-kg dose above it is capped at it). Not a clinical maximum: "
+                  "Dosage.maxDosePerAdministration is kept for the limits the protocol declares as such.",
+                  ("Dosage", "Medication.ingredient"), order_profiles.dose_ceiling),
 )
 
 

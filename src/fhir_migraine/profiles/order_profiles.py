@@ -82,9 +82,10 @@ def infusion_request() -> list[Element]:
         el(f"{dosage}.route", min=1, binding="migraine-infusion-route"),
         el(f"{dosage}.method", min=1, binding="migraine-administration-method"),
         el(f"{dosage}.doseAndRate", min=1, slicing=sliced_by("pattern", "type")),
-        el(f"{dosage}.doseAndRate:ordered", min=1, max=1, short="The dose as ordered (per kg when so ordered)"),
+        el(f"{dosage}.doseAndRate:ordered", min=1, short="The dose as ordered (per kg when so ordered); a bag: "
+                                                          "one per additive, in ingredient order"),
         el(f"{dosage}.doseAndRate:ordered.type", min=1, pattern=("CodeableConcept", _dose_rate_type("ordered"))),
-        el(f"{dosage}.doseAndRate:calculated", min=0, max=1, short="A per-kg dose calculated with the weight"),
+        el(f"{dosage}.doseAndRate:calculated", min=0, short="A per-kg dose calculated with the weight"),
         el(f"{dosage}.doseAndRate:calculated.type", min=1,
            pattern=("CodeableConcept", _dose_rate_type("calculated"))),
     ]
@@ -97,6 +98,7 @@ def bag_medication() -> list[Element]:
         el("Medication.ingredient", min=1),
         el("Medication.ingredient.extension", slicing=EXTENSIONS_BY_URL),
         el("Medication.ingredient.extension:orderedDose", min=0, max=1, types=extension("ordered-dose")),
+        el("Medication.ingredient.extension:doseCeiling", min=0, max=1, types=extension("dose-ceiling")),
         el("Medication.ingredient.item[x]", types=of_type("CodeableConcept")),
     ]
 
@@ -178,6 +180,11 @@ def minimum_session_duration() -> list[Element]:
 def ordered_dose() -> list[Element]:
     return _extension_elements("ordered-dose", "Quantity",
                                "The per-kg dose an additive's amount was calculated from")
+
+
+def dose_ceiling() -> list[Element]:
+    return _extension_elements("dose-ceiling", "Quantity",
+                               "The highest dose a prescriber may order for a protocol step or additive")
 
 
 def _extension_elements(extension_id: str, value_type: str, short: str) -> list[Element]:
