@@ -172,6 +172,49 @@ BAD_INPUTS = [
 ]
 
 
+def _repeat(doc: dict[str, Any]) -> None:
+    doc["schedule"] = {"kind": "repeat", "every": 8, "unit": "h", "count": 3}
+
+
+def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        for each in changes:
+            each(doc)
+
+    return change
+
+
+# Placements (before/after), "as needed" rules and first doses.
+BAD_INPUTS += [
+    Case("placed-before-unknown-step", "protocol", _set(["steps", 1, "before"], {"step": "dhe", "by": "30 min"}), "$.steps[1].before.step"),
+    Case("placed-after-itself", "protocol", _set(["steps", 1, "after"], {"step": "antiemetic", "by": "5 min"}), "$.steps[1].after.step"),
+    Case("placements-form-a-cycle", "protocol", _both(_set(["steps", 1, "after"], {"step": "valproate"}),
+                                                      _set(["steps", 2, "after"], {"step": "antiemetic"})), "$.steps[1].after.step"),
+    Case("placed-before-and-after", "protocol", _both(_set(["steps", 1, "before"], {"step": "valproate"}),
+                                                      _set(["steps", 1, "after"], {"step": "fluids"})), "$.steps[1].after"),
+    Case("placed-after-the-end-of-a-step-without-length", "protocol",
+         _both(_delete(["steps", 1, "over"]), _set(["steps", 2, "after"], {"step": "antiemetic", "from": "end"})), "$.steps[2].after.from"),
+    Case("placement-offset-not-a-duration", "protocol", _set(["steps", 1, "before"], {"step": "valproate", "by": "30 mg"}), "$.steps[1].before.by"),
+    Case("placement-from-unknown-edge", "protocol", _set(["steps", 1, "after"], {"step": "fluids", "from": "middle"}), "$.steps[1].after.from"),
+    Case("placement-unknown-field", "protocol", _set(["steps", 1, "after"], {"step": "fluids", "at": "1 h"}), "$.steps[1].after.at"),
+    Case("prn-unknown-reason", "protocol", _set(["steps", 1, "prn"], {"reason": "boredom"}), "$.steps[1].prn.reason"),
+    Case("prn-unknown-field", "protocol", _set(["steps", 1, "prn"], {"reason": "nausea", "why": "x"}), "$.steps[1].prn.why"),
+    Case("prn-empty-object", "protocol", _set(["steps", 1, "prn"], {}), "$.steps[1].prn"),
+    Case("prn-interval-without-count", "protocol", _set(["steps", 1, "prn"], {"reason": "nausea", "min_interval": "4 h"}), "$.steps[1].prn.min_interval"),
+    Case("prn-count-without-interval", "protocol", _set(["steps", 1, "prn"], {"reason": "nausea", "max_count": 2}), "$.steps[1].prn.max_count"),
+    Case("prn-interval-not-a-duration", "protocol", _set(["steps", 1, "prn"], {"reason": "nausea", "min_interval": "4 mL", "max_count": 2}), "$.steps[1].prn.min_interval"),
+    Case("prn-count-on-a-repeated-schedule", "protocol", _both(_repeat, _set(["steps", 1, "prn"], {"reason": "nausea", "max_count": 1})), "$.steps[1].prn.max_count"),
+    Case("prn-pain-level-above-10", "protocol", _set(["steps", 1, "prn"], {"reason": "headache", "when": {"pain_at_least": 11}}), "$.steps[1].prn.when.pain_at_least"),
+    Case("first-dose-on-a-single-session", "protocol", _set(["steps", 1, "first_dose"], "5 mg"), "$.steps[1].first_dose"),
+    Case("first-dose-above-max-dose", "protocol", _both(_repeat, _set(["steps", 1, "first_dose"], "25 mg")), "$.steps[1].first_dose"),
+    Case("first-dose-as-a-volume", "protocol", _both(_repeat, _set(["steps", 1, "first_dose"], "5 mL")), "$.steps[1].first_dose"),
+    Case("first-dose-per-kg-for-a-fixed-dose", "protocol", _both(_repeat, _set(["steps", 1, "first_dose"], "0.1 mg/kg")), "$.steps[1].first_dose"),
+    Case("first-dose-on-a-monthly-schedule", "protocol",
+         _both(_set(["schedule"], {"kind": "interval", "every": 1, "unit": "mo", "count": 3}), _set(["steps", 1, "first_dose"], "5 mg")), "$.steps[1].first_dose"),
+    Case("first-dose-on-an-infusion", "protocol", _both(_repeat, _set(["steps", 0, "first_dose"], "5 mg")), "$.steps[0].first_dose"),
+]
+
+
 def broken(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
     """The protocol and order with the case's change applied to one of them."""
     protocol, order = copy.deepcopy(PROTOCOL), copy.deepcopy(ORDER)

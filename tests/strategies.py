@@ -50,8 +50,36 @@ def instants(draw: Any) -> str:
     return text + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+PRN_REASONS = terminology.prn_reason_names()
+FREE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(
+    lambda s: s.strip() == s and s
+)
+
+
 @st.composite
-def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def prn(draw: Any, schedule: dict[str, Any]) -> str | dict[str, Any]:
+    """Free text, or a coded reason with maybe a text, a pain condition and (given once) a count."""
+    if draw(st.booleans()):
+        return str(draw(FREE_TEXT))
+    value: dict[str, Any] = {"reason": draw(st.sampled_from(PRN_REASONS))}
+    if draw(st.booleans()):
+        value["text"] = draw(FREE_TEXT)
+    if draw(st.booleans()):
+        value["when"] = {"pain_at_least": draw(st.integers(0, 10))}
+    if schedule["kind"] == "once" and draw(st.booleans()):
+        value["max_count"] = draw(st.integers(1, 6))
+        if value["max_count"] > 1 or draw(st.booleans()):
+            value["min_interval"] = draw(quantity(draw(st.sampled_from(["min", "h"])), 1, 12))[0]
+    return value
+
+
+def repeats(schedule: dict[str, Any]) -> bool:
+    """Whether a step of this schedule may have a first dose (two or more doses, a fixed period)."""
+    return schedule["kind"] != "once" and schedule["count"] >= 2 and schedule["unit"] != "mo"
+
+
+@st.composite
+def push_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A push or injection step, and what the test needs to know of it."""
     kind = draw(st.sampled_from(["push", "injection"]))
     per_kg = draw(st.booleans())
@@ -67,13 +95,14 @@ def push_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if kind == "push" and draw(st.booleans()):
         step["over"] = draw(quantity("min", 1, 30))[0]
     if draw(st.booleans()):
-        step["prn"] = draw(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
-                           .filter(lambda s: s.strip() == s and s))
+        step["prn"] = draw(prn(schedule))
+    if repeats(schedule) and draw(st.booleans()):
+        step["first_dose"] = canonical(value / 2, "mg/kg" if per_kg else "mg")
     return step, {"dose": text, "per_kg": per_kg, "value": value, "limit": limit}
 
 
 @st.composite
-def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def infusion_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     names = draw(st.lists(st.sampled_from(DRUGS), max_size=3, unique=True))
     additives, texts = [], {}
     for name in names:
@@ -92,19 +121,31 @@ def infusion_step(draw: Any, step_id: str) -> tuple[dict[str, Any], dict[str, An
     pace = draw(st.sampled_from(["rate", "duration"]))
     raw, text, value = draw(quantity("mL/h" if pace == "rate" else "min", 1, 999))
     step[pace] = raw
+    if draw(st.booleans()):
+        step["prn"] = draw(prn(schedule))
     minutes = volume / value * 60 if pace == "rate" else value
     return step, {"additives": texts, pace: text, "minutes": minutes}
 
 
 @st.composite
+def placements(draw: Any, steps: list[dict[str, Any]]) -> None:
+    """Places some steps before or after an earlier one (so never in a cycle); after the end only
+    of a step whose length is known (a bag, a push with 'over')."""
+    for i, step in enumerate(steps[1:], start=1):
+        if not draw(st.booleans()):
+            continue
+        target = steps[draw(st.integers(0, i - 1))]
+        placement: dict[str, Any] = {"step": target["id"]}
+        if draw(st.booleans()):
+            placement["by"] = draw(quantity(draw(st.sampled_from(["min", "h"])), 1, 90))[0]
+        if (target["type"] == "infusion" or "over" in target) and draw(st.booleans()):
+            placement["from"] = draw(st.sampled_from(["start", "end"]))
+        step[draw(st.sampled_from(["before", "after"]))] = placement
+
+
+@st.composite
 def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """A valid protocol, a valid order for it, and the order ``unmap`` must give back."""
-    ids = draw(st.lists(SLUG, min_size=1, max_size=5, unique=True))
-    steps, facts = [], {}
-    for step_id in ids:
-        step, fact = draw(st.one_of(push_step(step_id), infusion_step(step_id)))
-        steps.append(step)
-        facts[step_id] = fact
     schedule = draw(
         st.one_of(
             st.just({"kind": "once"}),
@@ -114,6 +155,13 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
                       st.integers(1, 24), st.sampled_from(["min", "h", "d"]), st.integers(1, 20)),
         )
     )
+    ids = draw(st.lists(SLUG, min_size=1, max_size=5, unique=True))
+    steps, facts = [], {}
+    for step_id in ids:
+        step, fact = draw(st.one_of(push_step(step_id, schedule), infusion_step(step_id, schedule)))
+        steps.append(step)
+        facts[step_id] = fact
+    draw(placements(steps))
     protocol: dict[str, Any] = {
         "id": draw(SLUG), "version": draw(st.sampled_from(["1", "1.0", "2.3.1"])),
         "title": "Generated protocol", "intent": draw(st.sampled_from(["acute", "status-migrainosus", "preventive"])),

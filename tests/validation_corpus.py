@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_migraine import library, operations
-from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT
+from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, DOSE_RATE_TYPE, ORDERED_DOSE_EXT
 
 ROOT = Path(__file__).resolve().parents[1]
 CANONICAL_BASE = "https://fhir-migraine.org/fhir/StructureDefinition/"
@@ -249,10 +249,10 @@ def _(r: Resource) -> None:
     del r["requester"]
 
 
-@breaks("request-with-two-dosage-instructions", "migraine-infusion-request", "cardinality")
+@breaks("request-with-three-dosage-instructions", "migraine-infusion-request", "cardinality")
 def _(r: Resource) -> None:
-    """A second dosageInstruction: the profile allows one (max 1)."""
-    r["dosageInstruction"].append(copy.deepcopy(r["dosageInstruction"][0]))
+    """Three dosageInstructions: the profile allows two (max 2: a first dose, then the repeats)."""
+    r["dosageInstruction"] += [copy.deepcopy(r["dosageInstruction"][0]) for _ in range(2)]
 
 
 @breaks("request-without-timing", "migraine-infusion-request", "cardinality")
@@ -438,6 +438,19 @@ def _(r: Resource) -> None:
     """A second ordered-dose extension on the same ingredient: the slice orderedDose is 0..1."""
     per_kg = {"value": 15, "unit": "mg/kg", "system": "http://unitsofmeasure.org", "code": "mg/kg"}
     r["ingredient"][1]["extension"] = [{"url": ORDERED_DOSE_EXT, "valueQuantity": per_kg}] * 2
+
+
+@breaks("bag-with-two-dose-ceilings", "migraine-bag-medication", "slicing")
+def _(r: Resource) -> None:
+    """Two dose-ceiling extensions on one additive: the slice doseCeiling is 0..1."""
+    ceiling = {"value": 4, "unit": "g", "system": "http://unitsofmeasure.org", "code": "g"}
+    r["ingredient"][1]["extension"] = [{"url": DOSE_CEILING_EXT, "valueQuantity": ceiling}] * 2
+
+
+@breaks("bag-dose-ceiling-as-string", "migraine-bag-medication", "type")
+def _(r: Resource) -> None:
+    """The dose-ceiling extension holds valueString: its value[x] is a Quantity."""
+    r["ingredient"][1]["extension"] = [{"url": DOSE_CEILING_EXT, "valueString": "4 g"}]
 
 
 @breaks("bag-ingredient-with-unknown-element", "migraine-bag-medication", "unknown")

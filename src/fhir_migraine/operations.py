@@ -49,7 +49,7 @@ def unmap(
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
-    found = orders_from_bundle(bundle)
+    found = orders_from_bundle(bundle, find_protocol=find_protocol)
     if find_protocol is not None:
         for i, order in enumerate(found):
             protocol = find_protocol(order["protocol"], order.get("protocol_version"))
@@ -136,7 +136,7 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
             kept.append(entry)
     partial = {**bundle, "entry": kept}
     incomplete: list[dict[str, Any]] = []
-    orders = orders_from_bundle(partial, incomplete)
+    orders = orders_from_bundle(partial, incomplete, find_protocol)
     if find_protocol is not None:
         found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
         orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]

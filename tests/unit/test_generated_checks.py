@@ -127,6 +127,7 @@ def test_a_base_invariant_issue_names_its_key_and_no_profile() -> None:
     ("attack-with-two-peak-intensities", "Observation.component:peakIntensity"),
     ("attack-with-unknown-component", "Observation.component"),
     ("bag-with-two-ordered-doses", "Medication.ingredient.extension:orderedDose"),
+    ("bag-with-two-dose-ceilings", "Medication.ingredient.extension:doseCeiling"),
 ])
 def test_a_slice_issue_names_the_sliced_element_or_its_slice(case_id: str, element: str) -> None:
     case = next(c for c in cases() if c.id == case_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,6 +14,7 @@ from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.protocols import AGE_UNITS, Drug, Protocol, Step
 from fhir_migraine.inputs.quantity import DOSE_OR_PER_KG, Collector, Quantity
+from fhir_migraine.inputs.sequencing import offsets, step_length
 
 WEIGHT_UNITS = ("kg", "g", "[lb_av]")  # the units the body-weight profile allows
 KG_STEP = Decimal("0.1")  # weights are read to 0.1 kg, as ward scales show them
@@ -94,6 +95,20 @@ class ResolvedStep:
     additives: tuple[ResolvedAdditive, ...]
     rate: Quantity | None
     duration: Quantity | None
+    first_dose: Dose | None = None
+    offset: Decimal = Decimal(0)  # seconds after the session's start (inputs/sequencing.py)
+
+    @property
+    def length(self) -> Decimal | None:
+        """Seconds one administration takes with this order's rate or duration (None: unknown)."""
+        return step_length(self.step.over, self.duration, self.step.volume, self.rate)
+
+
+def with_offsets(steps: tuple[ResolvedStep, ...]) -> tuple[ResolvedStep, ...]:
+    """The steps with their offsets from the session's start, from their placements."""
+    lengths = {r.step.id: r.length for r in steps}
+    found = offsets([r.step for r in steps], lambda s: lengths.get(s.id))
+    return tuple(replace(r, offset=found[r.step.id]) for r in steps)
 
 
 @dataclass(frozen=True)
@@ -203,9 +218,9 @@ class _Resolver(Collector):
         for step_id in overrides:
             if self.protocol.step(step_id) is None:
                 self.fail(f"$.overrides.{step_id}", f"protocol {self.protocol.id!r} has no step {step_id!r}")
-        steps = tuple(
+        steps = with_offsets(tuple(
             self.step(step, i + 1, overrides.get(step.id, {})) for i, step in enumerate(self.protocol.steps)
-        )
+        ))
         return Order(
             order_id=doc["order_id"],
             protocol=self.protocol,
@@ -303,7 +318,9 @@ class _Resolver(Collector):
                 if ordered.dimension.split("/")[0] != step.dose.dimension.split("/")[0]:
                     self.fail(f"{base}.dose", f"{ordered.text()!r} does not fit the step's dose {step.dose.text()!r}")
             dose = self.dose(ordered, step.max_dose, step.rounding, path, f"step {step.id!r}")
-            return ResolvedStep(step, sequence, dose, (), None, None)
+            first = self.dose(step.first_dose, step.max_dose, step.rounding, "$.weight",
+                              f"the first dose of step {step.id!r}")
+            return ResolvedStep(step, sequence, dose, (), None, None, first)
         return self.infusion(step, sequence, override, base)
 
     def infusion(self, step: Step, sequence: int, override: dict[str, Any], base: str) -> ResolvedStep:

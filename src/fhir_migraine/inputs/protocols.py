@@ -10,7 +10,8 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
-from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Collector, Quantity
+from fhir_migraine.inputs.quantity import DOSE, DOSE_OR_PER_KG, Quantity
+from fhir_migraine.inputs.sequencing import Prn, Relation, SequencingReader, check_relations, step_length
 from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
@@ -59,17 +60,18 @@ class Step:
     additives: tuple[Additive, ...] = ()
     rate: Quantity | None = None
     duration: Quantity | None = None
-    prn: str | None = None
+    prn: Prn | None = None
+    relation: Relation | None = None
+    first_dose: Quantity | None = None
     rounding: Quantity | None = None
     max_rate: Quantity | None = None
 
     def running_time(self, rate: Quantity | None, duration: Quantity | None) -> Quantity | None:
         """How long the bag runs at ``rate`` or for ``duration`` (in minutes), or None for a push."""
-        if duration is not None:
-            return duration
-        if rate is None or self.volume is None:
+        if self.type != "infusion":
             return None
-        return Quantity(self.volume.to("mL").value / rate.to("mL/min").value, "min").to("min")
+        length = step_length(None, duration, self.volume, rate)
+        return Quantity(length / 60, "min").to("min") if length is not None else None
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,11 @@ def load_text(data: str | bytes) -> Protocol:
     return load(parse_text(data))
 
 
-class _Checker(Collector):
-    """Collects semantic problems (units, codes, duplicates) while building the records."""
+class _Checker(SequencingReader):
+    """Collects semantic problems (units, codes, duplicates, placements) while building the records."""
+
+    schedule_kind = "once"
+    repeats = Schedule("once")
 
     def drug(self, raw: dict[str, Any], key: str, path: str) -> Drug | None:
         name = raw[key]
@@ -175,7 +180,11 @@ class _Checker(Collector):
         return limit
 
     def protocol(self, doc: dict[str, Any]) -> Protocol | None:
+        self.schedule_kind = doc["schedule"]["kind"]
+        schedule = self.schedule(doc["schedule"])
+        self.repeats = schedule
         steps = []
+        paths: dict[str, str] = {}
         seen: dict[str, int] = {}
         for i, raw in enumerate(doc["steps"]):
             path = f"$.steps[{i}]"
@@ -187,6 +196,8 @@ class _Checker(Collector):
             step = self.step(raw, path)
             if step is not None:
                 steps.append(step)
+                paths.setdefault(step.id, path)
+        check_relations(steps, paths, protocol_step_length, self)
         min_duration = self.quantity(doc.get("min_duration"), "$.min_duration", ("time",))
         self.running_times(steps, min_duration)
         return Protocol(
@@ -194,7 +205,7 @@ class _Checker(Collector):
             version=doc["version"],
             title=doc["title"],
             intent=doc["intent"],
-            schedule=self.schedule(doc["schedule"]),
+            schedule=schedule,
             steps=tuple(steps),
             indication=self.indication(doc.get("indication"), doc["intent"]),
             min_duration=min_duration,
@@ -273,7 +284,9 @@ class _Checker(Collector):
             dose=dose,
             max_dose=max_dose,
             over=self.quantity(raw.get("over"), f"{path}.over", ("time",)),
-            prn=raw.get("prn"),
+            prn=self.prn(raw.get("prn"), path, self.schedule_kind),
+            relation=self.relation(raw, path),
+            first_dose=self.first_dose(raw, dose, max_dose, self.repeats, path),
             rounding=self.rounding(dose, max_dose, raw.get("rounding"), f"{path}.rounding"),
         )
 
@@ -314,7 +327,13 @@ class _Checker(Collector):
             additives=tuple(additives),
             rate=self.quantity(raw.get("rate"), f"{path}.rate", ("volume/time",)),
             duration=self.quantity(raw.get("duration"), f"{path}.duration", ("time",)),
-            prn=raw.get("prn"),
+            prn=self.prn(raw.get("prn"), path, self.schedule_kind),
+            relation=self.relation(raw, path),
             max_rate=self.quantity(raw.get("max_rate"), f"{path}.max_rate", ("volume/time",)),
         )
+
+
+def protocol_step_length(step: Step) -> Decimal | None:
+    """Seconds one administration of a step takes as the protocol writes it (None: unknown)."""
+    return step_length(step.over, step.duration, step.volume, step.rate)
 

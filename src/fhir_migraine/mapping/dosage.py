@@ -13,20 +13,37 @@ from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
 from fhir_migraine.inputs.quantity import Quantity, json_number, number_text
+from fhir_migraine.inputs.sequencing import Prn, seconds
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
+from fhir_migraine.mapping.medication_codes import medication_concept
+from fhir_migraine.mapping.sequencing import shift_instant
 
 ROUTE_ABBREVIATION = {"intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM"}
 
 
-def fhir_timing(schedule: Schedule, start: str | None, length: Quantity | None) -> dict[str, Any]:
-    """Timing.repeat for the protocol schedule; ``length`` is the duration of one administration."""
+def fhir_timing(schedule: Schedule, start: str | None, length: Quantity | None, *,
+                prn: Prn | None = None, part: str = "all") -> dict[str, Any]:
+    """Timing.repeat for the protocol schedule; ``start`` is the step's own first occurrence,
+    ``length`` the duration of one administration. ``part`` "first" is the first occurrence
+    alone, "rest" the occurrences from the second on (a step with a first dose). An "as
+    needed" step with a maximum count may be given up to ``count`` times, at least ``period``
+    apart (https://hl7.org/fhir/R4/datatypes.html#Timing)."""
     repeat: dict[str, Any] = {}
     if start is not None:
+        if part == "rest":
+            assert schedule.every is not None and schedule.unit is not None
+            start = shift_instant(start, seconds(Quantity(schedule.every, schedule.unit)))
         repeat["boundsPeriod"] = {"start": start}
-    repeat["count"] = schedule.count
-    if schedule.kind != "once":
-        assert schedule.every is not None and schedule.unit is not None
-        repeat.update(frequency=1, period=json_number(schedule.every), periodUnit=schedule.unit)
+    if prn is not None and prn.max_count is not None:
+        repeat["count"] = prn.max_count
+        if prn.min_interval is not None:
+            interval = prn.min_interval
+            repeat.update(frequency=1, period=json_number(interval.value), periodUnit=interval.unit)
+    else:
+        repeat["count"] = {"all": schedule.count, "first": 1, "rest": schedule.count - 1}[part]
+        if schedule.kind != "once" and part != "first":
+            assert schedule.every is not None and schedule.unit is not None
+            repeat.update(frequency=1, period=json_number(schedule.every), periodUnit=schedule.unit)
     if length is not None:
         repeat.update(duration=json_number(length.value), durationUnit=length.unit)
     return {"repeat": repeat}
@@ -45,7 +62,7 @@ def _rate_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": DOSE_RATE_TYPE, "code": code, "display": display}]}
 
 
-def dosage_text(step: Step, resolved: ResolvedStep) -> str:
+def dosage_text(step: Step, resolved: ResolvedStep, part: str = "all") -> str:
     """A human reading of the dosage, as a clinician would write it: amounts in the units a nurse
     reads (30 mg, not 0.03 g; mcg, not ug), a per-kg dose with its calculation in kg, a bag with
     its rate in mL/h and each additive's delivery rate."""
@@ -58,13 +75,57 @@ def dosage_text(step: Step, resolved: ResolvedStep) -> str:
         text = f"{bag} {route} {_pace(step, resolved)}"
     else:
         assert step.drug is not None and resolved.dose is not None
+        amount = _amount(resolved.dose)
+        if part == "first" and resolved.first_dose is not None:
+            amount = f"first dose {_amount(resolved.first_dose)}, then {amount}"
         how = "push" if step.type == "push" else "injection"
-        text = f"{step.drug.name} {_amount(resolved.dose)} {route} {how}"
+        text = f"{step.drug.name} {amount} {route} {how}"
         if step.over is not None:
             text += f" over {amount_text(step.over)}"
-    if step.prn:
-        text += f", as needed: {step.prn}"
+    if part == "rest":
+        text += ", from the second dose"
+    return text + placement_text(step) + prn_text(step.prn)
+
+
+def placement_text(step: Step) -> str:
+    relation = step.relation
+    if relation is None:
+        return ""
+    by = f"{amount_text(relation.by)} " if relation.by is not None else "right "
+    edge = "the end of " if relation.edge == "end" else ""
+    return f", {by}{relation.kind} {edge}{relation.step}"
+
+
+def prn_text(prn: Prn | None) -> str:
+    if prn is None:
+        return ""
+    if not prn.structured:
+        return f", as needed: {prn.text}"
+    text = ", as needed"
+    if prn.code is not None:
+        text += f" for {prn.code.display.lower()}"
+    if prn.text:
+        text += f": {prn.text}"
+    if prn.pain_at_least is not None:
+        text += f", if pain {prn.pain_at_least}/10 or more"
+    if prn.min_interval is not None:
+        text += f", at least {amount_text(prn.min_interval)} apart"
+    if prn.max_count is not None:
+        text += f", at most {prn.max_count} dose{'s' if prn.max_count > 1 else ''}"
     return text
+
+
+def fhir_as_needed(prn: Prn) -> dict[str, Any]:
+    """Dosage.asNeededCodeableConcept: the coded reason, with the free text (or the condition) as text."""
+    concept_: dict[str, Any] = {}
+    if prn.code is not None:
+        concept_["coding"] = [prn.code.coding()]
+    text = prn.text or (prn.code.display if prn.code is not None else None)
+    if prn.pain_at_least is not None and not prn.text:
+        text = f"pain {prn.pain_at_least}/10 or more"
+    if text:
+        concept_["text"] = text
+    return concept_
 
 
 UNIT_TEXT = {"ug": "mcg", "meq": "mEq", "[iU]": "units", "[lb_av]": "lb"}
@@ -127,24 +188,36 @@ def _significant(value: Decimal, digits: int = 3) -> Decimal:
     return value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP).normalize()
 
 
-def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None) -> dict[str, Any]:
-    """The Dosage of one step (also used by the PlanDefinition export, without a start)."""
+def to_fhir_dosages(protocol: Protocol, resolved: ResolvedStep, start: str | None) -> list[dict[str, Any]]:
+    """The Dosages of one step: one, or with a first dose two concurrent ones (the same
+    ``sequence``: https://hl7.org/fhir/R4/dosage.html) whose timings do not overlap, the first
+    occurrence and the occurrences from the second on."""
+    if resolved.first_dose is None:
+        return [to_fhir_dosage(protocol, resolved, start)]
+    return [to_fhir_dosage(protocol, resolved, start, part) for part in ("first", "rest")]
+
+
+def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None, part: str = "all") -> dict[str, Any]:
+    """The Dosage of one step (also used by the PlanDefinition export, without a start); ``start``
+    is the session's, moved by the step's offset (inputs/sequencing.py)."""
     step = resolved.step
     length = resolved.duration if step.type == "infusion" else step.over
+    own_start = shift_instant(start, resolved.offset) if start is not None else None
     dosage: dict[str, Any] = {
         "sequence": resolved.sequence,
-        "text": dosage_text(step, resolved),
-        "timing": fhir_timing(protocol.schedule, start, length),
+        "text": dosage_text(step, resolved, part),
+        "timing": fhir_timing(protocol.schedule, own_start, length, prn=step.prn, part=part),
     }
-    if step.prn:
-        dosage["asNeededCodeableConcept"] = {"text": step.prn}
+    if step.prn is not None:
+        dosage["asNeededCodeableConcept"] = fhir_as_needed(step.prn)
     dosage["route"] = concept(terminology.route(step.route))
     dosage["method"] = concept(terminology.method(step.type))
     if step.type == "infusion":
         dosage["doseAndRate"] = _bag_dose_and_rate(resolved)
     else:
-        assert resolved.dose is not None
-        dosage["doseAndRate"] = _dose_and_rate(resolved.dose)
+        dose = resolved.first_dose if part == "first" else resolved.dose
+        assert dose is not None
+        dosage["doseAndRate"] = _dose_and_rate(dose)
     return dosage
 
 
@@ -169,14 +242,14 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
     step = resolved.step
     assert step.base is not None and step.volume is not None
     ingredients: list[dict[str, Any]] = [
-        {"itemCodeableConcept": concept(step.base.code, step.base.name), "isActive": False}
+        {"itemCodeableConcept": medication_concept(step.base, step.route), "isActive": False}
     ]
     for additive in resolved.additives:
         ingredient: dict[str, Any] = {}
         if additive.dose.per_kg:
             # The per-kg dose the amount was calculated from; R4 has no element for it.
             ingredient["extension"] = [{"url": ORDERED_DOSE_EXT, "valueQuantity": additive.dose.ordered.fhir()}]
-        ingredient["itemCodeableConcept"] = concept(additive.drug.code, additive.drug.name)
+        ingredient["itemCodeableConcept"] = medication_concept(additive.drug, step.route)
         ingredient["isActive"] = True
         # Strength of an additive = the amount added to the whole bag volume.
         ingredient["strength"] = {"numerator": additive.dose.given.fhir(), "denominator": step.volume.fhir()}

@@ -14,8 +14,9 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, order_value, step_value
 from fhir_migraine.inputs.orders import Order, ResolvedStep
-from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
+from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import Resource, concept, identifier, profile, subject, transaction
+from fhir_migraine.mapping.medication_codes import medication_concept
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
@@ -72,7 +73,7 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
         request["medicationReference"] = {"reference": f"#bag-{step.id}"}
     else:
         assert step.drug is not None
-        request["medicationCodeableConcept"] = concept(step.drug.code, step.drug.name)
+        request["medicationCodeableConcept"] = medication_concept(step.drug, step.route)
     request["subject"] = subject(order.patient)
     if order.encounter is not None:
         request["encounter"] = {"reference": order.encounter["reference"]}
@@ -88,7 +89,7 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request["requester"] = {"reference": order.requester["reference"]}
     if reason(protocol):
         request["reasonCode"] = reason(protocol)
-    request["dosageInstruction"] = [to_fhir_dosage(protocol, resolved, order.start)]
+    request["dosageInstruction"] = to_fhir_dosages(protocol, resolved, order.start)
     return request
 
 

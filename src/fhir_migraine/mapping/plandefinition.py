@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_migraine import terminology
-from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep
+from fhir_migraine.inputs.orders import Dose, ResolvedAdditive, ResolvedStep, with_offsets
 from fhir_migraine.inputs.protocols import Protocol, Step
 from fhir_migraine.inputs.quantity import Quantity
-from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosage
+from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, Resource, concept, profile
 from fhir_migraine.mapping.protocol_refs import min_session_extension, reason
+from fhir_migraine.mapping.sequencing import conditions, related_actions
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 USAGE_CONTEXT_TYPE = "http://terminology.hl7.org/CodeSystem/usage-context-type"
@@ -29,9 +30,10 @@ def _as_ordered(protocol: Protocol) -> list[ResolvedStep]:
     steps = []
     for i, step in enumerate(protocol.steps):
         dose = Dose(step.dose, step.dose) if step.dose is not None else None
+        first = Dose(step.first_dose, step.first_dose) if step.first_dose is not None else None
         additives = tuple(ResolvedAdditive(a.drug, Dose(a.dose, a.dose), a.max_dose) for a in step.additives)
-        steps.append(ResolvedStep(step, i + 1, dose, additives, step.rate, step.duration))
-    return steps
+        steps.append(ResolvedStep(step, i + 1, dose, additives, step.rate, step.duration, first))
+    return list(with_offsets(tuple(steps)))
 
 
 def _ceiling(limit: Quantity | None) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def _name(protocol_id: str) -> str:
 def to_fhir_plan_definition(protocol: Protocol) -> Resource:
     contained: list[Resource] = []
     actions: list[dict[str, Any]] = []
-    for resolved in _as_ordered(protocol):
+    ordered = _as_ordered(protocol)
+    for index, resolved in enumerate(ordered):
         step = resolved.step
         activity: Resource = {
             "resourceType": "ActivityDefinition",
@@ -66,15 +69,15 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
             "kind": "MedicationRequest",
             "intent": "order",
         }
-        dosage = to_fhir_dosage(protocol, resolved, None)
+        dosages = to_fhir_dosages(protocol, resolved, None)
         if step.type == "infusion":
             contained.append(_with_ceilings(to_fhir_bag_medication(resolved), step))
             activity["productReference"] = {"reference": f"#bag-{step.id}"}
         else:
             assert step.drug is not None
             activity["productCodeableConcept"] = concept(step.drug.code, step.drug.name)
-            dosage = _ceiling(step.max_dose) | dosage
-        activity["dosage"] = [dosage]
+            dosages = [_ceiling(step.max_dose) | dosage for dosage in dosages]
+        activity["dosage"] = dosages
         contained.append(activity)
         action: dict[str, Any] = {
             "id": step.id,
@@ -84,6 +87,10 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         }
         if protocol.priority is not None:
             action["priority"] = protocol.priority  # the default priority of the orders made from it
+        if conditions(step.prn):
+            action["condition"] = conditions(step.prn)
+        if related_actions(ordered, index):
+            action["relatedAction"] = related_actions(ordered, index)
         action["definitionCanonical"] = f"#step-{step.id}"
         actions.append(action)
     plan: Resource = {"resourceType": "PlanDefinition", "meta": profile("migraine-infusion-protocol"), "contained": contained}

@@ -11,6 +11,7 @@ from fhir_migraine.identifiers import ORDER_SYSTEM, order_value
 from fhir_migraine.inputs.orders import Order
 from fhir_migraine.mapping.fhir import Resource, full_url, identifier, profile, subject
 from fhir_migraine.mapping.protocol_refs import canonical, min_session_extension, reason
+from fhir_migraine.mapping.sequencing import conditions, related_actions
 
 
 def to_fhir_request_group(order: Order, requests: list[Resource], authored: str) -> Resource:
@@ -34,18 +35,18 @@ def to_fhir_request_group(order: Order, requests: list[Resource], authored: str)
     if reason(protocol):
         group["reasonCode"] = reason(protocol)
     actions = []
-    previous: str | None = None
-    for resolved, request in zip(order.steps, requests, strict=True):
+    for index, (resolved, request) in enumerate(zip(order.steps, requests, strict=True)):
         action: dict[str, Any] = {
             "id": resolved.step.id,
             "prefix": str(resolved.sequence),
             "title": resolved.step.id,
             "textEquivalent": request["dosageInstruction"][0]["text"],
         }
-        if previous is not None:
-            action["relatedAction"] = [{"actionId": previous, "relationship": "after-start"}]
+        if conditions(resolved.step.prn):
+            action["condition"] = conditions(resolved.step.prn)
+        if related_actions(order.steps, index):
+            action["relatedAction"] = related_actions(order.steps, index)
         action["resource"] = {"reference": full_url(request["identifier"][0])}
         actions.append(action)
-        previous = resolved.step.id
     group["action"] = actions
     return group

@@ -11,17 +11,22 @@ from typing import Any
 
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, parse_order_value, parse_step_value
+from fhir_migraine.inputs import orders as order_inputs
+from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
 from fhir_migraine.mapping.orders import AGE, BODY_WEIGHT, WEIGHT_SOURCES
 from fhir_migraine.mapping.reader import Reader
+from fhir_migraine.mapping.sequencing import shift_instant
 
 
-def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None,
+                       find_protocol: FindProtocol | None = None) -> list[dict[str, Any]]:
     """Every order found in the Bundle, in the order of its first entry; other resources ignored.
 
     With ``problems``, an order that cannot be read back is reported there instead of failing.
+    With ``find_protocol``, each step's start is checked against the protocol's placements.
     """
     root = Reader(bundle)
     groups: dict[str, list[Reader]] = {}
@@ -41,7 +46,7 @@ def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None =
     orders = []
     for order_id, requests in groups.items():
         try:
-            orders.append(_order(order_id, requests, weights.get(order_id)))
+            orders.append(_order(order_id, requests, weights.get(order_id), find_protocol))
         except InputError as exc:
             if problems is None:
                 raise
@@ -53,12 +58,13 @@ def _sequence(request: Reader) -> int:
     return request.get("dosageInstruction").get(0).get("sequence").int()
 
 
-def _order(order_id: str, requests: list[Reader], charted: Reader | None) -> dict[str, Any]:
+def _order(order_id: str, requests: list[Reader], charted: Reader | None,
+           find_protocol: FindProtocol | None = None) -> dict[str, Any]:
     requests = sorted(requests, key=_sequence)
     first = requests[0]
     canonical, _, version = first.get("instantiatesCanonical").get(0).str().partition("|")
-    timing = first.get("dosageInstruction").get(0).get("timing").get("repeat")
-    order: dict[str, Any] = {"order_id": order_id, "protocol": canonical.rsplit("/", 1)[-1]}
+    protocol = canonical.rsplit("/", 1)[-1]
+    order: dict[str, Any] = {"order_id": order_id, "protocol": protocol}
     if version:
         order["protocol_version"] = version
     order["patient"] = first.get("subject").patient()
@@ -69,7 +75,7 @@ def _order(order_id: str, requests: list[Reader], charted: Reader | None) -> dic
         order["priority"] = first.get("priority").str()
     if first.opt("category") is not None:
         order["category"] = first.get("category").get(0).get("coding").get(0).get("code").str()
-    order["start"] = timing.get("boundsPeriod").get("start").str()
+    order["start"] = _session_start(requests)
     order["authored"] = first.get("authoredOn").str()
     weight = _contained_weight(first)
     if weight is not None:
@@ -80,6 +86,9 @@ def _order(order_id: str, requests: list[Reader], charted: Reader | None) -> dic
     if age is not None:
         order["age"] = age.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
+    known = find_protocol(protocol, version or None) if find_protocol is not None else None
+    if known is not None:
+        order["start"] = _start_by_protocol(order, requests, known)
     return order
 
 
@@ -113,6 +122,45 @@ def _weight(weight: Reader) -> str | dict[str, Any]:
     return found
 
 
+def _start_by_protocol(order: dict[str, Any], requests: list[Reader], protocol: Protocol) -> str:
+    """The session's start from each step's first occurrence less the step's offset in the
+    protocol (so a step missing from a pulled searchset changes nothing); a step that starts
+    elsewhere contradicts the protocol and is refused at its ``boundsPeriod.start``."""
+    try:
+        loaded = order_inputs.load(order, lambda *_: protocol)
+    except InputError:
+        return str(order["start"])  # the order no longer fits the protocol: its placements say nothing
+    offsets = {r.step.id: r.offset for r in loaded.steps}
+    start: str | None = None
+    for request in requests:
+        step_id = _step_id(request, order["order_id"])
+        if step_id not in offsets:
+            continue
+        first = request.get("dosageInstruction").get(0).get("timing").get("repeat").get("boundsPeriod").get("start")
+        session = shift_instant(first.str(), -offsets[step_id])
+        if start is None:
+            start = session
+        elif parse_instant(session) != parse_instant(start):
+            after = f"{number_text(offsets[step_id] / 60)} min after" if offsets[step_id] else "at"
+            raise first.fail(f"does not fit protocol {protocol.id!r}: step {step_id!r} starts {after} the "
+                             f"session's start ({start})")
+    return start or str(order["start"])
+
+
+def _session_start(requests: list[Reader]) -> str:
+    """The order's ``start``: the earliest first occurrence of its steps (a step placed before
+    or after another starts later than the session; the earliest starts with it)."""
+    starts = []
+    for request in requests:
+        for dosage in request.get("dosageInstruction").items():
+            start = dosage.get("timing").get("repeat").get("boundsPeriod").get("start")
+            moment = parse_instant(start.str())
+            if moment is None:
+                raise start.fail("must be a date-time with seconds and an offset")
+            starts.append((moment, start.str()))
+    return min(starts, key=lambda s: s[0])[1]
+
+
 def _step_id(request: Reader, order_id: str) -> str:
     value = first_identifier(request.value, ORDER_STEP_SYSTEM) or ""
     parsed = parse_step_value(value)
@@ -130,7 +178,12 @@ def _ordered_dose(dosage: Reader) -> Reader:
 
 
 def _step(request: Reader) -> dict[str, Any]:
-    dosage = request.get("dosageInstruction").get(0)
+    # A step with a first dose has two Dosages, the first dose then the repeats: the last one
+    # holds the dose the order gives (the first dose is the protocol's).
+    dosages = request.get("dosageInstruction").items()
+    if not dosages:
+        raise request.fail("is required", ".dosageInstruction")
+    dosage = dosages[-1]
     ordered = _ordered_dose(dosage)
     if request.opt("medicationReference") is None:
         return {"dose": ordered.get("doseQuantity").quantity_text()}

@@ -72,7 +72,8 @@ def _routes() -> list[Code]:
 
 
 def _methods() -> list[Code]:
-    return [terminology.method(name) for name in table("methods.json")]
+    # A push and an injection share SNOMED CT "Inject": a ValueSet lists each code once.
+    return list(dict.fromkeys(terminology.method(name) for name in table("methods.json")))
 
 
 def _intents() -> list[Code]:
@@ -94,7 +95,8 @@ VALUE_SETS = (
                  "SNOMED CT routes of an infusion order step: intravenous (bags and pushes), "
                  "subcutaneous and intramuscular (injections).", _routes),
     ValueSetSpec("migraine-administration-method", "Migraine administration methods",
-                 "How a step of an infusion protocol is given: infusion from a bag, IV push, injection.", _methods),
+                 "How a step of an infusion protocol is given (SNOMED CT administration methods): Infuse for a "
+                 "bag, Inject for an IV push or an injection.", _methods),
     ValueSetSpec("migraine-protocol-intent", "Migraine protocol intents",
                  "What an infusion protocol is for: acute treatment, status migrainosus, prevention.", _intents),
     ValueSetSpec("diary-headache-location", "Headache location",

@@ -75,7 +75,7 @@ def infusion_request() -> list[Element]:
         el(f"{mr}.groupIdentifier", min=1, short="The order all steps belong to"),
         el(f"{mr}.groupIdentifier.system", min=1, fixed=("Uri", ORDER_SYSTEM)),
         el(f"{mr}.groupIdentifier.value", min=1),
-        el(dosage, min=1, max=1),
+        el(dosage, min=1, max=2, short="The step's dosage; two concurrent ones when its first dose differs"),
         el(f"{dosage}.sequence", min=1, short="Position of the step in the protocol"),
         el(f"{dosage}.text", min=1),
         el(f"{dosage}.timing", min=1),

@@ -81,7 +81,7 @@ def codings() -> frozenset[tuple[str, str, str]]:
             for item in value:
                 walk(item)
 
-    for table in ("drugs", "indications", "routes", "methods", "diary"):
+    for table in ("drugs", "indications", "routes", "methods", "diary", "prn_reasons"):
         walk(_data(f"{table}.json"))
     return frozenset(found)
 
@@ -102,6 +102,15 @@ def drug(name: str) -> Code | None:
     return _code(entry)
 
 
+def drug_products(name: str, route: str) -> tuple[Code, ...]:
+    """The product-level RxNorm codes (SCD or SCDF) the table lists for a drug given by ``route``,
+    in table order; empty when it lists none (a drug can still be ordered by its ingredient)."""
+    entry = _drug_index().get(normalize_name(name))
+    if entry is None or "code" not in entry:
+        return ()
+    return tuple(_code(p) for p in entry.get("products", []) if route in p.get("routes", ()))
+
+
 def drug_names() -> list[str]:
     """Every drug key of the table, for messages and generated tests."""
     return sorted(entry["key"] for entry in _data("drugs.json") if "code" in entry)
@@ -113,6 +122,24 @@ def route(name: str) -> Code:
 
 def method(name: str) -> Code:
     return _code(_data("methods.json")[name])
+
+
+def prn_reason(name: str) -> Code | None:
+    """The SNOMED CT finding an "as needed" reason stands for (``nausea``), or None."""
+    entry = _data("prn_reasons.json").get(name)
+    return _code(entry) if entry is not None else None
+
+
+def prn_reason_names() -> list[str]:
+    return sorted(_data("prn_reasons.json"))
+
+
+def prn_reason_name(system: str, code: str) -> str | None:
+    """The reason a coding stands for: the reverse of ``prn_reason``."""
+    for name, entry in _data("prn_reasons.json").items():
+        if entry["system"] == system and entry["code"] == code:
+            return str(name)
+    return None
 
 
 def indication(system: str, code: str) -> Code | None:
