@@ -47,7 +47,9 @@ class Case:
     """One bad input: which document it breaks, how, and the JSON path the error must name."""
 
     id: str
-    target: str  # "protocol" or "order"
+    # "protocol" (the protocol is refused), "order" (the order is), or "protocol-ordered" (the
+    # protocol is changed and stored, and an order of it is refused)
+    target: str
     change: Callable[[dict[str, Any]], None]
     path: str
 
@@ -70,6 +72,11 @@ def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
         del node[path[-1]]
 
     return change
+
+
+def _status_migrainosus_without_indication(doc: dict[str, Any]) -> None:
+    doc["intent"] = "status-migrainosus"
+    del doc["indication"]
 
 
 def _duplicate_step(doc: dict[str, Any]) -> None:
@@ -217,6 +224,25 @@ BAD_INPUTS = [
     Case("unit-beyond-limit", "protocol", _set(["steps", 1, "dose"], {"value": 10, "unit": "m" * 33}), "$.steps[1].dose.unit"),
     Case("overrides-beyond-limit", "order", _set(["overrides"], {f"s{i}": {"dose": "1 mg"} for i in range(21)}), "$.overrides"),
     Case("override-additives-beyond-limit", "order", _set(["overrides"], {"fluids": {"additives": {f"d{i}": "1 g" for i in range(13)}}}), "$.overrides.fluids.additives"),
+    Case("protocol-status-unknown", "protocol", _set(["status"], "published"), "$.status"),
+    Case("protocol-priority-unknown", "protocol", _set(["priority"], "high"), "$.priority"),
+    Case("status-migrainosus-indication-without-status-migrainosus", "protocol", _set(["intent"], "status-migrainosus"),
+         "$.indication.code"),
+    Case("status-migrainosus-without-indication", "protocol", _status_migrainosus_without_indication, "$.indication"),
+    Case("draft-protocol-ordered", "protocol-ordered", _set(["status"], "draft"), "$.protocol"),
+    Case("retired-protocol-ordered", "protocol-ordered", _set(["status"], "retired"), "$.protocol"),
+    Case("order-protocol-version-unknown", "order", _set(["protocol_version"], "9.9"), "$.protocol_version"),
+    Case("order-protocol-version-malformed", "order", _set(["protocol_version"], "1 0"), "$.protocol_version"),
+    Case("order-priority-unknown", "order", _set(["priority"], "whenever"), "$.priority"),
+    Case("order-category-discharge", "order", _set(["category"], "discharge"), "$.category"),
+    Case("order-encounter-not-an-encounter", "order", _set(["encounter"], {"reference": "Patient/1"}), "$.encounter.reference"),
+    Case("weight-source-unknown", "order", _set(["weight"], {"quantity": "60 kg", "source": "guessed"}), "$.weight.source"),
+    Case("weight-measured-at-not-an-instant", "order", _set(["weight"], {"quantity": "60 kg", "measured_at": "yesterday"}),
+         "$.weight.measured_at"),
+    Case("weight-record-unknown-field", "order", _set(["weight"], {"quantity": "60 kg", "scale": "ward 3"}), "$.weight.scale"),
+    Case("weight-record-in-mg-per-kg", "order", _set(["weight"], {"quantity": "60 mg/kg"}), "$.weight.quantity"),
+    Case("weight-record-without-quantity-is-a-bad-quantity", "order", _set(["weight"], {"value": 60, "source": "stated"}),
+         "$.weight"),
     Case("start-beyond-limit", "order", _set(["start"], "2026-12-01T09:00:00.123456789" + "0" * 20 + "Z"), "$.start"),
 ]
 
@@ -267,5 +293,5 @@ BAD_INPUTS += [
 def broken(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
     """The protocol and order with the case's change applied to one of them."""
     protocol, order = copy.deepcopy(PROTOCOL), copy.deepcopy(ORDER)
-    case.change(protocol if case.target == "protocol" else order)
+    case.change(protocol if case.target.startswith("protocol") else order)
     return protocol, order

@@ -12,6 +12,9 @@ from fhir_migraine import terminology
 
 DRUGS = [d for d in terminology.drug_names() if d not in ("sodium chloride",)]
 INDICATIONS = ["G43.909", "G43.911", "G43.919", "G43.019", "G43.709"]
+# A status-migrainosus protocol needs an indication with status migrainosus (G43.xx1).
+STATUS_MIGRAINOSUS_INDICATIONS = ["G43.911", "G43.011", "G43.111", "G43.701", "G43.E11"]
+PRIORITIES = ["routine", "urgent", "asap", "stat"]
 SLUG = st.from_regex(r"\A[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}\Z")
 
 
@@ -201,7 +204,9 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         "title": "Generated protocol", "intent": draw(st.sampled_from(["acute", "status-migrainosus", "preventive"])),
         "schedule": schedule, "steps": steps,
     }
-    if draw(st.booleans()):
+    if protocol["intent"] == "status-migrainosus":
+        protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(STATUS_MIGRAINOSUS_INDICATIONS))}
+    elif draw(st.booleans()):
         protocol["indication"] = {"system": "icd-10-cm", "code": draw(st.sampled_from(INDICATIONS))}
     bags = [f["minutes"] for f in facts.values() if "minutes" in f]
     if draw(st.booleans()):
@@ -211,6 +216,10 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         protocol["min_duration"] = canonical(Decimal(cents) / 100, "min")
     if draw(st.booleans()):
         protocol["applies_to"] = {"min_age": "18 a"}
+    if draw(st.booleans()):
+        protocol["status"] = "active"  # the default written out; draft and retired ones cannot be ordered
+    if draw(st.booleans()):
+        protocol["priority"] = draw(st.sampled_from(PRIORITIES))
 
     order: dict[str, Any] = {
         "order_id": draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9.\-_]{0,20}\Z")),
@@ -224,11 +233,31 @@ def protocol_and_order(draw: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         "authored": draw(instants()),
     }
     expected: dict[str, Any] = {k: order[k] for k in ("order_id", "protocol", "patient", "requester", "start", "authored")}
+    # unmap reads the version from instantiatesCanonical, whether or not the order named it
+    expected["protocol_version"] = protocol["version"]
+    if draw(st.booleans()):
+        order["protocol_version"] = protocol["version"]
+    if draw(st.booleans()):
+        order["encounter"] = expected["encounter"] = {"reference": draw(st.from_regex(r"\AEncounter/[A-Za-z0-9\-.]{1,20}\Z"))}
+    if draw(st.booleans()):
+        order["category"] = expected["category"] = draw(st.sampled_from(["inpatient", "outpatient", "community"]))
+    if draw(st.booleans()):
+        order["priority"] = draw(st.sampled_from(PRIORITIES))
+        if order["priority"] != protocol.get("priority"):  # the protocol's default is left out by unmap
+            expected["priority"] = order["priority"]
     weight_kg: Decimal | None = None
     if any(f.get("per_kg") for f in facts.values()) or draw(st.booleans()):
         raw, text, weight_kg = draw(quantity("kg", 3, 190))
-        order["weight"] = raw
-        expected["weight"] = text
+        record: dict[str, Any] = {}
+        if draw(st.booleans()):
+            record["measured_at"] = draw(instants())
+        if draw(st.booleans()):
+            record["source"] = draw(st.sampled_from(["measured", "stated"]))
+        if record or draw(st.booleans()):
+            order["weight"] = {"quantity": raw, **record}
+        else:
+            order["weight"] = raw
+        expected["weight"] = {"quantity": text, **record} if record else text
     if "applies_to" in protocol or draw(st.booleans()):
         order["age"] = expected["age"] = f"{draw(st.integers(18, 110))} a"
     overrides, expected_overrides = {}, {}

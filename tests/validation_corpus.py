@@ -107,7 +107,19 @@ def _valid_resources() -> list[tuple[str, Resource]]:
     for path in sorted((ROOT / "examples" / "protocols").glob("*.yaml")):
         plan = operations.export_protocol(library.read_protocol_file(path))
         found.append((f"exported-protocol-{path.stem}", plan))
+    found.append(("charted-weight-migraine-order-weight", _charted_weight()))
     return found
+
+
+def _charted_weight() -> Resource:
+    """The weight of the DHE example order charted as a vital sign, as a site may ask for."""
+    from fhir_migraine.inputs.orders import finder
+    from fhir_migraine.mapping.order_settings import OrderSettings
+
+    protocols = finder(library.read_protocols(ROOT / "examples" / "protocols"))
+    order = _read(ROOT / "examples" / "orders" / "dhe-repeat.json")
+    bundle = operations.map_order(order, protocols, settings=OrderSettings(weight_observation=True))
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
 
 
 def _entries_of(path: Path) -> list[Resource]:
@@ -142,6 +154,13 @@ def _push_request() -> Resource:
     return next(e["resource"] for e in entries if "medicationCodeableConcept" in e["resource"])
 
 
+def _bag_request() -> Resource:
+    """A bag (medicationReference): the valproate step of the weight-based order."""
+    entries = _entries_of(ROOT / "examples" / "bundles" / "valproate-weight-based.bundle.json")
+    return next(e["resource"] for e in entries if "medicationReference" in e["resource"]
+                and e["resource"]["identifier"][0]["value"].endswith("/valproate"))
+
+
 def _limited_request() -> Resource:
     """A push with declared limits (maxDosePerPeriod) and an off-label DetectedIssue: the DHE step."""
     entries = _entries_of(ROOT / "examples" / "bundles" / "dhe-repeat.bundle.json")
@@ -152,6 +171,7 @@ def _base(name: str) -> Resource:
     """The valid resource a mutation starts from: a profile's example, or one named below."""
     named: dict[str, Callable[[], Resource]] = {
         "push-request": _push_request,
+        "bag-request": _bag_request,
         "limited-request": _limited_request,
         "diary-day-bundle": _diary_day_bundle,
         "order-bundle": _order_bundle,
@@ -264,10 +284,10 @@ def _(r: Resource) -> None:
     del r["intent"]
 
 
-@breaks("request-intent-is-plan", "migraine-infusion-request", "fixed")
+@breaks("request-intent-not-a-request-intent", "migraine-infusion-request", "binding")
 def _(r: Resource) -> None:
-    """intent 'plan' (a valid request intent): the profile fixes it to 'order'."""
-    r["intent"] = "plan"
+    """intent 'draft' (a status, not an intent): not in the base spec's required medicationrequest-intent."""
+    r["intent"] = "draft"
 
 
 @breaks("request-group-identifier-of-another-system", "migraine-infusion-request", "fixed")
@@ -307,7 +327,7 @@ def _(r: Resource) -> None:
         rate["type"] = {"coding": [{"system": DOSE_RATE_TYPE, "code": "calculated"}]}
 
 
-@breaks("request-bag-without-rate-or-duration", "migraine-infusion-request", "invariant")
+@breaks("request-bag-without-rate-or-duration", "migraine-infusion-request", "invariant", base="bag-request")
 def _(r: Resource) -> None:
     """mig-mr-1: a bag with neither a rate nor timing.repeat.duration."""
     for rate in r["dosageInstruction"][0]["doseAndRate"]:
@@ -546,10 +566,10 @@ def _(r: Resource) -> None:
     del r["status"]
 
 
-@breaks("group-intent-is-plan", "migraine-infusion-group", "fixed")
+@breaks("group-intent-not-a-request-intent", "migraine-infusion-group", "binding")
 def _(r: Resource) -> None:
-    """intent 'plan' (a valid request intent): the profile fixes it to 'order'."""
-    r["intent"] = "plan"
+    """intent 'active' (a status, not an intent): not in the base spec's required request-intent."""
+    r["intent"] = "active"
 
 
 @breaks("group-status-not-a-request-status", "migraine-infusion-group", "binding")
@@ -657,6 +677,12 @@ def _(r: Resource) -> None:
     r["useContext"].append(copy.deepcopy(r["useContext"][0]))
 
 
+@breaks("protocol-status-migrainosus-without-status-migrainosus", "migraine-infusion-protocol", "invariant")
+def _(r: Resource) -> None:
+    """mig-pd-1: intent 'status-migrainosus' while the reason (G43.709) is without status migrainosus."""
+    r["useContext"][0]["valueCodeableConcept"]["coding"][0]["code"] = "status-migrainosus"
+
+
 @breaks("protocol-action-definition-as-uri", "migraine-infusion-protocol", "type")
 def _(r: Resource) -> None:
     """action.definitionUri: the profile allows definition[x] as a canonical only."""
@@ -723,14 +749,14 @@ def _(r: Resource) -> None:
 
 @breaks("weight-category-exam", "migraine-order-weight", "slicing")
 def _(r: Resource) -> None:
-    """category 'exam' only: the required slice 'vitalSigns' is not found."""
+    """category 'exam': the closed slicing of category allows the slice 'vitalSigns' only."""
     r["category"] = [_concept(CATEGORY, "exam")]
 
 
 @breaks("weight-with-two-vital-signs-categories", "migraine-order-weight", "slicing")
 def _(r: Resource) -> None:
     """category 'vital-signs' twice: the slice 'vitalSigns' allows one."""
-    r["category"].append(copy.deepcopy(r["category"][0]))
+    r["category"] = [_concept(CATEGORY, "vital-signs"), _concept(CATEGORY, "vital-signs")]
 
 
 @breaks("weight-effective-as-period", "migraine-order-weight", "type")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from fhir_migraine import library, operations
-from fhir_migraine.config import Settings
+from fhir_migraine.config import Settings, order_settings_from_env
 from fhir_migraine.documents import dumps, parse_json
 from fhir_migraine.errors import (
     EXIT_INVALID,
@@ -31,7 +31,7 @@ from fhir_migraine.errors import (
     UnreadableInput,
 )
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
-from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.orders import finder, parse_instant
 from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:
@@ -59,9 +59,10 @@ def _map_order(args: argparse.Namespace, out: TextIO) -> int:
     source = Path(args.protocols)
     if not source.exists():
         raise UsageError(f"no such file or folder: {args.protocols}")
+    settings = order_settings_from_env()
     found = library.read_protocols(source)
     document = parse_json(_read(args.order), "order")
-    mapped = operations.map_order_with_warnings(document, found.get)
+    mapped = operations.map_order_with_warnings(document, finder(found), settings=settings)
     out.write(dumps(mapped.bundle))
     if mapped.warnings is not None:
         # Warnings do not stop the order: the Bundle is printed and the exit status is 0.
@@ -111,7 +112,7 @@ def _unmap(args: argparse.Namespace, out: TextIO) -> int:
         source = Path(args.protocols)
         if not source.exists():
             raise UsageError(f"no such file or folder: {args.protocols}")
-        found = library.read_protocols(source).get
+        found = finder(library.read_protocols(source))
     bundle = parse_json(_read(args.bundle), "FHIR input")
     out.write(dumps(operations.unmap(bundle, found)))
     return EXIT_OK

@@ -14,6 +14,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       worker   WorkerSettings     enabled, interval
       api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer,
                                   protocols_token
+      orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
+                                  becomes), weight_observation (also chart the weight as a vital sign)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_migraine.errors import ConfigError
+from fhir_migraine.mapping.order_settings import ORDER_INTENTS, ORDER_STATUSES, OrderSettings
 
 PREFIX = "FHIR_MIGRAINE_"
 
@@ -140,6 +143,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiAuthSettings = field(default_factory=ApiAuthSettings)
+    orders: OrderSettings = field(default_factory=OrderSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -192,7 +196,8 @@ class Settings:
             jwt_issuer=read.text("FHIR_MIGRAINE_API_JWT_ISSUER"),
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
-        return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api)
+        return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api,
+                   _order_settings(read))
 
 
 class _Reader:
@@ -232,6 +237,12 @@ class _Reader:
             raise ConfigError(f"{name} must be {bounds}, got {text!r}")
         return value
 
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
     def flag(self, name: str, default: bool) -> bool:
         text = (self.text(name) or "").lower()
         if not text:
@@ -241,6 +252,21 @@ class _Reader:
         if text in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name} must be true or false, got {text!r}")
+
+
+def order_settings_from_env(env: Mapping[str, str] | None = None) -> OrderSettings:
+    """Only the order variables of ``env`` (the process environment when None): ``map order``
+    needs no other setting, so it reads no other."""
+    source = os.environ if env is None else env
+    return _order_settings(_Reader({k: v for k, v in source.items() if k.startswith(PREFIX)}))
+
+
+def _order_settings(read: _Reader) -> OrderSettings:
+    return OrderSettings(
+        status=read.choice("FHIR_MIGRAINE_ORDER_STATUS", OrderSettings.status, ORDER_STATUSES),
+        intent=read.choice("FHIR_MIGRAINE_ORDER_INTENT", OrderSettings.intent, ORDER_INTENTS),
+        weight_observation=read.flag("FHIR_MIGRAINE_WEIGHT_OBSERVATION", OrderSettings.weight_observation),
+    )
 
 
 def _pem(value: str | None, name: str) -> str | None:

@@ -4,7 +4,7 @@ is built from the input's ids and parsed back (pure, no I/O).
     system                      value                              resource
     {SID}/order                 {order_id}                         RequestGroup, MedicationRequest.groupIdentifier
     {SID}/order-step            {order_id}/{step_id}               MedicationRequest
-    {SID}/order-weight          {order_id}                         Observation (body weight of the order)
+    {SID}/order-weight          {order_id}                         Observation (the order's weight charted as a vital sign)
     {SID}/order-issue           {order_id}/{step_id}/{rule}        DetectedIssue (rate, off-label)
     {SID}/diary                 {entry_id}                         Observation (diary day)
                                 {entry_id}/attack                  Observation (the headache attack)

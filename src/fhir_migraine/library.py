@@ -1,7 +1,8 @@
 """The protocol library: protocol files on disk, and the SQLite tables the service keeps them in.
 
 A protocol version is immutable: orders point at ``PlanDefinition/<id>|<version>``, so a version
-once stored never takes other content (a change needs a new version, else ``Conflict``). Every
+once stored never takes other content (a change needs a new version, else ``Conflict``). Only its
+``status`` may move on, forward (draft -> active -> retired): retiring a version changes no dose. Every
 change is recorded in ``protocol_history``: who (the caller's token subject), when, the version,
 the content hash and the hash it replaced, and the document itself, so any version an order
 names can be read back.
@@ -50,6 +51,15 @@ CREATE INDEX IF NOT EXISTS protocol_history_id ON protocol_history (id, seq);
 def canonical_text(document: Any) -> str:
     """The stored form of a protocol document: sorted keys, so equal content has equal text."""
     return json.dumps(document, ensure_ascii=False, sort_keys=True)
+
+
+#: The life of a protocol version: its status only moves forward along these.
+STATUS_STEPS = ("draft", "active", "retired")
+
+
+def _without_status(document: dict[str, Any]) -> str:
+    """A version's content apart from its status, the one thing that may change under a version."""
+    return canonical_text({k: v for k, v in document.items() if k != "status"})
 
 
 def content_hash(text: str) -> str:
@@ -128,7 +138,7 @@ class ProtocolStore:
     def summaries(self) -> Iterator[dict[str, Any]]:
         for (document,) in self._store.all("SELECT document FROM protocols ORDER BY id"):
             doc = json.loads(document)
-            yield {k: doc[k] for k in ("id", "version", "title", "intent")}
+            yield {**{k: doc[k] for k in ("id", "version", "title", "intent")}, "status": doc.get("status", "active")}
 
     def history(self, protocol_id: str) -> list[dict[str, Any]]:
         """Every recorded change of a protocol, oldest first (NotFound when there is none)."""
@@ -144,7 +154,8 @@ class ProtocolStore:
     def put(self, protocol_id: str, document: Any, *, subject: str, only_if_absent: bool = False) -> tuple[Protocol, bool]:
         """Check and store a protocol under ``protocol_id`` on behalf of ``subject``; returns it and
         whether it is new. The same content again changes nothing; other content under a version
-        already stored is a ``Conflict``."""
+        already stored is a ``Conflict``, but for its ``status`` moving forward (draft, active,
+        retired), which is recorded and leaves the current version as it is."""
         protocol = protocols.load(document)
         if protocol.id != protocol_id:
             raise InputError.of([Problem("$.id", f"is {protocol.id!r} but the URL names {protocol_id!r}")], "protocol")
@@ -156,24 +167,40 @@ class ProtocolStore:
             current = db.execute("SELECT document FROM protocols WHERE id = ?", (protocol_id,)).fetchone()
             if current is not None and (only_if_absent or current[0] == text):
                 return protocol, False
-            earlier = db.execute(
-                "SELECT content_hash FROM protocol_history WHERE id = ? AND version = ? AND content_hash != ? LIMIT 1",
-                (protocol_id, protocol.version, digest),
-            ).fetchone()
-            stored_version = current is not None and json.loads(current[0]).get("version") == protocol.version
-            if earlier is not None or stored_version:
+            current_doc = json.loads(current[0]) if current is not None else None
+            is_current = current_doc is not None and current_doc.get("version") == protocol.version
+            # This version as stored so far, oldest first (the current row too: it may predate the history).
+            rows = db.execute("SELECT document FROM protocol_history WHERE id = ? AND version = ? ORDER BY seq",
+                              (protocol_id, protocol.version)).fetchall()
+            stored = [json.loads(row[0]) for row in rows] + ([current_doc] if is_current else [])
+            if any(_without_status(d) != _without_status(document) for d in stored):
                 raise Conflict(
                     f"Version {protocol.version!r} of protocol {protocol_id!r} is already stored with other content; "
                     "orders name a protocol by id and version, so a changed protocol needs a new version.",
                     [Problem("$.version", f"{protocol.version!r} is taken by other content: give the change a new version")],
                 )
-            previous = content_hash(current[0]) if current is not None else None
-            db.execute(
-                "INSERT INTO protocols (id, version, document, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, "
-                "updated_at = excluded.updated_at",
-                (protocol_id, protocol.version, text, now),
-            )
+            latest = stored[-1] if stored else None
+            if latest is not None:
+                if canonical_text(latest) == text:
+                    return protocol, False
+                before = latest.get("status", "active")
+                if STATUS_STEPS.index(protocol.status) < STATUS_STEPS.index(before):
+                    raise Conflict(
+                        f"Version {protocol.version!r} of protocol {protocol_id!r} is {before}; a status only moves "
+                        f"forward ({' -> '.join(STATUS_STEPS)}), so going back to {protocol.status} needs a new version.",
+                        [Problem("$.status", f"cannot go back from {before!r} to {protocol.status!r} under one version")],
+                    )
+                previous: str | None = content_hash(canonical_text(latest))
+            else:
+                previous = content_hash(current[0]) if current is not None else None
+            if latest is None or is_current:
+                # A new version becomes the current one; a status change of an older one does not.
+                db.execute(
+                    "INSERT INTO protocols (id, version, document, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, "
+                    "updated_at = excluded.updated_at",
+                    (protocol_id, protocol.version, text, now),
+                )
             db.execute(
                 "INSERT INTO protocol_history (id, version, content_hash, previous_hash, subject, changed_at, document)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

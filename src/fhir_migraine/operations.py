@@ -11,8 +11,10 @@ from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import diary, orders
 from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.order_limits import order_limit_problems
+from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
+from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.unmap_diary import entries_from_bundle
@@ -27,14 +29,17 @@ def utc_now() -> str:
 
 
 def map_order(
-    document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
+    document: Any, find_protocol: FindProtocol, *, now: Callable[[], str] = utc_now,
+    settings: OrderSettings = DEFAULT_ORDER_SETTINGS,
 ) -> Resource:
-    """Order document -> transaction Bundle."""
-    return map_order_with_warnings(document, find_protocol, now=now).bundle
+    """Order document -> transaction Bundle, written as the site's ``settings`` say (the edges
+    read them from FHIR_MIGRAINE_ORDER_*; the default is a draft order)."""
+    return map_order_with_warnings(document, find_protocol, now=now, settings=settings).bundle
 
 
 def map_order_with_warnings(
-    document: Any, find_protocol: Callable[[str], Protocol | None], *, now: Callable[[], str] = utc_now
+    document: Any, find_protocol: FindProtocol, *, now: Callable[[], str] = utc_now,
+    settings: OrderSettings = DEFAULT_ORDER_SETTINGS,
 ) -> MappedOrder:
     """Order document -> transaction Bundle, and the OperationOutcome of its warnings (a delivery
     beyond a labelled rate), which do not stop the order (None when there are none)."""
@@ -42,25 +47,25 @@ def map_order_with_warnings(
     problems = order_limit_problems(order)
     if problems:
         raise InputError.of(problems, "order")
-    mapped = to_fhir_order(order, now=now())
+    mapped = to_fhir_order(order, now=now(), settings=settings)
     validation.check(mapped.bundle)  # a mapping that breaks a profile is a bug: never return or queue it
     return mapped
 
 
 def unmap(
-    bundle: Any, find_protocol: Callable[[str], Protocol | None] | None = None
+    bundle: Any, find_protocol: FindProtocol | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Bundle (transaction or searchset) -> the orders and diary entries it holds.
 
-    With ``find_protocol``, overrides that only repeat a known protocol are left out, which
-    gives back the order as it was written.
+    With ``find_protocol``, overrides that only repeat the protocol version each order names
+    are left out, which gives back the order as it was written.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InputError.of([Problem("$.resourceType", "must be 'Bundle'")], "FHIR input")
     found = orders_from_bundle(bundle, find_protocol=find_protocol)
     if find_protocol is not None:
         for i, order in enumerate(found):
-            protocol = find_protocol(order["protocol"])
+            protocol = find_protocol(order["protocol"], order.get("protocol_version"))
             if protocol is not None:
                 found[i] = without_protocol_defaults(order, protocol)
     return {"orders": found, "diary": entries_from_bundle(bundle)}
@@ -126,7 +131,7 @@ def export_protocol(protocol: Protocol) -> Resource:
     return plan
 
 
-def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) -> dict[str, Any]:
     """A pulled searchset -> orders and diary entries, each resource validated first: those that
     break the base spec or their profiles are reported under ``invalid`` (with their
     OperationOutcome) and left out of the unmapping, never silently dropped; an order or entry
@@ -146,7 +151,8 @@ def unmap_pulled(bundle: Resource, find_protocol: Callable[[str], Protocol | Non
     incomplete: list[dict[str, Any]] = []
     orders = orders_from_bundle(partial, incomplete, find_protocol)
     if find_protocol is not None:
-        orders = [without_protocol_defaults(o, p) if (p := find_protocol(o["protocol"])) else o for o in orders]
+        found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
+        orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]
     return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
             "incomplete": incomplete}
 

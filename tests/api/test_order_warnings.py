@@ -18,14 +18,13 @@ def _detected_issues(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DetectedIssue"]
 
 
-def test_the_service_answers_the_bundle_with_its_warnings(client, author) -> None:
+def test_without_an_ehr_the_bundle_holds_the_warnings_as_detected_issues(client, author) -> None:
     assert author.put(f"/protocols/{PROTOCOL['id']}", json=PROTOCOL).status_code == 201
     answer = client.post("/orders", json=ORDER)  # valproate 900 mg over 15 min
-    assert (answer.status_code, answer.mimetype) == (201, "application/json")
-    body = answer.get_json()
-    assert body["bundle"]["resourceType"] == "Bundle"
-    assert [i["severity"] for i in body["warnings"]["issue"]] == ["warning"]
-    assert _detected_issues(body["bundle"])[0]["detail"] == body["warnings"]["issue"][0]["diagnostics"]
+    assert (answer.status_code, answer.mimetype) == (201, "application/fhir+json")
+    bundle = answer.get_json()
+    [issue] = _detected_issues(bundle)
+    assert "60 mg/min" in issue["detail"] and "20 mg/min" in issue["detail"]
 
 
 def test_the_service_answers_a_bare_bundle_without_warnings(client) -> None:

@@ -21,7 +21,7 @@ def test_health_answers_ok(client) -> None:
 def test_the_library_is_seeded_with_the_example_protocols(client) -> None:
     listed = client.get("/protocols").get_json()["protocols"]
     assert sorted(p["id"] for p in listed) == sorted(p.stem for p in PROTOCOLS.glob("*.yaml"))
-    assert {"id", "version", "title", "intent"} == set(listed[0])
+    assert {"id", "version", "title", "intent", "status"} == set(listed[0])
 
 
 def test_get_protocol_returns_its_document(client) -> None:

@@ -17,9 +17,11 @@ from fhir_migraine.config import (
     EhrAuthSettings,
     EhrSettings,
     HttpSettings,
+    OrderSettings,
     OutboxSettings,
     Settings,
     WorkerSettings,
+    order_settings_from_env,
 )
 from fhir_migraine.errors import ConfigError
 
@@ -37,6 +39,7 @@ def test_nothing_set_gives_the_defaults() -> None:
     assert settings.outbox == OutboxSettings(retry_base=1.0, retry_cap=300.0, lease=120.0, max_attempts=0)
     assert settings.worker == WorkerSettings(enabled=True, interval=0.5)
     assert settings.api == ApiAuthSettings(token=None, jwt_key=None, jwt_algorithms=("RS256", "ES256"))
+    assert settings.orders == OrderSettings(status="draft", intent="order", weight_observation=False)
 
 
 def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
@@ -77,6 +80,9 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "FHIR_MIGRAINE_API_JWT_ISSUER": "https://idp.example",
         "FHIR_MIGRAINE_EHR_AUTH": "bearer",
         "FHIR_MIGRAINE_EHR_TOKEN": "ehr-token",
+        "FHIR_MIGRAINE_ORDER_STATUS": "Active",
+        "FHIR_MIGRAINE_ORDER_INTENT": "original-order",
+        "FHIR_MIGRAINE_WEIGHT_OBSERVATION": "true",
         "UNRELATED": "ignored",
     })
     assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
@@ -87,6 +93,7 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
     assert settings.worker == WorkerSettings(False, 2.0)
     assert settings.api == ApiAuthSettings("caller-token", PUBLIC_PEM, ("ES256", "RS256"), "fhir-migraine", "https://idp.example",
                                            "author-token")
+    assert settings.orders == OrderSettings("active", "original-order", True)
 
 
 def test_an_import_may_carry_256_mib_unless_set_otherwise() -> None:
@@ -127,6 +134,9 @@ BAD = [
     ("FHIR_MIGRAINE_EHR_AUTH", "kerberos"),
     ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "100"), ("FHIR_MIGRAINE_MAX_IMPORT_BYTES", "1e9"),
     ("FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT", "0"), ("FHIR_MIGRAINE_HUNG_WORKER_TIMEOUT", "never"),
+    ("FHIR_MIGRAINE_ORDER_STATUS", "completed"), ("FHIR_MIGRAINE_ORDER_STATUS", "on-hold"),
+    ("FHIR_MIGRAINE_ORDER_INTENT", "filler-order"), ("FHIR_MIGRAINE_ORDER_INTENT", "directive"),
+    ("FHIR_MIGRAINE_WEIGHT_OBSERVATION", "sometimes"),
 ]
 
 
@@ -134,6 +144,14 @@ BAD = [
 def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_map_order_reads_only_the_order_variables() -> None:
+    """A bad variable of the service does not stop ``map order``; a bad order variable does."""
+    env = {"FHIR_MIGRAINE_PORT": "http", "FHIR_MIGRAINE_ORDER_STATUS": "active"}
+    assert order_settings_from_env(env) == OrderSettings(status="active")
+    with pytest.raises(ConfigError, match="FHIR_MIGRAINE_ORDER_INTENT"):
+        order_settings_from_env({"FHIR_MIGRAINE_ORDER_INTENT": "reflex-order"})
 
 
 @pytest.fixture(scope="module")

@@ -209,7 +209,8 @@ def openapi() -> dict[str, Any]:
                 "put": {
                     "summary": "Create a protocol or store a new version of it (JSON, or YAML with Content-Type "
                                "application/yaml); needs the scope migraine:protocols. A version is immutable: "
-                               "other content under a stored version is a 409.",
+                               "other content under a stored version is a 409; only its status may move forward "
+                               "(draft, active, retired).",
                     "parameters": [protocol_id],
                     "requestBody": {
                         "required": True,
@@ -222,7 +223,7 @@ def openapi() -> dict[str, Any]:
                         "200": {"description": "Replaced.", "content": _json("Protocol")},
                         "201": {"description": "Created.", "content": _json("Protocol")},
                         "403": _problem("The token lacks the scope migraine:protocols, or has no subject."),
-                        "409": _problem("The version is already stored with other content."),
+                        "409": _problem("The version is already stored with other content, or its status would go back."),
                         "422": INVALID,
                     },
                 },
@@ -284,16 +285,18 @@ def openapi() -> dict[str, Any]:
             },
             "/orders": {
                 "post": {
-                    "summary": "Map an order (a protocol applied to a patient) to a FHIR transaction Bundle.",
+                    "summary": "Map an order (a protocol applied to a patient, the version it names or the current "
+                               "one; only an active protocol) to a FHIR transaction Bundle of draft orders (or the "
+                               "status and intent the site sets).",
                     "requestBody": {"required": True, "content": _json("Order")},
                     "responses": {
                         "201": {
-                            "description": "The transaction Bundle: MedicationRequests, a RequestGroup, DetectedIssues, "
-                            "the weight Observation. When the order maps with warnings (a delivery beyond a drug's "
-                            "labelled rate), the body is `{bundle, warnings}` (application/json), `warnings` an "
-                            "OperationOutcome of severity `warning`.",
-                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}},
-                                        "application/json": {"schema": {"$ref": f"{COMPONENTS}/MappedWithWarnings"}}},
+                            "description": "The transaction Bundle: MedicationRequests (each carrying the order's "
+                            "weight), a RequestGroup, DetectedIssues, and the weight as a vital sign when the site "
+                            "charts it. A finding that does not stop the order (a delivery beyond a drug's labelled "
+                            "rate) is a DetectedIssue in the Bundle, referenced from its MedicationRequest; with "
+                            "an EHR the 202 answer also carries them as an OperationOutcome under `warnings`.",
+                            "content": {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Bundle"}}},
                         },
                         "202": QUEUED,
                         "400": MALFORMED,
@@ -339,8 +342,8 @@ def openapi() -> dict[str, Any]:
                             "type": "array",
                             "items": {
                                 "type": "object",
-                                "required": ["id", "version", "title", "intent"],
-                                "properties": {k: {"type": "string"} for k in ("id", "version", "title", "intent")},
+                                "required": ["id", "version", "title", "intent", "status"],
+                                "properties": {k: {"type": "string"} for k in ("id", "version", "title", "intent", "status")},
                             },
                         }
                     },
@@ -384,12 +387,6 @@ def openapi() -> dict[str, Any]:
                                    "warnings": {"$ref": f"{COMPONENTS}/Resource",
                                                 "description": "An OperationOutcome of findings that did not stop "
                                                 "the order (orders only; absent when there are none)."}},
-                },
-                "MappedWithWarnings": {
-                    "type": "object",
-                    "required": ["bundle", "warnings"],
-                    "properties": {"bundle": {"$ref": f"{COMPONENTS}/Bundle"},
-                                   "warnings": {"$ref": f"{COMPONENTS}/Resource"}},
                 },
                 "OutboxItem": {
                     "type": "object",

@@ -42,13 +42,11 @@ def _body(what: str) -> Any:
 def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None = None) -> Response:
     """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR.
 
-    ``warnings`` (an OperationOutcome: findings that do not stop the order) go in the body: under
-    ``warnings`` of the 202 answer; without an EHR the 201 answer is then ``{bundle, warnings}``
-    (application/json) instead of the bare Bundle."""
+    ``warnings`` (an OperationOutcome: findings that do not stop the order) go under ``warnings``
+    of the 202 answer. The 201 answer is always the bare Bundle, whose DetectedIssues hold the
+    same findings, so a client never meets two shapes of one answer."""
     gateway = services().gateway
     if gateway is None:
-        if warnings is not None:
-            return _json({"bundle": bundle, "warnings": warnings}, 201)
         return _json(bundle, 201, FHIR_JSON)
     item_id = gateway.queue(bundle, kind=kind, checked=True)  # the mapping operations validated it
     body: dict[str, Any] = {"outbox_id": item_id, "state": "pending", "bundle": bundle}
@@ -128,7 +126,8 @@ def validate() -> Response:
 
 @blueprint.post("/orders")
 def post_order() -> Response:
-    mapped = operations.map_order_with_warnings(_body("order"), services().protocols.get)
+    found = services()
+    mapped = operations.map_order_with_warnings(_body("order"), found.protocols.get, settings=found.settings.orders)
     return _accept("order", mapped.bundle, mapped.warnings)
 
 

@@ -28,8 +28,7 @@ from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, patient_reference, pull
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.errors import ConfigError, InputError, Problem
-from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.mapping.fhir import split_transaction
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ class EhrGateway:
         return bundle
 
     def pull_unmapped(self, patient: str, *, since: str | None = None, cursor: bool = False,
-                      find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+                      find_protocol: FindProtocol | None = None) -> dict[str, Any]:
         """The pull read back into orders and diary entries, each resource validated first (see
         ``operations.unmap_pulled``); ``resources`` counts what the EHR returned."""
         bundle = self.pull(patient, since=since, cursor=cursor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,6 +31,30 @@ def round_to(amount: Quantity, step: Quantity) -> Quantity:
     value = amount.to(step.unit).value
     multiple = (value / step.value).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return Quantity((multiple * step.value).normalize(), step.unit)
+
+
+#: Finds a protocol by id, and by version when the order names one (None: the current version).
+FindProtocol = Callable[[str, str | None], Protocol | None]
+
+
+def finder(found: Mapping[str, Protocol]) -> FindProtocol:
+    """A FindProtocol over protocols read from files (one version of each id)."""
+
+    def find(protocol_id: str, version: str | None = None) -> Protocol | None:
+        protocol = found.get(protocol_id)
+        if protocol is None or (version is not None and protocol.version != version):
+            return None
+        return protocol
+
+    return find
+
+
+@dataclass(frozen=True)
+class Weight:
+    """When the order's weight was measured, and whether it was measured or stated (each optional)."""
+
+    measured_at: str | None = None
+    source: str | None = None  # measured | stated
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,10 @@ class Order:
     weight: Quantity | None
     steps: tuple[ResolvedStep, ...]
     age: Quantity | None = None
+    weight_facts: Weight = Weight()
+    encounter: dict[str, Any] | None = None
+    priority: str | None = None  # the order's own, else the protocol's default
+    category: str | None = None  # inpatient | outpatient | community
 
 
 _FHIR_INSTANT = re.compile(
@@ -138,12 +166,24 @@ def protocol_id(document: Any) -> str:
     return str(document["protocol"])
 
 
-def load(document: Any, find_protocol: Callable[[str], Protocol | None]) -> Order:
-    """A checked, resolved order, or InputError listing every problem with its JSON path."""
-    pid = protocol_id(document)
-    protocol = find_protocol(pid)
+def ordered_protocol(document: dict[str, Any], find_protocol: FindProtocol) -> Protocol:
+    """The protocol (and version) a checked order names, if it exists and may be ordered."""
+    pid, version = document["protocol"], document.get("protocol_version")
+    protocol = find_protocol(pid, version)
+    if protocol is None and version is not None and find_protocol(pid, None) is not None:
+        raise InputError.of([Problem("$.protocol_version", f"protocol {pid!r} has no version {version!r}")], "order")
     if protocol is None:
         raise InputError.of([Problem("$.protocol", f"unknown protocol {pid!r}")], "order")
+    if protocol.status != "active":
+        problem = f"protocol {pid!r} version {protocol.version!r} is {protocol.status}: only active ones are ordered"
+        raise InputError.of([Problem("$.protocol", problem)], "order")
+    return protocol
+
+
+def load(document: Any, find_protocol: FindProtocol) -> Order:
+    """A checked, resolved order, or InputError listing every problem with its JSON path."""
+    protocol_id(document)
+    protocol = ordered_protocol(document, find_protocol)
     resolver = _Resolver(document, protocol)
     order = resolver.order()
     if resolver.problems:
@@ -165,14 +205,9 @@ class _Resolver(Collector):
             problem = instant_problem(doc[name], example) if name in doc else None
             if problem is not None:
                 self.fail(f"$.{name}", problem)
+        facts = Weight()
         if "weight" in doc:
-            self.weight = self.quantity(doc["weight"], "$.weight", ("mass",))
-            if self.weight is not None and self.weight.unit not in WEIGHT_UNITS:
-                self.fail("$.weight", f"a body weight is given in {', '.join(WEIGHT_UNITS)}, not {self.weight.unit}")
-            elif self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
-                self.fail("$.weight", f"{self.weight.text()!r} is not a plausible body weight")
-            elif self.weight is not None:
-                self.kg = weight_in_kg(self.weight)
+            facts = self.body_weight(doc["weight"])
         age = self.quantity(doc.get("age"), "$.age", ("time",))
         if age is not None and age.unit not in AGE_UNITS:
             self.fail("$.age", f"an age is given in years (a) or months (mo), not {age.unit}")
@@ -196,7 +231,29 @@ class _Resolver(Collector):
             weight=self.weight,
             steps=steps,
             age=age,
+            weight_facts=facts,
+            encounter=doc.get("encounter"),
+            priority=doc.get("priority", self.protocol.priority),
+            category=doc.get("category"),
         )
+
+    def body_weight(self, raw: Any) -> Weight:
+        """The weight (``self.weight``): a quantity, or {quantity, measured_at, source}."""
+        path, facts = "$.weight", Weight()
+        if isinstance(raw, dict) and "quantity" in raw:
+            path, facts = "$.weight.quantity", Weight(raw.get("measured_at"), raw.get("source"))
+            raw = raw["quantity"]
+            problem = instant_problem(facts.measured_at, "2026-12-01T08:30:00Z") if facts.measured_at else None
+            if problem is not None:
+                self.fail("$.weight.measured_at", problem)
+        self.weight = self.quantity(raw, path, ("mass",))
+        if self.weight is not None and self.weight.unit not in WEIGHT_UNITS:
+            self.fail(path, f"a body weight is given in {', '.join(WEIGHT_UNITS)}, not {self.weight.unit}")
+        elif self.weight is not None and not (0.3 <= self.weight.to("kg").value <= 500):
+            self.fail(path, f"{self.weight.text()!r} is not a plausible body weight")
+        elif self.weight is not None:
+            self.kg = weight_in_kg(self.weight)
+        return facts
 
     def applies_to(self, age: Quantity | None) -> None:
         """The patient is one the protocol is for (its applies_to), or the field says why not."""

@@ -25,6 +25,14 @@ from fhir_migraine.inputs.yaml_text import parse_yaml
 from fhir_migraine.terminology import Code
 
 INTERVAL_UNITS = ("d", "wk", "mo")
+#: The ICD-10-CM codes "with status migrainosus": in the G43 subcategories that tell status
+#: migrainosus the sixth character is 1 with it, 9 without (G43.011 with, G43.019 without; CDC/NCHS
+#: ICD-10-CM Tabular List, G43); G43.A-G43.D have no such character. Listed, not matched by a
+#: pattern, so the profile's invariant (mig-pd-1) needs no regular expression.
+STATUS_MIGRAINOSUS_CODES = (
+    "G43.001", "G43.011", "G43.101", "G43.111", "G43.401", "G43.411", "G43.501", "G43.511", "G43.601", "G43.611",
+    "G43.701", "G43.711", "G43.801", "G43.811", "G43.821", "G43.831", "G43.901", "G43.911", "G43.E01", "G43.E11",
+)
 REPEAT_UNITS = ("min", "h", "d")
 AGE_UNITS = ("a", "mo")
 
@@ -114,6 +122,8 @@ class Protocol:
     indication: Code | None = None
     min_duration: Quantity | None = None
     applies_to: AppliesTo = AppliesTo()
+    status: str = "active"  # draft | active | retired: only an active protocol can be ordered
+    priority: str | None = None  # the orders' default request priority (routine, urgent, asap, stat)
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def step(self, step_id: str) -> Step | None:
@@ -122,6 +132,11 @@ class Protocol:
     @property
     def canonical(self) -> str:
         return f"{terminology.CANONICAL_BASE}/PlanDefinition/{self.id}"
+
+
+def with_status_migrainosus(code: Code) -> bool:
+    """Whether an indication says "with status migrainosus" (ICD-10-CM G43.xx1)."""
+    return code.system == terminology.ICD10CM and code.code in STATUS_MIGRAINOSUS_CODES
 
 
 def parse_text(data: str | bytes) -> Any:
@@ -214,9 +229,11 @@ class _Checker(SequencingReader):
             intent=doc["intent"],
             schedule=schedule,
             steps=tuple(steps),
-            indication=self.indication(doc.get("indication")),
+            indication=self.indication(doc.get("indication"), doc["intent"]),
             min_duration=min_duration,
             applies_to=self.applies_to(doc.get("applies_to", {})),
+            status=doc.get("status", "active"),
+            priority=doc.get("priority"),
             document=doc,
         )
 
@@ -284,8 +301,11 @@ class _Checker(SequencingReader):
         # count 9.0 is the schema's integer 9 (docs/mapping.md); Timing.repeat.count is an integer.
         return Schedule(raw["kind"], Decimal(str(raw["every"])).normalize(), raw["unit"], int(raw["count"]))
 
-    def indication(self, raw: dict[str, Any] | None) -> Code | None:
+    def indication(self, raw: dict[str, Any] | None, intent: str) -> Code | None:
         if raw is None:
+            if intent == "status-migrainosus":
+                self.fail("$.indication", "is required for a status-migrainosus protocol: "
+                          "an ICD-10-CM code with status migrainosus (e.g. G43.911)")
             return None
         system = terminology.resolve_system(raw["system"])
         code = terminology.indication(system, raw["code"])
@@ -293,6 +313,9 @@ class _Checker(SequencingReader):
             self.problems.append(
                 Problem("$.indication.code", f"{raw['code']!r} is not a known migraine indication in {raw['system']}")
             )
+        elif intent == "status-migrainosus" and not with_status_migrainosus(code):
+            self.fail("$.indication.code", f"{code.code!r} ({code.display}) contradicts the intent "
+                      "'status-migrainosus': give an ICD-10-CM code with status migrainosus (G43.x01 or G43.x11)")
         return code
 
     def step(self, raw: dict[str, Any], path: str) -> Step | None:

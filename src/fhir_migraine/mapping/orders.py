@@ -1,13 +1,16 @@
-"""Order + protocol -> transaction Bundle of MedicationRequests, a RequestGroup and the weight.
+"""Order + protocol -> transaction Bundle of MedicationRequests and a RequestGroup.
 
 One MedicationRequest per bag (its medication a contained Medication: base fluid and additives
 as ingredients) and one per push or injection; all share ``groupIdentifier``; the RequestGroup
-lists them in protocol order. Spec: https://hl7.org/fhir/R4/medicationrequest.html
+lists them in protocol order. The order's body weight travels inside each MedicationRequest as a
+contained Observation (``supportingInformation``); it is written into the chart as a vital sign
+only when the site asks for it. Spec: https://hl7.org/fhir/R4/medicationrequest.html
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, order_value, step_value
@@ -19,11 +22,24 @@ from fhir_migraine.mapping.detected_issues import (
     warnings_outcome,
 )
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
-from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
+from fhir_migraine.mapping.fhir import Resource, concept, identifier, profile, subject, transaction
 from fhir_migraine.mapping.medication_codes import medication_concept
+from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
 from fhir_migraine.terminology import Code
+
+#: MedicationRequest.category codes (FHIR R4 medicationrequest-category).
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+CATEGORY_DISPLAYS = {"inpatient": "Inpatient", "outpatient": "Outpatient", "community": "Community"}
+#: The weight's own code, and the more specific LOINC code saying how it was obtained (both in the
+#: FHIR core ValueSet observation-vitalsign-bodyweight).
+BODY_WEIGHT = terminology.Code(terminology.LOINC, "29463-7", "Body weight")
+WEIGHT_SOURCES = {
+    "measured": terminology.Code(terminology.LOINC, "3141-9", "Body weight Measured"),
+    "stated": terminology.Code(terminology.LOINC, "3142-7", "Body weight Stated"),
+}
+WEIGHT_ID = "weight"  # the id of the contained weight in each MedicationRequest
 
 
 @dataclass(frozen=True)
@@ -34,17 +50,18 @@ class MappedOrder:
     warnings: Resource | None
 
 
-def to_fhir_bundle(order: Order, *, now: str) -> Resource:
-    """The transaction Bundle for an order; ``now`` is authoredOn when the order gives none."""
-    return to_fhir_order(order, now=now).bundle
+def to_fhir_bundle(order: Order, *, now: str, settings: OrderSettings = DEFAULT_ORDER_SETTINGS) -> Resource:
+    """The transaction Bundle for an order (see to_fhir_order)."""
+    return to_fhir_order(order, now=now, settings=settings).bundle
 
 
-def to_fhir_order(order: Order, *, now: str) -> MappedOrder:
+def to_fhir_order(order: Order, *, now: str, settings: OrderSettings = DEFAULT_ORDER_SETTINGS) -> MappedOrder:
     """The transaction Bundle for an order, with a DetectedIssue per finding (mapping/detected_issues.py)
-    and the warnings to show beside it."""
+    and the warnings to show beside it. ``now`` is authoredOn when the order gives none; ``settings``
+    the status and intent the site sends orders with, and whether the weight is also charted as a
+    vital sign."""
     authored = order.authored or now
-    weight = to_fhir_weight_observation(order, authored) if order.weight else None
-    requests = [to_fhir_medication_request(order, step, authored, weight) for step in order.steps]
+    requests = [to_fhir_medication_request(order, step, authored, settings) for step in order.steps]
     found = findings(order)
     issues = []
     for finding in found:
@@ -52,14 +69,19 @@ def to_fhir_order(order: Order, *, now: str) -> MappedOrder:
         requests[finding.step].setdefault("detectedIssue", []).append(detected_issue_reference(issue))
         issues.append(issue)
     group = to_fhir_request_group(order, requests, authored)
-    bundle = transaction([*requests, group, *issues, *([weight] if weight else [])])
+    group["status"], group["intent"] = settings.status, settings.intent  # those of its requests
+    charted = [to_fhir_vital_sign_weight(order, authored)] if order.weight and settings.weight_observation else []
+    bundle = transaction([*requests, group, *issues, *charted])
     return MappedOrder(bundle, warnings_outcome(found, {i: i for i in range(len(requests))}))
 
 
-def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: str, weight: Resource | None) -> Resource:
+def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: str,
+                               settings: OrderSettings = DEFAULT_ORDER_SETTINGS) -> Resource:
     protocol, step = order.protocol, resolved.step
     request: Resource = {"resourceType": "MedicationRequest", "meta": profile("migraine-infusion-request")}
     contained = [to_fhir_bag_medication(resolved)] if step.type == "infusion" else []
+    if order.weight is not None:
+        contained.append(to_fhir_order_weight(order))
     if order.age is not None:
         contained.append(to_fhir_age_observation(order))
     if contained:
@@ -67,18 +89,26 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request["identifier"] = [identifier(ORDER_STEP_SYSTEM, step_value(order.order_id, step.id))]
     request["instantiatesCanonical"] = [canonical(protocol)]
     request["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
-    request["status"] = "active"
-    request["intent"] = "order"
+    # draft by default: the EHR's own signature and pharmacist verification make it active.
+    request["status"] = settings.status
+    request["intent"] = settings.intent
+    if order.category is not None:
+        request["category"] = [{"coding": [{"system": CATEGORY_SYSTEM, "code": order.category,
+                                            "display": CATEGORY_DISPLAYS[order.category]}]}]
+    if order.priority is not None:
+        request["priority"] = order.priority
     if step.type == "infusion":
         request["medicationReference"] = {"reference": f"#bag-{step.id}"}
     else:
         assert step.drug is not None
         request["medicationCodeableConcept"] = medication_concept(step.drug, step.route)
     request["subject"] = subject(order.patient)
+    if order.encounter is not None:
+        request["encounter"] = {"reference": order.encounter["reference"]}
     supporting = []
-    if weight is not None:
-        # Weight the per-kg doses were calculated with, for the pharmacist's check.
-        supporting.append({"reference": full_url(weight["identifier"][0])})
+    if order.weight is not None:
+        # The weight the per-kg doses were calculated with, for the pharmacist's check.
+        supporting.append({"reference": f"#{WEIGHT_ID}"})
     if order.age is not None:
         supporting.append({"reference": f"#{AGE_ID}"})
     if supporting:
@@ -91,11 +121,35 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     return request
 
 
-def to_fhir_weight_observation(order: Order, authored: str) -> Resource:
-    """The body weight the per-kg doses were calculated with (LOINC 29463-7, as in US Core)."""
+def to_fhir_order_weight(order: Order) -> Resource:
+    """The order's weight, contained in each MedicationRequest: the value, when it was measured
+    and whether it was measured or stated (LOINC 3141-9 / 3142-7 next to 29463-7), when given.
+    No vital-signs category: it is what the order was calculated with, not a new chart entry."""
     assert order.weight is not None
-    weight = order.weight
-    return {
+    facts = order.weight_facts
+    codings = [BODY_WEIGHT.coding()]
+    if facts.source is not None:
+        codings.append(WEIGHT_SOURCES[facts.source].coding())
+    weight: Resource = {
+        "resourceType": "Observation",
+        "id": WEIGHT_ID,
+        "meta": profile("migraine-order-weight"),
+        "status": "final",
+        "code": {"coding": codings},
+        "subject": subject(order.patient),
+    }
+    if facts.measured_at is not None:
+        weight["effectiveDateTime"] = facts.measured_at
+    weight["valueQuantity"] = order.weight.fhir()
+    return weight
+
+
+def to_fhir_vital_sign_weight(order: Order, authored: str) -> Resource:
+    """The order's weight as a stand-alone vital sign in the chart (only when the site asks for it):
+    the contained weight with a business identifier, the vital-signs category, and the time it was
+    measured (the time of the order when not given)."""
+    contained = to_fhir_order_weight(order)
+    weight: dict[str, Any] = {
         "resourceType": "Observation",
         "meta": profile("migraine-order-weight"),
         "identifier": [identifier(ORDER_WEIGHT_SYSTEM, order_value(order.order_id))],
@@ -111,11 +165,12 @@ def to_fhir_weight_observation(order: Order, authored: str) -> Resource:
                 ]
             }
         ],
-        "code": {"coding": [{"system": terminology.LOINC, "code": "29463-7", "display": "Body weight"}]},
-        "subject": subject(order.patient),
-        "effectiveDateTime": authored,
-        "valueQuantity": weight.fhir(),
+        "code": contained["code"],
+        "subject": contained["subject"],
+        "effectiveDateTime": contained.get("effectiveDateTime", authored),
+        "valueQuantity": contained["valueQuantity"],
     }
+    return weight
 
 
 AGE_ID = "age"

@@ -65,7 +65,7 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         activity: Resource = {
             "resourceType": "ActivityDefinition",
             "id": f"step-{step.id}",
-            "status": "active",
+            "status": protocol.status,
             "kind": "MedicationRequest",
             "intent": "order",
         }
@@ -85,6 +85,8 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
             "title": step.id,
             "textEquivalent": activity["dosage"][0]["text"],
         }
+        if protocol.priority is not None:
+            action["priority"] = protocol.priority  # the default priority of the orders made from it
         if conditions(step.prn):
             action["condition"] = conditions(step.prn)
         if related_actions(ordered, index):
@@ -101,7 +103,7 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         name=_name(protocol.id),
         title=protocol.title,
         type={"coding": [{"system": PLAN_TYPE, "code": "order-set", "display": "Order Set"}]},
-        status="active",
+        status=protocol.status,  # draft | active | retired: FHIR publication-status has the same codes
         useContext=[
             {
                 "code": {"system": USAGE_CONTEXT_TYPE, "code": "focus", "display": "Clinical Focus"},

@@ -25,7 +25,11 @@ def to_fhir_request_group(order: Order, requests: list[Resource], authored: str)
     group["groupIdentifier"] = identifier(ORDER_SYSTEM, order_value(order.order_id))
     group["status"] = "active"
     group["intent"] = "order"
+    if order.priority is not None:
+        group["priority"] = order.priority
     group["subject"] = subject(order.patient)
+    if order.encounter is not None:
+        group["encounter"] = {"reference": order.encounter["reference"]}
     group["authoredOn"] = authored
     group["author"] = {"reference": order.requester["reference"]}
     if reason(protocol):

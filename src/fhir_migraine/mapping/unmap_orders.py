@@ -7,23 +7,22 @@ duration of each bag. Mapping it again with the same protocol gives the same res
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, parse_order_value, parse_step_value
 from fhir_migraine.inputs import orders as order_inputs
-from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.inputs.quantity import number_text
 from fhir_migraine.mapping.fhir import ORDERED_DOSE_EXT, Resource, first_identifier
-from fhir_migraine.mapping.orders import AGE
+from fhir_migraine.mapping.orders import AGE, BODY_WEIGHT, WEIGHT_SOURCES
 from fhir_migraine.mapping.reader import Reader
 from fhir_migraine.mapping.sequencing import shift_instant
 
 
 def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None,
-                       find_protocol: Callable[[str], Protocol | None] | None = None) -> list[dict[str, Any]]:
+                       find_protocol: FindProtocol | None = None) -> list[dict[str, Any]]:
     """Every order found in the Bundle, in the order of its first entry; other resources ignored.
 
     With ``problems``, an order that cannot be read back is reported there instead of failing.
@@ -59,30 +58,68 @@ def _sequence(request: Reader) -> int:
     return request.get("dosageInstruction").get(0).get("sequence").int()
 
 
-def _order(order_id: str, requests: list[Reader], weight: Reader | None,
-           find_protocol: Callable[[str], Protocol | None] | None = None) -> dict[str, Any]:
+def _order(order_id: str, requests: list[Reader], charted: Reader | None,
+           find_protocol: FindProtocol | None = None) -> dict[str, Any]:
     requests = sorted(requests, key=_sequence)
     first = requests[0]
-    canonical = first.get("instantiatesCanonical").get(0)
-    protocol = canonical.str().split("|")[0].rsplit("/", 1)[-1]
-    order: dict[str, Any] = {
-        "order_id": order_id,
-        "protocol": protocol,
-        "patient": first.get("subject").patient(),
-        "requester": {"reference": first.get("requester").get("reference").str()},
-        "start": _session_start(requests),
-        "authored": first.get("authoredOn").str(),
-    }
+    canonical, _, version = first.get("instantiatesCanonical").get(0).str().partition("|")
+    protocol = canonical.rsplit("/", 1)[-1]
+    order: dict[str, Any] = {"order_id": order_id, "protocol": protocol}
+    if version:
+        order["protocol_version"] = version
+    order["patient"] = first.get("subject").patient()
+    order["requester"] = {"reference": first.get("requester").get("reference").str()}
+    if first.opt("encounter") is not None:
+        order["encounter"] = {"reference": first.get("encounter").get("reference").str()}
+    if first.opt("priority") is not None:
+        order["priority"] = first.get("priority").str()
+    if first.opt("category") is not None:
+        order["category"] = first.get("category").get(0).get("coding").get(0).get("code").str()
+    order["start"] = _session_start(requests)
+    order["authored"] = first.get("authoredOn").str()
+    weight = _contained_weight(first)
     if weight is not None:
-        order["weight"] = weight.get("valueQuantity").quantity_text()
+        order["weight"] = _weight(weight)
+    elif charted is not None:  # written before the weight travelled with the order
+        order["weight"] = charted.get("valueQuantity").quantity_text()
     age = _contained_age(first)
     if age is not None:
         order["age"] = age.get("valueQuantity").quantity_text()
     order["overrides"] = {_step_id(r, order_id): _step(r) for r in requests}
-    known = find_protocol(protocol) if find_protocol is not None else None
+    known = find_protocol(protocol, version or None) if find_protocol is not None else None
     if known is not None:
         order["start"] = _start_by_protocol(order, requests, known)
     return order
+
+
+def _contained_weight(request: Reader) -> Reader | None:
+    """The weight a MedicationRequest carries: the contained body weight its supportingInformation names."""
+    for support in (request.opt("supportingInformation") or Reader([], "")).items():
+        reference = support.opt("reference")
+        if reference is None or not reference.str().startswith("#"):
+            continue
+        found = _contained(request, reference.str(), ".supportingInformation")
+        codes = [c.value for c in found.get("code").get("coding").items()] if found.opt("code") else []
+        if any(isinstance(c, dict) and (c.get("system"), c.get("code")) == (BODY_WEIGHT.system, BODY_WEIGHT.code)
+               for c in codes):
+            return found
+    return None
+
+
+def _weight(weight: Reader) -> str | dict[str, Any]:
+    """The order's ``weight``: the quantity, with when and how it was obtained when the order said."""
+    quantity = weight.get("valueQuantity").quantity_text()
+    codes = {c.get("code").str() for c in weight.get("code").get("coding").items()}
+    source = next((name for name, code in WEIGHT_SOURCES.items() if code.code in codes), None)
+    measured_at = weight.opt("effectiveDateTime")
+    if source is None and measured_at is None:
+        return quantity
+    found: dict[str, Any] = {"quantity": quantity}
+    if measured_at is not None:
+        found["measured_at"] = measured_at.str()
+    if source is not None:
+        found["source"] = source
+    return found
 
 
 def _start_by_protocol(order: dict[str, Any], requests: list[Reader], protocol: Protocol) -> str:
@@ -90,7 +127,7 @@ def _start_by_protocol(order: dict[str, Any], requests: list[Reader], protocol: 
     protocol (so a step missing from a pulled searchset changes nothing); a step that starts
     elsewhere contradicts the protocol and is refused at its ``boundsPeriod.start``."""
     try:
-        loaded = order_inputs.load(order, lambda _: protocol)
+        loaded = order_inputs.load(order, lambda *_: protocol)
     except InputError:
         return str(order["start"])  # the order no longer fits the protocol: its placements say nothing
     offsets = {r.step.id: r.offset for r in loaded.steps}
@@ -200,6 +237,8 @@ def without_protocol_defaults(order: dict[str, Any], protocol: Protocol) -> dict
         if kept:
             overrides[step_id] = kept
     result = {k: v for k, v in order.items() if k != "overrides"}
+    if protocol.priority is not None and result.get("priority") == protocol.priority:
+        del result["priority"]  # the protocol's default, not the order's own
     if overrides:
         result["overrides"] = overrides
     return result
@@ -217,8 +256,8 @@ def _contained_age(request: Reader) -> Reader | None:
     return None
 
 
-def _contained(request: Reader, reference: str) -> Reader:
+def _contained(request: Reader, reference: str, where: str = ".medicationReference") -> Reader:
     for resource in (request.opt("contained") or Reader([], request.path + ".contained")).items():
         if "#" + str(resource.value.get("id") if isinstance(resource.value, dict) else "") == reference:
             return resource
-    raise request.fail(f"contained resource {reference!r} not found", ".medicationReference")
+    raise request.fail(f"contained resource {reference!r} not found", where)

@@ -192,7 +192,7 @@ def read_sources(root: Path) -> Sources:
     protocols = library.read_protocols(root / EXAMPLE_PROTOCOLS)
     bundles: dict[str, Resource] = {}
     for path in sorted((root / EXAMPLE_ORDERS).glob("*.json")):
-        order = orders.load(json.loads(path.read_text(encoding="utf-8")), protocols.get)
+        order = orders.load(json.loads(path.read_text(encoding="utf-8")), orders.finder(protocols))
         bundles[f"{path.stem}.bundle.json"] = orders_map.to_fhir_bundle(order, now=_no_clock())
     with open(root / EXAMPLE_DIARY, encoding="utf-8") as diary:
         bundles["month.bundle.json"] = diary_map.to_fhir_bundle(load_diary(iter_entries(diary, "json")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import ORDER_ISSUE_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.inputs.protocols import STATUS_MIGRAINOSUS_CODES
 from fhir_migraine.mapping.detected_issues import ACT_CODE
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE
 from fhir_migraine.mapping.plandefinition import PLAN_TYPE, USAGE_CONTEXT_TYPE
@@ -62,8 +63,8 @@ def infusion_request() -> list[Element]:
                       "or text.exists())"),
         ]),
         *_business_identifier(mr, "orderStep", ORDER_STEP_SYSTEM),
-        el(f"{mr}.status", min=1),
-        el(f"{mr}.intent", fixed=("Code", "order")),
+        el(f"{mr}.status", min=1, short="draft (the default: signed in the EHR), or active when the site says so"),
+        el(f"{mr}.intent", short="order, or the intent the site sends its orders with"),
         el(f"{mr}.medication[x]", min=1),
         el(f"{mr}.subject", min=1, types=reference("Patient")),
         el(f"{mr}.authoredOn", min=1),
@@ -142,8 +143,8 @@ def infusion_group() -> list[Element]:
         el(f"{rg}.extension", slicing=EXTENSIONS_BY_URL),
         el(f"{rg}.extension:minimumSessionDuration", min=0, max=1, types=extension("minimum-session-duration")),
         *_business_identifier(rg, "order", ORDER_SYSTEM),
-        el(f"{rg}.status", min=1),
-        el(f"{rg}.intent", fixed=("Code", "order")),
+        el(f"{rg}.status", min=1, short="The status of its MedicationRequests"),
+        el(f"{rg}.intent", short="The intent of its MedicationRequests"),
         el(f"{rg}.subject", min=1, types=reference("Patient")),
         el(f"{rg}.authoredOn", min=1),
         el(f"{rg}.author", min=1),
@@ -156,8 +157,16 @@ def infusion_group() -> list[Element]:
 def infusion_protocol() -> list[Element]:
     pd = "PlanDefinition"
     order_set = {"coding": [{"system": PLAN_TYPE, "code": "order-set"}]}
+    icd = terminology.ICD10CM
+    with_status = " or ".join(f"code = '{code}'" for code in STATUS_MIGRAINOSUS_CODES)
     return [
-        el(pd),
+        el(pd, constraint=[
+            # ICD-10-CM G43.xx1: "with status migrainosus" (CDC/NCHS tabular; docs/mapping.md).
+            invariant("mig-pd-1", "A status-migrainosus protocol is indicated for migraine with status migrainosus",
+                      f"useContext.value.ofType(CodeableConcept).coding.where(system = '{terminology.INFUSION_CS}' "
+                      "and code = 'status-migrainosus').exists() implies action.reason.coding.where("
+                      f"system = '{icd}' and ({with_status})).exists()"),
+        ]),
         el(f"{pd}.extension", slicing=EXTENSIONS_BY_URL),
         el(f"{pd}.extension:minimumSessionDuration", min=0, max=1, types=extension("minimum-session-duration")),
         el(f"{pd}.url", min=1),
@@ -174,17 +183,21 @@ def infusion_protocol() -> list[Element]:
 
 
 def order_weight() -> list[Element]:
+    """The weight contained in each MedicationRequest (no category), or charted as a vital sign when
+    the site asks for it (category vital-signs, the only category allowed)."""
     obs = "Observation"
     vital_signs = {"coding": [{"system": VITAL_SIGNS, "code": "vital-signs"}]}
     body_weight = {"coding": [{"system": BODY_WEIGHT.system, "code": BODY_WEIGHT.code}]}
     return [
         el(obs, short="The body weight per-kg doses were calculated with"),
         el(f"{obs}.status", min=1),
-        el(f"{obs}.category", min=1, slicing=sliced_by("pattern", "$this")),
-        el(f"{obs}.category:vitalSigns", min=1, max=1, pattern=("CodeableConcept", vital_signs)),
-        el(f"{obs}.code", pattern=("CodeableConcept", body_weight)),
+        el(f"{obs}.category", slicing=sliced_by("pattern", "$this", rules="closed"),
+           short="None when it travels with the order; vital-signs when also charted"),
+        el(f"{obs}.category:vitalSigns", min=0, max=1, pattern=("CodeableConcept", vital_signs)),
+        el(f"{obs}.code", pattern=("CodeableConcept", body_weight),
+           short="LOINC 29463-7, with 3141-9 (measured) or 3142-7 (stated) when the order says"),
         el(f"{obs}.subject", min=1, types=reference("Patient")),
-        el(f"{obs}.effective[x]", min=1, types=of_type("dateTime")),
+        el(f"{obs}.effective[x]", types=of_type("dateTime"), short="When the weight was measured or stated"),
         el(f"{obs}.value[x]", min=1, types=of_type("Quantity")),
         el(f"{obs}.value[x].value", min=1),
         el(f"{obs}.value[x].system", min=1, fixed=("Uri", terminology.UCUM)),
