@@ -438,7 +438,7 @@ def _(r: Resource) -> None:
     r["dosageInstruction"][0]["speed"] = "fast"
 
 
-@breaks("request-bag-reference-to-nothing-contained", "migraine-infusion-request", "reference")
+@breaks("request-bag-reference-to-nothing-contained", "migraine-infusion-request", "reference", base="bag-request")
 def _(r: Resource) -> None:
     """medicationReference '#bag-missing': no contained resource has that id."""
     r["medicationReference"] = {"reference": "#bag-missing"}
