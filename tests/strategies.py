@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,7 +31,8 @@ def _lowest(drug: str, per_kg: bool) -> int:
         return 1
     value, unit = minimum.split()
     in_mg = Decimal(value) * (1000 if unit == "g" else 1)
-    return int(-(-2 * in_mg // (3 if per_kg else 1)))
+    # Decimal's // truncates towards zero, so round up with ceil: never 0 (a dose must be above zero).
+    return max(1, math.ceil(2 * in_mg / (3 if per_kg else 1)))
 
 
 APPROVAL = {"reason": "generated protocol", "approved_by": "Pharmacy and Therapeutics Committee"}

@@ -320,6 +320,13 @@ def _(r: Resource) -> None:
     del r["dosageInstruction"][0]["doseAndRate"][0]["type"]
 
 
+@breaks("request-with-two-ordered-doses", "migraine-infusion-request", "slicing")
+def _(r: Resource) -> None:
+    """A second doseAndRate of type 'ordered': the slice 'ordered' allows one."""
+    rates = r["dosageInstruction"][0]["doseAndRate"]
+    rates.append(copy.deepcopy(rates[0]))
+
+
 @breaks("request-with-calculated-doses-only", "migraine-infusion-request", "slicing")
 def _(r: Resource) -> None:
     """Every doseAndRate typed 'calculated': the required slice 'ordered' is not found."""

@@ -101,9 +101,9 @@ def test_no_example_request_carries_an_override_ceiling_as_a_maximum(bundle: Any
         if "maxDosePerAdministration" not in dosage:
             continue
         protocol = LIBRARY[resource["instantiatesCanonical"][0].split("|")[0].rsplit("/", 1)[-1]]
-        step = protocol.steps[dosage["sequence"] - 1]
-        declared = protocol.document["steps"][dosage["sequence"] - 1].get("limits", {})
-        assert "per_administration" in declared, f"{step.id}: maxDosePerAdministration without a declared limit"
+        step_id = resource["identifier"][0]["value"].rsplit("/", 1)[-1]
+        declared = next(s for s in protocol.document["steps"] if s["id"] == step_id).get("limits", {})
+        assert "per_administration" in declared, f"{step_id}: maxDosePerAdministration without a declared limit"
 
 
 def test_the_plan_definition_keeps_ceilings_as_an_extension() -> None:

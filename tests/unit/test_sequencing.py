@@ -76,8 +76,9 @@ def test_the_repeated_dhe_example_starts_with_a_half_milligram_test_dose() -> No
     dhe = requests(bundle)["dhe"]
     assert [value for _, value in doses(dhe)] == [0.5] + [1] * 8
     first, rest = dhe["dosageInstruction"]
-    assert first["sequence"] == rest["sequence"], "concurrent Dosages with timings that do not overlap"
-    assert "first dose 0.5 mg, then 1 mg" in first["text"]
+    assert (first["sequence"], rest["sequence"]) == (1, 2), "the test dose, then the repeats"
+    assert first["text"].startswith("dihydroergotamine 0.5 mg (test dose: dose 1 of 9) IV push")
+    assert "1 mg IV push over 3 min, doses 2 to 9" in rest["text"]
 
 
 def test_a_step_after_the_end_of_a_bag_moves_with_the_bags_duration_override() -> None:

@@ -63,10 +63,11 @@ def _rate_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": DOSE_RATE_TYPE, "code": code, "display": display}]}
 
 
-def dosage_text(step: Step, resolved: ResolvedStep, part: str = "all") -> str:
+def dosage_text(protocol: Protocol, resolved: ResolvedStep, part: str = "all") -> str:
     """A human reading of the dosage, as a clinician would write it: amounts in the units a nurse
     reads (30 mg, not 0.03 g; mcg, not ug), a per-kg dose with its calculation in kg, a bag with
-    its rate in mL/h and each additive's delivery rate."""
+    its rate in mL/h and each additive's delivery rate, a first dose and the repeats counted."""
+    step = resolved.step
     route = ROUTE_ABBREVIATION[step.route]
     if step.type == "infusion":
         assert step.base is not None and step.volume is not None
@@ -78,23 +79,31 @@ def dosage_text(step: Step, resolved: ResolvedStep, part: str = "all") -> str:
         assert step.drug is not None and resolved.dose is not None
         amount = _amount(resolved.dose)
         if part == "first" and resolved.first_dose is not None:
-            amount = f"first dose {_amount(resolved.first_dose)}, then {amount}"
+            amount = f"{_amount(resolved.first_dose)} (test dose: dose 1 of {protocol.schedule.count})"
         how = "push" if step.type == "push" else "injection"
         text = f"{step.drug.name} {amount} {route} {how}"
         if step.over is not None:
             text += f" over {amount_text(step.over)}"
     if part == "rest":
-        text += ", from the second dose"
-    return text + placement_text(step) + prn_text(step.prn)
+        text += f", doses 2 to {protocol.schedule.count}"
+    return text + placement_text(protocol, step) + prn_text(step.prn)
 
 
-def placement_text(step: Step) -> str:
+def placement_text(protocol: Protocol, step: Step) -> str:
+    """``, 30 min before each dihydroergotamine dose`` or ``, 60 min after the end of the valproate
+    bag``: the other step named as the nurse sees it, its edge always said."""
     relation = step.relation
     if relation is None:
         return ""
     by = f"{amount_text(relation.by)} " if relation.by is not None else "right "
-    edge = "the end of " if relation.edge == "end" else ""
-    return f", {by}{relation.kind} {edge}{relation.step}"
+    other = protocol.step(relation.step)
+    if other is not None and other.type != "infusion" and other.drug is not None:
+        target = ("each " if protocol.schedule.count > 1 else "the ") + f"{other.drug.name} dose"
+        if relation.edge == "end":
+            target = f"the end of {target}"
+    else:
+        target = f"the {relation.edge} of the {relation.step} bag"
+    return f", {by}{relation.kind} {target}"
 
 
 def prn_text(prn: Prn | None) -> str:
@@ -190,9 +199,9 @@ def _significant(value: Decimal, digits: int = 3) -> Decimal:
 
 
 def to_fhir_dosages(protocol: Protocol, resolved: ResolvedStep, start: str | None) -> list[dict[str, Any]]:
-    """The Dosages of one step: one, or with a first dose two concurrent ones (the same
-    ``sequence``: https://hl7.org/fhir/R4/dosage.html) whose timings do not overlap, the first
-    occurrence and the occurrences from the second on."""
+    """The Dosages of one step: one, or with a first dose two sequential ones (``sequence`` 1 and 2:
+    "the order in which the dosage instructions should be applied", https://hl7.org/fhir/R4/dosage.html),
+    the first occurrence and the occurrences from the second on."""
     if resolved.first_dose is None:
         return [to_fhir_dosage(protocol, resolved, start)]
     return [to_fhir_dosage(protocol, resolved, start, part) for part in ("first", "rest")]
@@ -205,8 +214,8 @@ def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None
     length = resolved.duration if step.type == "infusion" else step.over
     own_start = shift_instant(start, resolved.offset) if start is not None else None
     dosage: dict[str, Any] = {
-        "sequence": resolved.sequence,
-        "text": dosage_text(step, resolved, part),
+        "sequence": 2 if part == "rest" else 1,  # within this request: the step's place is the group's prefix
+        "text": dosage_text(protocol, resolved, part),
         "timing": fhir_timing(protocol.schedule, own_start, length, prn=step.prn, part=part),
     }
     if step.prn is not None:
@@ -224,15 +233,16 @@ def to_fhir_dosage(protocol: Protocol, resolved: ResolvedStep, start: str | None
 
 
 def _bag_dose_and_rate(resolved: ResolvedStep) -> list[dict[str, Any]]:
-    """A bag's doses as in the R4 IV admixture example (medicationrequest0322: the additive's
-    amount as the dose, the bag the medication): each additive's dose in ingredient order, or the
-    bag volume when it has none; the rate in mL/h on the first entry."""
+    """A bag's dose as in the R4 IV admixture example (medicationrequest0322: KCl 20 mEq, the one
+    additive's amount, as the dose; the bag the medication): a bag with one additive gives that
+    additive's dose (ordered, and calculated when per kg); a bag with several additives, or none,
+    gives its volume, since doseAndRate cannot say which ingredient a dose belongs to (the
+    amounts are each ingredient's strength). The rate in mL/h is on the ordered entry."""
     step = resolved.step
     assert step.volume is not None
-    entries: list[dict[str, Any]] = []
-    for additive in resolved.additives:
-        entries += _dose_and_rate(additive.dose)
-    if not entries:
+    if len(resolved.additives) == 1:
+        entries = _dose_and_rate(resolved.additives[0].dose)
+    else:
         entries = [{"type": _rate_type("ordered"), "doseQuantity": step.volume.fhir()}]
     if resolved.rate is not None:
         entries[0]["rateQuantity"] = resolved.rate.fhir()

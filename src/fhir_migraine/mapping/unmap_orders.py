@@ -54,13 +54,8 @@ def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None =
     return orders
 
 
-def _sequence(request: Reader) -> int:
-    return request.get("dosageInstruction").get(0).get("sequence").int()
-
-
 def _order(order_id: str, requests: list[Reader], charted: Reader | None,
            find_protocol: FindProtocol | None = None) -> dict[str, Any]:
-    requests = sorted(requests, key=_sequence)
     first = requests[0]
     canonical, _, version = first.get("instantiatesCanonical").get(0).str().partition("|")
     protocol = canonical.rsplit("/", 1)[-1]
