@@ -137,6 +137,9 @@ def _off_label(index: int, order: Order, resolved: ResolvedStep, approval: Appro
     return Finding(index, step.id, "off-label", code, "moderate", detail, approval)
 
 
+CODE_TEXT = {"off-label": "Above the labelled dose, approved off-label", "rate": "Administration rate above the label"}
+
+
 def to_fhir_detected_issue(order: Order, finding: Finding, request: Resource, authored: str) -> Resource:
     """The DetectedIssue of a finding, implicating the step's MedicationRequest (its urn:uuid)."""
     issue: Resource = {
@@ -144,8 +147,7 @@ def to_fhir_detected_issue(order: Order, finding: Finding, request: Resource, au
         "meta": profile("migraine-detected-issue"),
         "identifier": [identifier(ORDER_ISSUE_SYSTEM, issue_value(order.order_id, finding.step_id, finding.rule))],
         "status": "final",
-        "code": {"coding": [finding.code.coding()], "text": "Off-label use" if finding.rule == "off-label"
-                 else "Administration rate above the label"},
+        "code": {"coding": [finding.code.coding()], "text": CODE_TEXT[finding.rule]},
         "severity": finding.severity,
         "patient": subject(order.patient),
         "identifiedDateTime": authored,

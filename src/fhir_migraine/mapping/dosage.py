@@ -86,6 +86,8 @@ def dosage_text(protocol: Protocol, resolved: ResolvedStep, part: str = "all") -
             text += f" over {amount_text(step.over)}"
     if part == "rest":
         text += f", doses 2 to {protocol.schedule.count}"
+    if step.off_label is not None:
+        text += f", off-label regimen approved by {step.off_label.approved_by}"
     return text + placement_text(protocol, step) + prn_text(step.prn)
 
 
