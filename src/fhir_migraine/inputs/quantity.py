@@ -43,13 +43,23 @@ class Quantity:
         return f"{number_text(self.value)} {self.unit}"
 
     def fhir(self) -> dict[str, Any]:
-        """A FHIR Quantity with the UCUM system and code."""
+        """A FHIR Quantity with the UCUM system and code, and the unit as a person reads it."""
         return {
             "value": json_number(self.value),
-            "unit": self.unit,
+            "unit": unit_display(self.unit),
             "system": terminology.UCUM,
             "code": self.unit,
         }
+
+
+#: Units as a person reads them where the UCUM code is error-prone or unusual (the ISMP List of
+#: Error-Prone Abbreviations: mcg rather than ug or µg, units rather than IU).
+UNIT_DISPLAY = {"ug": "mcg", "meq": "mEq", "[iU]": "units", "[lb_av]": "lb"}
+
+
+def unit_display(unit: str) -> str:
+    """``mcg/kg`` for ``ug/kg``: each part of a UCUM unit code as a person reads it."""
+    return "/".join(UNIT_DISPLAY.get(part, part) for part in unit.split("/"))
 
 
 def _tidy(value: Decimal) -> Decimal:

@@ -12,7 +12,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.inputs.orders import Dose, ResolvedStep
 from fhir_migraine.inputs.protocols import Protocol, Schedule, Step
-from fhir_migraine.inputs.quantity import Quantity, json_number, number_text
+from fhir_migraine.inputs.quantity import Quantity, json_number, number_text, unit_display
 from fhir_migraine.inputs.sequencing import Prn, seconds
 from fhir_migraine.mapping.dose_limits import limit_elements
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
@@ -140,16 +140,12 @@ def fhir_as_needed(prn: Prn) -> dict[str, Any]:
     return concept_
 
 
-UNIT_TEXT = {"ug": "mcg", "meq": "mEq", "[iU]": "units", "[lb_av]": "lb"}
-
-
 def amount_text(quantity: Quantity) -> str:
     """A quantity as a clinician writes it: no fraction of a gram (0.03 g is 30 mg), mcg for ug
     (the ISMP list of error-prone abbreviations), mEq, units."""
     if quantity.unit == "g" and quantity.value < 1:
         quantity = quantity.to("mg")
-    unit = "/".join(UNIT_TEXT.get(part, part) for part in quantity.unit.split("/"))
-    return f"{number_text(quantity.value)} {unit}"
+    return f"{number_text(quantity.value)} {unit_display(quantity.unit)}"
 
 
 def _amount(dose: Dose) -> str:
