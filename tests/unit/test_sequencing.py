@@ -159,6 +159,10 @@ def test_the_condition_of_a_conditional_prn_holds_from_the_pain_level_on() -> No
     assert results == {None: [], 3: [False], 4: [True], 9: [True]}
     other = _pain(6) | {"code": {"coding": [{"system": "http://loinc.org", "code": "38208-5"}]}}
     assert evaluate(other, expression, {}, models["r4"]) == [False]
+    charted = _pain(None) | {"valueQuantity": {"value": 5, "unit": "{score}"}}
+    assert evaluate(charted, expression, {}, models["r4"]) == [True], "a score charted as a Quantity counts too"
+    low = charted | {"valueQuantity": {"value": 2, "unit": "{score}"}}
+    assert evaluate(low, expression, {}, models["r4"]) == [False]
     assert action["relatedAction"][0]["relationship"] == "after-end"
 
 

@@ -68,20 +68,22 @@ def conditions(prn: Prn | None) -> list[dict[str, Any]]:
     """The applicability condition of a step given only when the pain score reaches a level.
 
     The FHIRPath expression is evaluated on the patient's most recent pain score Observation
-    (LOINC 72514-3, an integer 0 to 10, as the diary writes it); no score means not applicable.
+    (LOINC 72514-3, 0 to 10, an integer as the diary writes it or a Quantity as some EHRs chart it),
+    taken when the action falls due (its relatedAction offset); no score means not applicable.
     """
     if prn is None or prn.pain_at_least is None:
         return []
     level = prn.pain_at_least
     expression = (
         f"code.coding.where(system = '{terminology.LOINC}' and code = '{PAIN_SCORE}').exists() "
-        f"and value.ofType(integer) >= {level}"
+        f"and (value.ofType(integer) | value.ofType(Quantity).value).first() >= {level}"
     )
     return [
         {
             "kind": "applicability",
             "expression": {
-                "description": f"The most recent pain score (LOINC {PAIN_SCORE}, 0-10) is {level}/10 or more",
+                "description": f"The pain score (LOINC {PAIN_SCORE}, 0-10) taken when this action falls due "
+                               f"is {level}/10 or more",
                 "language": "text/fhirpath",
                 "expression": expression,
             },
