@@ -128,6 +128,9 @@ def push_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[dict[s
         step["prn"] = draw(prn(schedule))
     if repeats(schedule) and draw(st.booleans()):
         step["first_dose"] = canonical(value / 2, "mg/kg" if per_kg else "mg")
+    if draw(st.booleans()):
+        step["instructions"] = draw(st.lists(st.sampled_from(["not as a bolus", "flush with 10 mL saline after",
+                                                              "through a 0.2 micron filter"]), min_size=1, max_size=3))
     return step, {"dose": text, "per_kg": per_kg, "value": value, "limit": limit}
 
 

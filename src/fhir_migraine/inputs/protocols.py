@@ -78,6 +78,7 @@ class Step:
     limits: Limits | None = None
     off_label: Approval | None = None
     exceptions: dict[str, Approval] = field(default_factory=dict, compare=False)
+    instructions: tuple[str, ...] = ()
 
     def bag_limits(self) -> tuple[Additive, Limits] | None:
         """The one additive of a bag that declares limits, with them (Dosage has one maxDosePerPeriod)."""
@@ -326,6 +327,7 @@ class _Checker(SequencingReader):
         max_dose = self.max_dose(dose, raw.get("max_dose"), f"{path}.max_dose")
         reader = LimitReader(self)
         return Step(
+            instructions=tuple(raw.get("instructions", ())),
             id=raw["id"],
             type=kind,
             route=raw.get("route", "intravenous"),
@@ -376,6 +378,7 @@ class _Checker(SequencingReader):
             if drug is not None and dose is not None:
                 additives.append(Additive(drug, dose, limit, rounding, limits))
         return Step(
+            instructions=tuple(raw.get("instructions", ())),
             id=raw["id"],
             type="infusion",
             route="intravenous",

@@ -86,9 +86,10 @@ def dosage_text(protocol: Protocol, resolved: ResolvedStep, part: str = "all") -
             text += f" over {amount_text(step.over)}"
     if part == "rest":
         text += f", doses 2 to {protocol.schedule.count}"
+    text += placement_text(protocol, step) + prn_text(step.prn)
     if step.off_label is not None:
         text += f", off-label regimen approved by {step.off_label.approved_by}"
-    return text + placement_text(protocol, step) + prn_text(step.prn)
+    return "; ".join([text, *step.instructions])
 
 
 def placement_text(protocol: Protocol, step: Step) -> str:

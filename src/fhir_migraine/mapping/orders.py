@@ -117,6 +117,9 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
     request["requester"] = {"reference": order.requester["reference"]}
     if reason(protocol):
         request["reasonCode"] = reason(protocol)
+    if step.instructions:
+        # Administration instructions for the nurse (R4 note: "extra information about the prescription").
+        request["note"] = [{"text": text} for text in step.instructions]
     request["dosageInstruction"] = to_fhir_dosages(protocol, resolved, order.start)
     return request
 
