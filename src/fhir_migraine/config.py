@@ -103,7 +103,10 @@ class OutboxSettings:
     retry_base: float = 1.0
     retry_cap: float = 300.0
     lease: float = 120.0
-    max_attempts: int = 0
+    # 1.3 to 3.5 hours of failures at the default backoff (after attempts 1 to 9 it waits up to
+    # 1 s ... 256 s, then 150 s to 300 s each time): an item that keeps failing holds back its
+    # patient's later items, so it may not do so for ever.
+    max_attempts: int = 50
     retry_after_cap: float = 3600.0
     retention_days: float = 30.0
 

@@ -14,6 +14,7 @@
         ├── EhrUnavailable    retryable: connection error, timeout, 408, 425, 429, 5xx
         │   └── EhrConflict   retryable: 409, a write that raced another one (a concurrent create)
         ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
+        │   └── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
         └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
 
 Each class sets ``http_status``, ``issue_code`` (FHIR IssueType) and ``exit_code`` once; the edges
@@ -176,11 +177,13 @@ class EhrError(FhirMigraineError):
         status: int | None = None,
         outcome: dict[str, Any] | None = None,
         retry_after: float | None = None,
+        entries: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.outcome = outcome
         self.retry_after = retry_after
+        self.entries = entries  # a transaction or batch answer: the outcome of each of its entries
 
 
 class EhrUnavailable(EhrError):
@@ -201,6 +204,13 @@ class EhrRejected(EhrError):
     """Not retryable: the EHR answered with a 4xx other than 408/409/425/429; carries its OperationOutcome."""
 
     issue_code = "processing"
+
+
+class EhrUnsupported(EhrRejected):
+    """Not retryable: the EHR does not support what was asked (405, 501, 505, or an OperationOutcome
+    with issue code ``not-supported``); sending it again cannot succeed."""
+
+    issue_code = "not-supported"
 
 
 class EhrAuthError(EhrError):

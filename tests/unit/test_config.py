@@ -36,7 +36,7 @@ def test_nothing_set_gives_the_defaults() -> None:
     assert (settings.database, settings.seed_protocols) == ("var/fhir-migraine.sqlite3", None)
     assert settings.http == HttpSettings("127.0.0.1", 8080, 2)
     assert settings.ehr == EhrSettings(url=None, timeout=30.0, verify=True, transaction_size=100, auth=EhrAuthSettings())
-    assert settings.outbox == OutboxSettings(retry_base=1.0, retry_cap=300.0, lease=120.0, max_attempts=0)
+    assert settings.outbox == OutboxSettings(retry_base=1.0, retry_cap=300.0, lease=120.0, max_attempts=50)
     assert settings.worker == WorkerSettings(enabled=True, interval=0.5)
     assert settings.api == ApiAuthSettings(token=None, jwt_key=None, jwt_algorithms=("RS256", "ES256"))
     assert settings.orders == OrderSettings(status="draft", intent="order", weight_observation=False)

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fhir_migraine.ehr.client import STATUS_MEANING, retry_after, translate_exception, translate_status
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable, EhrUnsupported
 
 
 def _all_request_exceptions() -> list[type[requests.RequestException]]:
@@ -59,8 +59,10 @@ OUTCOME = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","cod
 @pytest.mark.parametrize("status", range(400, 600))
 def test_every_error_status_maps_to_one_class(status: int) -> None:
     error = translate_status(_response(status, OUTCOME))
-    if status in (408, 425, 429) or status >= 500:
-        expected: type[EhrError] = EhrUnavailable
+    if status in (405, 501, 505):  # the EHR does not support it: sending it again cannot pass
+        expected: type[EhrError] = EhrUnsupported
+    elif status in (408, 425, 429) or status >= 500:
+        expected = EhrUnavailable
     elif status == 409:  # a concurrent create: the EHR says "try again", not "your data is wrong"
         expected = EhrConflict
     elif status in (401, 403):
@@ -68,7 +70,7 @@ def test_every_error_status_maps_to_one_class(status: int) -> None:
     else:
         expected = EhrRejected
     assert type(error) is expected
-    assert error.retryable is (status in (408, 409, 425, 429) or status >= 500)
+    assert error.retryable is (status in (408, 409, 425, 429) or status >= 500) and status not in (501, 505)
     assert error.status == status
     assert error.outcome is not None and "HAPI-0001: bad" in error.message
 
@@ -81,8 +83,9 @@ def test_a_409_is_retried_and_a_412_is_final() -> None:
 
 
 def test_the_status_table_names_only_error_statuses_and_known_classes() -> None:
-    assert all(400 <= status <= 499 for status in STATUS_MEANING)
-    assert set(STATUS_MEANING.values()) <= {EhrAuthError, EhrConflict, EhrUnavailable}
+    assert all(400 <= status <= 599 for status in STATUS_MEANING)
+    assert {s for s in STATUS_MEANING if s >= 500} == {501, 505}, "only the 5xx that are final"
+    assert set(STATUS_MEANING.values()) <= {EhrAuthError, EhrConflict, EhrUnavailable, EhrUnsupported}
 
 
 def test_429_carries_retry_after_in_seconds() -> None:

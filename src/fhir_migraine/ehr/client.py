@@ -1,12 +1,14 @@
 """A FHIR R4 client over ``requests``: base URL, timeouts, TLS verification, pluggable auth.
 
 Every failure becomes an ``EhrError`` here, in one place (``translate_status`` for answers,
-``translate_exception`` for the rest), by what the answer means: connection errors, timeouts,
-408, 425, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``); a 409 is
-``EhrConflict`` (retryable: a write that raced another, such as two transactions creating the
-same placeholder Patient); a 401 after one fresh token, or a failing token endpoint, is
-``EhrAuthError``; other 4xx (412: a conditional create matched several resources, 400, 422…)
-are ``EhrRejected`` carrying the EHR's OperationOutcome, final.
+``translate_exception`` for the rest, ``answers.check_answer`` for a transaction's entries), by
+what the answer means (``statuses``): connection errors, timeouts, 408, 425, 429 and 5xx are
+``EhrUnavailable`` (retryable, with ``Retry-After``); a 409 is ``EhrConflict`` (retryable: a write
+that raced another, such as two transactions creating the same placeholder Patient); a 401 after
+one fresh token, or a failing token endpoint, is ``EhrAuthError``; 405, 501, 505 and an
+OperationOutcome ``not-supported`` are ``EhrUnsupported`` (final: the EHR cannot do it); other 4xx
+(412: a conditional create matched several resources, 400, 422…) are ``EhrRejected`` carrying the
+EHR's OperationOutcome, final.
 """
 
 from __future__ import annotations
@@ -19,20 +21,14 @@ from typing import Any
 
 import requests
 
+from fhir_migraine.ehr.answers import check_answer
 from fhir_migraine.ehr.interface import Auth, NoAuth
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
+from fhir_migraine.errors import EhrError, EhrRejected, EhrUnavailable
+
+__all__ = ["STATUS_MEANING", "FhirClient", "retry_after", "translate_exception", "translate_status"]
 
 FHIR_JSON = "application/fhir+json"
-#: The 4xx answers that say "try again" rather than "your request is wrong"; every 5xx does too.
-#: Any other status (4xx, or outside 400-599) is final: ``EhrRejected``.
-STATUS_MEANING: dict[int, type[EhrError]] = {
-    401: EhrAuthError,  # after one fresh token
-    403: EhrAuthError,
-    408: EhrUnavailable,  # Request Timeout
-    409: EhrConflict,  # a concurrent create of the same resource (HAPI's placeholder references)
-    425: EhrUnavailable,  # Too Early
-    429: EhrUnavailable,  # Too Many Requests
-}
 MAX_PAGES = 10_000
 
 
@@ -60,22 +56,15 @@ def _outcome(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
 
 
-def _summary(outcome: dict[str, Any] | None) -> str:
-    if not outcome:
-        return ""
-    texts = [i.get("diagnostics") or i.get("details", {}).get("text", "") for i in outcome.get("issue", [])]
-    return "; ".join(t for t in texts if t)[:500]
-
-
 def translate_status(response: requests.Response) -> EhrError:
     """The EhrError for an answer that is not a success."""
     status = response.status_code
     outcome = _outcome(response)
-    detail = _summary(outcome)
+    detail = outcome_summary(outcome)
     message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
-    meaning = STATUS_MEANING.get(status) or (EhrUnavailable if 500 <= status <= 599 else EhrRejected)
-    wait = retry_after(response.headers.get("Retry-After")) if meaning.retryable else None
-    return meaning(message, status=status, outcome=outcome, retry_after=wait)
+    found = meaning(status, outcome)
+    wait = retry_after(response.headers.get("Retry-After")) if found.retryable else None
+    return found(message, status=status, outcome=outcome, retry_after=wait)
 
 
 def translate_exception(exc: requests.RequestException) -> EhrError:
@@ -147,10 +136,13 @@ class FhirClient:
         return self._json(self._request("GET", f"{self.base_url}/metadata"))
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        """POST a transaction Bundle; the transaction-response Bundle."""
+        """POST a transaction (or batch) Bundle; the transaction-response (batch-response) Bundle,
+        only when every entry of it is 2xx (``answers.check_answer``)."""
         body = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
         response = self._request("POST", self.base_url, data=body, headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"})
-        return self._json(response)
+        answer = self._json(response)
+        check_answer(bundle, answer, retry_after=retry_after(response.headers.get("Retry-After")))
+        return answer
 
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Every page of a search, following ``next`` links."""

@@ -40,7 +40,8 @@ class Transactions(Protocol):
     """Accepts transaction Bundles (what the outbox worker sends)."""
 
     def transaction(self, bundle: Resource) -> Resource:
-        """POST a transaction Bundle; the transaction-response Bundle, or an ``EhrError``."""
+        """POST a transaction Bundle; the transaction-response Bundle, or an ``EhrError`` (also when
+        an entry of the answer is not 2xx, its ``entries`` then naming each entry's outcome)."""
         ...
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_migraine.config import OutboxSettings
 from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Transactions
 from fhir_migraine.ehr.outbox import Item, Outbox
@@ -41,7 +42,7 @@ class RetryPolicy:
     base: float = 1.0
     cap: float = 300.0
     lease: float = 120.0
-    max_attempts: int = 0
+    max_attempts: int = OutboxSettings.max_attempts
     retry_after_cap: float = 3600.0
 
     def delay(self, attempts: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
@@ -60,7 +61,16 @@ def error_record(error: EhrError) -> dict[str, Any]:
         record["status"] = error.status
     if error.outcome is not None:
         record["outcome"] = error.outcome
+    if error.entries is not None:
+        record["entries"] = error.entries
     return record
+
+
+def _failed(entries: list[dict[str, Any]] | None) -> int | None:
+    """How many entries of a transaction's answer were not 2xx (a count: logs carry no content)."""
+    if entries is None:
+        return None
+    return sum(1 for e in entries if not str(e.get("status") or "").strip().startswith("2"))
 
 
 def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) -> str:
@@ -71,7 +81,7 @@ def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) 
         response = client.transaction(item.parts[item.next_part])
     except EhrError as error:
         record = error_record(error)
-        gave_up = policy.max_attempts and item.attempts >= policy.max_attempts
+        gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts
         if error.retryable and not gave_up:
             delay = policy.delay(item.attempts, error.retry_after)
             capped = policy.caps(error.retry_after)
@@ -82,9 +92,13 @@ def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) 
                                                               "delay_s": round(delay, 3), "error": record["type"],
                                                               "status": error.status, "retry_after_capped": capped})
             return "pending"
+        if error.retryable:  # retryable, but it has failed as often as the policy allows
+            record["max_attempts_reached"] = True
+            record["message"] = f"{error.message} (gave up after {item.attempts} attempts)"
         outbox.bury(item.id, record)
         log.error("outbox item is dead", extra={"outbox_id": item.id, "attempt": item.attempts,
-                                                "error": record["type"], "status": error.status})
+                                                "error": record["type"], "status": error.status,
+                                                "failed_entries": _failed(error.entries)})
         return "dead"
     state = outbox.part_sent(item.id, response)
     if state == "sent":
