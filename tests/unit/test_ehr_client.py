@@ -70,7 +70,7 @@ def test_every_error_status_maps_to_one_class(status: int) -> None:
     else:
         expected = EhrRejected
     assert type(error) is expected
-    assert error.retryable is (status in (408, 409, 425, 429) or status >= 500) and status not in (501, 505)
+    assert error.retryable is ((status in (408, 409, 425, 429) or status >= 500) and status not in (501, 505))
     assert error.status == status
     assert error.outcome is not None and "HAPI-0001: bad" in error.message
 

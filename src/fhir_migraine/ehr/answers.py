@@ -60,8 +60,8 @@ def entry_outcomes(request: Resource, answer: Resource) -> list[dict[str, Any]]:
             summary = outcome_summary(outcome)
             if summary:
                 record["outcome"] = summary
-            codes = sorted({i.get("code") for i in _list(outcome.get("issue")) if isinstance(i, dict)
-                            and isinstance(i.get("code"), str)})
+            codes = sorted({i["code"] for i in _list(outcome.get("issue"))
+                            if isinstance(i, dict) and isinstance(i.get("code"), str)})
             if codes:
                 record["issue_codes"] = codes
         found.append(record)

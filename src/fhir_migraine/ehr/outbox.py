@@ -218,7 +218,15 @@ def stripped_response(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _without_outcome(error: Any) -> Any:
-    return {k: v for k, v in error.items() if k != "outcome"} if isinstance(error, dict) else error
+    """An error record without the EHR's OperationOutcomes (their text may quote what was sent),
+    its own and each entry's; statuses and locations stay."""
+    if not isinstance(error, dict):
+        return error
+    kept = {k: v for k, v in error.items() if k != "outcome"}
+    if isinstance(kept.get("entries"), list):
+        kept["entries"] = [{k: v for k, v in e.items() if k != "outcome"} if isinstance(e, dict) else e
+                           for e in kept["entries"]]
+    return kept
 
 
 def _hold(db: sqlite3.Connection, item_id: str) -> None:
