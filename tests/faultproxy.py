@@ -14,6 +14,8 @@ What the client sees, with ``requests`` as the client:
                                ``ChunkedEncodingError`` (wrapping urllib3's ``IncompleteRead``)
 - ``AfterUpstream(Status(500))``  forwarded (the upstream commits), the client gets the 500
 - ``AfterUpstream(Down())``    forwarded (the upstream commits), then closed: ``ConnectionError``
+- ``Rewrite(edit)``            forwarded (the upstream commits), the upstream's answer comes back
+                               with its body as ``edit`` returns it (a JSON body, as a dict)
 
 Run alone: ``python -m tests.faultproxy --listen 127.0.0.1:0 --upstream http://127.0.0.1:8090
 [--mode status:503]`` prints the port on the first line and serves until SIGINT or SIGTERM.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import http.client
 import json
 import logging
@@ -31,7 +34,7 @@ import socket
 import socketserver
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,6 +122,32 @@ class AfterUpstream(Fault):
 
     def __str__(self) -> str:
         return f"AfterUpstream({self.then})"
+
+
+@dataclass(frozen=True)
+class Rewrite(Fault):
+    """Forward, then answer with the upstream's status and headers and its JSON body as ``edit``
+    makes it (``edit`` gets the parsed body and returns the body to send); a body that is not JSON
+    is relayed unchanged."""
+
+    edit: Callable[[dict[str, object]], dict[str, object]]
+    label: str = "edit"
+
+    def apply(self, answer: _Answer) -> _Answer:
+        encodings = [v.strip().lower() for k, v in answer.headers if k.lower() == "content-encoding"]
+        try:
+            plain = gzip.decompress(answer.body) if encodings == ["gzip"] else answer.body
+            body = json.loads(plain) if not encodings or encodings == ["gzip"] else None
+        except (OSError, EOFError, ValueError):
+            return answer
+        if not isinstance(body, dict):
+            return answer
+        data = json.dumps(self.edit(body)).encode("utf-8")
+        headers = [(k, v) for k, v in answer.headers if k.lower() not in ("content-encoding", "etag")]
+        return _Answer(answer.status, answer.reason, headers, data, None)
+
+    def __str__(self) -> str:
+        return f"Rewrite({self.label})"
 
 
 def outcome(code: int) -> str:
@@ -362,6 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, fault: Fault | None, body: bytes, forwarded: _Answer | None = None) -> None:
         if isinstance(fault, AfterUpstream):
             self._respond(fault.then, body, forwarded or self._forward(body))
+        elif isinstance(fault, Rewrite):
+            self._send(fault.apply(forwarded or self._forward(body)))
         elif isinstance(fault, Down):
             self.close_connection = True  # nothing written: the client reads end-of-stream
         elif isinstance(fault, (Status, TooMany)):

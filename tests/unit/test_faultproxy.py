@@ -24,6 +24,7 @@ from tests.faultproxy import (
     Down,
     Fault,
     FaultProxy,
+    Rewrite,
     Slow,
     Status,
     TooMany,
@@ -277,6 +278,19 @@ def test_after_upstream_down_commits_upstream_and_gives_a_connection_error(
         requests.post(f"{proxy.url}/fhir", json={}, timeout=2)
 
     assert upstream.count == 1
+
+
+def test_a_rewrite_commits_upstream_and_answers_its_status_with_the_edited_body(
+    proxy: FaultProxy, upstream: Upstream
+) -> None:
+    proxy.set_faults(Rewrite(lambda body: {**body, "method": "EDITED"}, "method"))
+
+    response = requests.post(f"{proxy.url}/fhir", json={"a": 1}, timeout=2)
+
+    assert response.status_code == 201 and response.headers["Location"] == "http://upstream.example/fhir/Bundle/1"
+    assert response.json() == {"method": "EDITED", "path": "/fhir", "body": '{"a": 1}'}
+    assert upstream.count == 1
+    assert proxy.faults_applied == ["Rewrite(method)"]
 
 
 def test_down_closes_the_connection_without_an_answer(proxy: FaultProxy, upstream: Upstream) -> None:
