@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from fhir_migraine.api import create_app
 from fhir_migraine.cli import main
@@ -47,6 +48,9 @@ def test_each_entry_outcome_of_a_refused_transaction_is_shown_by_the_api(api: An
          "outcome": "HAPI-0958: Failed to CREATE: 2 matches for the condition", "issue_codes": ["duplicate"]},
         {"index": 1, "resource": "RequestGroup", "status": "201 Created", "location": "RequestGroup/8/_history/1"},
     ]
+    document = api.get("/openapi.json").get_json()
+    described = Draft202012Validator({"$ref": "#/components/schemas/OutboxItem", **document})
+    assert list(described.iter_errors(shown)) == [], "the OpenAPI description names what is shown"
     listed = api.get("/outbox?state=dead").get_json()["items"]
     assert [i["last_error"]["entries"][0]["status"] for i in listed] == ["412 Precondition Failed"]
 

@@ -388,6 +388,18 @@ def openapi() -> dict[str, Any]:
                                                 "description": "An OperationOutcome of findings that did not stop "
                                                 "the order (orders only; absent when there are none)."}},
                 },
+                "EntryOutcome": {
+                    "type": "object",
+                    "required": ["index", "status"],
+                    "properties": {
+                        "index": {"type": "integer", "description": "its place in the transaction sent"},
+                        "resource": {"type": "string", "description": "the resource type sent in that place"},
+                        "status": {"type": ["string", "integer", "null"], "description": "entry.response.status"},
+                        "location": {"type": "string", "description": "what the EHR created or found"},
+                        "outcome": {"type": "string", "description": "the summary of the entry's OperationOutcome"},
+                        "issue_codes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
                 "OutboxItem": {
                     "type": "object",
                     "required": ["id", "kind", "state", "attempts", "parts", "parts_sent"],
@@ -399,7 +411,23 @@ def openapi() -> dict[str, Any]:
                         "parts": {"type": "integer"},
                         "parts_sent": {"type": "integer"},
                         "resources": {"type": "integer"},
-                        "last_error": {"type": "object", "description": "type, message, status and the EHR's OperationOutcome"},
+                        "last_error": {
+                            "type": "object",
+                            "description": "type, message, status and the EHR's OperationOutcome; max_attempts_reached"
+                                           " when it gave up after FHIR_MIGRAINE_MAX_ATTEMPTS",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "message": {"type": "string"},
+                                "status": {"type": "integer"},
+                                "retryable": {"type": "boolean"},
+                                "max_attempts_reached": {"type": "boolean"},
+                                "entries": {
+                                    "type": "array",
+                                    "description": "a transaction the EHR did not wholly accept: each entry's outcome",
+                                    "items": {"$ref": f"{COMPONENTS}/EntryOutcome"},
+                                },
+                            },
+                        },
                         "retry_after_capped": {"type": "boolean",
                                                "description": "the EHR's Retry-After was longer than FHIR_MIGRAINE_RETRY_AFTER_CAP"},
                         "responses": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Bundle"}},
