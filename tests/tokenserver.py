@@ -1,10 +1,12 @@
 """A small real OAuth2 token endpoint (and one FHIR read behind it) for the tests of ``ehr.auth``.
 
 It runs in the test process on 127.0.0.1 with a port of the system's choosing. Clients registered
-with a secret authenticate by HTTP Basic (RFC 6749 §2.3.1); clients registered with a public key
-send a SMART Backend Services JWT assertion, checked for signature, ``alg``, ``kid``, ``typ``,
-``iss`` = ``sub``, ``aud``, an ``exp`` at most five minutes ahead and a ``jti`` never seen before.
-``fail`` makes it answer 500, 400 ``invalid_client``, slowly, or with a broken body.
+with a secret authenticate by HTTP Basic or in the form body (RFC 6749 §2.3.1), never both at once;
+clients registered with a public key send a SMART Backend Services JWT assertion, checked for
+signature, ``alg``, ``kid``, ``typ``, ``iss`` = ``sub``, ``aud``, an ``exp`` at most five minutes
+ahead of this server's clock, an ``iat`` (when given) not in its future, and a ``jti`` never seen before. ``fail`` makes it answer 500, 400
+``invalid_client``, slowly, or with a broken body. ``fhir_url + "/.well-known/smart-configuration"``
+publishes ``token_endpoint`` (SMART App Launch 2.x, Conformance), or what ``well_known`` says.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class TokenServer:
     fail: str | None = None
     echo: bool = False  # put the credentials it got into error_description, to test that they are hidden
     delay: float = 0.0  # seconds to wait before answering a token request
+    # The SMART configuration's status and body (None: one naming this server's token endpoint).
+    well_known_status: int = 200
+    well_known: Any = None
+    well_known_requests: int = 0
     requests: int = 0
     issued: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
@@ -95,6 +101,8 @@ class TokenServer:
             response = self._token(request)
         elif request.path == "/fhir/metadata":
             response = self._metadata(request)
+        elif request.path == "/fhir/.well-known/smart-configuration" and request.method == "GET":
+            response = self._smart_configuration(request)
         else:
             response = Response(status=404)
         return response(environ, start_response)
@@ -108,6 +116,23 @@ class TokenServer:
             return Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1"}
         return _json(200, body, content_type="application/fhir+json")
+
+    def _smart_configuration(self, request: Request) -> Response:
+        with self._lock:
+            self.well_known_requests += 1
+        if "Authorization" in request.headers:  # the document is public: a client must not send credentials for it
+            return _json(400, {"error": "credentials sent to a public document"})
+        body = self.well_known
+        if body is None:
+            body = {
+                "token_endpoint": self.url,
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+                "grant_types_supported": ["client_credentials"],
+                "capabilities": ["client-confidential-asymmetric", "client-confidential-symmetric", "permission-v2"],
+            }
+        if isinstance(body, str):
+            return Response(body, status=self.well_known_status, content_type="text/html")
+        return _json(self.well_known_status, body)
 
     def _token(self, request: Request) -> Response:
         with self._lock:
@@ -124,6 +149,8 @@ class TokenServer:
             return _json(400, {"error": "unsupported_grant_type"})
         if form.get("client_assertion_type") == JWT_BEARER:
             reason = self._check_assertion(form.get("client_assertion", ""), form)
+        elif "client_secret" in form or "client_id" in form:
+            reason = self._check_post(request.headers.get("Authorization", ""), form)
         else:
             reason = self._check_basic(request.headers.get("Authorization", ""))
         if reason:
@@ -170,6 +197,14 @@ class TokenServer:
             return "unknown client or wrong secret"
         return None
 
+    def _check_post(self, header: str, form: dict[str, str]) -> str | None:
+        """``client_secret_post``: the id and secret in the form, and no other client authentication."""
+        if header.startswith("Basic "):
+            return "more than one client authentication method"
+        if not form.get("client_id") or self.secrets.get(form["client_id"]) != form.get("client_secret"):
+            return "unknown client or wrong secret"
+        return None
+
     def _check_assertion(self, assertion: str, form: dict[str, str]) -> str | None:
         try:
             header = jwt.get_unverified_header(assertion)
@@ -192,8 +227,8 @@ class TokenServer:
                 algorithms=[client.algorithm],
                 audience=self.url,
                 issuer=unverified["iss"],
-                # exp is checked below against this server's clock, which the tests may move.
-                options={"require": ["iss", "sub", "aud", "exp", "jti"], "verify_exp": False},
+                # exp and iat are checked below against this server's clock, which the tests may move.
+                options={"require": ["iss", "sub", "aud", "exp", "jti"], "verify_exp": False, "verify_iat": False},
             )
         except jwt.PyJWTError as exc:
             return f"the assertion does not verify ({type(exc).__name__}: {exc})"
@@ -204,6 +239,8 @@ class TokenServer:
             return "the assertion has expired"
         if claims["exp"] > now + 300:
             return "exp is more than 5 minutes ahead"
+        if "iat" in claims and claims["iat"] > now:  # strict, as a JWT library is by default
+            return "iat is in the future"
         if not form.get("scope"):
             return "no scope"
         with self._lock:

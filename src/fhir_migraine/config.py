@@ -39,15 +39,29 @@ ENV_SCOPE = "FHIR_MIGRAINE_EHR_SCOPE"
 ENV_PRIVATE_KEY = "FHIR_MIGRAINE_EHR_PRIVATE_KEY"
 ENV_KEY_ID = "FHIR_MIGRAINE_EHR_KEY_ID"
 ENV_JWT_ALG = "FHIR_MIGRAINE_EHR_JWT_ALG"
+ENV_CLIENT_AUTH_METHOD = "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD"
+ENV_CLOCK_SKEW = "FHIR_MIGRAINE_EHR_CLOCK_SKEW"
+
+#: How a client with a secret authenticates to the token endpoint (the names of RFC 7591 §2,
+#: ``token_endpoint_auth_method``): HTTP Basic, or the id and secret in the form body (RFC 6749 §2.3.1).
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: The most clock skew a SMART assertion may allow for (its ``iat`` is set that far back, so the
+#: assertion stays valid for at least two minutes on our clock).
+MAX_CLOCK_SKEW = 120
+DEFAULT_CLOCK_SKEW = 30
 
 #: Which variables each value of FHIR_MIGRAINE_EHR_AUTH reads; setting any other is a contradiction.
 AUTH_MODES: dict[str, frozenset[str]] = {
     "none": frozenset(),
     "bearer": frozenset({ENV_TOKEN}),
-    "client-credentials": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE}),
-    "smart-backend": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_SCOPE, ENV_PRIVATE_KEY, ENV_KEY_ID, ENV_JWT_ALG}),
+    "client-credentials": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE, ENV_CLIENT_AUTH_METHOD}),
+    "smart-backend": frozenset({ENV_TOKEN_URL, ENV_CLIENT_ID, ENV_SCOPE, ENV_PRIVATE_KEY, ENV_KEY_ID, ENV_JWT_ALG,
+                                ENV_CLOCK_SKEW}),
 }
 AUTH_VARIABLES = frozenset().union(*AUTH_MODES.values())
+#: Variables a mode may leave unset: the token URL is then discovered from the EHR's
+#: ``.well-known/smart-configuration``; the others have defaults.
+AUTH_OPTIONAL = frozenset({ENV_TOKEN_URL, ENV_SCOPE, ENV_JWT_ALG, ENV_CLIENT_AUTH_METHOD, ENV_CLOCK_SKEW})
 
 
 @dataclass(frozen=True)
@@ -72,13 +86,15 @@ class EhrAuthSettings:
 
     mode: str = "none"  # none | bearer | client-credentials | smart-backend
     token: str | None = field(default=None, repr=False)
-    token_url: str | None = None
+    token_url: str | None = None  # None: discovered from the EHR's .well-known/smart-configuration
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     scope: str | None = None
     private_key_pem: str | None = field(default=None, repr=False)  # the PEM text, read from its file
     key_id: str | None = None
     jwt_alg: str = "RS384"
+    client_auth_method: str = "client_secret_basic"  # client-credentials: or client_secret_post
+    clock_skew: int = DEFAULT_CLOCK_SKEW  # smart-backend: seconds the token endpoint's clock may differ from ours
 
 
 @dataclass(frozen=True)
@@ -294,7 +310,7 @@ def _ehr_auth(read: _Reader) -> EhrAuthSettings:
     unused = sorted(values.keys() - AUTH_MODES[mode])
     if unused:
         raise ConfigError(f"{unused[0]} is set, but {ENV_AUTH}={mode} does not use it: unset it or choose another {ENV_AUTH}")
-    for name in sorted(AUTH_MODES[mode] - {ENV_SCOPE, ENV_JWT_ALG}):
+    for name in sorted(AUTH_MODES[mode] - AUTH_OPTIONAL):
         if name not in values:
             raise ConfigError(f"{name} is required when {ENV_AUTH}={mode}")
     settings = EhrAuthSettings(
@@ -307,5 +323,7 @@ def _ehr_auth(read: _Reader) -> EhrAuthSettings:
         private_key_pem=_pem(values.get(ENV_PRIVATE_KEY), ENV_PRIVATE_KEY),
         key_id=values.get(ENV_KEY_ID),
         jwt_alg=values.get(ENV_JWT_ALG, "RS384").upper(),
+        client_auth_method=read.choice(ENV_CLIENT_AUTH_METHOD, CLIENT_AUTH_METHODS[0], CLIENT_AUTH_METHODS),
+        clock_skew=read.integer(ENV_CLOCK_SKEW, DEFAULT_CLOCK_SKEW, low=0, high=MAX_CLOCK_SKEW),
     )
     return settings

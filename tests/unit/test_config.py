@@ -179,14 +179,20 @@ def test_each_ehr_auth_mode_reads_its_variables(tmp_path: Path, rsa_pem: str) ->
     ("mode", "required"),
     [
         ("bearer", ["FHIR_MIGRAINE_EHR_TOKEN"]),
-        ("client-credentials", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_CLIENT_SECRET", "FHIR_MIGRAINE_EHR_TOKEN_URL"]),
-        ("smart-backend", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_KEY_ID", "FHIR_MIGRAINE_EHR_PRIVATE_KEY",
-                           "FHIR_MIGRAINE_EHR_TOKEN_URL"]),
+        ("client-credentials", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_CLIENT_SECRET"]),
+        ("smart-backend", ["FHIR_MIGRAINE_EHR_CLIENT_ID", "FHIR_MIGRAINE_EHR_KEY_ID", "FHIR_MIGRAINE_EHR_PRIVATE_KEY"]),
     ],
 )
 def test_an_ehr_auth_mode_names_the_first_variable_it_lacks(mode: str, required: list[str]) -> None:
     with pytest.raises(ConfigError, match=f"{required[0]} is required when FHIR_MIGRAINE_EHR_AUTH={mode}"):
         Settings.from_env({"FHIR_MIGRAINE_EHR_AUTH": mode})
+
+
+def test_without_a_token_url_the_settings_leave_it_to_discovery() -> None:
+    """FHIR_MIGRAINE_EHR_TOKEN_URL may be left out: the EHR's SMART configuration names it (ehr.token_endpoint)."""
+    auth = Settings.from_env({"FHIR_MIGRAINE_EHR_AUTH": "client-credentials", "FHIR_MIGRAINE_EHR_CLIENT_ID": "me",
+                              "FHIR_MIGRAINE_EHR_CLIENT_SECRET": "pw"}).ehr.auth
+    assert (auth.token_url, auth.client_auth_method) == (None, "client_secret_basic")
 
 
 def test_only_from_env_reads_the_environment() -> None:

@@ -166,7 +166,8 @@ def test_smart_backend_services_sign_an_assertion_the_server_verifies(
     assert header == {"alg": algorithm, "kid": KEY_ID, "typ": "JWT"}
     assert claims["iss"] == claims["sub"] == auth.client_id
     assert claims["aud"] == server.url
-    assert claims["exp"] == int(clock.now) + 300
+    assert claims["iat"] == int(clock.now) - 30  # set back by the default clock skew
+    assert claims["exp"] == claims["iat"] + 240
     [form] = server.forms
     assert form["grant_type"] == "client_credentials"
     assert form["scope"] == "system/*.rs"
@@ -282,8 +283,8 @@ def test_the_server_refuses_an_assertion_sent_twice(server: TokenServer, clock: 
 
 @pytest.mark.parametrize(
     ("skew", "reason"),
-    [(-301, "the assertion has expired"), (60, "exp is more than 5 minutes ahead")],
-    ids=["expired", "too-far-ahead"],
+    [(-301, "the assertion has expired"), (200, "exp is more than 5 minutes ahead"), (90, "iat is in the future")],
+    ids=["expired", "too-far-ahead", "issued-in-the-future"],
 )
 def test_the_server_refuses_an_assertion_outside_its_five_minutes(
     skew: float, reason: str, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
@@ -577,3 +578,232 @@ def test_missing_or_contradictory_settings_are_a_config_error_naming_the_variabl
         auth_of(env)
     assert variable in str(caught.value)
     assert "pw" not in str(caught.value).replace("PRIVATE", "")
+
+
+# --- the assertion's lifetime and the clock skew it allows for -------------------------------------
+
+
+@pytest.mark.parametrize("skew", [0, 30, 120])
+def test_an_assertion_expires_four_minutes_after_its_iat_set_back_by_the_clock_skew(
+    skew: int, server: TokenServer, clock: FakeClock, keys: dict[str, Any], session: requests.Session
+) -> None:
+    auth = smart(server, clock, keys, clock_skew=skew)
+    auth.headers(session)
+    [(_, claims)] = server.assertions
+    assert claims["iat"] == int(clock.now) - skew
+    assert claims["exp"] - claims["iat"] == 240
+    assert claims["exp"] - int(clock.now) <= 300  # SMART Backend Services: no more than five minutes ahead
+
+
+@pytest.mark.parametrize(
+    ("ahead", "allowed", "refusal"),
+    [(120, 120, None), (30, 30, None), (-200, 30, None), (60, 30, "iat is in the future"),
+     (-211, 30, "the assertion has expired")],
+    ids=["lagging-endpoint-within-skew", "default-skew", "endpoint-ahead", "lagging-beyond-skew", "endpoint-far-ahead"],
+)
+def test_a_token_endpoint_whose_clock_differs_within_the_allowed_skew_accepts_the_assertion(
+    ahead: int, allowed: int, refusal: str | None, server: TokenServer, clock: FakeClock, keys: dict[str, Any],
+    session: requests.Session
+) -> None:
+    ours = FakeClock()
+    ours.now = clock.now + ahead  # our clock runs this many seconds ahead of the token endpoint's
+    auth = smart(server, ours, keys, clock_skew=allowed)
+    if refusal is None:
+        assert bearer_of(auth.headers(session)) == server.issued[-1]
+        assert server.refusals == []
+    else:
+        with pytest.raises(EhrAuthError, match=refusal):
+            auth.headers(session)
+
+
+@pytest.mark.parametrize("skew", [-1, 121, 300])
+def test_a_clock_skew_outside_0_to_120_seconds_is_a_config_error(skew: int, rsa_key: Any) -> None:
+    with pytest.raises(ConfigError, match="clock_skew"):
+        SmartBackendServices("https://ehr.example/token", "c", pem(rsa_key), key_id="k", clock_skew=skew)
+
+
+# --- client_secret_post ------------------------------------------------------------------------------
+
+
+def test_client_secret_post_sends_the_id_and_secret_in_the_form_and_no_basic_header(
+    server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    auth = client_credentials(server, clock, method="client_secret_post")
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    assert server.refusals == []  # the server refuses a request that also carries Basic credentials
+    assert server.forms == [
+        {"grant_type": "client_credentials", "scope": "system/*.rs", "client_id": CLIENT_ID, "client_secret": SECRET}
+    ]
+
+
+def test_a_wrong_secret_sent_by_post_is_refused_and_not_repeated(
+    server: TokenServer, clock: FakeClock, session: requests.Session
+) -> None:
+    server.echo = True
+    with pytest.raises(EhrAuthError, match="invalid_client") as caught:
+        client_credentials(server, clock, secret="not-the-secret", method="client_secret_post").headers(session)
+    assert server.refusals == ["unknown client or wrong secret"]
+    assert "not-the-secret" not in str(caught.value)
+
+
+def test_the_server_refuses_two_client_authentication_methods_at_once(server: TokenServer) -> None:
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": SECRET}
+    answer = requests.post(server.url, data=form, auth=(CLIENT_ID, SECRET), timeout=5)
+    assert answer.status_code == 401
+    assert server.refusals == ["more than one client authentication method"]
+
+
+def test_an_unknown_client_authentication_method_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="method"):
+        ClientCredentials("https://ehr.example/token", "c", "s", method="private_key_jwt")
+
+
+def test_the_client_auth_method_setting_chooses_post() -> None:
+    auth = auth_of({**CC, "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD": "client_secret_post"})
+    assert isinstance(auth, ClientCredentials) and auth.method == "client_secret_post"
+    assert isinstance(auth_of(CC), ClientCredentials) and auth_of(CC).method == "client_secret_basic"  # type: ignore[union-attr]
+
+
+MORE_BAD_SETTINGS = [
+    ("unknown-client-auth-method", {**CC, "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD": "tls_client_auth"},
+     "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD"),
+    ("client-auth-method-with-smart", {**SMART, "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD": "client_secret_post"},
+     "FHIR_MIGRAINE_EHR_CLIENT_AUTH_METHOD"),
+    ("clock-skew-with-cc", {**CC, "FHIR_MIGRAINE_EHR_CLOCK_SKEW": "30"}, "FHIR_MIGRAINE_EHR_CLOCK_SKEW"),
+    ("clock-skew-too-large", {**SMART, "FHIR_MIGRAINE_EHR_CLOCK_SKEW": "121"}, "FHIR_MIGRAINE_EHR_CLOCK_SKEW"),
+    ("clock-skew-negative", {**SMART, "FHIR_MIGRAINE_EHR_CLOCK_SKEW": "-5"}, "FHIR_MIGRAINE_EHR_CLOCK_SKEW"),
+    ("clock-skew-not-a-number", {**SMART, "FHIR_MIGRAINE_EHR_CLOCK_SKEW": "a minute"}, "FHIR_MIGRAINE_EHR_CLOCK_SKEW"),
+]
+
+
+@pytest.mark.parametrize(("env", "variable"), [case[1:] for case in MORE_BAD_SETTINGS], ids=[case[0] for case in MORE_BAD_SETTINGS])
+def test_bad_client_auth_method_or_clock_skew_settings_name_the_variable(
+    env: dict[str, str], variable: str, key_file: Path
+) -> None:
+    env = {k: str(key_file) if v == "KEY_FILE" else v for k, v in env.items()}
+    with pytest.raises(ConfigError, match=variable):
+        auth_of(env)
+
+
+def test_the_clock_skew_setting_reaches_the_assertion(key_file: Path) -> None:
+    auth = auth_of({**SMART, "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(key_file), "FHIR_MIGRAINE_EHR_CLOCK_SKEW": "90"})
+    assert isinstance(auth, SmartBackendServices) and auth.clock_skew == 90
+    assert isinstance(auth_of({**SMART, "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(key_file)}), SmartBackendServices)
+
+
+# --- the token endpoint discovered from .well-known/smart-configuration ------------------------------
+
+
+def without_token_url(env: dict[str, str]) -> dict[str, str]:
+    return without(env, "FHIR_MIGRAINE_EHR_TOKEN_URL")
+
+
+def discovered(server: TokenServer, env: dict[str, str]) -> Auth:
+    return auth_from_settings(Settings.from_env(without_token_url(env)).ehr.auth, fhir_base=server.fhir_url, timeout=2)
+
+
+def test_without_a_token_url_the_one_the_ehr_publishes_is_used_and_asked_once(
+    server: TokenServer, session: requests.Session
+) -> None:
+    auth = discovered(server, {**CC, "FHIR_MIGRAINE_EHR_CLIENT_ID": CLIENT_ID, "FHIR_MIGRAINE_EHR_CLIENT_SECRET": SECRET})
+    assert server.well_known_requests == 1  # at start
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    auth.invalidate()
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    assert server.requests == 2 and server.well_known_requests == 1
+
+
+def test_a_discovered_token_endpoint_is_the_audience_of_the_smart_assertion(
+    server: TokenServer, ec_key_file: Path, session: requests.Session
+) -> None:
+    env = {**SMART, "FHIR_MIGRAINE_EHR_CLIENT_ID": "ec-client", "FHIR_MIGRAINE_EHR_PRIVATE_KEY": str(ec_key_file),
+           "FHIR_MIGRAINE_EHR_JWT_ALG": "ES384"}
+    auth = discovered(server, env)
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    [(_, claims)] = server.assertions
+    assert claims["aud"] == server.url
+
+
+def test_the_gateway_discovers_the_token_endpoint_and_reads_the_ehr_with_its_token(server: TokenServer) -> None:
+    from fhir_migraine.ehr.gateway import client_from_settings
+
+    env = {**without_token_url(CC), "FHIR_MIGRAINE_EHR_CLIENT_ID": CLIENT_ID, "FHIR_MIGRAINE_EHR_CLIENT_SECRET": SECRET,
+           "FHIR_MIGRAINE_EHR_URL": server.fhir_url}
+    client = client_from_settings(Settings.from_env(env))
+    assert client.metadata()["resourceType"] == "CapabilityStatement"
+    assert server.well_known_requests == 1 and server.requests == 1
+
+
+DISCOVERY_FAILURES = [
+    ("not-published", 404, {"error": "not found"}, "publishes no SMART configuration"),
+    ("no-token-endpoint", 200, {"authorization_endpoint": "https://ehr.example/authorize"}, "names no token_endpoint"),
+    ("token-endpoint-not-a-string", 200, {"token_endpoint": ["https://ehr.example/token"]}, "names no token_endpoint"),
+    ("not-json", 200, "<html>sign in</html>", "names no token_endpoint"),
+    ("plain-http-endpoint", 200, {"token_endpoint": "http://ehr.example/token"}, "must use https"),
+    ("relative-endpoint", 200, {"token_endpoint": "/token"}, "absolute https URL"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "words"), [case[1:] for case in DISCOVERY_FAILURES],
+                         ids=[case[0] for case in DISCOVERY_FAILURES])
+def test_an_ehr_that_publishes_no_usable_token_endpoint_is_a_config_error_at_start(
+    status: int, body: Any, words: str, server: TokenServer
+) -> None:
+    server.well_known_status, server.well_known = status, body
+    with pytest.raises(ConfigError) as caught:
+        discovered(server, CC)
+    assert words in str(caught.value)
+    assert "FHIR_MIGRAINE_EHR_TOKEN_URL" in str(caught.value) or "token_endpoint of" in str(caught.value)
+    assert "/.well-known/smart-configuration" in str(caught.value)
+
+
+def test_an_ehr_busy_at_start_is_asked_again_before_the_first_token(server: TokenServer, session: requests.Session) -> None:
+    server.well_known_status = 503
+    auth = discovered(server, {**CC, "FHIR_MIGRAINE_EHR_CLIENT_ID": CLIENT_ID, "FHIR_MIGRAINE_EHR_CLIENT_SECRET": SECRET})
+    with pytest.raises(EhrAuthError) as caught:  # still busy: retryable, so the outbox tries again later
+        auth.headers(session)
+    assert caught.value.retryable is True and caught.value.status == 503
+    assert server.requests == 0
+    server.well_known_status = 200
+    assert bearer_of(auth.headers(session)) == server.issued[-1]
+    assert server.well_known_requests == 3
+
+
+def test_a_discovery_failure_after_start_is_a_final_auth_error(server: TokenServer, session: requests.Session) -> None:
+    server.well_known_status = 503
+    auth = discovered(server, CC)
+    server.well_known_status = 404
+    with pytest.raises(EhrAuthError, match="publishes no SMART configuration") as caught:
+        auth.headers(session)
+    assert caught.value.retryable is False
+
+
+def test_an_unreachable_ehr_at_start_does_not_stop_the_start(session: requests.Session) -> None:
+    closed = TokenServer()
+    base = closed.fhir_url
+    closed.stop()
+    auth = auth_from_settings(Settings.from_env(without_token_url(CC)).ehr.auth, fhir_base=base, timeout=2)
+    with pytest.raises(EhrAuthError, match="could not connect") as caught:
+        auth.headers(session)
+    assert caught.value.retryable is True
+
+
+def test_without_a_token_url_or_an_ehr_url_the_config_error_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="FHIR_MIGRAINE_EHR_TOKEN_URL"):
+        auth_of(without_token_url(CC))
+
+
+def test_the_cli_exits_2_when_discovery_finds_no_token_endpoint(
+    server: TokenServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from fhir_migraine.cli import main
+
+    server.well_known_status = 404
+    for name, value in {**without_token_url(CC), "FHIR_MIGRAINE_DB": str(tmp_path / "db.sqlite3")}.items():
+        monkeypatch.setenv(name, value)
+    err = io.StringIO()
+    assert main(["pull", "--patient", "Patient/1", "--ehr", server.fhir_url], out=io.StringIO(), err=err) == 2
+    assert "set FHIR_MIGRAINE_EHR_TOKEN_URL" in err.getvalue()
+    assert "pw" not in err.getvalue()
