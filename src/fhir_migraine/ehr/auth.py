@@ -313,12 +313,13 @@ def auth_from_settings(
     if settings.mode not in ("client-credentials", "smart-backend"):
         raise ConfigError(f"unknown EHR authentication mode {settings.mode!r}")
     client_id = _present(settings.client_id, ENV_CLIENT_ID)
-    token_url, discovery = _token_endpoint(settings, fhir_base, session, timeout)
+    # Every local check first: the EHR is asked for its token endpoint only when nothing else is wrong.
     if settings.mode == "client-credentials":
         method = settings.client_auth_method
         if method not in CLIENT_AUTH_METHODS:
             raise ConfigError(f"{ENV_CLIENT_AUTH_METHOD} must be one of {', '.join(CLIENT_AUTH_METHODS)}; got {method!r}")
         secret = _present(settings.client_secret, ENV_CLIENT_SECRET)
+        token_url, discovery = _token_endpoint(settings, fhir_base, session, timeout)
         return ClientCredentials(token_url, client_id, secret, settings.scope, method=method, discovery=discovery)
     algorithm = _check_algorithm(settings.jwt_alg.upper(), ENV_JWT_ALG)
     key_id = _present(settings.key_id, ENV_KEY_ID)
@@ -326,6 +327,7 @@ def auth_from_settings(
     load_signing_key(pem, algorithm, ENV_PRIVATE_KEY)  # to name the variable if the key does not fit
     if not 0 <= settings.clock_skew <= MAX_CLOCK_SKEW:
         raise ConfigError(f"{ENV_CLOCK_SKEW} must be from 0 to {MAX_CLOCK_SKEW} seconds; got {settings.clock_skew}")
+    token_url, discovery = _token_endpoint(settings, fhir_base, session, timeout)
     return SmartBackendServices(
         token_url, client_id, pem, key_id=key_id, algorithm=algorithm, scope=settings.scope or "system/*.rs",
         clock_skew=settings.clock_skew, discovery=discovery,
