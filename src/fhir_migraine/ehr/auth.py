@@ -187,7 +187,7 @@ class ClientCredentials(_TokenGrant):
         if self.scope:
             form["scope"] = self.scope
         if self.method == "client_secret_post":
-            # RFC 6749 §2.3.1: in the request body; one method per request, so no Basic header then.
+            # RFC 6749 §2.3.1: in the request body; §2.3: one method per request, so no Basic header then.
             form["client_id"] = self.client_id
             form["client_secret"] = self.client_secret
         return form
