@@ -297,15 +297,15 @@ def auth_from_settings(
     settings: EhrAuthSettings,
     *,
     fhir_base: str | None = None,
-    session: requests.Session | None = None,
+    verify: bool | str = True,
     timeout: float = 10.0,
 ) -> Auth:
     """The credentials ``settings`` describe (``Settings.from_env`` has checked that the mode's
     variables are present); a ConfigError naming the variable of a value that cannot work.
 
-    Without a token URL, the EHR at ``fhir_base`` is asked for its SMART configuration now, through
-    ``session`` (the FHIR client's, so with its TLS settings): a ConfigError when it answers with
-    nothing usable, a later look-up when it cannot be reached (see ``ehr.token_endpoint``)."""
+    Without a token URL, the EHR at ``fhir_base`` is asked for its SMART configuration now, with the
+    FHIR client's TLS verification ``verify``: a ConfigError when it answers with nothing usable, a
+    later look-up (through the FHIR client's session) when it cannot be reached (``ehr.token_endpoint``)."""
     if settings.mode == "none":
         return NoAuth()
     if settings.mode == "bearer":
@@ -319,7 +319,7 @@ def auth_from_settings(
         if method not in CLIENT_AUTH_METHODS:
             raise ConfigError(f"{ENV_CLIENT_AUTH_METHOD} must be one of {', '.join(CLIENT_AUTH_METHODS)}; got {method!r}")
         secret = _present(settings.client_secret, ENV_CLIENT_SECRET)
-        token_url, discovery = _token_endpoint(settings, fhir_base, session, timeout)
+        token_url, discovery = _token_endpoint(settings, fhir_base, verify, timeout)
         return ClientCredentials(token_url, client_id, secret, settings.scope, method=method, discovery=discovery)
     algorithm = _check_algorithm(settings.jwt_alg.upper(), ENV_JWT_ALG)
     key_id = _present(settings.key_id, ENV_KEY_ID)
@@ -327,7 +327,7 @@ def auth_from_settings(
     load_signing_key(pem, algorithm, ENV_PRIVATE_KEY)  # to name the variable if the key does not fit
     if not 0 <= settings.clock_skew <= MAX_CLOCK_SKEW:
         raise ConfigError(f"{ENV_CLOCK_SKEW} must be from 0 to {MAX_CLOCK_SKEW} seconds; got {settings.clock_skew}")
-    token_url, discovery = _token_endpoint(settings, fhir_base, session, timeout)
+    token_url, discovery = _token_endpoint(settings, fhir_base, verify, timeout)
     return SmartBackendServices(
         token_url, client_id, pem, key_id=key_id, algorithm=algorithm, scope=settings.scope or "system/*.rs",
         clock_skew=settings.clock_skew, discovery=discovery,
@@ -335,7 +335,7 @@ def auth_from_settings(
 
 
 def _token_endpoint(
-    settings: EhrAuthSettings, fhir_base: str | None, session: requests.Session | None, timeout: float
+    settings: EhrAuthSettings, fhir_base: str | None, verify: bool | str, timeout: float
 ) -> tuple[str | None, DiscoveredTokenUrl | None]:
     """The configured token URL, or the discovery that finds it (tried once now)."""
     if settings.token_url is not None:
@@ -343,11 +343,9 @@ def _token_endpoint(
     if not fhir_base:
         raise ConfigError(f"{ENV_TOKEN_URL} is required (or an EHR URL, to discover it from its SMART configuration)")
     discovery = DiscoveredTokenUrl(fhir_base, timeout=timeout)
-    if session is not None:
+    with requests.Session() as session:
+        session.verify = verify
         discovery.at_start(session)
-    else:
-        with requests.Session() as own:
-            discovery.at_start(own)
     return None, discovery
 
 

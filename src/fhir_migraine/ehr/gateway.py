@@ -45,10 +45,8 @@ def client_from_settings(settings: Settings, *, timeout: float | None = None) ->
     if not ehr.url:
         raise ConfigError("no EHR is configured: set FHIR_MIGRAINE_EHR_URL")
     check_ehr_url(ehr.url, allow_http=ehr.allow_http)
-    client = FhirClient(ehr.url, timeout=timeout or ehr.timeout, verify=ehr.verify)
-    # The token endpoint, when not configured, is discovered from the EHR through the client's session (its TLS settings).
-    client.auth = auth_from_settings(ehr.auth, fhir_base=ehr.url, session=client.session, timeout=timeout or ehr.timeout)
-    return client
+    auth = auth_from_settings(ehr.auth, fhir_base=ehr.url, verify=ehr.verify, timeout=timeout or ehr.timeout)
+    return FhirClient(ehr.url, auth=auth, timeout=timeout or ehr.timeout, verify=ehr.verify)
 
 
 def check_ehr_url(url: str, *, allow_http: bool = False) -> None:
