@@ -139,7 +139,12 @@ def infusion_step(draw: Any, step_id: str, schedule: dict[str, Any]) -> tuple[di
     names = draw(st.lists(st.sampled_from(DRUGS), max_size=3, unique=True))
     additives, texts = [], {}
     for name in names:
-        unit = "g" if _lowest(name, False) > 1 else draw(st.sampled_from(["mg", "g", "ug", "meq"]))
+        if _lowest(name, False) > 1:
+            unit = "g"
+        elif _label(name).get("plausible_minimum"):
+            unit = draw(st.sampled_from(["mg", "g"]))  # 1 mg or more: above every labelled minimum below 1 mg
+        else:
+            unit = draw(st.sampled_from(["mg", "g", "ug", "meq"]))
         raw, text, value = draw(quantity(unit, 1, 500))
         additive: dict[str, Any] = {"drug": name, "dose": raw}
         if not any("limits" in a for a in additives) and draw(st.booleans()):
