@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fhir_migraine.ehr.client import STATUS_MEANING, retry_after, translate_exception, translate_status
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrTimeout, EhrUnavailable
 
 
 def _all_request_exceptions() -> list[type[requests.RequestException]]:
@@ -24,7 +24,8 @@ def test_every_requests_exception_becomes_an_ehr_error(cls: type[requests.Reques
     exc = cls("boom", "doc", 0) if issubclass(cls, ValueError) else cls("boom")
     error = translate_exception(exc)
     assert isinstance(error, EhrError)
-    assert type(error) in (EhrUnavailable, EhrRejected)
+    assert type(error) in (EhrUnavailable, EhrTimeout, EhrRejected)
+    assert (type(error) is EhrTimeout) is issubclass(cls, requests.exceptions.Timeout)
     assert "boom" not in error.message, "messages come from the project, not from the URL or payload"
 
 

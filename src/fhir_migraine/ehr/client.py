@@ -2,7 +2,8 @@
 
 Every failure becomes an ``EhrError`` here, in one place (``translate_status`` for answers,
 ``translate_exception`` for the rest), by what the answer means: connection errors, timeouts,
-408, 425, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``); a 409 is
+408, 425, 429 and 5xx are ``EhrUnavailable`` (retryable, with ``Retry-After``; a time-out of ours is
+its ``EhrTimeout``); a 409 is
 ``EhrConflict`` (retryable: a write that raced another, such as two transactions creating the
 same placeholder Patient); a 401 after one fresh token, or a failing token endpoint, is
 ``EhrAuthError``; other 4xx (412: a conditional create matched several resources, 400, 422…)
@@ -14,13 +15,14 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
 
-from fhir_migraine.ehr.interface import Auth, NoAuth
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.ehr.interface import Auth, NoAuth, Page
+from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
+from fhir_migraine.errors import ConfigError, EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrTimeout, EhrUnavailable
 
 FHIR_JSON = "application/fhir+json"
 #: The 4xx answers that say "try again" rather than "your request is wrong"; every 5xx does too.
@@ -33,7 +35,6 @@ STATUS_MEANING: dict[int, type[EhrError]] = {
     425: EhrUnavailable,  # Too Early
     429: EhrUnavailable,  # Too Many Requests
 }
-MAX_PAGES = 10_000
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -85,7 +86,7 @@ def translate_exception(exc: requests.RequestException) -> EhrError:
     if isinstance(exc, requests.exceptions.SSLError):
         return EhrUnavailable("TLS handshake with the EHR failed (is its certificate trusted?)")
     if isinstance(exc, requests.exceptions.Timeout):
-        return EhrUnavailable(f"the EHR did not answer in time ({type(exc).__name__})")
+        return EhrTimeout(f"the EHR did not answer in time ({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return EhrUnavailable("could not connect to the EHR, or the connection broke")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -98,7 +99,8 @@ def translate_exception(exc: requests.RequestException) -> EhrError:
 
 
 class FhirClient:
-    """One EHR's FHIR API."""
+    """One EHR's FHIR API. Credentials go only to the base URL's origin and the ``trusted_origins``
+    (an API gateway the EHR's links lead to): a page link elsewhere is refused before any request."""
 
     def __init__(
         self,
@@ -109,8 +111,15 @@ class FhirClient:
         connect_timeout: float = 5.0,
         verify: bool | str = True,
         session: requests.Session | None = None,
+        trusted_origins: Iterable[str] = (),
+        max_count: int = PagingPolicy.max_count,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        try:
+            self.origins = frozenset({origin(self.base_url), *(origin(o) for o in trusted_origins)})
+        except ValueError:
+            raise ConfigError("the EHR URL and any trusted origin must be absolute http(s) URLs") from None
+        self.max_count = max_count
         self.auth = auth or NoAuth()
         self.timeout = (connect_timeout, timeout)
         self.session = session or requests.Session()
@@ -152,16 +161,23 @@ class FhirClient:
         response = self._request("POST", self.base_url, data=body, headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"})
         return self._json(response)
 
+    def get_page(self, url: str, params: dict[str, str] | None = None) -> Page:
+        """One page of a search: GET ``url``, refused (``EhrRejected``, nothing sent) when its origin is
+        not one the credentials may reach."""
+        try:
+            where = origin(url)
+        except ValueError:
+            raise EhrRejected("the EHR's page link is not an http(s) URL") from None
+        if where not in self.origins:
+            raise EhrRejected(f"the EHR's page link leads to {where}, not to the EHR's origin or a trusted one "
+                              "(FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN): refused, the credentials are not sent there")
+        response = self._request("GET", url, params=params)
+        return Page(self._json(response), response.headers.get("Date"))
+
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a search, following ``next`` links."""
-        page = self._json(self._request("GET", f"{self.base_url}/{resource_type}", params=params))
-        for _ in range(MAX_PAGES):
-            yield page
-            link = next((item.get("url") for item in page.get("link", []) if item.get("relation") == "next"), None)
-            if not link:
-                return
-            page = self._json(self._request("GET", link))
-        raise EhrRejected(f"the search of {resource_type} has more than {MAX_PAGES} pages")
+        """Every page of a search, following ``next`` links (``ehr.paging``; no retries: a pull retries
+        through its own ``Pager``)."""
+        return Pager(self, PagingPolicy(max_retries=0, max_count=self.max_count)).search(resource_type, params)
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
