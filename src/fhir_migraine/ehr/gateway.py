@@ -85,9 +85,11 @@ def transaction_response(item: Item) -> Resource:
 class EhrGateway:
     """Push (through the durable outbox) and pull, against one EHR."""
 
-    def __init__(self, settings: Settings, ehr: Ehr, *, probe_ehr: Ehr | None = None) -> None:
+    def __init__(self, settings: Settings, ehr: Ehr, *, probe_ehr: Ehr | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.ehr = ehr
+        self.sleep = sleep  # how a pull waits before asking a page again
         self.probe = EhrProbe(probe_ehr or ehr, interval=settings.ehr.probe_interval)
         self.outbox = Outbox(settings.database)
         o = settings.outbox
@@ -126,12 +128,12 @@ class EhrGateway:
             self._cursors = Cursors(self.settings.database)
         return self._cursors
 
-    def pager(self, *, sleep: Callable[[float], None] = time.sleep) -> Pager:
+    def pager(self) -> Pager:
         """The pages of one pull's searches: next links resolved and checked, ``_count`` bounded, a
         page the EHR is busy for asked again within the pull settings' bounds (``ehr.paging``)."""
         p = self.settings.pull
         policy = PagingPolicy(max_retries=p.max_retries, max_wait=p.max_wait, max_count=self.settings.ehr.max_count)
-        return Pager(self.ehr, policy, sleep=sleep)
+        return Pager(self.ehr, policy, sleep=self.sleep)
 
     def pull(self, patient: str, *, since: str | None = None, cursor: bool = False) -> Resource:
         """A searchset Bundle of the patient's resources of this project: all of them, those changed
