@@ -174,10 +174,14 @@ class FhirClient:
         response = self._request("GET", url, params=params)
         return Page(self._json(response), response.headers.get("Date"))
 
+    def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
+        """Every page of a search with its Date header, following ``next`` links (``ehr.paging``; no
+        retries: the gateway's pulls retry through a ``Pager`` of their own)."""
+        return Pager(self, PagingPolicy(max_retries=0, max_count=self.max_count)).pages(resource_type, params)
+
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a search, following ``next`` links (``ehr.paging``; no retries: a pull retries
-        through its own ``Pager``)."""
-        return Pager(self, PagingPolicy(max_retries=0, max_count=self.max_count)).search(resource_type, params)
+        """Every page (a searchset Bundle) of a search, as ``pages``."""
+        return (page.bundle for page in self.pages(resource_type, params))
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"

@@ -36,8 +36,9 @@ def patient_reference(text: str) -> str:
     return f"Patient/{match.group(2)}"
 
 
-def pull(pages: Pages, patient: str, *, since: str | None = None, count: int = PAGE_SIZE) -> dict[str, Any]:
-    """A searchset Bundle of the patient's resources of this project, changed since ``since``. Its
+def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None) -> dict[str, Any]:
+    """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
+    ``count`` (default ``PAGE_SIZE``) to a page. Its
     ``meta.lastUpdated`` is the EHR's clock when the pull began (``ehr_clock`` of the first page),
     absent when the EHR told none."""
     reference = patient_reference(patient)
@@ -46,7 +47,7 @@ def pull(pages: Pages, patient: str, *, since: str | None = None, count: int = P
     started: datetime | None = None
     first = True
     for resource_type, parameter, system in SEARCHES:
-        params = {parameter: reference, "identifier": f"{system}|", "_count": str(count)}
+        params = {parameter: reference, "identifier": f"{system}|", "_count": str(count or PAGE_SIZE)}
         if since:
             params["_lastUpdated"] = f"ge{since}"
         for page in pages.pages(resource_type, params):
