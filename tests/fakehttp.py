@@ -1,22 +1,28 @@
 """A fake EHR behind ``requests``: a ``Session`` whose ``request`` answers FHIR searches from the
 resources it holds, page by page, with ``next`` links in the form a test chooses, and answers
 scripted faults (a status with headers, or a ``requests`` exception) at chosen request numbers.
-Nothing goes on the network; every request is recorded with its headers."""
+Nothing goes on the network; every request is recorded with its headers. Also the example orders
+and diary month as the EHR would hold them."""
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from tests.conftest import EXAMPLES
+
 BASE = "https://ehr.example/fhir"
 LAST_UPDATED = "2026-11-30T10:00:00.000Z"
 DATE = "Mon, 30 Nov 2026 10:00:05 GMT"
+PATIENT = "Patient/123"
 
 #: How a next link is written, given the base URL, the resource type and the paging query.
 LINK_FORMS: dict[str, Callable[[str, str, str], str]] = {
@@ -116,6 +122,23 @@ class FakeEhrSession(requests.Session):
         if self.date is not None:
             headers["Date"] = self.date
         return response(200, bundle, headers)
+
+
+def stored(path: Path, first_id: int, patient: str = PATIENT) -> list[dict[str, Any]]:
+    """The resources of a transaction Bundle as the EHR would hold them: with ids, of ``patient``."""
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    found = []
+    for n, entry in enumerate(bundle["entry"], start=first_id):
+        resource = copy.deepcopy(entry["resource"])
+        resource["id"] = str(n)
+        resource["subject"] = {"reference": patient}
+        found.append(resource)
+    return found
+
+
+MONTH = stored(EXAMPLES / "diary" / "month.bundle.json", 1)
+RESCUE = stored(EXAMPLES / "bundles" / "ed-migraine-rescue.bundle.json", 100)
+VALPROATE = stored(EXAMPLES / "bundles" / "valproate-weight-based.bundle.json", 200)
 
 
 def observations(count: int, system: str, patient: str = "Patient/1") -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ import copy
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,27 +16,7 @@ from fhir_migraine.config import EhrSettings, PullSettings, Settings
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.identifiers import DIARY_SYSTEM
-from tests.conftest import EXAMPLES
-from tests.fakehttp import BASE, FakeEhrSession, Fault, observations
-
-PATIENT = "Patient/123"
-
-
-def _resources(path: Path, first_id: int, patient: str = PATIENT) -> list[dict[str, Any]]:
-    """The resources of a transaction Bundle as the EHR would hold them: with ids, of ``patient``."""
-    bundle = json.loads(path.read_text(encoding="utf-8"))
-    found = []
-    for n, entry in enumerate(bundle["entry"], start=first_id):
-        resource = copy.deepcopy(entry["resource"])
-        resource["id"] = str(n)
-        resource["subject"] = {"reference": patient}
-        found.append(resource)
-    return found
-
-
-MONTH = _resources(EXAMPLES / "diary" / "month.bundle.json", 1)
-RESCUE = _resources(EXAMPLES / "bundles" / "ed-migraine-rescue.bundle.json", 100)
-VALPROATE = _resources(EXAMPLES / "bundles" / "valproate-weight-based.bundle.json", 200)
+from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault, observations
 
 
 @pytest.fixture
