@@ -148,3 +148,15 @@ def test_a_resource_missing_any_element_never_fails_the_unmapping(kind: str, ind
     accounted = ({o["order_id"] for o in found["orders"]} | {e["entry_id"] for e in found["diary"]}
                  | {i.get("order_id") or i.get("entry_id") for i in found["incomplete"]})
     assert {RESCUE[0]["identifier"][0]["value"].split("/")[0], ENTRY_ID} <= accounted, found["incomplete"]
+
+
+def test_a_plain_http_gateway_origin_to_another_host_is_a_config_error(settings: Settings) -> None:
+    from fhir_migraine.ehr.gateway import client_from_settings
+    from fhir_migraine.errors import ConfigError
+
+    plain = replace(settings, ehr=replace(settings.ehr, gateway_origin="http://fhir-gateway.example"))
+    with pytest.raises(ConfigError, match="FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"):
+        client_from_settings(plain)
+    secure = replace(settings, ehr=replace(settings.ehr, gateway_origin="https://fhir-gateway.example"))
+    client = client_from_settings(secure)
+    assert isinstance(client, FhirClient) and "https://fhir-gateway.example:443" in client.origins
