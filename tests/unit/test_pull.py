@@ -14,7 +14,8 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.config import EhrSettings, PullSettings, Settings
 from fhir_migraine.ehr.client import FhirClient
-from fhir_migraine.ehr.gateway import EhrGateway
+from fhir_migraine.ehr.gateway import EhrGateway, client_from_settings
+from fhir_migraine.errors import ConfigError
 from fhir_migraine.identifiers import DIARY_SYSTEM
 from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault, observations
 
@@ -151,9 +152,6 @@ def test_a_resource_missing_any_element_never_fails_the_unmapping(kind: str, ind
 
 
 def test_a_plain_http_gateway_origin_to_another_host_is_a_config_error(settings: Settings) -> None:
-    from fhir_migraine.ehr.gateway import client_from_settings
-    from fhir_migraine.errors import ConfigError
-
     plain = replace(settings, ehr=replace(settings.ehr, gateway_origin="http://fhir-gateway.example"))
     with pytest.raises(ConfigError, match="FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"):
         client_from_settings(plain)
