@@ -68,6 +68,16 @@ def _summary(outcome: dict[str, Any] | None) -> str:
     return "; ".join(t for t in texts if t)[:500]
 
 
+def _answered_at(response: requests.Response) -> float | None:
+    """When the EHR answered by its own clock (the ``Date`` header), so that a ``Retry-After`` date is
+    measured on that clock and not skewed by ours; None without a usable header (ours is used)."""
+    try:
+        when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() if when is not None and when.tzinfo is not None else None
+
+
 def translate_status(response: requests.Response) -> EhrError:
     """The EhrError for an answer that is not a success."""
     status = response.status_code
@@ -75,7 +85,7 @@ def translate_status(response: requests.Response) -> EhrError:
     detail = _summary(outcome)
     message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
     meaning = STATUS_MEANING.get(status) or (EhrUnavailable if 500 <= status <= 599 else EhrRejected)
-    wait = retry_after(response.headers.get("Retry-After")) if meaning.retryable else None
+    wait = retry_after(response.headers.get("Retry-After"), now=_answered_at(response)) if meaning.retryable else None
     return meaning(message, status=status, outcome=outcome, retry_after=wait)
 
 
