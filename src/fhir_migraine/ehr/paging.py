@@ -115,7 +115,6 @@ class Pager:
         self.sleep = sleep
         self.clock = clock
         self.waited = 0.0  # seconds lost to failed pages so far: their attempts and the waits after them
-        self.retries = 0  # pages asked again so far
 
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[Resource]:
         """Every page (a searchset Bundle) of one search: what ``interface.Searches`` asks."""
@@ -152,7 +151,6 @@ class Pager:
                      number, resource_type, answer, wait, attempt)
             self.sleep(wait)
             self.waited += wait
-            self.retries += 1
 
     def _wait(self, error: EhrError, attempt: int, resource_type: str, number: int) -> float:
         """How long to wait before asking again: the EHR's ``Retry-After``, else a doubling backoff;
