@@ -38,9 +38,8 @@ def patient_reference(text: str) -> str:
 
 def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None) -> dict[str, Any]:
     """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
-    ``count`` (default ``PAGE_SIZE``) to a page. Its
-    ``meta.lastUpdated`` is the EHR's clock when the pull began (``ehr_clock`` of the first page),
-    absent when the EHR told none."""
+    ``count`` (default ``PAGE_SIZE``) to a page. Its ``meta.lastUpdated`` is the EHR's clock when the
+    pull began (``ehr_clock`` of the first page), absent when the EHR told none."""
     reference = patient_reference(patient)
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
