@@ -135,14 +135,19 @@ def test_one_step_that_cannot_be_read_is_reported_while_the_rest_unmaps(settings
 
 ENTRY_ID = MONTH[2]["identifier"][0]["value"]  # a day with an attack, a medication and a drink
 ORDER_AND_DAY = RESCUE + [r for r in MONTH if r["identifier"][0]["value"].split("/")[0] == ENTRY_ID]
-ELEMENTS = [(r["resourceType"], n, key) for n, r in enumerate(ORDER_AND_DAY) for key in r
-            if key not in ("resourceType", "id", "meta")]
+ELEMENTS = [(r["resourceType"], n, key, change) for n, r in enumerate(ORDER_AND_DAY) for key in r
+            if key not in ("resourceType", "id", "meta") for change in ("missing", "a-string")]
 
 
-@pytest.mark.parametrize(("kind", "index", "key"), ELEMENTS, ids=[f"{k}{i}-{e}" for k, i, e in ELEMENTS])
-def test_a_resource_missing_any_element_never_fails_the_unmapping(kind: str, index: int, key: str) -> None:
+@pytest.mark.parametrize(("kind", "index", "key", "change"), ELEMENTS, ids=[f"{k}{i}-{e}-{c}" for k, i, e, c in ELEMENTS])
+def test_a_resource_with_any_element_missing_or_mistyped_never_fails_the_unmapping(kind: str, index: int, key: str,
+                                                                                    change: str) -> None:
     resources = copy.deepcopy(ORDER_AND_DAY)
-    del resources[index][key], resources[index]["meta"]  # no profile claimed: only the base spec is checked
+    del resources[index]["meta"]  # no profile claimed: only the base spec is checked
+    if change == "missing":
+        del resources[index][key]
+    else:
+        resources[index][key] = "x"
     searchset = {"resourceType": "Bundle", "type": "searchset",
                  "entry": [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources]}
     found = operations.unmap_pulled(searchset)
