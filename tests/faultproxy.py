@@ -16,6 +16,8 @@ What the client sees, with ``requests`` as the client:
 - ``AfterUpstream(Down())``    forwarded (the upstream commits), then closed: ``ConnectionError``
 - ``Rewrite(edit)``            forwarded (the upstream commits), the upstream's answer comes back
                                with its body as ``edit`` returns it (a JSON body, as a dict)
+- ``RelativeLinks("base")``    forwarded; each ``Bundle.link.url`` of the answer made relative:
+                               ``?_getpages=…`` (``"base"``) or ``/fhir?_getpages=…`` (``"path"``)
 
 Run alone: ``python -m tests.faultproxy --listen 127.0.0.1:0 --upstream http://127.0.0.1:8090
 [--mode status:503]`` prints the port on the first line and serves until SIGINT or SIGTERM.
@@ -150,6 +152,45 @@ class Rewrite(Fault):
         return f"Rewrite({self.label})"
 
 
+@dataclass(frozen=True)
+class RelativeLinks(Fault):
+    """Forward, then rewrite each ``link.url`` of a Bundle answer as some EHRs write them: relative
+    to the FHIR base ``base_path`` (``"base"``: ``?_getpages=…``, ``Observation?code=1``) or as an
+    absolute path (``"path"``: ``/fhir?_getpages=…``)."""
+
+    form: str = "base"
+    base_path: str = "/fhir"
+
+    def __post_init__(self) -> None:
+        if self.form not in ("base", "path"):
+            raise ValueError(f"RelativeLinks form must be base or path, not {self.form!r}")
+
+    def rewrite(self, answer: _Answer) -> _Answer:
+        encoding = next((v.strip().lower() for k, v in answer.headers if k.lower() == "content-encoding"), "")
+        try:
+            body = json.loads(gzip.decompress(answer.body) if encoding == "gzip" else answer.body)
+        except (ValueError, OSError, EOFError):
+            return answer
+        if not isinstance(body, dict) or not isinstance(body.get("link"), list):
+            return answer
+        for link in body["link"]:
+            if isinstance(link, dict) and isinstance(link.get("url"), str):
+                link["url"] = self._relative(link["url"])
+        headers = [(k, v) for k, v in answer.headers if k.lower() != "content-encoding"]  # sent decoded
+        return _Answer(answer.status, answer.reason, headers, json.dumps(body).encode("utf-8"), answer.length)
+
+    def _relative(self, url: str) -> str:
+        parts = urlsplit(url)
+        query = f"?{parts.query}" if parts.query else ""
+        base = self.base_path.rstrip("/")
+        if self.form == "path" or not (parts.path == base or parts.path.startswith(base + "/")):
+            return parts.path + query
+        return parts.path[len(base) + 1:] + query
+
+    def __str__(self) -> str:
+        return f"RelativeLinks({self.form})"
+
+
 def outcome(code: int) -> str:
     """An OperationOutcome JSON saying that this status was injected by the proxy."""
     issue = {
@@ -162,7 +203,7 @@ def outcome(code: int) -> str:
 
 def parse_fault(spec: str) -> Fault:
     """A fault from its command-line spelling: ``down``, ``status:500``, ``toomany[:2]``,
-    ``slow:2.5``, ``cut``, ``after:<fault>``."""
+    ``slow:2.5``, ``cut``, ``after:<fault>``, ``relative[:base|path]``."""
     name, _, arg = spec.strip().partition(":")
     name = name.lower()
     if name == "down" and not arg:
@@ -177,6 +218,8 @@ def parse_fault(spec: str) -> Fault:
         return Slow(float(arg))
     if name == "after" and arg:
         return AfterUpstream(parse_fault(arg))
+    if name == "relative":
+        return RelativeLinks(arg or "base")
     raise ValueError(f"unknown fault {spec!r}")
 
 
@@ -397,6 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # nothing written: the client reads end-of-stream
         elif isinstance(fault, (Status, TooMany)):
             self._send(fault.answer())
+        elif isinstance(fault, RelativeLinks):
+            self._send(fault.rewrite(forwarded or self._forward(body)))
         elif isinstance(fault, Slow):
             answer = forwarded or self._forward(body)
             if self.server.closing.wait(fault.seconds):
@@ -489,7 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:0", help="host:port to listen on; port 0 picks a free one")
     parser.add_argument("--upstream", required=True, help="base URL of the EHR, e.g. http://127.0.0.1:8090")
     parser.add_argument(
-        "--mode", type=parse_fault, help="a standing fault: down, status:500, toomany:2, slow:2, cut, after:status:500"
+        "--mode", type=parse_fault,
+        help="a standing fault: down, status:500, toomany:2, slow:2, cut, after:status:500, relative:base"
     )
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")

@@ -7,11 +7,13 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
                                   max_body_bytes, max_diary_entries (what one request may carry),
                                   max_import_bytes (what one POST /imports upload may carry)
       ehr      EhrSettings        url, timeout, verify, transaction_size, allow_http,
-                                  probe_interval, probe_timeout (the readiness probe)
+                                  probe_interval, probe_timeout (the readiness probe),
+                                  gateway_origin (also trusted with the credentials), max_count
         auth   EhrAuthSettings    mode and the credentials that mode needs
       outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts, retry_after_cap,
                                   retention_days
       worker   WorkerSettings     enabled, interval
+      pull     PullSettings       max_retries, max_wait (of a page the EHR is busy for), cursor_overlap
       api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer,
                                   protocols_token
       orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
@@ -24,6 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fhir_migraine.errors import ConfigError
 from fhir_migraine.mapping.order_settings import ORDER_INTENTS, ORDER_STATUSES, OrderSettings
@@ -109,6 +112,10 @@ class EhrSettings:
     allow_http: bool = False  # plain http to a host that is not loopback
     probe_interval: float = 15.0  # seconds between readiness probes of the EHR
     probe_timeout: float = 3.0
+    # An origin (scheme://host[:port]) besides the URL's that the EHR's page links may lead to and
+    # the credentials may be sent to: an API gateway in front of the EHR.
+    gateway_origin: str | None = None
+    max_count: int = 200  # the largest _count asked of the EHR (Oracle Health's documented maximum)
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,17 @@ class WorkerSettings:
 
     enabled: bool = True
     interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class PullSettings:
+    """Pulls from the EHR: how often one page the EHR is busy for (429, 503) or slow with is asked
+    again, how many seconds one pull may wait in all, and how far back of the EHR's clock a cursor
+    pull starts the next one (see docs/pull.md)."""
+
+    max_retries: int = 5
+    max_wait: float = 60.0
+    cursor_overlap: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiAuthSettings = field(default_factory=ApiAuthSettings)
     orders: OrderSettings = field(default_factory=OrderSettings)
+    pull: PullSettings = field(default_factory=PullSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -193,6 +212,13 @@ class Settings:
             allow_http=read.flag("FHIR_MIGRAINE_EHR_ALLOW_HTTP", EhrSettings.allow_http),
             probe_interval=read.number("FHIR_MIGRAINE_EHR_PROBE_INTERVAL", EhrSettings.probe_interval, positive=True),
             probe_timeout=read.number("FHIR_MIGRAINE_EHR_PROBE_TIMEOUT", EhrSettings.probe_timeout, positive=True),
+            gateway_origin=_origin(read.text("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"), "FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"),
+            max_count=read.integer("FHIR_MIGRAINE_EHR_MAX_COUNT", EhrSettings.max_count, low=1),
+        )
+        pull = PullSettings(
+            max_retries=read.integer("FHIR_MIGRAINE_PULL_MAX_RETRIES", PullSettings.max_retries, low=0),
+            max_wait=read.number("FHIR_MIGRAINE_PULL_MAX_WAIT", PullSettings.max_wait),
+            cursor_overlap=read.number("FHIR_MIGRAINE_PULL_CURSOR_OVERLAP", PullSettings.cursor_overlap),
         )
         outbox = OutboxSettings(
             retry_base=read.number("FHIR_MIGRAINE_RETRY_BASE", OutboxSettings.retry_base),
@@ -216,7 +242,7 @@ class Settings:
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
         return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api,
-                   _order_settings(read))
+                   _order_settings(read), pull)
 
 
 class _Reader:
@@ -299,6 +325,22 @@ def _pem(value: str | None, name: str) -> str | None:
         raise ConfigError(f"{name}: cannot read the PEM file {value!r} ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{name}: {value!r} is not a PEM text file") from None
+
+
+def _origin(value: str | None, name: str) -> str | None:
+    """An origin as ``scheme://host[:port]``: http(s), a host, nothing after (no path, query or user)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username is not None or port == -1):
+        raise ConfigError(f"{name} must be an origin such as https://fhir-gateway.example.org (scheme, host and "
+                          f"optional port, nothing else), got {value!r}")
+    return value.rstrip("/")
 
 
 def _ehr_auth(read: _Reader) -> EhrAuthSettings:

@@ -12,6 +12,7 @@
     ├── ConfigError       the service or CLI is configured wrongly (500 at start-up, exit 2)
     └── EhrError          the EHR could not be reached or refused (502, exit 3)
         ├── EhrUnavailable    retryable: connection error, timeout, 408, 425, 429, 5xx
+        │   ├── EhrTimeout    retryable: the EHR did not answer within our time-out
         │   └── EhrConflict   retryable: 409, a write that raced another one (a concurrent create)
         ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
         │   └── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
@@ -191,6 +192,12 @@ class EhrUnavailable(EhrError):
 
     http_status = 503
     retryable = True
+
+
+class EhrTimeout(EhrUnavailable):
+    """Retryable: the EHR did not accept the connection, or did not answer, within our time-out."""
+
+    issue_code = "timeout"
 
 
 class EhrConflict(EhrUnavailable):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fhir_migraine import operations
-from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
+from fhir_migraine.config import EhrSettings, OutboxSettings, PullSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
 from fhir_migraine.inputs.diary_files import Located
@@ -76,7 +76,8 @@ def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) ->
 def test_pull_since_and_the_cursor_fetch_only_what_changed(service, ehr, run_id: str, tmp_path: Path) -> None:
     patient = f"Patient/it-{run_id}"
     diary = example_diary(run_id, patient)
-    gateway = EhrGateway(Settings(database=str(tmp_path / "cursors.sqlite3")), ehr)
+    # No overlap: the second pull then asks from the instant the first began by the EHR's clock.
+    gateway = EhrGateway(Settings(database=str(tmp_path / "cursors.sqlite3"), pull=PullSettings(cursor_overlap=0)), ehr)
     wait_until_settled(service, [service.post("/diary", json=diary[:10]).get_json()["outbox_id"]])
     assert len(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == 10
     first = gateway.pull(patient, cursor=True)

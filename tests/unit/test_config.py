@@ -19,6 +19,7 @@ from fhir_migraine.config import (
     HttpSettings,
     OrderSettings,
     OutboxSettings,
+    PullSettings,
     Settings,
     WorkerSettings,
     order_settings_from_env,
@@ -40,6 +41,8 @@ def test_nothing_set_gives_the_defaults() -> None:
     assert settings.worker == WorkerSettings(enabled=True, interval=0.5)
     assert settings.api == ApiAuthSettings(token=None, jwt_key=None, jwt_algorithms=("RS256", "ES256"))
     assert settings.orders == OrderSettings(status="draft", intent="order", weight_observation=False)
+    assert settings.pull == PullSettings(max_retries=5, max_wait=60.0, cursor_overlap=60.0)
+    assert (settings.ehr.gateway_origin, settings.ehr.max_count) == (None, 200)
 
 
 def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
@@ -83,17 +86,23 @@ def test_every_variable_lands_in_its_place(tmp_path: Path) -> None:
         "FHIR_MIGRAINE_ORDER_STATUS": "Active",
         "FHIR_MIGRAINE_ORDER_INTENT": "original-order",
         "FHIR_MIGRAINE_WEIGHT_OBSERVATION": "true",
+        "FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN": "https://fhir-gateway.example:8443/",
+        "FHIR_MIGRAINE_EHR_MAX_COUNT": "50",
+        "FHIR_MIGRAINE_PULL_MAX_RETRIES": "0",
+        "FHIR_MIGRAINE_PULL_MAX_WAIT": "15",
+        "FHIR_MIGRAINE_PULL_CURSOR_OVERLAP": "0",
         "UNRELATED": "ignored",
     })
     assert (settings.database, settings.seed_protocols) == ("/data/fm.sqlite3", str(tmp_path))
     assert settings.http == HttpSettings("0.0.0.0", 9000, 4, 16, 5.0, 65536, 50, 1048576, 20.0)
     assert settings.ehr == EhrSettings("https://ehr.example/fhir", 12.5, False, 25, EhrAuthSettings(mode="bearer", token="ehr-token"),
-                                       True, 30.0, 1.5)
+                                       True, 30.0, 1.5, "https://fhir-gateway.example:8443", 50)
     assert settings.outbox == OutboxSettings(0.5, 60.0, 30.0, 7, 600.0, 7.0)
     assert settings.worker == WorkerSettings(False, 2.0)
     assert settings.api == ApiAuthSettings("caller-token", PUBLIC_PEM, ("ES256", "RS256"), "fhir-migraine", "https://idp.example",
                                            "author-token")
     assert settings.orders == OrderSettings("active", "original-order", True)
+    assert settings.pull == PullSettings(0, 15.0, 0.0)
 
 
 def test_an_import_may_carry_256_mib_unless_set_otherwise() -> None:
@@ -137,6 +146,11 @@ BAD = [
     ("FHIR_MIGRAINE_ORDER_STATUS", "completed"), ("FHIR_MIGRAINE_ORDER_STATUS", "on-hold"),
     ("FHIR_MIGRAINE_ORDER_INTENT", "filler-order"), ("FHIR_MIGRAINE_ORDER_INTENT", "directive"),
     ("FHIR_MIGRAINE_WEIGHT_OBSERVATION", "sometimes"),
+    ("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN", "fhir-gateway.example"), ("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN", "https://gw.example/fhir"),
+    ("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN", "ftp://gw.example"), ("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN", "https://gw.example:x"),
+    ("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN", "https://user@gw.example"), ("FHIR_MIGRAINE_EHR_MAX_COUNT", "0"),
+    ("FHIR_MIGRAINE_PULL_MAX_RETRIES", "-1"), ("FHIR_MIGRAINE_PULL_MAX_WAIT", "-5"),
+    ("FHIR_MIGRAINE_PULL_CURSOR_OVERLAP", "a minute"),
 ]
 
 

@@ -8,7 +8,15 @@ import pytest
 import requests
 
 from fhir_migraine.ehr.client import STATUS_MEANING, retry_after, translate_exception, translate_status
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable, EhrUnsupported
+from fhir_migraine.errors import (
+    EhrAuthError,
+    EhrConflict,
+    EhrError,
+    EhrRejected,
+    EhrTimeout,
+    EhrUnavailable,
+    EhrUnsupported,
+)
 
 
 def _all_request_exceptions() -> list[type[requests.RequestException]]:
@@ -24,7 +32,8 @@ def test_every_requests_exception_becomes_an_ehr_error(cls: type[requests.Reques
     exc = cls("boom", "doc", 0) if issubclass(cls, ValueError) else cls("boom")
     error = translate_exception(exc)
     assert isinstance(error, EhrError)
-    assert type(error) in (EhrUnavailable, EhrRejected)
+    assert type(error) in (EhrUnavailable, EhrTimeout, EhrRejected)
+    assert (type(error) is EhrTimeout) is issubclass(cls, requests.exceptions.Timeout)
     assert "boom" not in error.message, "messages come from the project, not from the URL or payload"
 
 
@@ -96,3 +105,11 @@ def test_429_carries_retry_after_in_seconds() -> None:
 def test_retry_after_may_be_an_http_date() -> None:
     assert retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == pytest.approx(30.0)
     assert retry_after("soon") is None
+
+
+def test_a_retry_after_date_is_measured_on_the_ehrs_clock_when_it_sends_one() -> None:
+    # The EHR's clock is a year behind ours: its Retry-After date is still 30 s after its Date.
+    headers = {"Retry-After": "Tue, 25 Nov 2025 10:00:30 GMT", "Date": "Tue, 25 Nov 2025 10:00:00 GMT"}
+    assert translate_status(_response(503, b"", headers)).retry_after == pytest.approx(30.0)
+    without_date = translate_status(_response(503, b"", {"Retry-After": "Tue, 25 Nov 2025 10:00:30 GMT"}))
+    assert without_date.retry_after == 0.0, "a date already past on our clock: no wait"

@@ -24,6 +24,7 @@ from tests.faultproxy import (
     Down,
     Fault,
     FaultProxy,
+    RelativeLinks,
     Rewrite,
     Slow,
     Status,
@@ -69,6 +70,11 @@ def _upstream_handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             with upstream.lock:
                 upstream.calls.append(call)
             data = json.dumps({"method": call.method, "path": call.path, "body": body.decode()}).encode()
+            if self.path.startswith("/fhir/Observation"):  # a searchset page with absolute links
+                data = json.dumps({"resourceType": "Bundle", "type": "searchset", "link": [
+                    {"relation": "self", "url": "http://upstream.example/fhir/Observation?code=1"},
+                    {"relation": "next", "url": "http://upstream.example/fhir?_getpages=a&_getpagesoffset=2"},
+                ]}).encode()
             self.send_response(201 if self.command == "POST" else 200)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Location", "http://upstream.example/fhir/Bundle/1")
@@ -369,6 +375,24 @@ def test_an_unreachable_upstream_answers_502() -> None:
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize(
+    ("form", "links"),
+    [("base", ["Observation?code=1", "?_getpages=a&_getpagesoffset=2"]),
+     ("path", ["/fhir/Observation?code=1", "/fhir?_getpages=a&_getpagesoffset=2"])],
+)
+def test_relative_links_rewrites_the_links_of_a_bundle_and_nothing_else(proxy: FaultProxy, upstream: Upstream,
+                                                                        form: str, links: list[str]) -> None:
+    proxy.set_mode(RelativeLinks(form))
+    page = requests.get(f"{proxy.url}/fhir/Observation?code=1", timeout=2)
+    other = requests.get(f"{proxy.url}/fhir/metadata", timeout=2)
+
+    assert [link["url"] for link in page.json()["link"]] == links
+    assert page.json()["type"] == "searchset"
+    assert other.json() == {"method": "GET", "path": "/fhir/metadata", "body": ""}
+    assert upstream.count == 2
+    assert proxy.faults_applied == [f"RelativeLinks({form})"] * 2
+
+
 def test_only_faults_can_be_set(proxy: FaultProxy) -> None:
     with pytest.raises(TypeError):
         proxy.set_faults(500)  # type: ignore[arg-type]
@@ -384,6 +408,8 @@ def test_only_faults_can_be_set(proxy: FaultProxy) -> None:
         ("slow:2.5", Slow(2.5)),
         ("cut", CutMidResponse()),
         ("after:status:500", AfterUpstream(Status(500))),
+        ("relative", RelativeLinks("base")),
+        ("relative:path", RelativeLinks("path")),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -391,7 +417,7 @@ def test_each_fault_has_a_command_line_spelling(spec: str, fault: Fault) -> None
     assert parse_fault(spec) == fault
 
 
-@pytest.mark.parametrize("spec", ["", "status", "slow", "after", "explode"], ids=repr)
+@pytest.mark.parametrize("spec", ["", "status", "slow", "after", "explode", "relative:host"], ids=repr)
 def test_an_unknown_fault_spelling_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_fault(spec)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway, transaction_response
+from fhir_migraine.ehr.interface import Page
 from fhir_migraine.errors import EhrRejected, EhrUnavailable, InputError
 from tests.conftest import EXAMPLES
 
@@ -18,7 +18,9 @@ MONTH = json.loads((EXAMPLES / "diary" / "month.bundle.json").read_text(encoding
 
 
 class FakeEhr:
-    """Answers transactions (or raises the scripted error), searches with the resources it holds."""
+    """Answers transactions (or raises the scripted error), searches with the resources it holds (one page)."""
+
+    base_url = "http://ehr.invalid/fhir"
 
     def __init__(self, *errors: Exception) -> None:
         self.errors = list(errors)
@@ -35,13 +37,16 @@ class FakeEhr:
         entries = [{"response": {"status": "201 Created"}} for _ in bundle["entry"]]
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
-    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def get_page(self, url: str, params: dict[str, str] | None = None) -> Page:
+        resource_type = url.removeprefix(f"{self.base_url}/")
+        params = params or {}
         self.searches.append((resource_type, params))
         system = params["identifier"].rstrip("|")
         found = [r for r in self.resources if r["resourceType"] == resource_type
                  and any(i.get("system") == system for i in r.get("identifier", []))]
         entries = [{"fullUrl": f"{resource_type}/{n}", "resource": {**r, "id": f"{n}"}} for n, r in enumerate(found)]
-        yield {"resourceType": "Bundle", "type": "searchset", "meta": {"lastUpdated": "2026-12-01T08:00:00Z"}, "entry": entries}
+        return Page({"resourceType": "Bundle", "type": "searchset", "meta": {"lastUpdated": "2026-12-01T08:00:00Z"},
+                     "entry": entries})
 
     def metadata(self) -> dict[str, Any]:
         self.metadata_calls += 1

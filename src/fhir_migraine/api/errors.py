@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from fhir_migraine.errors import FhirMigraineError, Problem, TooLarge
+from fhir_migraine.errors import EhrUnavailable, FhirMigraineError, Problem, TooLarge
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -42,8 +43,13 @@ def _fhir_request() -> bool:
 
 def _ours(exc: FhirMigraineError) -> Response:
     if _fhir_request():
-        return operation_outcome(exc.http_status, exc.issue_code, exc.message, [p.as_dict() for p in exc.problems])
-    return problem(exc.http_status, exc.title, exc.message, [p.as_dict() for p in exc.problems])
+        answer = operation_outcome(exc.http_status, exc.issue_code, exc.message, [p.as_dict() for p in exc.problems])
+    else:
+        answer = problem(exc.http_status, exc.title, exc.message, [p.as_dict() for p in exc.problems])
+    if isinstance(exc, EhrUnavailable) and exc.retry_after is not None:
+        # The EHR's own wait, passed on: a 503 may say when to come back (RFC 9110 section 10.2.3).
+        answer.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+    return answer
 
 
 def _http(exc: HTTPException) -> Response:

@@ -65,12 +65,15 @@ INVALID_PULLED = {
 }
 INCOMPLETE = {
     "type": "array",
-    "description": "Orders or diary entries that could not be read back because some of their resources were invalid.",
-    "items": {"type": "object"},
+    "description": "Orders or diary entries that could not be read back: some of their resources were invalid, missing, "
+                   "or lacked what reading them back needs; `problem` says which and why.",
+    "items": {"type": "object", "properties": {"order_id": {"type": "string"}, "entry_id": {"type": "string"},
+                                               "problem": {"type": "string"}}},
 }
 FHIR_RESOURCE = {"application/fhir+json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}
 PROFILE = {"name": "profile", "in": "query", "schema": {"type": "string"}, "description": "Validate against this profile (canonical URL)."}
-EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text.")
+EHR_FAILED = _problem("The EHR could not be reached (503) or refused (502); `detail` carries its OperationOutcome text. "
+                      "A 503 carries `Retry-After` when the EHR asked for a wait.")
 PATIENT = {"name": "patient", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "Patient/123 or 123"}
 SINCE = {"name": "since", "in": "query", "schema": {"type": "string"},

@@ -3,7 +3,7 @@
 Every failure becomes an ``EhrError`` here, in one place (``translate_status`` for answers,
 ``translate_exception`` for the rest, ``answers.check_answer`` for a transaction's entries), by
 what the answer means (``statuses``): connection errors, timeouts, 408, 425, 429 and 5xx are
-``EhrUnavailable`` (retryable, with ``Retry-After``); a 409 is ``EhrConflict`` (retryable: a write
+``EhrUnavailable`` (retryable, with ``Retry-After``; a time-out of ours is its ``EhrTimeout``); a 409 is ``EhrConflict`` (retryable: a write
 that raced another, such as two transactions creating the same placeholder Patient); a 401 after
 one fresh token, or a failing token endpoint, is ``EhrAuthError``; 405, 501, 505 and an
 OperationOutcome ``not-supported`` are ``EhrUnsupported`` (final: the EHR cannot do it); other 4xx
@@ -16,20 +16,20 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
 
 from fhir_migraine.ehr.answers import check_answer
-from fhir_migraine.ehr.interface import Auth, NoAuth
+from fhir_migraine.ehr.interface import Auth, NoAuth, Page
+from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
 from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
-from fhir_migraine.errors import EhrError, EhrRejected, EhrUnavailable
+from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable
 
 __all__ = ["STATUS_MEANING", "FhirClient", "retry_after", "translate_exception", "translate_status"]
 
 FHIR_JSON = "application/fhir+json"
-MAX_PAGES = 10_000
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -56,6 +56,16 @@ def _outcome(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
 
 
+def _answered_at(response: requests.Response) -> float | None:
+    """When the EHR answered by its own clock (the ``Date`` header), so that a ``Retry-After`` date is
+    measured on that clock and not skewed by ours; None without a usable header (ours is used)."""
+    try:
+        when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() if when is not None and when.tzinfo is not None else None
+
+
 def translate_status(response: requests.Response) -> EhrError:
     """The EhrError for an answer that is not a success."""
     status = response.status_code
@@ -63,7 +73,7 @@ def translate_status(response: requests.Response) -> EhrError:
     detail = outcome_summary(outcome)
     message = f"the EHR answered {status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
     found = meaning(status, outcome)
-    wait = retry_after(response.headers.get("Retry-After")) if found.retryable else None
+    wait = retry_after(response.headers.get("Retry-After"), now=_answered_at(response)) if found.retryable else None
     return found(message, status=status, outcome=outcome, retry_after=wait)
 
 
@@ -74,7 +84,7 @@ def translate_exception(exc: requests.RequestException) -> EhrError:
     if isinstance(exc, requests.exceptions.SSLError):
         return EhrUnavailable("TLS handshake with the EHR failed (is its certificate trusted?)")
     if isinstance(exc, requests.exceptions.Timeout):
-        return EhrUnavailable(f"the EHR did not answer in time ({type(exc).__name__})")
+        return EhrTimeout(f"the EHR did not answer in time ({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return EhrUnavailable("could not connect to the EHR, or the connection broke")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -87,7 +97,8 @@ def translate_exception(exc: requests.RequestException) -> EhrError:
 
 
 class FhirClient:
-    """One EHR's FHIR API."""
+    """One EHR's FHIR API. Credentials go only to the base URL's origin and the ``trusted_origins``
+    (an API gateway the EHR's links lead to): a page link elsewhere is refused before any request."""
 
     def __init__(
         self,
@@ -98,8 +109,15 @@ class FhirClient:
         connect_timeout: float = 5.0,
         verify: bool | str = True,
         session: requests.Session | None = None,
+        trusted_origins: Iterable[str] = (),
+        max_count: int = PagingPolicy.max_count,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        try:
+            self.origins = frozenset({origin(self.base_url), *(origin(o) for o in trusted_origins)})
+        except ValueError:
+            raise ConfigError("the EHR URL and any trusted origin must be absolute http(s) URLs") from None
+        self.max_count = max_count
         self.auth = auth or NoAuth()
         self.timeout = (connect_timeout, timeout)
         self.session = session or requests.Session()
@@ -144,16 +162,27 @@ class FhirClient:
         check_answer(bundle, answer, retry_after=retry_after(response.headers.get("Retry-After")))
         return answer
 
+    def get_page(self, url: str, params: dict[str, str] | None = None) -> Page:
+        """One page of a search: GET ``url``, refused (``EhrRejected``, nothing sent) when its origin is
+        not one the credentials may reach."""
+        try:
+            where = origin(url)
+        except ValueError:
+            raise EhrRejected("the EHR's page link is not an http(s) URL") from None
+        if where not in self.origins:
+            raise EhrRejected(f"the EHR's page link leads to {where}, not to the EHR's origin or a trusted one "
+                              "(FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN): refused, the credentials are not sent there")
+        response = self._request("GET", url, params=params)
+        return Page(self._json(response), response.headers.get("Date"))
+
+    def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
+        """Every page of a search with its Date header, following ``next`` links (``ehr.paging``; no
+        retries: the gateway's pulls retry through a ``Pager`` of their own)."""
+        return Pager(self, PagingPolicy(max_retries=0, max_count=self.max_count)).pages(resource_type, params)
+
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a search, following ``next`` links."""
-        page = self._json(self._request("GET", f"{self.base_url}/{resource_type}", params=params))
-        for _ in range(MAX_PAGES):
-            yield page
-            link = next((item.get("url") for item in page.get("link", []) if item.get("relation") == "next"), None)
-            if not link:
-                return
-            page = self._json(self._request("GET", link))
-        raise EhrRejected(f"the search of {resource_type} has more than {MAX_PAGES} pages")
+        """Every page (a searchset Bundle) of a search, as ``pages``."""
+        return (page.bundle for page in self.pages(resource_type, params))
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"

@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +23,9 @@ from fhir_migraine import operations
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.outbox import Item, Outbox
+from fhir_migraine.ehr.paging import Pager, PagingPolicy
 from fhir_migraine.ehr.probe import EhrProbe
-from fhir_migraine.ehr.pull import Cursors, patient_reference, pull
+from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.errors import ConfigError, InputError, Problem
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
@@ -45,19 +45,23 @@ def client_from_settings(settings: Settings, *, timeout: float | None = None) ->
     if not ehr.url:
         raise ConfigError("no EHR is configured: set FHIR_MIGRAINE_EHR_URL")
     check_ehr_url(ehr.url, allow_http=ehr.allow_http)
+    trusted = [ehr.gateway_origin] if ehr.gateway_origin else []
+    for gateway_origin in trusted:
+        check_ehr_url(gateway_origin, allow_http=ehr.allow_http, what="FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN")
     auth = auth_from_settings(ehr.auth, fhir_base=ehr.url, verify=ehr.verify, timeout=timeout or ehr.timeout)
-    return FhirClient(ehr.url, auth=auth, timeout=timeout or ehr.timeout, verify=ehr.verify)
+    return FhirClient(ehr.url, auth=auth, timeout=timeout or ehr.timeout, verify=ehr.verify,
+                      trusted_origins=trusted, max_count=ehr.max_count)
 
 
-def check_ehr_url(url: str, *, allow_http: bool = False) -> None:
+def check_ehr_url(url: str, *, allow_http: bool = False, what: str = "the EHR URL") -> None:
     """ConfigError unless ``url`` is an https URL, or an http one to this machine (or allowed):
     patient data and the EHR credentials must not cross a network in clear text."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"the EHR URL must be an http(s) URL with a host, got {parts.scheme or 'no'} scheme")
+        raise ConfigError(f"{what} must be an http(s) URL with a host, got {parts.scheme or 'no'} scheme")
     if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
         raise ConfigError(
-            "the EHR URL uses plain http to a host that is not this machine: use https, or set "
+            f"{what} uses plain http to a host that is not this machine: use https, or set "
             "FHIR_MIGRAINE_EHR_ALLOW_HTTP=true for a test EHR on a trusted network"
         )
 
@@ -82,9 +86,11 @@ def transaction_response(item: Item) -> Resource:
 class EhrGateway:
     """Push (through the durable outbox) and pull, against one EHR."""
 
-    def __init__(self, settings: Settings, ehr: Ehr, *, probe_ehr: Ehr | None = None) -> None:
+    def __init__(self, settings: Settings, ehr: Ehr, *, probe_ehr: Ehr | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self.ehr = ehr
+        self.sleep = sleep  # how a pull waits before asking a page again
         self.probe = EhrProbe(probe_ehr or ehr, interval=settings.ehr.probe_interval)
         self.outbox = Outbox(settings.database)
         o = settings.outbox
@@ -123,21 +129,30 @@ class EhrGateway:
             self._cursors = Cursors(self.settings.database)
         return self._cursors
 
+    def pager(self) -> Pager:
+        """The pages of one pull's searches: next links resolved and checked, ``_count`` bounded, a
+        page the EHR is busy for asked again within the pull settings' bounds (``ehr.paging``)."""
+        p = self.settings.pull
+        policy = PagingPolicy(max_retries=p.max_retries, max_wait=p.max_wait, max_count=self.settings.ehr.max_count)
+        return Pager(self.ehr, policy, sleep=self.sleep)
+
     def pull(self, patient: str, *, since: str | None = None, cursor: bool = False) -> Resource:
         """A searchset Bundle of the patient's resources of this project: all of them, those changed
         since ``since``, or (``cursor``) those changed since this patient's previous cursor pull,
-        which then moves the cursor to this pull's start."""
+        which then moves the cursor to this pull's start by the EHR's clock, less the overlap."""
         reference = patient_reference(patient)
         if since is not None and cursor:
             raise InputError.of([Problem("$.since", "give since or cursor, not both")], "request")
         if since is not None and parse_instant(since) is None:
             raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        count = self.settings.ehr.max_count
         if not cursor:
-            return pull(self.ehr, reference, since=since)
-        # The new cursor is taken before the search, so nothing written during the pull is skipped next time.
-        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        bundle = pull(self.ehr, reference, since=self.cursors.get(reference))
-        self.cursors.set(reference, started)
+            return pull(self.pager(), reference, since=since, count=count)
+        bundle = pull(self.pager(), reference, since=self.cursors.get(reference), count=count)
+        # Taken from the EHR's clock at the first page, so nothing written during the pull is skipped next time.
+        following = cursor_after(bundle, self.settings.pull.cursor_overlap)
+        if following is not None:
+            self.cursors.set(reference, following)
         return bundle
 
     def pull_unmapped(self, patient: str, *, since: str | None = None, cursor: bool = False,

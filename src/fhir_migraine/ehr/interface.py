@@ -53,8 +53,33 @@ class Searches(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: the searchset Bundle and the answer's ``Date`` header (the EHR's clock,
+    RFC 9110 section 6.6.1), None when the EHR sent none."""
+
+    bundle: Resource
+    date: str | None = None
+
+
+class Pages(Protocol):
+    """Answers searches page by page, with each answer's date (what a pull asks; ``ehr.paging``)."""
+
+    def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
+        """Every page of one search, or an ``EhrError``."""
+        ...
+
+
 class Ehr(Transactions, Searches, Protocol):
-    """A whole EHR: transactions, searches, and its CapabilityStatement (what readiness checks)."""
+    """A whole EHR: transactions, searches, one page by its URL (what ``ehr.paging`` follows links
+    with), and its CapabilityStatement (what readiness checks)."""
+
+    base_url: str
+
+    def get_page(self, url: str, params: dict[str, str] | None = None) -> Page:
+        """One page from one GET of ``url``, or an ``EhrError`` (an ``EhrRejected`` for a URL of an
+        origin the credentials may not be sent to)."""
+        ...
 
     def metadata(self) -> Resource:
         """The CapabilityStatement, or an ``EhrError``."""

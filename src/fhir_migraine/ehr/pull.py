@@ -1,14 +1,21 @@
-"""Pull a patient's resources of this project back from the EHR (every page of each search)."""
+"""Pull a patient's resources of this project back from the EHR (every page of each search), and
+the instant by the EHR's clock that the next cursor pull starts from."""
 
 from __future__ import annotations
 
+import email.utils
+import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fhir_migraine.ehr.interface import Searches
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.ehr.interface import Page, Pages
+from fhir_migraine.errors import EhrUnavailable, InputError, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.store import Store
+
+log = logging.getLogger(__name__)
 
 # Each search asks for one identifier system of ours ("system|" matches any value in it).
 SEARCHES = (
@@ -17,7 +24,7 @@ SEARCHES = (
     ("Observation", "subject", ORDER_WEIGHT_SYSTEM),
     ("Observation", "subject", DIARY_SYSTEM),
 )
-PAGE_SIZE = 200
+PAGE_SIZE = 200  # asked as _count; the client brings it down to FHIR_MIGRAINE_EHR_MAX_COUNT
 _REFERENCE = re.compile(r"^(Patient/)?([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -29,29 +36,86 @@ def patient_reference(text: str) -> str:
     return f"Patient/{match.group(2)}"
 
 
-def pull(client: Searches, patient: str, *, since: str | None = None) -> dict[str, Any]:
-    """A searchset Bundle of the patient's resources of this project, changed since ``since``."""
+def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None) -> dict[str, Any]:
+    """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
+    ``count`` (default ``PAGE_SIZE``) to a page. Its ``meta.lastUpdated`` is the EHR's clock when the
+    pull began (``ehr_clock`` of the first page), absent when the EHR told none."""
     reference = patient_reference(patient)
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
-    searched_at: str | None = None
+    started: datetime | None = None
+    first = True
     for resource_type, parameter, system in SEARCHES:
-        params = {parameter: reference, "identifier": f"{system}|", "_count": str(PAGE_SIZE)}
+        params = {parameter: reference, "identifier": f"{system}|", "_count": str(count or PAGE_SIZE)}
         if since:
             params["_lastUpdated"] = f"ge{since}"
-        for page in client.search(resource_type, params):
-            searched_at = searched_at or page.get("meta", {}).get("lastUpdated")
-            for entry in page.get("entry", []) or []:
-                resource = entry.get("resource") or {}
+        for page in pages.pages(resource_type, params):
+            if first:
+                started, first = ehr_clock(page), False
+            for entry in _matches(page.bundle, resource_type):
+                resource = entry["resource"]
+                # An EHR that ignores the identifier parameter answers with all the patient's resources
+                # of the type: only those carrying an identifier of ours are kept.
+                if not _has_system(resource, system):
+                    continue
                 key = f"{resource.get('resourceType')}/{resource.get('id')}"
                 if key in seen:
                     continue
                 seen.add(key)
-                entries.append({"fullUrl": entry.get("fullUrl", key), "resource": resource, "search": {"mode": "match"}})
+                url = entry.get("fullUrl")
+                entries.append({"fullUrl": url if isinstance(url, str) else key, "resource": resource,
+                                "search": {"mode": "match"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
-    if searched_at:
-        bundle["meta"] = {"lastUpdated": searched_at}
+    if started is not None:
+        bundle["meta"] = {"lastUpdated": instant_text(started)}
+    else:
+        log.warning("the EHR's first search page carried neither meta.lastUpdated nor a Date header")
     return bundle
+
+
+def ehr_clock(page: Page) -> datetime | None:
+    """When the EHR answered, by its own clock: the page's ``Bundle.meta.lastUpdated`` (for a
+    searchset, when the search ran), else the answer's ``Date`` header; None when it gives neither."""
+    meta = page.bundle.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    found = parse_instant(stamp) if isinstance(stamp, str) else None
+    if found is None and page.date:
+        try:
+            found = email.utils.parsedate_to_datetime(page.date)
+        except (TypeError, ValueError):
+            found = None
+        if found is not None and found.tzinfo is None:
+            found = None  # RFC 9110 dates are in GMT; one without a zone is not an HTTP-date
+    return found.astimezone(UTC) if found is not None else None
+
+
+def cursor_after(bundle: dict[str, Any], overlap: float) -> str | None:
+    """The ``since`` of the next cursor pull: the EHR's clock when this pull began, less ``overlap``
+    seconds (a write the EHR stamped just before the search but committed after it is not skipped);
+    None when the EHR told no time (the cursor then stays where it was)."""
+    meta = bundle.get("meta")
+    stamp = parse_instant(meta.get("lastUpdated", "")) if isinstance(meta, dict) else None
+    return instant_text(stamp - timedelta(seconds=overlap)) if stamp is not None else None
+
+
+def instant_text(value: datetime) -> str:
+    """A FHIR instant in UTC with milliseconds."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _matches(page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    """The entries of the resources a searchset page matched; an ``OperationOutcome`` it carries
+    (``search.mode`` ``outcome``, a warning about the search) is not one."""
+    entries = page.get("entry", [])
+    if page.get("resourceType") != "Bundle" or not isinstance(entries, list) \
+            or not all(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries):
+        raise EhrUnavailable(f"the EHR answered the {resource_type} search with something that is not a searchset Bundle")
+    return [e for e in entries if not (isinstance(e.get("search"), dict) and e["search"].get("mode") == "outcome")]
+
+
+def _has_system(resource: dict[str, Any], system: str) -> bool:
+    identifiers = resource.get("identifier")
+    return isinstance(identifiers, list) and any(isinstance(i, dict) and i.get("system") == system for i in identifiers)
 
 
 class Cursors:

@@ -31,20 +31,35 @@ def orders_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None =
     root = Reader(bundle)
     groups: dict[str, list[Reader]] = {}
     weights: dict[str, Reader] = {}
+    unreadable: dict[str, list[str]] = {}  # order id -> why one of its requests cannot be read
     for entry in (root.opt("entry") or Reader([], "$.entry")).items():
         resource = entry.opt("resource")
         if resource is None or not isinstance(resource.value, dict):
             continue
         kind = resource.value.get("resourceType")
-        if kind == "MedicationRequest" and first_identifier(resource.value, ORDER_STEP_SYSTEM):
-            order_id = resource.get("groupIdentifier").get("value").str()
+        step = first_identifier(resource.value, ORDER_STEP_SYSTEM) if kind == "MedicationRequest" else None
+        if step:
+            try:
+                order_id = resource.get("groupIdentifier").get("value").str()
+            except InputError as exc:
+                if problems is None:
+                    raise
+                # The step's identifier still names its order, which cannot be read back without it.
+                parsed = parse_step_value(step)
+                name = f"MedicationRequest/{resource.value.get('id')}"
+                unreadable.setdefault(parsed[0] if parsed else step, []).extend(f"{name}: {p}" for p in exc.problems)
+                continue
             groups.setdefault(order_id, []).append(resource)
         elif kind == "Observation":
             order_id_w = parse_order_value(first_identifier(resource.value, ORDER_WEIGHT_SYSTEM) or "")
             if order_id_w:
                 weights[order_id_w] = resource
     orders = []
+    if problems is not None:
+        problems.extend({"order_id": order_id, "problem": "; ".join(why)} for order_id, why in unreadable.items())
     for order_id, requests in groups.items():
+        if order_id in unreadable:
+            continue
         try:
             orders.append(_order(order_id, requests, weights.get(order_id), find_protocol))
         except InputError as exc:

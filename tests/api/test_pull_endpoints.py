@@ -1,0 +1,45 @@
+"""GET /patients/{ref}/orders and /diary through Flask's test client, the EHR a fake HTTP layer: a
+step that cannot be read back is reported in a 200, and an EHR that asks for a longer wait than a
+pull may spend is a 503 passing its Retry-After on."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+from fhir_migraine.api import create_app, services_of
+from fhir_migraine.config import EhrSettings, Settings, WorkerSettings
+from fhir_migraine.ehr.client import FhirClient
+from tests.conftest import API_TOKEN
+from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault
+
+
+def client_with(settings: Settings, session: FakeEhrSession):
+    app = create_app(replace(settings, ehr=EhrSettings(url=BASE), worker=WorkerSettings(enabled=False)))
+    app.config["TESTING"] = True
+    gateway = services_of(app).gateway
+    assert gateway is not None
+    gateway.ehr = FhirClient(BASE, session=session)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    return client
+
+
+def test_an_order_step_that_cannot_be_read_is_reported_and_the_other_orders_come_back(settings: Settings) -> None:
+    broken = copy.deepcopy(RESCUE)
+    del broken[0]["groupIdentifier"], broken[0]["meta"]
+    answer = client_with(settings, FakeEhrSession(MONTH + broken + VALPROATE)).get(f"/patients/{PATIENT}/orders")
+    assert answer.status_code == 200
+    found = answer.get_json()
+    assert [o["order_id"] for o in found["orders"]] == [VALPROATE[0]["identifier"][0]["value"].split("/")[0]]
+    assert [i["order_id"] for i in found["incomplete"]] == [RESCUE[0]["identifier"][0]["value"].split("/")[0]]
+    assert "groupIdentifier" in found["incomplete"][0]["problem"]
+
+
+def test_a_wait_longer_than_a_pull_may_spend_is_a_503_with_the_ehrs_retry_after(settings: Settings) -> None:
+    session = FakeEhrSession(MONTH, faults={1: Fault(429, {"Retry-After": "600"})})
+    answer = client_with(settings, session).get(f"/patients/{PATIENT}/diary")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "600"
+    assert "FHIR_MIGRAINE_PULL_MAX_WAIT" in answer.get_json()["detail"]
+    assert len(session.sent) == 1
