@@ -304,7 +304,8 @@ def parser() -> argparse.ArgumentParser:
 
     pull = commands.add_parser("pull", help="a patient's resources of this project from the EHR")
     pull.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
-    pull.add_argument("--patient", required=True, metavar="REF", help="Patient/123")
+    pull.add_argument("--patient", required=True, metavar="REF",
+                      help="Patient/123, or identifier=SYSTEM|VALUE (an MRN, found in the EHR first)")
     when = pull.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="INSTANT", help="only resources changed since (FHIR _lastUpdated)")
     when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")

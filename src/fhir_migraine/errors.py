@@ -15,7 +15,9 @@
         │   ├── EhrTimeout    retryable: the EHR did not answer within our time-out
         │   └── EhrConflict   retryable: 409, a write that raced another one (a concurrent create)
         ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
-        │   └── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
+        │   ├── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
+        │   └── PatientAmbiguous  not retryable: a patient identifier matches several Patients (409)
+        ├── PatientUnknown    retryable: no Patient in the EHR has the identifier (yet) (404)
         └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
 
 Each class sets ``http_status``, ``issue_code`` (FHIR IssueType) and ``exit_code`` once; the edges
@@ -218,6 +220,23 @@ class EhrUnsupported(EhrRejected):
     with issue code ``not-supported``); sending it again cannot succeed."""
 
     issue_code = "not-supported"
+
+
+class PatientAmbiguous(EhrRejected):
+    """Not retryable: a subject given by identifier matches several Patients in the EHR; which one is
+    meant cannot be guessed, so nothing is written."""
+
+    http_status = 409
+    issue_code = "multiple-matches"
+
+
+class PatientUnknown(EhrError):
+    """Retryable: no Patient in the EHR carries the identifier a subject is given by (it may be
+    registered later: an outbox item waits and asks again)."""
+
+    http_status = 404
+    issue_code = "not-found"
+    retryable = True
 
 
 class EhrAuthError(EhrError):

@@ -24,6 +24,7 @@ from fhir_migraine.config import Settings
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.paging import Pager, PagingPolicy
+from fhir_migraine.ehr.patients import find_patient, parse_identifier
 from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
@@ -136,15 +137,25 @@ class EhrGateway:
         policy = PagingPolicy(max_retries=p.max_retries, max_wait=p.max_wait, max_count=self.settings.ehr.max_count)
         return Pager(self.ehr, policy, sleep=self.sleep)
 
+    def patient(self, patient: str) -> str:
+        """The literal reference of a patient given as ``Patient/123``, ``123`` or
+        ``identifier=SYSTEM|VALUE`` (found in the EHR: ``ehr.patients``; PatientUnknown when none
+        has it, PatientAmbiguous when several do)."""
+        pair = parse_identifier(patient)
+        return patient_reference(patient) if pair is None else find_patient(self.ehr, *pair)
+
     def pull(self, patient: str, *, since: str | None = None, cursor: bool = False) -> Resource:
         """A searchset Bundle of the patient's resources of this project: all of them, those changed
         since ``since``, or (``cursor``) those changed since this patient's previous cursor pull,
-        which then moves the cursor to this pull's start by the EHR's clock, less the overlap."""
-        reference = patient_reference(patient)
+        which then moves the cursor to this pull's start by the EHR's clock, less the overlap. A
+        patient given by identifier is found first (``patient``) and pulled by its literal reference."""
+        if parse_identifier(patient) is None:
+            patient_reference(patient)  # a bad reference is refused before the EHR is asked anything
         if since is not None and cursor:
             raise InputError.of([Problem("$.since", "give since or cursor, not both")], "request")
         if since is not None and parse_instant(since) is None:
             raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        reference = self.patient(patient)
         count = self.settings.ehr.max_count
         if not cursor:
             return pull(self.pager(), reference, since=since, count=count)

@@ -53,6 +53,11 @@ class Searches(Protocol):
         ...
 
 
+class Deliveries(Transactions, Searches, Protocol):
+    """Accepts transaction Bundles and answers the ``Patient`` searches that resolve their subjects
+    (what the outbox worker needs)."""
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a search: the searchset Bundle and the answer's ``Date`` header (the EHR's clock,

@@ -78,6 +78,7 @@ _ADDED_COLUMNS = {
     "resume": "INTEGER NOT NULL DEFAULT 0",  # 1: the next claim continues the attempt (not a new one)
     "purged_at": "REAL",  # when the Bundles of a sent item were dropped (retention)
     "turn": "INTEGER NOT NULL DEFAULT 0",  # its place in the round robin: taken anew each time it is queued again
+    "resolved": "TEXT NOT NULL DEFAULT '{}'",  # JSON: patient identifier (system|value) -> Patient/<id> (ehr.patients)
 }
 _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpurged ON outbox (state, updated_at) WHERE purged_at IS NULL",
@@ -159,6 +160,7 @@ class Item:
     updated_at: float
     patients: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    resolved: dict[str, str] = field(default_factory=dict)
 
 
 def _summary(columns: tuple[Any, ...]) -> dict[str, Any]:
@@ -276,11 +278,11 @@ class Outbox:
         if row is None:
             return None
         (id_, kind, state, parts, part_count, resource_count, next_part, responses, attempts,
-         next_attempt_at, last_error, created_at, updated_at, patients, history) = row
+         next_attempt_at, last_error, created_at, updated_at, patients, history, resolved) = row
         return Item(
             id_, kind, state, json.loads(parts), part_count, resource_count, next_part, json.loads(responses),
             attempts, next_attempt_at, _loads(last_error, None), created_at, updated_at,
-            _loads(patients, []), _loads(history, []),
+            _loads(patients, []), _loads(history, []), _loads(resolved, {}),
         )
 
     def add(self, kind: str, parts: list[dict[str, Any]]) -> str:
@@ -301,18 +303,22 @@ class Outbox:
     def get(self, item_id: str) -> Item | None:
         return self._row(self._store.one(
             "SELECT id, kind, state, parts, part_count, resource_count, next_part, responses, attempts,"
-            " next_attempt_at, last_error, created_at, updated_at, patients, history FROM outbox WHERE id = ?",
+            " next_attempt_at, last_error, created_at, updated_at, patients, history, resolved FROM outbox WHERE id = ?",
             (item_id,),
         ))
 
     def summary(self, item_id: str) -> dict[str, Any] | None:
-        """What ``GET /outbox/{id}`` shows: state and progress, the EHR's answers (statuses and
-        locations), the last error and earlier lives; the Bundles sent are not read."""
-        row = self._store.one(f"SELECT {_SUMMARY_COLUMNS}, responses, history FROM outbox WHERE id = ?", (item_id,))
+        """What ``GET /outbox/{id}`` shows: state and progress, the patients given by identifier and
+        the ``Patient/<id>`` each was resolved to, the EHR's answers (statuses and locations), the
+        last error and earlier lives; the Bundles sent are not read."""
+        row = self._store.one(f"SELECT {_SUMMARY_COLUMNS}, resolved, responses, history FROM outbox WHERE id = ?",
+                              (item_id,))
         if row is None:
             return None
-        found = _summary(row[:-2])
-        responses, history = _loads(row[-2], []), _loads(row[-1], [])
+        found = _summary(row[:-3])
+        resolved, responses, history = _loads(row[-3], {}), _loads(row[-2], []), _loads(row[-1], [])
+        if resolved:
+            found["patients_resolved"] = resolved
         if responses:
             found["responses"] = responses
         if history:
@@ -376,6 +382,11 @@ class Outbox:
             if state == "sent":
                 db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))
         return state
+
+    def record_resolved(self, item_id: str, resolved: dict[str, str]) -> None:
+        """Record the literal ``Patient/<id>`` each patient identifier of the item was resolved to,
+        so its later parts (and attempts) name the same Patient."""
+        self._store.write("UPDATE outbox SET resolved = ? WHERE id = ?", (_dumps(resolved), item_id))
 
     def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
         """Back to pending, due after ``delay`` seconds (at the back of the round robin)."""

@@ -21,8 +21,9 @@ from typing import Any
 
 from fhir_migraine.config import OutboxSettings
 from fhir_migraine.ehr.background import Repeating
-from fhir_migraine.ehr.interface import Transactions
+from fhir_migraine.ehr.interface import Deliveries
 from fhir_migraine.ehr.outbox import Item, Outbox
+from fhir_migraine.ehr.patients import resolve
 from fhir_migraine.errors import EhrError
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,16 @@ def _failed(entries: list[dict[str, Any]] | None) -> int | None:
     return sum(1 for e in entries if not str(e.get("status") or "").strip().startswith("2"))
 
 
-def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) -> str:
+def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy) -> str:
     """Send the next part of a claimed item; its new state: ``sent`` after its last part,
     ``pending`` (due now, behind the other due items) after another part or a retryable failure,
-    ``dead`` after a rejection."""
+    ``dead`` after a rejection. Patients given by identifier are resolved first (``ehr.patients``):
+    none found is a retryable failure, several a rejection."""
     try:
-        response = client.transaction(item.parts[item.next_part])
+        part, resolved = resolve(client, item.parts[item.next_part], item.resolved)
+        if resolved != item.resolved:
+            outbox.record_resolved(item.id, resolved)
+        response = client.transaction(part)
     except EhrError as error:
         record = error_record(error)
         gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts
@@ -107,7 +112,7 @@ def send(outbox: Outbox, client: Transactions, item: Item, policy: RetryPolicy) 
     return state
 
 
-def drain(outbox: Outbox, client: Transactions, policy: RetryPolicy, *, only: str | None = None,
+def drain(outbox: Outbox, client: Deliveries, policy: RetryPolicy, *, only: str | None = None,
           stop: threading.Event | None = None) -> int:
     """Send one part at a time of the items due now, oldest turn first (until ``stop`` is set,
     checked between parts); how many parts were handled."""
@@ -127,7 +132,7 @@ class Worker(Repeating):
     leftover = "its item stays leased"
     log = log
 
-    def __init__(self, outbox: Outbox, client: Transactions, policy: RetryPolicy, *, interval: float = 0.5,
+    def __init__(self, outbox: Outbox, client: Deliveries, policy: RetryPolicy, *, interval: float = 0.5,
                  retention_days: float | None = None, purge_every: float = PURGE_EVERY_S) -> None:
         super().__init__(interval=interval)
         self.outbox, self.client, self.policy = outbox, client, policy
@@ -147,7 +152,7 @@ class Worker(Repeating):
             log.info("outbox purged", extra={"count": len(purged)})
 
 
-def wait_for(outbox: Outbox, item_id: str, client: Transactions, policy: RetryPolicy, *, deadline: float,
+def wait_for(outbox: Outbox, item_id: str, client: Deliveries, policy: RetryPolicy, *, deadline: float,
              sleep: Callable[[float], None] = time.sleep) -> Item:
     """Send one item now, retrying as the policy says until it is sent, dead or the deadline passes."""
     while True:
