@@ -61,8 +61,8 @@ def response(status: int, body: Any = None, headers: dict[str, str] | None = Non
 
 
 class FakeEhrSession(requests.Session):
-    """Serves ``resources`` to searches of ``base``: ``subject`` and ``identifier`` (``system|``)
-    are honoured, ``_count`` sets the page size, each page links to the next in ``link_form``
+    """Serves ``resources`` to searches of ``base``: ``subject`` and ``identifier`` (``system|`` or
+    ``system|value``) are honoured, ``_count`` sets the page size, each page links to the next in ``link_form``
     (``next_link`` overrides it). ``faults`` maps a request number (1-based) to a ``Fault``."""
 
     def __init__(self, resources: list[dict[str, Any]] | None = None, *, base: str = BASE,
@@ -99,9 +99,10 @@ class FakeEhrSession(requests.Session):
         return self._search(kind, query)
 
     def _search(self, kind: str, query: dict[str, str]) -> requests.Response:
-        system = query.get("identifier", "").rstrip("|")
+        system, _, value = query.get("identifier", "").partition("|")  # "system|" matches any value
         found = [r for r in self.resources if r.get("resourceType") == kind
-                 and (not system or any(i.get("system") == system for i in r.get("identifier", [])))
+                 and (not system or any(i.get("system") == system and (not value or i.get("value") == value)
+                                        for i in r.get("identifier", [])))
                  and ("subject" not in query or (r.get("subject") or {}).get("reference") == query["subject"])]
         token = uuid.uuid4().hex
         self._searches[token] = (kind, found, int(query.get("_count", "10")))

@@ -41,7 +41,7 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
     PatientAmbiguous naming the count when several do. Patients the EHR answers with that do not
     carry the identifier (an EHR ignoring the parameter) are not counted."""
     ids: list[str] = []
-    for page in ehr.search("Patient", {"identifier": key(system, value)}):
+    for page in ehr.search("Patient", {"identifier": f"{_escaped(system)}|{_escaped(value)}"}):
         for entry in page.get("entry", []) or []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             search = entry.get("search") if isinstance(entry, dict) else None
@@ -60,6 +60,14 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
         raise PatientAmbiguous(f"{len(ids)} Patients in the EHR have {named}: not guessing which one is meant "
                                "(merge them in the EHR, or give the subject as Patient/<id>)")
     return f"Patient/{ids[0]}"
+
+
+def _escaped(text: str) -> str:
+    """A search value with FHIR's special characters escaped (R4 search, "Escaping Search Parameters":
+    a backslash, ``|``, ``,`` and ``$`` are each preceded by a backslash to stand for themselves)."""
+    for char in ("\\", "|", ",", "$"):
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _carries(patient: Resource, system: str, value: str) -> bool:
