@@ -20,6 +20,8 @@ from fhir_migraine import errors
         (errors.EhrUnavailable, 503, 3),
         (errors.EhrRejected, 502, 3),
         (errors.EhrAuthError, 502, 3),
+        (errors.PatientUnknown, 404, 3),
+        (errors.PatientAmbiguous, 409, 3),
     ],
 )
 def test_each_error_class_sets_its_status_and_exit_code(cls, status: int, exit_code: int) -> None:

@@ -186,3 +186,19 @@ def test_special_characters_of_an_identifier_are_escaped_in_the_search() -> None
     with pytest.raises(PatientUnknown):
         find_patient(ehr, "urn:x", "A|1,2$3")
     assert ehr.patient_searches == [{"identifier": "urn:x|A\\|1\\,2\\$3"}]
+
+
+def test_a_dead_item_retried_is_matched_afresh(settings: Settings) -> None:
+    ehr = PatientEhr(patient("p1"))
+    gateway = EhrGateway(settings, ehr)
+    item_id = gateway.queue(ORDER)
+    item = gateway.outbox.claim(60)
+    assert item is not None
+    gateway.outbox.record_resolved(item_id, {f"{SYSTEM}|{VALUE}": "Patient/gone"})
+    gateway.outbox.bury(item_id, {"type": "EhrRejected", "message": "Patient/gone does not exist", "retryable": False})
+    gateway.outbox.revive(item_id)
+
+    item = wait_for(gateway.outbox, item_id, ehr, gateway.policy, deadline=10**12, sleep=lambda s: None)
+    assert item.state == "sent"
+    assert subjects(ehr.transactions[0]) == [{"reference": "Patient/p1"}] * len(ORDER["entry"])
+    assert item.history[0]["patients_resolved"] == {f"{SYSTEM}|{VALUE}": "Patient/gone"}

@@ -409,22 +409,27 @@ class Outbox:
 
     def revive(self, item_id: str) -> None:
         """Put a dead item back (pending, due now, its attempts counted afresh); its last error
-        goes into its history. NotFound for an unknown id, Conflict for an item that is not dead."""
+        goes into its history. Patients resolved for it are forgotten (kept in its history) unless a
+        part has been sent naming them, so it is matched afresh. NotFound for an unknown id,
+        Conflict for an item that is not dead."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT state, attempts, last_error, history, updated_at FROM outbox"
+            row = db.execute("SELECT state, attempts, last_error, history, updated_at, resolved, next_part FROM outbox"
                              " WHERE id = ?", (item_id,)).fetchone()
             if row is None:
                 raise NotFound(f"No outbox item {item_id!r}.")
-            state, attempts, last_error, history, died_at = row
+            state, attempts, last_error, history, died_at, resolved, next_part = row
             if state != "dead":
                 raise Conflict(f"Outbox item {item_id!r} is {state}, not dead: only a dead item can be retried.")
             life = {"state": "dead", "since": _iso(died_at), "attempts": attempts,
                     "last_error": _loads(last_error, None), "retried_at": _iso(now)}
+            if _loads(resolved, {}):
+                life["patients_resolved"] = _loads(resolved, {})
             db.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
-                f" lease_until = NULL, resume = 0, history = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
-                (now, _dumps([*_loads(history, []), life]), now, item_id),
+                f" lease_until = NULL, resume = 0, history = ?, resolved = ?, turn = {_NEXT_TURN}, updated_at = ?"
+                " WHERE id = ?",
+                (now, _dumps([*_loads(history, []), life]), resolved if next_part else "{}", now, item_id),
             )
             _hold(db, item_id)
 
