@@ -15,7 +15,7 @@ from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.ehr.patients import find_patient, parse_identifier, resolve
 from fhir_migraine.ehr.worker import wait_for
-from fhir_migraine.errors import InputError, PatientAmbiguous, PatientUnknown
+from fhir_migraine.errors import EhrUnavailable, InputError, PatientAmbiguous, PatientUnknown
 from tests.conftest import EXAMPLES
 from tests.unit.test_gateway import MONTH, FakeEhr
 
@@ -202,3 +202,20 @@ def test_a_dead_item_retried_is_matched_afresh(settings: Settings) -> None:
     assert item.state == "sent"
     assert subjects(ehr.transactions[0]) == [{"reference": "Patient/p1"}] * len(ORDER["entry"])
     assert item.history[0]["patients_resolved"] == {f"{SYSTEM}|{VALUE}": "Patient/gone"}
+
+
+def test_a_later_item_naming_the_resolved_patient_by_reference_waits_for_the_mrn_item(settings: Settings) -> None:
+    ehr = PatientEhr(patient("p1"))
+    ehr.errors.append(EhrUnavailable("down for a moment"))
+    gateway = EhrGateway(settings, ehr)
+    first = gateway.push_now(ORDER, wait=0, sleep=lambda s: None)
+    assert first.state == "pending" and first.resolved == {f"{SYSTEM}|{VALUE}": "Patient/p1"}
+    assert "Patient/p1" in first.patients
+
+    later = copy.deepcopy(MONTH)
+    for entry in later["entry"]:
+        entry["resource"]["subject"] = {"reference": "Patient/p1"}
+    later_id = gateway.queue(later)
+    assert gateway.outbox.claim(60, only=later_id) is None, "held back by the earlier item of the same patient"
+    assert wait_for(gateway.outbox, first.id, ehr, gateway.policy, deadline=10**12, sleep=lambda s: None).state == "sent"
+    assert gateway.outbox.claim(60, only=later_id) is not None

@@ -385,8 +385,17 @@ class Outbox:
 
     def record_resolved(self, item_id: str, resolved: dict[str, str]) -> None:
         """Record the literal ``Patient/<id>`` each patient identifier of the item was resolved to,
-        so its later parts (and attempts) name the same Patient."""
-        self._store.write("UPDATE outbox SET resolved = ? WHERE id = ?", (_dumps(resolved), item_id))
+        so its later parts (and attempts) name the same Patient; those references join the item's
+        patients, so later items naming the patient by reference wait for it too."""
+        with self._store.transaction() as db:
+            row = db.execute("SELECT patients, state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                return
+            patients = sorted({*_loads(row[0], []), *resolved.values()})
+            db.execute("UPDATE outbox SET resolved = ?, patients = ? WHERE id = ?",
+                       (_dumps(resolved), _dumps(patients), item_id))
+            if row[1] in UNFINISHED:
+                _hold(db, item_id)
 
     def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
         """Back to pending, due after ``delay`` seconds (at the back of the round robin)."""
