@@ -6,7 +6,9 @@ goes back to ``pending``, due now, behind the items already due (round robin, so
 hundreds of parts never holds up another patient's order); after the last it is ``sent``. A
 retryable failure puts it back as ``pending`` with a later ``next_attempt_at``; a rejection moves
 it to ``dead`` with the EHR's OperationOutcome, and ``revive`` puts a dead item back (its cause
-kept in its history). An item whose worker died (its lease ran out) is claimed again: sending a
+kept in its history). The ``Patient/<id>`` each patient given by identifier was resolved to
+(``ehr.patients``) is recorded on the item (``resolved``); its Bundles keep the identifier form.
+An item whose worker died (its lease ran out) is claimed again: sending a
 part twice is harmless, because every entry is a conditional create.
 
     pending --claim--> sending --last part sent--> sent --retention--> sent (Bundles purged)
