@@ -12,7 +12,6 @@ through it, so they behave the same.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from fhir_migraine.ehr.paging import Pager, PagingPolicy
 from fhir_migraine.ehr.patients import find_patient, parse_identifier
 from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
+from fhir_migraine.ehr.token_endpoint import is_loopback
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.errors import ConfigError, InputError, Problem
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
@@ -60,20 +60,11 @@ def check_ehr_url(url: str, *, allow_http: bool = False, what: str = "the EHR UR
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what} must be an http(s) URL with a host, got {parts.scheme or 'no'} scheme")
-    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise ConfigError(
             f"{what} uses plain http to a host that is not this machine: use https, or set "
             "FHIR_MIGRAINE_EHR_ALLOW_HTTP=true for a test EHR on a trusted network"
         )
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def transaction_response(item: Item) -> Resource:
