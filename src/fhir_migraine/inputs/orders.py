@@ -356,14 +356,5 @@ class _Resolver(Collector):
     def pace(self, step: Step, rate: Quantity | None, duration: Quantity | None, path: str) -> None:
         """An overridden rate or duration keeps the bag within the protocol's min_duration and the
         step's max_rate."""
-        time = step.running_time(rate, duration)
-        if time is None or step.volume is None:
-            return
-        shortest = self.protocol.min_duration
-        if shortest is not None and time.in_base() < shortest.in_base():
-            self.fail(path, f"the bag would run {time.text()}, shorter than the protocol's min_duration "
-                            f"{shortest.text()}")
-        pace = Quantity(step.volume.to("mL").value / time.to("h").value, "mL/h").to("mL/h")
-        if step.max_rate is not None and pace.in_base() > step.max_rate.in_base():
-            self.fail(path, f"the bag would run at {pace.text()}, faster than the step's max_rate "
-                            f"{step.max_rate.text()}")
+        for problem in step.pace_problems(rate, duration, self.protocol.min_duration):
+            self.fail(path, problem)

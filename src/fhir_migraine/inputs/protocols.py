@@ -94,6 +94,21 @@ class Step:
         length = step_length(None, duration, self.volume, rate)
         return Quantity(length / 60, "min").to("min") if length is not None else None
 
+    def pace_problems(self, rate: Quantity | None, duration: Quantity | None,
+                      min_duration: Quantity | None) -> list[str]:
+        """Why the bag, at ``rate`` or for ``duration``, runs shorter than the protocol's
+        ``min_duration`` or faster than the step's ``max_rate`` (nothing when it does neither)."""
+        time = self.running_time(rate, duration)
+        if time is None or self.volume is None:
+            return []
+        problems = []
+        if min_duration is not None and time.in_base() < min_duration.in_base():
+            problems.append(f"the bag runs {time.text()}, shorter than the protocol's min_duration {min_duration.text()}")
+        flow = Quantity(self.volume.to("mL").value / time.to("h").value, "mL/h").to("mL/h")
+        if self.max_rate is not None and flow.in_base() > self.max_rate.in_base():
+            problems.append(f"the bag runs at {flow.text()}, faster than the step's max_rate {self.max_rate.text()}")
+        return problems
+
 
 @dataclass(frozen=True)
 class AppliesTo:
@@ -278,18 +293,9 @@ class _Checker(SequencingReader):
     def running_times(self, steps: list[Step], min_duration: Quantity | None) -> None:
         """Each bag of the protocol runs no faster than its max_rate and no shorter than min_duration."""
         for i, step in enumerate(steps):
-            path = f"$.steps[{i}]"
-            time = step.running_time(step.rate, step.duration)
-            if time is None:
-                continue
-            where = f"{path}.rate" if step.rate is not None else f"{path}.duration"
-            if min_duration is not None and time.in_base() < min_duration.in_base():
-                self.fail(where, f"the bag runs {time.text()}, shorter than the protocol's min_duration "
-                                 f"{min_duration.text()}")
-            if step.max_rate is not None and step.volume is not None:
-                rate = Quantity(step.volume.to("mL").value / time.to("h").value, "mL/h").to("mL/h")
-                if rate.in_base() > step.max_rate.in_base():
-                    self.fail(where, f"runs at {rate.text()}, faster than the step's max_rate {step.max_rate.text()}")
+            where = f"$.steps[{i}].rate" if step.rate is not None else f"$.steps[{i}].duration"
+            for problem in step.pace_problems(step.rate, step.duration, min_duration):
+                self.fail(where, problem)
 
     def schedule(self, raw: dict[str, Any]) -> Schedule:
         if raw["kind"] == "once":
