@@ -44,11 +44,13 @@ def _ceiling(limit: Quantity | None) -> dict[str, Any]:
 
 def _with_ceilings(bag: Resource, step: Step) -> Resource:
     """The bag with each additive's ceiling on its ingredient (ingredient 0 is the base fluid)."""
-    for ingredient, additive in zip(bag["ingredient"][1:], step.additives, strict=True):
-        extensions = ingredient.get("extension", []) + _ceiling(additive.max_dose).get("extension", [])
-        if extensions:
-            ingredient["extension"] = extensions
-            ingredient.update({k: ingredient.pop(k) for k in ("itemCodeableConcept", "isActive", "strength")})
+    ingredients = bag["ingredient"]
+    for i, additive in enumerate(step.additives, start=1):
+        ceiling = _ceiling(additive.max_dose)
+        if ceiling:  # extensions first, as in every resource the project writes
+            own = ingredients[i].get("extension", [])
+            ingredients[i] = {"extension": own + ceiling["extension"],
+                              **{k: v for k, v in ingredients[i].items() if k != "extension"}}
     return bag
 
 
