@@ -84,8 +84,9 @@ def _doses(resolved: ResolvedStep) -> list[tuple[str, Quantity, Quantity | None,
     if resolved.duration is not None:
         over, how = resolved.duration, f"in {step.volume.text()} over {resolved.duration.text()}"
     elif resolved.rate is not None:
-        minutes = step.volume.in_base() / resolved.rate.in_base() * 60
-        over = Quantity(minutes.quantize(Decimal("0.01")).normalize(), "min")
+        running = step.running_time(resolved.rate, None)
+        assert running is not None  # an infusion with a volume and a rate
+        over = Quantity(running.value.quantize(Decimal("0.01")).normalize(), "min")
         how = f"in {step.volume.text()} at {resolved.rate.text()} (over {over.text()})"
     else:
         return []
