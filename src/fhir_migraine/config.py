@@ -8,7 +8,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
                                   max_import_bytes (what one POST /imports upload may carry)
       ehr      EhrSettings        url, timeout, verify, transaction_size, allow_http,
                                   probe_interval, probe_timeout (the readiness probe),
-                                  gateway_origin (also trusted with the credentials), max_count
+                                  gateway_origin (also trusted with the credentials), max_count,
+                                  write_strategy (auto: from the CapabilityStatement), capabilities_ttl
         auth   EhrAuthSettings    mode and the credentials that mode needs
       outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts, retry_after_cap,
                                   retention_days
@@ -32,6 +33,8 @@ from fhir_migraine.errors import ConfigError
 from fhir_migraine.mapping.order_settings import ORDER_INTENTS, ORDER_STATUSES, OrderSettings
 
 PREFIX = "FHIR_MIGRAINE_"
+#: How outbox items are written to the EHR (see ehr.capabilities): the Bundle kinds, or one request per resource.
+WRITE_STRATEGIES = ("transaction", "batch", "per-resource")
 
 ENV_AUTH = "FHIR_MIGRAINE_EHR_AUTH"
 ENV_TOKEN = "FHIR_MIGRAINE_EHR_TOKEN"
@@ -116,6 +119,9 @@ class EhrSettings:
     # the credentials may be sent to: an API gateway in front of the EHR.
     gateway_origin: str | None = None
     max_count: int = 200  # the largest _count asked of the EHR (Oracle Health's documented maximum)
+    # auto: the best the CapabilityStatement advertises (transaction, batch, per-resource); or one of those.
+    write_strategy: str = "auto"
+    capabilities_ttl: float = 300.0  # seconds the CapabilityStatement is kept before it is read again
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,10 @@ class Settings:
             probe_timeout=read.number("FHIR_MIGRAINE_EHR_PROBE_TIMEOUT", EhrSettings.probe_timeout, positive=True),
             gateway_origin=_origin(read.text("FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"), "FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN"),
             max_count=read.integer("FHIR_MIGRAINE_EHR_MAX_COUNT", EhrSettings.max_count, low=1),
+            write_strategy=read.choice("FHIR_MIGRAINE_EHR_WRITE_STRATEGY", EhrSettings.write_strategy,
+                                       ("auto", *WRITE_STRATEGIES)),
+            capabilities_ttl=read.number("FHIR_MIGRAINE_EHR_CAPABILITIES_TTL", EhrSettings.capabilities_ttl,
+                                         positive=True),
         )
         pull = PullSettings(
             max_retries=read.integer("FHIR_MIGRAINE_PULL_MAX_RETRIES", PullSettings.max_retries, low=0),

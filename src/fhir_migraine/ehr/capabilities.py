@@ -29,7 +29,6 @@ from fhir_migraine.errors import EhrUnsupported
 
 Resource = dict[str, Any]
 
-STRATEGIES = ("transaction", "batch", "per-resource")
 #: What a type listed without searchParams is taken to support.
 STANDARD_SEARCH = frozenset({"_id", "_lastUpdated", "identifier", "patient", "subject"})
 

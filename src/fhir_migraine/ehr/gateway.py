@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from fhir_migraine import operations
 from fhir_migraine.config import Settings
+from fhir_migraine.ehr.capabilities import CapabilityCache
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.paging import Pager, PagingPolicy
@@ -83,7 +84,9 @@ class EhrGateway:
         self.settings = settings
         self.ehr = ehr
         self.sleep = sleep  # how a pull waits before asking a page again
-        self.probe = EhrProbe(probe_ehr or ehr, interval=settings.ehr.probe_interval)
+        # What the EHR can do: read once, kept capabilities_ttl seconds, refreshed by each readiness probe.
+        self.capabilities = CapabilityCache(ehr.metadata, ttl=settings.ehr.capabilities_ttl)
+        self.probe = EhrProbe(probe_ehr or ehr, interval=settings.ehr.probe_interval, capabilities=self.capabilities)
         self.outbox = Outbox(settings.database)
         o = settings.outbox
         self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts,
