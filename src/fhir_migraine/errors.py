@@ -16,6 +16,8 @@
         │   └── EhrConflict   retryable: 409, a write that raced another one (a concurrent create)
         ├── EhrRejected       not retryable: other 4xx; carries the EHR's OperationOutcome
         │   ├── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
+        │   ├── EhrTooLarge       not retryable as it is: 413 or `too-costly` (a smaller Bundle may pass)
+        │   ├── AmendmentRefused  not retryable: changed content the EHR will not update (409)
         │   └── PatientAmbiguous  not retryable: a patient identifier matches several Patients (409)
         ├── PatientUnknown    retryable: no Patient in the EHR has the identifier (yet) (404)
         └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
@@ -220,6 +222,27 @@ class EhrUnsupported(EhrRejected):
     with issue code ``not-supported``); sending it again cannot succeed."""
 
     issue_code = "not-supported"
+
+
+class EhrTooLarge(EhrRejected):
+    """Not retryable as it was sent: the EHR refused a Bundle for its size (413 Content Too Large,
+    RFC 9110 section 15.5.14, or an OperationOutcome ``too-costly``); the same entries in smaller
+    Bundles may pass."""
+
+    issue_code = "too-costly"
+
+
+class AmendmentRefused(EhrRejected):
+    """Not retryable: a resource re-sent with changed content that the EHR will not update (it
+    advertises no update of that type, or refuses it); ``changed`` names the elements that differ.
+    The outbox item ends ``conflict``, never ``sent`` while the EHR keeps the old content."""
+
+    http_status = 409
+    issue_code = "conflict"
+
+    def __init__(self, message: str, *, changed: list[str], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.changed = changed
 
 
 class PatientAmbiguous(EhrRejected):

@@ -14,6 +14,7 @@ from fhir_migraine.errors import (
     EhrError,
     EhrRejected,
     EhrTimeout,
+    EhrTooLarge,
     EhrUnavailable,
     EhrUnsupported,
 )
@@ -74,6 +75,8 @@ def test_every_error_status_maps_to_one_class(status: int) -> None:
         expected = EhrUnavailable
     elif status == 409:  # a concurrent create: the EHR says "try again", not "your data is wrong"
         expected = EhrConflict
+    elif status == 413:  # too large as sent: the worker splits it
+        expected = EhrTooLarge
     elif status in (401, 403):
         expected = EhrAuthError
     else:
@@ -94,7 +97,7 @@ def test_a_409_is_retried_and_a_412_is_final() -> None:
 def test_the_status_table_names_only_error_statuses_and_known_classes() -> None:
     assert all(400 <= status <= 599 for status in STATUS_MEANING)
     assert {s for s in STATUS_MEANING if s >= 500} == {501, 505}, "only the 5xx that are final"
-    assert set(STATUS_MEANING.values()) <= {EhrAuthError, EhrConflict, EhrUnavailable, EhrUnsupported}
+    assert set(STATUS_MEANING.values()) <= {EhrAuthError, EhrConflict, EhrTooLarge, EhrUnavailable, EhrUnsupported}
 
 
 def test_429_carries_retry_after_in_seconds() -> None:
@@ -113,3 +116,9 @@ def test_a_retry_after_date_is_measured_on_the_ehrs_clock_when_it_sends_one() ->
     assert translate_status(_response(503, b"", headers)).retry_after == pytest.approx(30.0)
     without_date = translate_status(_response(503, b"", {"Retry-After": "Tue, 25 Nov 2025 10:00:30 GMT"}))
     assert without_date.retry_after == 0.0, "a date already past on our clock: no wait"
+
+
+def test_a_too_costly_outcome_says_the_request_was_too_large() -> None:
+    outcome = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"too-costly"}]}'
+    assert type(translate_status(_response(400, outcome))) is EhrTooLarge
+    assert type(translate_status(_response(503, outcome))) is EhrUnavailable  # busy, not too large

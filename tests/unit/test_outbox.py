@@ -111,7 +111,7 @@ def test_the_outbox_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     item_id = Outbox(path, clock=clock).add("order", [PART])
     again = Outbox(path, clock=clock)
     assert again.get(item_id).parts == [PART]
-    assert again.counts() == {"pending": 1, "sending": 0, "sent": 0, "dead": 0}
+    assert again.counts() == {"pending": 1, "sending": 0, "sent": 0, "dead": 0, "conflict": 0}
 
 
 def test_max_attempts_gives_up_into_dead(outbox: Outbox, clock: Clock) -> None:

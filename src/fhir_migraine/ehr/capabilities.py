@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from typing import Any
 
 from fhir_migraine.errors import EhrUnsupported
 
+log = logging.getLogger(__name__)
 Resource = dict[str, Any]
 
 #: What a type listed without searchParams is taken to support.
@@ -50,18 +52,26 @@ class Capabilities:
     system: frozenset[str] = frozenset()
     types: dict[str, TypeCapabilities] = field(default_factory=dict)
     digest: str = ""
+    #: False: the EHR's statement could not be read, so everything is tried (and a refusal tells).
+    known: bool = True
+
+    @classmethod
+    def unknown(cls) -> Capabilities:
+        """What is assumed of an EHR whose statement cannot be read: everything, transaction first."""
+        return cls(frozenset({"transaction", "batch"}), {}, "", known=False)
 
     def can(self, resource_type: str, interaction: str) -> bool:
         found = self.types.get(resource_type)
-        return found is not None and interaction in found.interactions
+        return not self.known or (found is not None and interaction in found.interactions)
 
     def conditional_create(self, resource_type: str) -> bool:
         found = self.types.get(resource_type)
-        return found is not None and found.conditional_create and self.can(resource_type, "create")
+        return not self.known or (found is not None and found.conditional_create and self.can(resource_type, "create"))
 
     def searches(self, resource_type: str, param: str) -> bool:
         found = self.types.get(resource_type)
-        return found is not None and "search-type" in found.interactions and param in found.search_params
+        return not self.known or (
+            found is not None and "search-type" in found.interactions and param in found.search_params)
 
     def patient_param(self, resource_type: str) -> str | None:
         """The search parameter naming the patient: ``patient`` where offered, else ``subject``."""
@@ -137,8 +147,16 @@ class CapabilityCache:
         return self.refresh()
 
     def refresh(self, statement: Resource | None = None) -> Capabilities:
-        """Read the statement now (or take the one given) and keep it."""
-        found = read_capabilities(self.fetch() if statement is None else statement)
+        """Read the statement now (or take the one given) and keep it; ``Capabilities.unknown()``
+        when the EHR answers with something that is not a statement (an ``EhrError`` when it
+        cannot be asked)."""
+        answer = self.fetch() if statement is None else statement
+        try:
+            found = read_capabilities(answer)
+        except EhrUnsupported as error:
+            log.warning("the EHR's CapabilityStatement cannot be read; every write is tried",
+                        extra={"reason": error.message})
+            found = Capabilities.unknown()
         with self._lock:
             self._found = (self.clock(), found)
         return found

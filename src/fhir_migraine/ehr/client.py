@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from fhir_migraine.ehr.answers import check_answer
-from fhir_migraine.ehr.interface import Auth, NoAuth, Page
+from fhir_migraine.ehr.interface import Auth, NoAuth, Page, Written
 from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
 from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
 from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable
@@ -184,7 +184,55 @@ class FhirClient:
         """Every page (a searchset Bundle) of a search, as ``pages``."""
         return (page.bundle for page in self.pages(resource_type, params))
 
+    def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> Written:
+        headers = {"If-None-Exist": if_none_exist} if if_none_exist else {}
+        return self._write("POST", f"{self.base_url}/{resource['resourceType']}", resource, headers)
+
+    def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> Written:
+        headers = {"If-Match": if_match} if if_match else {}
+        return self._write("PUT", f"{self.base_url}/{resource['resourceType']}/{resource['id']}", resource, headers)
+
+    def read(self, resource_type: str, resource_id: str) -> Written:
+        response = self._request("GET", f"{self.base_url}/{resource_type}/{resource_id}")
+        return written(response.status_code, response.headers, self._json(response), resource_type)
+
+    def _write(self, method: str, url: str, resource: dict[str, Any], headers: dict[str, str]) -> Written:
+        body = json.dumps(resource, ensure_ascii=False).encode("utf-8")
+        # return=representation: the resource as stored, to compare with what was sent; an EHR
+        # may still answer with an empty body and a Location (then the id is read from it).
+        response = self._request(method, url, data=body, headers={
+            "Content-Type": f"{FHIR_JSON}; charset=utf-8", "Prefer": "return=representation", **headers})
+        answer = self._json(response) if response.content.strip() else None
+        return written(response.status_code, response.headers, answer, resource["resourceType"])
+
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.base_url}/{resource['resourceType']}/{resource['id']}"
-        body = json.dumps(resource).encode("utf-8")
-        return self._json(self._request("PUT", url, data=body, headers={"Content-Type": FHIR_JSON}))
+        """PUT a resource as it is (tests set up the EHR with it); the EHR's answer."""
+        answer = self.update(resource)
+        return answer.resource or {}
+
+
+def written(status: int, headers: Any, body: dict[str, Any] | None, resource_type: str) -> Written:
+    """A single write's or read's answer: id and version from the body's resource when it is one of
+    the type, else from ``Location`` (``[base/]Type/id/_history/version``) and ``ETag`` (``W/"3"``)."""
+    resource = body if isinstance(body, dict) and body.get("resourceType") == resource_type else None
+    found_id, version = location_parts(headers.get("Location") or headers.get("Content-Location") or "", resource_type)
+    if resource is not None and isinstance(resource.get("id"), str):
+        found_id = resource["id"]
+        meta = resource.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("versionId"), str):
+            version = meta["versionId"]
+    etag = headers.get("ETag") or ""
+    if version is None and etag:
+        version = etag.removeprefix("W/").strip('"') or None
+    return Written(status, found_id, version, resource)
+
+
+def location_parts(location: str, resource_type: str) -> tuple[str | None, str | None]:
+    """``(id, version)`` of a Location such as ``http://ehr/fhir/Observation/12/_history/3`` or
+    ``Observation/12``; ``(None, None)`` when it names no resource of the type."""
+    parts = location.split("?")[0].rstrip("/").split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == resource_type and parts[i + 1]:
+            version = parts[i + 3] if len(parts) > i + 3 and parts[i + 2] == "_history" else None
+            return parts[i + 1], version or None
+    return None, None

@@ -45,6 +45,39 @@ class Transactions(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Written:
+    """What the EHR answered to one create, update or read: the status, the resource's id and
+    version (from the body, else from ``Location`` / ``ETag``: a 201 may come with an empty body),
+    and the resource when the body held it."""
+
+    status: int
+    id: str | None
+    version: str | None = None
+    resource: Resource | None = None
+
+    @property
+    def created(self) -> bool:
+        """201: a new resource; 200 to a conditional create: one carrying the identifier existed."""
+        return self.status == 201
+
+
+class Writes(Protocol):
+    """Single-resource interactions (the per-resource write strategy, amendments, cancellation)."""
+
+    def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Written:
+        """POST the resource to its type (a conditional create with ``If-None-Exist``), or an EhrError."""
+        ...
+
+    def update(self, resource: Resource, *, if_match: str | None = None) -> Written:
+        """PUT the resource (it carries its id) guarded by ``If-Match`` on its version, or an EhrError."""
+        ...
+
+    def read(self, resource_type: str, resource_id: str) -> Written:
+        """GET one resource, or an EhrError (404/410: ``EhrRejected``)."""
+        ...
+
+
 class Searches(Protocol):
     """Answers searches (what a pull asks)."""
 
@@ -53,9 +86,15 @@ class Searches(Protocol):
         ...
 
 
-class Deliveries(Transactions, Searches, Protocol):
-    """Accepts transaction Bundles and answers the ``Patient`` searches that resolve their subjects
-    (what the outbox worker needs)."""
+class Deliveries(Transactions, Writes, Searches, Protocol):
+    """Accepts transaction Bundles and single writes, and answers the searches that resolve subjects
+    and find resources already written (what the outbox worker needs)."""
+
+    base_url: str
+
+    def metadata(self) -> Resource:
+        """The CapabilityStatement, or an ``EhrError``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +114,7 @@ class Pages(Protocol):
         ...
 
 
-class Ehr(Transactions, Searches, Protocol):
+class Ehr(Transactions, Writes, Searches, Protocol):
     """A whole EHR: transactions, searches, one page by its URL (what ``ehr.paging`` follows links
     with), and its CapabilityStatement (what readiness checks)."""
 

@@ -37,7 +37,7 @@ from typing import Any
 from fhir_migraine.errors import Conflict, NotFound
 from fhir_migraine.store import Store
 
-STATES = ("pending", "sending", "sent", "dead")
+STATES = ("pending", "sending", "sent", "dead", "conflict")
 UNFINISHED = ("pending", "sending")
 
 _SCHEMA = """
@@ -81,6 +81,7 @@ _ADDED_COLUMNS = {
     "purged_at": "REAL",  # when the Bundles of a sent item were dropped (retention)
     "turn": "INTEGER NOT NULL DEFAULT 0",  # its place in the round robin: taken anew each time it is queued again
     "resolved": "TEXT NOT NULL DEFAULT '{}'",  # JSON: patient identifier (system|value) -> Patient/<id> (ehr.patients)
+    "progress": "TEXT NOT NULL DEFAULT '{}'",  # JSON: fullUrl -> the EHR's answer, for each entry of the part being sent
 }
 _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpurged ON outbox (state, updated_at) WHERE purged_at IS NULL",
@@ -163,6 +164,7 @@ class Item:
     patients: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _summary(columns: tuple[Any, ...]) -> dict[str, Any]:
@@ -280,11 +282,11 @@ class Outbox:
         if row is None:
             return None
         (id_, kind, state, parts, part_count, resource_count, next_part, responses, attempts,
-         next_attempt_at, last_error, created_at, updated_at, patients, history, resolved) = row
+         next_attempt_at, last_error, created_at, updated_at, patients, history, resolved, progress) = row
         return Item(
             id_, kind, state, json.loads(parts), part_count, resource_count, next_part, json.loads(responses),
             attempts, next_attempt_at, _loads(last_error, None), created_at, updated_at,
-            _loads(patients, []), _loads(history, []), _loads(resolved, {}),
+            _loads(patients, []), _loads(history, []), _loads(resolved, {}), _loads(progress, {}),
         )
 
     def add(self, kind: str, parts: list[dict[str, Any]]) -> str:
@@ -305,7 +307,8 @@ class Outbox:
     def get(self, item_id: str) -> Item | None:
         return self._row(self._store.one(
             "SELECT id, kind, state, parts, part_count, resource_count, next_part, responses, attempts,"
-            " next_attempt_at, last_error, created_at, updated_at, patients, history, resolved FROM outbox WHERE id = ?",
+            " next_attempt_at, last_error, created_at, updated_at, patients, history, resolved, progress FROM outbox"
+            " WHERE id = ?",
             (item_id,),
         ))
 
@@ -378,7 +381,7 @@ class Outbox:
             state = "sent" if row[1] + 1 >= row[2] else "pending"
             db.execute(
                 "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
-                f" lease_until = NULL, resume = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
+                f" lease_until = NULL, resume = ?, progress = '{{}}', turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
                 (state, _dumps(responses), now, int(state == "pending"), now, item_id),
             )
             if state == "sent":
@@ -399,13 +402,37 @@ class Outbox:
             if row[1] in UNFINISHED:
                 _hold(db, item_id)
 
+    def record_progress(self, item_id: str, answers: dict[str, dict[str, Any]]) -> None:
+        """Record the EHR's answers (status, location) to entries of the part being sent, by their
+        fullUrl, as they are written: a retry, or a worker taking the item over after a crash, goes on
+        from the next entry and never writes this one again."""
+        with self._store.transaction() as db:
+            row = db.execute("SELECT progress FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            if row is not None:
+                progress = {**_loads(row[0], {}), **answers}
+                db.execute("UPDATE outbox SET progress = ? WHERE id = ?", (_dumps(progress), item_id))
+
+    def split_part(self, item_id: str, parts: list[dict[str, Any]]) -> None:
+        """Replace the part being sent by ``parts`` (the same entries in smaller Bundles, the EHR
+        having refused it for its size); the item is due again now, its attempt going on."""
+        now = self.clock()
+        with self._store.transaction() as db:
+            row = db.execute("SELECT parts, next_part FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            stored = _loads(row[0], [])
+            stored[row[1]:row[1] + 1] = parts
+            db.execute(
+                "UPDATE outbox SET parts = ?, part_count = ?, state = 'pending', next_attempt_at = ?, lease_until = NULL,"
+                " resume = 1, updated_at = ? WHERE id = ?",
+                (_dumps(stored), len(stored), now, now, item_id))
+
     def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
         """Back to pending, due after ``delay`` seconds (at the back of the round robin)."""
         self._set(item_id, "pending", self.clock() + delay, error)
 
-    def bury(self, item_id: str, error: dict[str, Any]) -> None:
-        """Dead: the EHR refused it; its patients' later items are no longer held back by it."""
-        self._set(item_id, "dead", None, error)
+    def bury(self, item_id: str, error: dict[str, Any], state: str = "dead") -> None:
+        """Dead: the EHR refused it; or ``conflict``: the EHR keeps content the item changes and will
+        not update it. Its patients' later items are no longer held back by it."""
+        self._set(item_id, state, None, error)
 
     def _set(self, item_id: str, state: str, next_attempt_at: float | None, error: dict[str, Any] | None) -> None:
         now = self.clock()
@@ -419,7 +446,7 @@ class Outbox:
                 db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))
 
     def revive(self, item_id: str) -> None:
-        """Put a dead item back (pending, due now, its attempts counted afresh); its last error
+        """Put a dead (or conflict) item back (pending, due now, its attempts counted afresh); its last error
         goes into its history. Patients resolved for it are forgotten (kept in its history) unless a
         part has been sent naming them, so it is matched afresh. NotFound for an unknown id,
         Conflict for an item that is not dead."""
@@ -430,9 +457,9 @@ class Outbox:
             if row is None:
                 raise NotFound(f"No outbox item {item_id!r}.")
             state, attempts, last_error, history, died_at, resolved, next_part = row
-            if state != "dead":
+            if state not in ("dead", "conflict"):
                 raise Conflict(f"Outbox item {item_id!r} is {state}, not dead: only a dead item can be retried.")
-            life = {"state": "dead", "since": _iso(died_at), "attempts": attempts,
+            life = {"state": state, "since": _iso(died_at), "attempts": attempts,
                     "last_error": _loads(last_error, None), "retried_at": _iso(now)}
             if _loads(resolved, {}):
                 life["patients_resolved"] = _loads(resolved, {})

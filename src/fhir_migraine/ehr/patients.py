@@ -41,7 +41,7 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
     PatientAmbiguous naming the count when several do. Patients the EHR answers with that do not
     carry the identifier (an EHR ignoring the parameter) are not counted."""
     ids: list[str] = []
-    for page in ehr.search("Patient", {"identifier": f"{_escaped(system)}|{_escaped(value)}"}):
+    for page in ehr.search("Patient", {"identifier": f"{escaped(system)}|{escaped(value)}"}):
         for entry in page.get("entry", []) or []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             search = entry.get("search") if isinstance(entry, dict) else None
@@ -62,7 +62,7 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
     return f"Patient/{ids[0]}"
 
 
-def _escaped(text: str) -> str:
+def escaped(text: str) -> str:
     """A search value with FHIR's special characters escaped (R4 search, "Escaping Search Parameters":
     a backslash, ``|``, ``,`` and ``$`` are each preceded by a backslash to stand for themselves)."""
     for char in ("\\", "|", ",", "$"):

@@ -80,6 +80,8 @@ WRITES = {
 def capability_state(caps: Capabilities) -> dict[str, Any]:
     """What ``/ready`` says of the EHR's capabilities: the write strategy it allows and, for each
     kind of item the project pushes, the writes it needs that the EHR does not advertise."""
+    if not caps.known:
+        return {"capabilities_unknown": "the EHR's /metadata is not a CapabilityStatement: every write is tried"}
     cannot = {kind: missing for kind, types in WRITES.items() if (missing := caps.missing_writes(types))}
     found: dict[str, Any] = {"write_strategy": caps.strategy()}
     if cannot:

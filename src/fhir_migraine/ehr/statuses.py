@@ -8,6 +8,9 @@ or batch answer (``answers.check_answer``).
   RFC 9110 sections 15.5.6 (405 Method Not Allowed: the method is not supported by the target),
   15.6.2 (501 Not Implemented: the server does not support the functionality required) and
   15.6.6 (505 HTTP Version Not Supported); FHIR R4 IssueType ``not-supported``.
+- 413, or an OperationOutcome with an error issue ``too-costly``: the Bundle is too large for the
+  EHR (RFC 9110 section 15.5.14; FHIR R4 IssueType ``too-costly``): ``EhrTooLarge``, final as sent,
+  split smaller by the worker.
 - 408, 425, 429 and any other 5xx: try again later (``EhrUnavailable``); 409, a write that raced
   another, too (``EhrConflict``).
 - 401 (after one fresh token) and 403: our credentials are refused (``EhrAuthError``).
@@ -19,7 +22,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fhir_migraine.errors import EhrAuthError, EhrConflict, EhrError, EhrRejected, EhrUnavailable, EhrUnsupported
+from fhir_migraine.errors import (
+    EhrAuthError,
+    EhrConflict,
+    EhrError,
+    EhrRejected,
+    EhrTooLarge,
+    EhrUnavailable,
+    EhrUnsupported,
+)
 
 #: The statuses that do not follow their class's rule (4xx final, 5xx retryable).
 STATUS_MEANING: dict[int, type[EhrError]] = {
@@ -28,6 +39,7 @@ STATUS_MEANING: dict[int, type[EhrError]] = {
     405: EhrUnsupported,  # Method Not Allowed: the interaction is not supported on this URL
     408: EhrUnavailable,  # Request Timeout
     409: EhrConflict,  # a concurrent create of the same resource (HAPI's placeholder references)
+    413: EhrTooLarge,  # Content Too Large: the Bundle may pass in smaller parts
     425: EhrUnavailable,  # Too Early
     429: EhrUnavailable,  # Too Many Requests
     501: EhrUnsupported,  # Not Implemented: retried for ever it would never pass
@@ -45,21 +57,29 @@ def status_code(text: object) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def not_supported(outcome: dict[str, Any] | None) -> bool:
-    """Whether an OperationOutcome says, as an error, that what was asked is not supported."""
+def has_error(outcome: dict[str, Any] | None, code: str) -> bool:
+    """Whether an OperationOutcome has an error (or fatal) issue of ``code``."""
     issues = outcome.get("issue") if isinstance(outcome, dict) else None
     return any(
-        isinstance(issue, dict) and issue.get("code") == "not-supported" and issue.get("severity") in ("error", "fatal")
+        isinstance(issue, dict) and issue.get("code") == code and issue.get("severity") in ("error", "fatal")
         for issue in (issues if isinstance(issues, list) else [])
     )
 
 
+def not_supported(outcome: dict[str, Any] | None) -> bool:
+    """Whether an OperationOutcome says, as an error, that what was asked is not supported."""
+    return has_error(outcome, "not-supported")
+
+
 def meaning(status: int, outcome: dict[str, Any] | None = None) -> type[EhrError]:
     """The EhrError class of a status that is not a success, given the OperationOutcome with it.
-    A ``not-supported`` issue makes any status but 401/403 permanent."""
+    A ``not-supported`` issue makes any status but 401/403 permanent; a ``too-costly`` one on a 4xx
+    says the request was too large."""
     found = STATUS_MEANING.get(status) or (EhrUnavailable if 500 <= status <= 599 else EhrRejected)
     if found is not EhrAuthError and not_supported(outcome):
         return EhrUnsupported
+    if found is EhrRejected and has_error(outcome, "too-costly"):
+        return EhrTooLarge
     return found
 
 

@@ -1,0 +1,335 @@
+"""Writes one part of an outbox item (a transaction Bundle of conditional creates, as the maps make
+it) to an EHR the way the EHR allows (``ehr.capabilities``):
+
+- ``transaction``: the part as one transaction, committed together;
+- ``batch``: the entries in batches, one per layer of dependencies (``contents.layers``: diary
+  members before their day, MedicationRequests before their RequestGroup), each layer's
+  references to the entries before it rewritten to the ids the EHR gave them (a batch does not
+  resolve ``urn:uuid`` references between its entries);
+- ``per-resource``: one request per resource in the same order, each answer recorded (``record``)
+  before the next request, so a retry or a worker taking the item over after a crash goes on from
+  where it stopped and never writes a resource twice.
+
+"Auto" takes the best the EHR advertises, and steps down (transaction → batch → per-resource) when
+the EHR refuses a Bundle kind as unsupported.
+
+Nothing is created twice: a resource is created with ``If-None-Exist`` where the EHR advertises
+conditional create for its type; otherwise it is looked for first, by ``identifier`` where the EHR
+searches by it, else among the patient's resources of the type (filtered here by identifier), else
+by the id this service recorded when it wrote it (``ehr.known``, confirmed by a read).
+
+A resource the EHR already holds is compared with what is sent: unchanged, nothing is written;
+changed (an amended order or diary entry), it is updated with ``PUT`` guarded by ``If-Match`` on the
+version read; where the EHR advertises no update of the type, or refuses it, the part fails with
+``AmendmentRefused`` naming the changed elements (the item ends ``conflict``, never ``sent`` while
+the EHR keeps the old content).
+
+The answer is a ``transaction-response`` Bundle with one entry per entry of the part (its status
+and location), whatever the strategy, so the outbox keeps one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_migraine.ehr.capabilities import Capabilities
+from fhir_migraine.ehr.client import written as read_answer
+from fhir_migraine.ehr.contents import business_identifier, changed_elements, differs_from, digest, element_digests, layers, rewrite
+from fhir_migraine.ehr.interface import Deliveries, Written
+from fhir_migraine.ehr.known import Known, KnownResources
+from fhir_migraine.ehr.patients import escaped
+from fhir_migraine.ehr.statuses import status_code
+from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrError, EhrRejected, EhrUnsupported
+
+log = logging.getLogger(__name__)
+Resource = dict[str, Any]
+#: What to record after each entry written: its fullUrl and the EHR's answer (status, location).
+Record = Callable[[dict[str, dict[str, Any]]], None]
+#: The strategies after each, when the EHR refuses it as unsupported.
+STEP_DOWN = {"transaction": "batch", "batch": "per-resource"}
+
+
+@dataclass
+class Entry:
+    """One entry of the part: the resource as mapped, its identifier and digests, and what the EHR answered."""
+
+    full_url: str
+    resource: Resource
+    identifier: str | None
+    digest: str
+    elements: dict[str, str]
+    answer: dict[str, Any] | None = None  # {"status": ..., "location": ...} once written or found
+
+    @property
+    def type(self) -> str:
+        return str(self.resource["resourceType"])
+
+    @property
+    def reference(self) -> str | None:
+        """``Type/id`` in the EHR, once known."""
+        location = (self.answer or {}).get("location")
+        if not isinstance(location, str):
+            return None
+        parts = location.split("/")
+        return "/".join(parts[:2]) if len(parts) >= 2 else None
+
+
+def _status(written: Written) -> str:
+    return "201 Created" if written.created else "200 OK"
+
+
+def _location(resource_type: str, written: Written) -> str:
+    location = f"{resource_type}/{written.id}"
+    return f"{location}/_history/{written.version}" if written.version else location
+
+
+def _patient(resource: Resource) -> str | None:
+    for key in ("subject", "patient"):
+        target = resource.get(key)
+        reference = target.get("reference") if isinstance(target, dict) else None
+        if isinstance(reference, str) and reference.startswith("Patient/"):
+            return reference
+    return None
+
+
+def _carries(resource: Resource, identifier: str) -> bool:
+    return business_identifier(resource) == identifier or any(
+        isinstance(i, dict) and f"{i.get('system')}|{i.get('value')}" == identifier
+        for i in resource.get("identifier") or [])
+
+
+@dataclass
+class Writer:
+    """Writes parts to one EHR. ``capabilities``: the EHR's, as the gateway's cache gives them;
+    ``known``: what this service wrote there (None: nothing is recorded, as in tests of the worker alone)."""
+
+    ehr: Deliveries
+    capabilities: Callable[[], Capabilities]
+    known: KnownResources | None = None
+    strategy: str = "auto"
+    #: The Bundle kinds the EHR refused as unsupported, by the digest of the statement that advertised them.
+    _refused: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def transactions(cls, ehr: Deliveries) -> Writer:
+        """A writer that sends every part as one transaction and reads no capabilities."""
+        return cls(ehr, Capabilities.unknown, None, "transaction")
+
+    def chosen(self, caps: Capabilities) -> str:
+        """The strategy for the next part: the configured one, or the best advertised and not refused."""
+        if self.strategy != "auto":
+            return self.strategy
+        found = caps.strategy()
+        refused = self._refused.get(caps.digest, set())
+        while found in refused and found in STEP_DOWN:
+            found = STEP_DOWN[found]
+        return found
+
+    def write(self, part: Resource, *, done: dict[str, dict[str, Any]] | None = None,
+              record: Record | None = None) -> Resource:
+        """Write one part; its answer (see the module doc), or an EhrError. ``done``: the answers to
+        its entries already written (recorded by an earlier attempt), which are not written again."""
+        caps = self.capabilities()
+        entries = [self._entry(e) for e in part.get("entry") or []]
+        missing = caps.missing_writes({e.type for e in entries})
+        if missing:
+            raise EhrUnsupported(f"the EHR does not advertise {', '.join(missing)} in its CapabilityStatement: "
+                                 "these resources cannot be written there (see docs/ehr-compatibility.md)")
+        for entry in entries:
+            entry.answer = (done or {}).get(entry.full_url)
+        save = record or (lambda answers: None)
+        while True:
+            strategy = self.chosen(caps)
+            try:
+                if strategy == "per-resource":
+                    self._one_by_one(entries, caps, save)
+                else:
+                    self._bundles(strategy, entries, caps, save)
+                break
+            except EhrUnsupported:
+                if self.strategy != "auto" or strategy not in STEP_DOWN:
+                    raise
+                # The EHR does not take this Bundle kind after all (405, 501, not-supported, or a
+                # batch-response to a transaction): the next strategy, for this part and the next.
+                log.warning("the EHR refused a Bundle kind; stepping down", extra={"strategy": strategy})
+                self._refused.setdefault(caps.digest, set()).add(strategy)
+        return {"resourceType": "Bundle", "type": "transaction-response",
+                "entry": [{"response": dict(entry.answer or {})} for entry in entries]}
+
+    # --- the strategies ---------------------------------------------------------------------------
+
+    def _one_by_one(self, entries: list[Entry], caps: Capabilities, save: Record) -> None:
+        lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
+        for layer in layers([{"fullUrl": e.full_url, "resource": e.resource} for e in entries]):
+            for index in layer:
+                entry = entries[index]
+                if entry.answer is not None:
+                    continue
+                resource = rewrite(entry.resource, self._ids(entries))
+                if caps.conditional_create(entry.type) and entry.identifier:
+                    written = self.ehr.create(resource, if_none_exist=self._query(entry))
+                    if not written.created:
+                        written = self._settle(entry, resource, written, caps)
+                else:
+                    found = self._find(entry, caps, lookups)
+                    written = self._settle(entry, resource, found, caps) if found else self.ehr.create(resource)
+                self._done(entry, written)
+                save({entry.full_url: entry.answer or {}})
+
+    def _bundles(self, kind: str, entries: list[Entry], caps: Capabilities, save: Record) -> None:
+        lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
+        # Resources the EHR cannot create conditionally are looked for first: those found are
+        # settled one by one and left out of the Bundle.
+        for entry in entries:
+            if entry.answer is None and not (caps.conditional_create(entry.type) and entry.identifier):
+                found = self._find(entry, caps, lookups)
+                if found is not None:
+                    self._done(entry, self._settle(entry, rewrite(entry.resource, self._ids(entries)), found, caps))
+                    save({entry.full_url: entry.answer or {}})
+        groups = [[i for i in range(len(entries)) if entries[i].answer is None]] if kind == "transaction" else \
+            layers([{"fullUrl": e.full_url, "resource": e.resource} for e in entries])
+        for group in groups:
+            todo = [entries[i] for i in group if entries[i].answer is None]
+            if not todo:
+                continue
+            ids = self._ids(entries)
+            bundle = {"resourceType": "Bundle", "type": kind,
+                      "entry": [self._bundle_entry(e, rewrite(e.resource, ids), caps) for e in todo]}
+            answer = self.ehr.transaction(bundle)
+            for entry, answered in zip(todo, answer.get("entry") or [], strict=False):
+                response = answered.get("response") or {}
+                written = _from_response(entry.type, response)
+                if not written.created:  # a conditional create that matched: compare it
+                    written = self._settle(entry, rewrite(entry.resource, self._ids(entries)), written, caps)
+                self._done(entry, written)
+            save({e.full_url: e.answer or {} for e in todo})
+
+    def _bundle_entry(self, entry: Entry, resource: Resource, caps: Capabilities) -> Resource:
+        request: dict[str, Any] = {"method": "POST", "url": entry.type}
+        if caps.conditional_create(entry.type) and entry.identifier:
+            request["ifNoneExist"] = self._query(entry)
+        return {"fullUrl": entry.full_url, "resource": resource, "request": request}
+
+    # --- finding, comparing, updating -------------------------------------------------------------
+
+    def _find(self, entry: Entry, caps: Capabilities,
+              lookups: dict[tuple[str, str], dict[str, list[Resource]]]) -> Written | None:
+        """The resource the EHR already holds with the entry's identifier, None when it holds none."""
+        if entry.identifier is None:
+            return None
+        patient = _patient(entry.resource)
+        param = caps.patient_param(entry.type)
+        if caps.searches(entry.type, "identifier"):
+            matches = [r for page in self.ehr.search(entry.type, {"identifier": self._search_value(entry)})
+                       for r in _resources(page, entry.type) if _carries(r, entry.identifier)]
+        elif patient is not None and param is not None:
+            key = (entry.type, patient)
+            if key not in lookups:  # the patient's resources of the type, read once per part
+                lookups[key] = {}
+                for page in self.ehr.search(entry.type, {param: patient}):
+                    for resource in _resources(page, entry.type):
+                        ident = business_identifier(resource)
+                        if ident is not None:
+                            lookups[key].setdefault(ident, []).append(resource)
+            matches = lookups[key].get(entry.identifier, [])
+        else:
+            return self._recorded(entry)
+        if len(matches) > 1:
+            raise EhrRejected(f"{len(matches)} {entry.type} resources in the EHR carry the identifier of one entry: "
+                              "not guessing which one is meant (remove the duplicates in the EHR)")
+        if not matches:
+            return None
+        meta = matches[0].get("meta") if isinstance(matches[0].get("meta"), dict) else {}
+        return Written(200, matches[0].get("id"), (meta or {}).get("versionId"), matches[0])
+
+    def _recorded(self, entry: Entry) -> Written | None:
+        """The resource this service recorded writing, read to see that the EHR still holds it."""
+        known = self.known.get(entry.type, entry.identifier) if self.known and entry.identifier else None
+        if known is None:
+            return None
+        try:
+            return self.ehr.read(entry.type, known.id)
+        except EhrRejected as error:
+            if error.status in (404, 410):
+                return None
+            raise
+
+    def _settle(self, entry: Entry, resource: Resource, existing: Written, caps: Capabilities) -> Written:
+        """An entry the EHR already holds: as it is when it holds what is sent, updated otherwise."""
+        known = self.known.get(entry.type, entry.identifier) if self.known and entry.identifier else None
+        if known is not None and known.id == existing.id:
+            if known.digest == entry.digest:
+                return existing
+            changed = changed_elements(known.elements, entry.elements)
+            current = existing
+        else:
+            current = existing if existing.resource is not None else self.ehr.read(entry.type, str(existing.id))
+            changed = differs_from(resource, current.resource or {})
+            if not changed:
+                return existing
+        return self._update(entry, resource, current, changed, caps)
+
+    def _update(self, entry: Entry, resource: Resource, current: Written, changed: list[str],
+                caps: Capabilities) -> Written:
+        named = ", ".join(changed) or "content"
+        refused = (f"the EHR holds {entry.type}/{current.id} with other content ({named} changed) and"
+                   f" {{}}: the change is not in the EHR")
+        if not caps.can(entry.type, "update"):
+            raise AmendmentRefused(refused.format(f"advertises no update of {entry.type}"), changed=changed)
+        if current.version is None:
+            current = self.ehr.read(entry.type, str(current.id))
+        try:
+            return self.ehr.update({**resource, "id": current.id},
+                                   if_match=f'W/"{current.version}"' if current.version else None)
+        except EhrUnsupported as error:
+            raise AmendmentRefused(refused.format(f"refuses to update it ({error.message})"), changed=changed,
+                                   status=error.status, outcome=error.outcome) from None
+        except EhrRejected as error:
+            if error.status == 412:  # changed in the EHR since it was read: read it again at the next attempt
+                raise EhrConflict(f"{entry.type}/{current.id} changed in the EHR while it was being updated",
+                                  status=412, outcome=error.outcome) from None
+            raise
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+
+    def _entry(self, entry: Resource) -> Entry:
+        resource = entry["resource"]
+        return Entry(entry["fullUrl"], resource, business_identifier(resource), digest(resource),
+                     element_digests(resource))
+
+    def _done(self, entry: Entry, written: Written) -> None:
+        if written.id is None:
+            raise EhrError(f"the EHR wrote a {entry.type} without telling its id (no body and no Location)")
+        entry.answer = {"status": _status(written), "location": _location(entry.type, written)}
+        if self.known is not None and entry.identifier is not None:
+            self.known.put(entry.type, entry.identifier, Known(written.id, written.version, entry.digest, entry.elements))
+
+    @staticmethod
+    def _ids(entries: list[Entry]) -> dict[str, str]:
+        return {e.full_url: ref for e in entries if (ref := e.reference) is not None}
+
+    @staticmethod
+    def _search_value(entry: Entry) -> str:
+        system, _, value = str(entry.identifier).partition("|")
+        return f"{escaped(system)}|{escaped(value)}"
+
+    def _query(self, entry: Entry) -> str:
+        """The ``If-None-Exist`` query: the search by the entry's identifier."""
+        return f"identifier={self._search_value(entry)}"
+
+
+def _resources(page: Resource, resource_type: str) -> list[Resource]:
+    return [e["resource"] for e in page.get("entry") or []
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == resource_type
+            and (e.get("search") or {}).get("mode", "match") == "match"]
+
+
+def _from_response(resource_type: str, response: Resource) -> Written:
+    """What one entry of a transaction or batch answer says (``status``, ``location``, ``etag``)."""
+    status = status_code(response.get("status")) or 0
+    headers = {"Location": response.get("location") or "", "ETag": response.get("etag") or ""}
+    return read_answer(status, headers, None, resource_type)
