@@ -28,6 +28,7 @@ class FakeEhr:
         self.searches: list[tuple[str, dict[str, str]]] = []
         self.metadata_calls = 0
         self.resources: list[dict[str, Any]] = []
+        self.statement: dict[str, Any] = {"resourceType": "CapabilityStatement"}  # says nothing: every write is tried
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         if self.errors:
@@ -50,9 +51,7 @@ class FakeEhr:
 
     def metadata(self) -> dict[str, Any]:
         self.metadata_calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return {"resourceType": "CapabilityStatement"}
+        return self.statement
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ class FakeEhr:
 
 
 POLICY = RetryPolicy(base=1.0, cap=60.0, lease=30.0)
-PART = {"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "urn:uuid:1", "resource": {}}]}
+PART = {"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Observation"}}]}
 
 
 @pytest.fixture

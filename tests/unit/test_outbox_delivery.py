@@ -126,7 +126,8 @@ def test_workers_in_several_processes_never_send_two_items_of_one_patient_at_onc
                 changed.wait_for(lambda: sum(in_flight.values()) >= WORKERS, timeout=0.05)
                 in_flight[patient] -= 1
                 delivered[patient].append(resource["id"])
-            return {"resourceType": "Bundle", "entry": []}
+            return {"resourceType": "Bundle", "type": "transaction-response",
+                    "entry": [{"response": {"status": "201 Created", "location": "Observation/1/_history/1"}}]}
 
     # One connection per thread, as one per gunicorn worker process.
     threads = [threading.Thread(target=drain, args=(Outbox(path), Ehr(), POLICY)) for _ in range(WORKERS)]

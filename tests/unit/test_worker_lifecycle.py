@@ -18,11 +18,13 @@ from fhir_migraine.ehr.outbox import Outbox
 from fhir_migraine.ehr.worker import RetryPolicy, Worker
 
 POLICY = RetryPolicy(base=0.01, cap=0.01, lease=30.0)
-ANSWER = {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
+ANSWER = {"resourceType": "Bundle", "type": "transaction-response",
+          "entry": [{"response": {"status": "201 Created", "location": "Observation/1/_history/1"}}]}
 
 
 def part(n: int) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "transaction", "id": f"part-{n}", "entry": [{"fullUrl": f"urn:uuid:{n}"}]}
+    return {"resourceType": "Bundle", "type": "transaction", "id": f"part-{n}",
+            "entry": [{"fullUrl": f"urn:uuid:{n}", "resource": {"resourceType": "Observation"}}]}
 
 
 class BlockingEhr:

@@ -22,6 +22,7 @@ from fhir_migraine import operations
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.capabilities import CapabilityCache
 from fhir_migraine.ehr.interface import Ehr
+from fhir_migraine.ehr.known import KnownResources
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.paging import Pager, PagingPolicy
 from fhir_migraine.ehr.patients import find_patient, parse_identifier
@@ -29,7 +30,8 @@ from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
 from fhir_migraine.ehr.token_endpoint import is_loopback
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
-from fhir_migraine.errors import ConfigError, InputError, Problem
+from fhir_migraine.ehr.writer import Writer
+from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, Problem
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.mapping.fhir import split_transaction
 
@@ -91,6 +93,9 @@ class EhrGateway:
         o = settings.outbox
         self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts,
                                   retry_after_cap=o.retry_after_cap)
+        # Writes each part the way the EHR allows (transaction, batch or one resource at a time).
+        self.writer = Writer(ehr, self.capabilities.get, KnownResources(settings.database, ehr.base_url),
+                             settings.ehr.write_strategy)
         self._cursors: Cursors | None = None
         self._worker: Worker | None = None
 
@@ -107,14 +112,38 @@ class EhrGateway:
         mapping operations made is ``checked`` already; any other is validated first (InputError)."""
         if not checked:
             _check_transaction(bundle)
+        self.check_writable(bundle, ask=False)
         return self.outbox.add(kind, split_transaction(bundle, self.settings.ehr.transaction_size))
 
     def push_now(self, bundle: Resource, *, wait: float, kind: str = "bundle",
                  sleep: Callable[[float], None] = time.sleep) -> Item:
         """Queue the Bundle and send it now, retrying as the policy says for up to ``wait`` seconds;
-        the item as it then is: ``sent``, ``dead`` (the EHR refused it) or still ``pending``."""
-        item_id = self.queue(bundle, kind=kind)
-        return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep)
+        the item as it then is: ``sent``, ``dead`` (the EHR refused it), ``conflict`` (it holds other
+        content and will not update it) or still ``pending``."""
+        _check_transaction(bundle)
+        self.check_writable(bundle, ask=True)
+        item_id = self.queue(bundle, kind=kind, checked=True)
+        return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep,
+                        writer=self.writer)
+
+    def check_writable(self, bundle: Resource, *, ask: bool) -> None:
+        """EhrUnsupported, before anything is stored, when the EHR's CapabilityStatement does not
+        advertise a write the Bundle needs (an item could only end dead). ``ask``: read the statement
+        now if it is not cached; otherwise only a statement already read counts (the service does not
+        wait for the EHR to accept an order)."""
+        try:
+            caps = self.capabilities.get() if ask else self.capabilities.last()
+        except EhrError:
+            caps = None  # the EHR cannot be asked now: the item is queued, and its sending will tell
+        if caps is None or not caps.known:
+            return
+        types = {str(e["resource"].get("resourceType")) for e in bundle.get("entry") or []
+                 if isinstance(e, dict) and isinstance(e.get("resource"), dict)}
+        missing = caps.missing_writes(types)
+        if missing:
+            raise EhrUnsupported(f"the EHR does not advertise {', '.join(missing)} in its CapabilityStatement, so"
+                                 " these resources cannot be written there; nothing was stored (see"
+                                 " docs/ehr-compatibility.md for what such an EHR takes)")
 
     # --- pull -------------------------------------------------------------------------------------
 
@@ -189,7 +218,7 @@ class EhrGateway:
         """Start this process's outbox worker (once; only when the settings enable it); whether one runs."""
         if self.settings.worker.enabled and not self.worker_running:
             self._worker = Worker(self.outbox, self.ehr, self.policy, interval=self.settings.worker.interval,
-                                  retention_days=self.settings.outbox.retention_days).start()
+                                  retention_days=self.settings.outbox.retention_days, writer=self.writer).start()
         return self.worker_running
 
     def stop_worker(self, timeout: float = 10.0) -> bool:

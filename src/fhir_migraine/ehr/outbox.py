@@ -375,14 +375,18 @@ class Outbox:
         ``pending`` and due now, at the back of the round robin (its attempt goes on at its next claim)."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT responses, next_part, part_count FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute("SELECT responses, next_part, part_count, parts, progress FROM outbox WHERE id = ?",
+                             (item_id,)).fetchone()
             responses = _loads(row[0], [])
             responses.append(response)
             state = "sent" if row[1] + 1 >= row[2] else "pending"
+            # The answers to this part's entries are in its response now; those of later parts stay.
+            sent = {e.get("fullUrl") for e in (_loads(row[3], [])[row[1]].get("entry") or [])}
+            progress = {url: answer for url, answer in _loads(row[4], {}).items() if url not in sent}
             db.execute(
                 "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
-                f" lease_until = NULL, resume = ?, progress = '{{}}', turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
-                (state, _dumps(responses), now, int(state == "pending"), now, item_id),
+                f" lease_until = NULL, resume = ?, progress = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
+                (state, _dumps(responses), now, int(state == "pending"), _dumps(progress), now, item_id),
             )
             if state == "sent":
                 db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))

@@ -5,8 +5,13 @@ periodic purge of old sent Bundles. Logs carry outbox ids, states and counts, ne
 Stopping a ``Worker`` never loses an item: a transaction already sent to the EHR is waited for
 and recorded; an item is never held between two of its parts (after each part it is pending,
 due now, so a stop between parts leaves nothing leased); and an item whose delivery outlives the
-stop's timeout stays leased, so another worker takes it up when the lease runs out (re-sending
-is harmless: every entry is a conditional create).
+stop's timeout stays leased, so another worker takes it up when the lease runs out. Re-sending
+is harmless: the writer (``ehr.writer``) records the EHR's answer to each entry as it is written
+and never creates a resource the EHR already holds.
+
+A part the EHR refuses for its size is split in two (``mapping.fhir.split_transaction``: never
+below one order or one diary day with its members) and sent again; an amendment the EHR will not
+take ends the item ``conflict``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Deliveries
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.patients import resolve
-from fhir_migraine.errors import EhrError
+from fhir_migraine.ehr.writer import Writer
+from fhir_migraine.errors import AmendmentRefused, EhrError, EhrTooLarge
+from fhir_migraine.mapping.fhir import split_transaction
 
 log = logging.getLogger(__name__)
 
@@ -74,37 +81,28 @@ def _failed(entries: list[dict[str, Any]] | None) -> int | None:
     return sum(1 for e in entries if not str(e.get("status") or "").strip().startswith("2"))
 
 
-def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy) -> str:
-    """Send the next part of a claimed item; its new state: ``sent`` after its last part,
-    ``pending`` (due now, behind the other due items) after another part or a retryable failure,
-    ``dead`` after a rejection. Patients given by identifier are resolved first (``ehr.patients``):
-    none found is a retryable failure, several a rejection."""
+def halves(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """The part in two smaller transactions, or one (the same entries) when it cannot be split
+    without parting entries that refer to each other."""
+    size = (len(part.get("entry") or []) + 1) // 2
+    return split_transaction(part, max(1, size))
+
+
+def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy, writer: Writer | None = None) -> str:
+    """Send the next part of a claimed item with ``writer`` (default: each part as one transaction);
+    its new state: ``sent`` after its last part, ``pending`` (due now, behind the other due items)
+    after another part, a split or a retryable failure, ``dead`` after a rejection, ``conflict``
+    when the EHR keeps content the item changes. Patients given by identifier are resolved first
+    (``ehr.patients``): none found is a retryable failure, several a rejection."""
+    writer = writer or Writer.transactions(client)
     try:
         part, resolved = resolve(client, item.parts[item.next_part], item.resolved)
         if resolved != item.resolved:
             outbox.record_resolved(item.id, resolved)
-        response = client.transaction(part)
+        response = writer.write(part, done=item.progress,
+                                record=lambda answers: outbox.record_progress(item.id, answers))
     except EhrError as error:
-        record = error_record(error)
-        gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts
-        if error.retryable and not gave_up:
-            delay = policy.delay(item.attempts, error.retry_after)
-            capped = policy.caps(error.retry_after)
-            if capped:
-                record["retry_after_capped"] = True
-            outbox.retry(item.id, delay, record)
-            log.warning("outbox item will be retried", extra={"outbox_id": item.id, "attempt": item.attempts,
-                                                              "delay_s": round(delay, 3), "error": record["type"],
-                                                              "status": error.status, "retry_after_capped": capped})
-            return "pending"
-        if error.retryable:  # retryable, but it has failed as often as the policy allows
-            record["max_attempts_reached"] = True
-            record["message"] = f"{error.message} (gave up after {item.attempts} attempts)"
-        outbox.bury(item.id, record)
-        log.error("outbox item is dead", extra={"outbox_id": item.id, "attempt": item.attempts,
-                                                "error": record["type"], "status": error.status,
-                                                "failed_entries": _failed(error.entries)})
-        return "dead"
+        return _failed_part(outbox, item, policy, error)
     state = outbox.part_sent(item.id, response)
     if state == "sent":
         log.info("outbox item sent", extra={"outbox_id": item.id, "attempt": item.attempts,
@@ -112,13 +110,50 @@ def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy) ->
     return state
 
 
+def _failed_part(outbox: Outbox, item: Item, policy: RetryPolicy, error: EhrError) -> str:
+    record = error_record(error)
+    if isinstance(error, EhrTooLarge):
+        smaller = halves(item.parts[item.next_part])
+        if len(smaller) > 1:
+            outbox.split_part(item.id, smaller)
+            log.warning("outbox part too large for the EHR; split", extra={"outbox_id": item.id,
+                                                                          "parts": len(smaller)})
+            return "pending"
+        record["message"] = f"{error.message} (the part holds one order or diary day and cannot be split)"
+    if isinstance(error, AmendmentRefused):
+        record["changed"] = error.changed
+        outbox.bury(item.id, record, state="conflict")
+        log.error("outbox item is in conflict with the EHR", extra={"outbox_id": item.id, "status": error.status,
+                                                                    "changed": error.changed})
+        return "conflict"
+    gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts
+    if error.retryable and not gave_up:
+        delay = policy.delay(item.attempts, error.retry_after)
+        capped = policy.caps(error.retry_after)
+        if capped:
+            record["retry_after_capped"] = True
+        outbox.retry(item.id, delay, record)
+        log.warning("outbox item will be retried", extra={"outbox_id": item.id, "attempt": item.attempts,
+                                                          "delay_s": round(delay, 3), "error": record["type"],
+                                                          "status": error.status, "retry_after_capped": capped})
+        return "pending"
+    if error.retryable:  # retryable, but it has failed as often as the policy allows
+        record["max_attempts_reached"] = True
+        record["message"] = f"{error.message} (gave up after {item.attempts} attempts)"
+    outbox.bury(item.id, record)
+    log.error("outbox item is dead", extra={"outbox_id": item.id, "attempt": item.attempts,
+                                            "error": record["type"], "status": error.status,
+                                            "failed_entries": _failed(error.entries)})
+    return "dead"
+
+
 def drain(outbox: Outbox, client: Deliveries, policy: RetryPolicy, *, only: str | None = None,
-          stop: threading.Event | None = None) -> int:
+          stop: threading.Event | None = None, writer: Writer | None = None) -> int:
     """Send one part at a time of the items due now, oldest turn first (until ``stop`` is set,
     checked between parts); how many parts were handled."""
     handled = 0
     while not (stop is not None and stop.is_set()) and (item := outbox.claim(policy.lease, only)) is not None:
-        send(outbox, client, item, policy)
+        send(outbox, client, item, policy, writer)
         handled += 1
     return handled
 
@@ -133,15 +168,16 @@ class Worker(Repeating):
     log = log
 
     def __init__(self, outbox: Outbox, client: Deliveries, policy: RetryPolicy, *, interval: float = 0.5,
-                 retention_days: float | None = None, purge_every: float = PURGE_EVERY_S) -> None:
+                 retention_days: float | None = None, purge_every: float = PURGE_EVERY_S,
+                 writer: Writer | None = None) -> None:
         super().__init__(interval=interval)
-        self.outbox, self.client, self.policy = outbox, client, policy
+        self.outbox, self.client, self.policy, self.writer = outbox, client, policy, writer
         self.retention_days, self.purge_every = retention_days, purge_every
         self._next_purge = 0.0  # at start, then every purge_every seconds
 
     def step(self) -> None:
         self._purge_when_due()
-        drain(self.outbox, self.client, self.policy, stop=self._stop)
+        drain(self.outbox, self.client, self.policy, stop=self._stop, writer=self.writer)
 
     def _purge_when_due(self) -> None:
         if self.retention_days is None or time.monotonic() < self._next_purge:
@@ -153,13 +189,13 @@ class Worker(Repeating):
 
 
 def wait_for(outbox: Outbox, item_id: str, client: Deliveries, policy: RetryPolicy, *, deadline: float,
-             sleep: Callable[[float], None] = time.sleep) -> Item:
-    """Send one item now, retrying as the policy says until it is sent, dead or the deadline passes."""
+             sleep: Callable[[float], None] = time.sleep, writer: Writer | None = None) -> Item:
+    """Send one item now, retrying as the policy says until it is sent, dead, in conflict or the deadline passes."""
     while True:
-        drain(outbox, client, policy, only=item_id)
+        drain(outbox, client, policy, only=item_id, writer=writer)
         item = outbox.get(item_id)
         assert item is not None
-        if item.state in ("sent", "dead") or time.time() >= deadline:
+        if item.state in ("sent", "dead", "conflict") or time.time() >= deadline:
             return item
         wait = max(0.05, min(item.next_attempt_at - outbox.clock(), deadline - time.time()))
         sleep(wait)

@@ -147,7 +147,7 @@ class Writer:
                 if strategy == "per-resource":
                     self._one_by_one(entries, caps, save)
                 else:
-                    self._bundles(strategy, entries, caps, save)
+                    self._bundles(strategy, entries, caps, save, part)
                 break
             except EhrUnsupported:
                 if self.strategy != "auto" or strategy not in STEP_DOWN:
@@ -179,7 +179,7 @@ class Writer:
                 self._done(entry, written)
                 save({entry.full_url: entry.answer or {}})
 
-    def _bundles(self, kind: str, entries: list[Entry], caps: Capabilities, save: Record) -> None:
+    def _bundles(self, kind: str, entries: list[Entry], caps: Capabilities, save: Record, part: Resource) -> None:
         lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
         # Resources the EHR cannot create conditionally are looked for first: those found are
         # settled one by one and left out of the Bundle.
@@ -196,15 +196,26 @@ class Writer:
             if not todo:
                 continue
             ids = self._ids(entries)
-            bundle = {"resourceType": "Bundle", "type": kind,
+            bundle = {**{k: v for k, v in part.items() if k not in ("type", "entry")}, "type": kind,
                       "entry": [self._bundle_entry(e, rewrite(e.resource, ids), caps) for e in todo]}
             answer = self.ehr.transaction(bundle)
-            for entry, answered in zip(todo, answer.get("entry") or [], strict=False):
+            matched: list[tuple[Entry, Written]] = []
+            for entry, answered in zip(todo, answer.get("entry") or [], strict=True):
                 response = answered.get("response") or {}
                 written = _from_response(entry.type, response)
-                if not written.created:  # a conditional create that matched: compare it
-                    written = self._settle(entry, rewrite(entry.resource, self._ids(entries)), written, caps)
-                self._done(entry, written)
+                if written.id is None and kind == "transaction":
+                    # Committed with the others (the EHR resolved their references itself), but with no
+                    # location: kept as answered, and nothing recorded of where it is.
+                    entry.answer = dict(response)
+                elif written.created:
+                    self._done(entry, written)
+                else:
+                    self._answer(entry, written)  # its id, for the others' references; recorded once settled
+                    matched.append((entry, written))
+            # Conditional creates that matched are compared once every id of the part is known (a
+            # RequestGroup is compared with its MedicationRequests' ids, not their urn:uuid).
+            for entry, written in matched:
+                self._done(entry, self._settle(entry, rewrite(entry.resource, self._ids(entries)), written, caps))
             save({e.full_url: e.answer or {} for e in todo})
 
     def _bundle_entry(self, entry: Entry, resource: Resource, caps: Capabilities) -> Resource:
@@ -300,12 +311,16 @@ class Writer:
         return Entry(entry["fullUrl"], resource, business_identifier(resource), digest(resource),
                      element_digests(resource))
 
-    def _done(self, entry: Entry, written: Written) -> None:
+    def _answer(self, entry: Entry, written: Written) -> None:
         if written.id is None:
             raise EhrError(f"the EHR wrote a {entry.type} without telling its id (no body and no Location)")
         entry.answer = {"status": _status(written), "location": _location(entry.type, written)}
+
+    def _done(self, entry: Entry, written: Written) -> None:
+        """The entry is in the EHR as sent: its answer, and (``known``) what was written where."""
+        self._answer(entry, written)
         if self.known is not None and entry.identifier is not None:
-            self.known.put(entry.type, entry.identifier, Known(written.id, written.version, entry.digest, entry.elements))
+            self.known.put(entry.type, entry.identifier, Known(str(written.id), written.version, entry.digest, entry.elements))
 
     @staticmethod
     def _ids(entries: list[Entry]) -> dict[str, str]:
