@@ -20,6 +20,7 @@ def client_with(settings: Settings, session: FakeEhrSession):
     gateway = services_of(app).gateway
     assert gateway is not None
     gateway.ehr = FhirClient(BASE, session=session)
+    gateway.capabilities.fetch = gateway.ehr.metadata  # the statement is read from the fake as well
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
     return client
@@ -37,9 +38,9 @@ def test_an_order_step_that_cannot_be_read_is_reported_and_the_other_orders_come
 
 
 def test_a_wait_longer_than_a_pull_may_spend_is_a_503_with_the_ehrs_retry_after(settings: Settings) -> None:
-    session = FakeEhrSession(MONTH, faults={1: Fault(429, {"Retry-After": "600"})})
+    session = FakeEhrSession(MONTH, faults={2: Fault(429, {"Retry-After": "600"})})  # the first search, after /metadata
     answer = client_with(settings, session).get(f"/patients/{PATIENT}/diary")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "600"
     assert "FHIR_MIGRAINE_PULL_MAX_WAIT" in answer.get_json()["detail"]
-    assert len(session.sent) == 1
+    assert [s.url.split("?")[0] for s in session.sent] == [f"{BASE}/metadata", f"{BASE}/MedicationRequest"]
