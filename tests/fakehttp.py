@@ -60,16 +60,24 @@ def response(status: int, body: Any = None, headers: dict[str, str] | None = Non
     return answer
 
 
+#: What the fake answers to ``GET <base>/metadata`` by default: not a CapabilityStatement, so the
+#: client knows nothing of the EHR and assumes everything (``Capabilities.unknown``).
+NO_STATEMENT: dict[str, Any] = {"resourceType": "OperationOutcome", "issue": [
+    {"severity": "error", "code": "not-supported", "diagnostics": "no CapabilityStatement here"}]}
+
+
 class FakeEhrSession(requests.Session):
-    """Serves ``resources`` to searches of ``base``: ``subject`` and ``identifier`` (``system|`` or
-    ``system|value``) are honoured, ``_count`` sets the page size, each page links to the next in ``link_form``
-    (``next_link`` overrides it). ``faults`` maps a request number (1-based) to a ``Fault``."""
+    """Serves ``resources`` to searches of ``base``: ``subject`` or ``patient`` and ``identifier``
+    (``system|`` or ``system|value``) are honoured, ``_count`` sets the page size, each page links to the
+    next in ``link_form`` (``next_link`` overrides it); ``GET <base>/metadata`` answers ``statement``.
+    ``faults`` maps a request number (1-based, the metadata read counted) to a ``Fault``."""
 
     def __init__(self, resources: list[dict[str, Any]] | None = None, *, base: str = BASE,
                  link_form: str = "absolute", next_link: Callable[[str, str], str] | None = None,
                  last_updated: str | None = LAST_UPDATED, date: str | None = DATE,
-                 faults: dict[int, Fault] | None = None) -> None:
+                 faults: dict[int, Fault] | None = None, statement: dict[str, Any] | None = None) -> None:
         super().__init__()
+        self.statement = statement if statement is not None else NO_STATEMENT
         self.resources = list(resources or [])
         self.base = base
         self.link_form = link_form
@@ -96,6 +104,8 @@ class FakeEhrSession(requests.Session):
         if "_page" in query:
             return self._page(query["_page"], int(query["_offset"]))
         kind = parts.path.rsplit("/", 1)[-1]
+        if kind == "metadata":
+            return response(200, self.statement, {"Content-Type": "application/fhir+json"})
         return self._search(kind, query)
 
     def _search(self, kind: str, query: dict[str, str]) -> requests.Response:
@@ -103,7 +113,7 @@ class FakeEhrSession(requests.Session):
         found = [r for r in self.resources if r.get("resourceType") == kind
                  and (not system or any(i.get("system") == system and (not value or i.get("value") == value)
                                         for i in r.get("identifier", [])))
-                 and ("subject" not in query or (r.get("subject") or {}).get("reference") == query["subject"])]
+                 and all((r.get("subject") or {}).get("reference") == query[p] for p in ("subject", "patient") if p in query)]
         token = uuid.uuid4().hex
         self._searches[token] = (kind, found, int(query.get("_count", "10")))
         return self._page(token, 0)

@@ -25,7 +25,8 @@ def test_a_diary_is_pulled_by_the_patients_identifier(settings: Settings) -> Non
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["resources"] == len(MONTH)
     assert "/Patient?identifier=" in session.sent[0].url
-    assert all(f"subject={quote(PATIENT, safe='')}" in s.url for s in session.sent[1:])
+    assert session.sent[1].url.endswith("/metadata")
+    assert len(session.sent) > 2 and all(f"subject={quote(PATIENT, safe='')}" in s.url for s in session.sent[2:])
 
 
 @pytest.mark.parametrize(("patients", "status", "said"), [(0, 404, "no Patient in the EHR has"),

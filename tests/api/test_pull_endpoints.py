@@ -1,17 +1,22 @@
 """GET /patients/{ref}/orders and /diary through Flask's test client, the EHR a fake HTTP layer: a
-step that cannot be read back is reported in a 200, and an EHR that asks for a longer wait than a
-pull may spend is a 503 passing its Retry-After on."""
+step that cannot be read back is reported in a 200, an EHR that asks for a longer wait than a
+pull may spend is a 503 passing its Retry-After on, and one whose CapabilityStatement offers no
+search of a type of ours by patient is a 502 naming it."""
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
+from pathlib import Path
 
 from fhir_migraine.api import create_app, services_of
 from fhir_migraine.config import EhrSettings, Settings, WorkerSettings
 from fhir_migraine.ehr.client import FhirClient
 from tests.conftest import API_TOKEN
 from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault
+
+DATA = Path(__file__).parent.parent / "data"
 
 
 def client_with(settings: Settings, session: FakeEhrSession):
@@ -20,6 +25,7 @@ def client_with(settings: Settings, session: FakeEhrSession):
     gateway = services_of(app).gateway
     assert gateway is not None
     gateway.ehr = FhirClient(BASE, session=session)
+    gateway.capabilities.fetch = gateway.ehr.metadata  # the statement is read from the fake as well
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
     return client
@@ -37,9 +43,18 @@ def test_an_order_step_that_cannot_be_read_is_reported_and_the_other_orders_come
 
 
 def test_a_wait_longer_than_a_pull_may_spend_is_a_503_with_the_ehrs_retry_after(settings: Settings) -> None:
-    session = FakeEhrSession(MONTH, faults={1: Fault(429, {"Retry-After": "600"})})
+    session = FakeEhrSession(MONTH, faults={2: Fault(429, {"Retry-After": "600"})})  # the first search, after /metadata
     answer = client_with(settings, session).get(f"/patients/{PATIENT}/diary")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "600"
     assert "FHIR_MIGRAINE_PULL_MAX_WAIT" in answer.get_json()["detail"]
-    assert len(session.sent) == 1
+    assert [s.url.split("?")[0] for s in session.sent] == [f"{BASE}/metadata", f"{BASE}/MedicationRequest"]
+
+
+def test_an_ehr_whose_statement_offers_no_search_of_a_type_by_patient_is_a_502_naming_it(settings: Settings) -> None:
+    statement = json.loads((DATA / "capabilities" / "oracle-like.json").read_text(encoding="utf-8"))  # no RequestGroup
+    session = FakeEhrSession(MONTH, statement=statement)
+    answer = client_with(settings, session).get(f"/patients/{PATIENT}/diary")
+    assert answer.status_code == 502
+    assert "RequestGroup by patient or subject" in answer.get_json()["detail"]
+    assert [s.url for s in session.sent] == [f"{BASE}/metadata"]

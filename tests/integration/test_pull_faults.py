@@ -55,21 +55,22 @@ def test_a_pull_follows_relative_next_links(proxy: FaultProxy, tmp_path: Path, m
     assert found["resources"] == 50
     assert sort_entries(found["diary"]) == sort_entries(diary)
     assert found["invalid"] == [] and found["incomplete"] == []
-    assert proxy.requests_seen == 3 + 8, "three searches of one page, the diary search of eight"
+    assert proxy.requests_seen == 1 + 3 + 8, "the statement, three searches of one page, the diary search of eight"
 
 
 def test_a_pull_waits_out_a_429_and_resumes_at_the_page_that_failed(proxy: FaultProxy, tmp_path: Path,
                                                                      month) -> None:
     patient, diary = month
     proxy.set_mode(RelativeLinks("base"))
-    # Three searches of one page, the diary search's first page, then its second page is refused.
-    proxy.set_faults(*[RelativeLinks("base")] * 4, TooMany("2"), methods=["GET"])
+    # The statement read, three searches of one page, the diary search's first page, then its second
+    # page is refused.
+    proxy.set_faults(*[RelativeLinks("base")] * 5, TooMany("2"), methods=["GET"])
     started = time.monotonic()
     found = gateway(proxy, tmp_path).pull_unmapped(patient)
     assert time.monotonic() - started >= 2.0, "the page was asked again only after Retry-After"
     assert sort_entries(found["diary"]) == sort_entries(diary)
     assert "TooMany(2)" in proxy.faults_applied
-    assert proxy.requests_seen == 3 + 8 + 1, "one page asked again, the search not started over"
+    assert proxy.requests_seen == 1 + 3 + 8 + 1, "one page asked again, the search not started over"
 
 
 def test_absolute_links_to_another_origin_are_refused_unless_it_is_the_gateway_origin(

@@ -29,9 +29,14 @@ def gateway(settings: Settings, session: FakeEhrSession) -> EhrGateway:
     return EhrGateway(settings, FhirClient(BASE, session=session))
 
 
+def first_requests(session: FakeEhrSession) -> list[str]:
+    """The URL of every first request of a search (not a next page, not the read of ``/metadata``)."""
+    return [s.url for s in session.sent if "_page=" not in s.url and not s.url.endswith("/metadata")]
+
+
 def searched_since(session: FakeEhrSession) -> set[str]:
     """The ``_lastUpdated`` of every first request of a search."""
-    firsts = [s.url for s in session.sent if "_page=" not in s.url]
+    firsts = first_requests(session)
     return {part for url in firsts for part in url.split("?")[1].split("&") if part.startswith("_lastUpdated=")}
 
 
@@ -45,7 +50,7 @@ def test_the_cursor_is_the_first_pages_last_updated_less_the_overlap(settings: S
     session.sent.clear()
     pulls.pull(PATIENT, cursor=True)
     assert searched_since(session) == {"_lastUpdated=ge2026-11-30T09%3A59%3A00.000Z"}
-    assert len([s for s in session.sent if "_page=" not in s.url]) == 4, "every search asked from the cursor"
+    assert len(first_requests(session)) == 4, "every search asked from the cursor"
 
 
 def test_a_last_updated_with_an_offset_is_turned_to_utc(settings: Settings) -> None:
@@ -77,16 +82,18 @@ def test_a_pull_without_the_ehrs_time_leaves_the_cursor_where_it_was(settings: S
 
 
 def test_a_pull_waits_out_a_429_and_resumes_at_the_page_that_failed(settings: Settings) -> None:
-    session = FakeEhrSession(observations(5, DIARY_SYSTEM, PATIENT), faults={5: Fault(429, {"Retry-After": "2"})})
+    session = FakeEhrSession(observations(5, DIARY_SYSTEM, PATIENT), faults={6: Fault(429, {"Retry-After": "2"})})
     settings = replace(settings, ehr=replace(settings.ehr, max_count=2))  # pages of two
     sleeps: list[float] = []
     bundle = EhrGateway(settings, FhirClient(BASE, session=session), sleep=sleeps.append).pull(PATIENT)
     assert sorted(e["resource"]["id"] for e in bundle["entry"]) == ["1", "2", "3", "4", "5"]
     assert sleeps == [2.0]
-    # Three searches of one page each, then the diary search: its second page failed and was asked again.
-    assert session.sent[4].url == session.sent[5].url and "_offset=2" in session.sent[5].url
-    assert len(session.sent) == 7
-    assert all("_count=2" in s.url for s in session.sent if "_page=" not in s.url)
+    # The statement read, three searches of one page each, then the diary search: its second page
+    # failed and was asked again.
+    assert session.sent[0].url == f"{BASE}/metadata"
+    assert session.sent[5].url == session.sent[6].url and "_offset=2" in session.sent[6].url
+    assert len(session.sent) == 8
+    assert all("_count=2" in url for url in first_requests(session))
 
 
 def test_a_resource_the_ehr_gives_without_our_identifier_is_left_out(settings: Settings) -> None:

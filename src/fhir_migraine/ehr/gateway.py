@@ -180,9 +180,11 @@ class EhrGateway:
             raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
         reference = self.patient(patient)
         count = self.settings.ehr.max_count
+        # The search parameters come from the EHR's CapabilityStatement (``pull.plan``).
+        caps = self.capabilities.get()
         if not cursor:
-            return pull(self.pager(), reference, since=since, count=count)
-        bundle = pull(self.pager(), reference, since=self.cursors.get(reference), count=count)
+            return pull(self.pager(), reference, since=since, count=count, capabilities=caps)
+        bundle = pull(self.pager(), reference, since=self.cursors.get(reference), count=count, capabilities=caps)
         # Taken from the EHR's clock at the first page, so nothing written during the pull is skipped next time.
         following = cursor_after(bundle, self.settings.pull.cursor_overlap)
         if following is not None:

@@ -6,26 +6,42 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fhir_migraine.ehr.capabilities import Capabilities
 from fhir_migraine.ehr.interface import Page, Pages
-from fhir_migraine.errors import EhrUnavailable, InputError, Problem
+from fhir_migraine.errors import EhrUnavailable, EhrUnsupported, InputError, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.store import Store
 
 log = logging.getLogger(__name__)
 
-# Each search asks for one identifier system of ours ("system|" matches any value in it).
+# Each search is for one identifier system of ours, asked as "system|" (any value in it) where the
+# EHR offers identifier search on the type, and checked on the client in any case.
 SEARCHES = (
-    ("MedicationRequest", "subject", ORDER_STEP_SYSTEM),
-    ("RequestGroup", "subject", ORDER_SYSTEM),
-    ("Observation", "subject", ORDER_WEIGHT_SYSTEM),
-    ("Observation", "subject", DIARY_SYSTEM),
+    ("MedicationRequest", ORDER_STEP_SYSTEM),
+    ("RequestGroup", ORDER_SYSTEM),
+    ("Observation", ORDER_WEIGHT_SYSTEM),
+    ("Observation", DIARY_SYSTEM),
 )
 PAGE_SIZE = 200  # asked as _count; the client brings it down to FHIR_MIGRAINE_EHR_MAX_COUNT
 _REFERENCE = re.compile(r"^(Patient/)?([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search of a pull: what is asked of the EHR (``params``), and what is checked on the
+    client because the EHR does not offer it as a parameter. Every resource kept carries an
+    identifier of ``system`` whether or not ``identifier`` was asked; ``since``, when set, is the
+    instant a resource's ``meta.lastUpdated`` must not be before (``_lastUpdated`` not offered)."""
+
+    resource_type: str
+    system: str
+    params: dict[str, str]
+    since: datetime | None = None
 
 
 def patient_reference(text: str) -> str:
@@ -36,27 +52,65 @@ def patient_reference(text: str) -> str:
     return f"Patient/{match.group(2)}"
 
 
-def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None) -> dict[str, Any]:
+def plan(capabilities: Capabilities, reference: str, *, since: str | None = None,
+         count: int | None = None) -> list[Search]:
+    """The searches of a pull of ``reference``, with only the parameters the EHR's CapabilityStatement
+    offers for each type: ``patient`` where offered, else ``subject`` (``subject`` when the statement
+    could not be read, which allows everything); ``identifier=<system>|`` and ``_lastUpdated=ge<since>``
+    where offered, else checked on the client. EhrUnsupported naming every type of ours the EHR
+    cannot search by patient; InputError when ``since`` is not an instant."""
+    start = parse_instant(since) if since else None
+    if since and start is None:
+        raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+    params_of = {t: (capabilities.patient_param(t) if capabilities.known else "subject") for t, _ in SEARCHES}
+    missing = sorted(t for t, param in params_of.items() if param is None)
+    if missing:
+        raise EhrUnsupported(f"the EHR's CapabilityStatement offers no search of {' or '.join(missing)} by patient "
+                             "or subject: a pull cannot ask for them")
+    searches = []
+    for resource_type, system in SEARCHES:
+        params = {str(params_of[resource_type]): reference}
+        if capabilities.searches(resource_type, "identifier"):
+            params["identifier"] = f"{system}|"
+        params["_count"] = str(count or PAGE_SIZE)
+        on_client = None
+        if since:
+            if capabilities.searches(resource_type, "_lastUpdated"):
+                params["_lastUpdated"] = f"ge{since}"
+            else:
+                on_client = start
+        searches.append(Search(resource_type, system, params, on_client))
+    return searches
+
+
+def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None,
+         capabilities: Capabilities | None = None) -> dict[str, Any]:
     """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
-    ``count`` (default ``PAGE_SIZE``) to a page. Its ``meta.lastUpdated`` is the EHR's clock when the
-    pull began (``ehr_clock`` of the first page), absent when the EHR told none."""
+    ``count`` (default ``PAGE_SIZE``) to a page, with the parameters ``capabilities`` offer (``plan``;
+    None: everything is offered). Its ``meta.lastUpdated`` is the EHR's clock when the pull began
+    (``ehr_clock`` of the first page), absent when the EHR told none.
+
+    Where the EHR offers no ``_lastUpdated`` search, ``since`` is checked on each resource's
+    ``meta.lastUpdated``, and a resource without one (or with one that is not an instant) is kept:
+    the safe side, as a resource pulled twice is unmapped to the same order or entry again, while
+    one left out would be missed by every later cursor pull."""
     reference = patient_reference(patient)
+    searches = plan(capabilities or Capabilities.unknown(), reference, since=since, count=count)
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     started: datetime | None = None
     first = True
-    for resource_type, parameter, system in SEARCHES:
-        params = {parameter: reference, "identifier": f"{system}|", "_count": str(count or PAGE_SIZE)}
-        if since:
-            params["_lastUpdated"] = f"ge{since}"
-        for page in pages.pages(resource_type, params):
+    for search in searches:
+        for page in pages.pages(search.resource_type, search.params):
             if first:
                 started, first = ehr_clock(page), False
-            for entry in _matches(page.bundle, resource_type):
+            for entry in _matches(page.bundle, search.resource_type):
                 resource = entry["resource"]
-                # An EHR that ignores the identifier parameter answers with all the patient's resources
-                # of the type: only those carrying an identifier of ours are kept.
-                if not _has_system(resource, system):
+                # An EHR without (or ignoring) the identifier parameter answers with all the patient's
+                # resources of the type: only those carrying an identifier of ours are kept.
+                if not _has_system(resource, search.system):
+                    continue
+                if search.since is not None and _before(resource, search.since):
                     continue
                 key = f"{resource.get('resourceType')}/{resource.get('id')}"
                 if key in seen:
@@ -111,6 +165,14 @@ def _matches(page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
             or not all(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries):
         raise EhrUnavailable(f"the EHR answered the {resource_type} search with something that is not a searchset Bundle")
     return [e for e in entries if not (isinstance(e.get("search"), dict) and e["search"].get("mode") == "outcome")]
+
+
+def _before(resource: dict[str, Any], since: datetime) -> bool:
+    """Whether the resource's ``meta.lastUpdated`` is an instant before ``since`` (False without one)."""
+    meta = resource.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    found = parse_instant(stamp) if isinstance(stamp, str) else None
+    return found is not None and found < since
 
 
 def _has_system(resource: dict[str, Any], system: str) -> bool:
