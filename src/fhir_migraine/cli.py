@@ -167,8 +167,15 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
             errors = [i for i in item["outcome"]["issue"] if i["severity"] in ("error", "fatal")]
             err_text = "; ".join(f"{', '.join(i.get('expression', []))}: {i['diagnostics']}" for i in errors[:3])
             sys.stderr.write(f"fhir-migraine: {item['resource']} does not conform to its profile: {err_text}\n")
+        for warning in found["warnings"]:
+            sys.stderr.write(f"fhir-migraine: warning: {warning}\n")
         return EXIT_OK
-    out.write(dumps(gateway.pull(args.patient, since=args.since, cursor=args.cursor)))
+    bundle = gateway.pull(args.patient, since=args.since, cursor=args.cursor)
+    for entry in bundle["entry"]:
+        if entry["search"]["mode"] == "outcome":
+            for issue in entry["resource"]["issue"]:
+                sys.stderr.write(f"fhir-migraine: warning: {issue['diagnostics']}\n")
+    out.write(dumps(bundle))
     return EXIT_OK
 
 

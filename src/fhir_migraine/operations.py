@@ -135,13 +135,17 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
     """A pulled searchset -> orders and diary entries, each resource validated first: those that
     break the base spec or their profiles are reported under ``invalid`` (with their
     OperationOutcome) and left out of the unmapping, never silently dropped; an order or entry
-    that cannot be read back without them is reported under ``incomplete``."""
+    that cannot be read back without them is reported under ``incomplete``; what the pull says it
+    left out (an OperationOutcome entry of ``search.mode`` ``outcome``) under ``warnings``."""
     from fhir_migraine.validation.issues import has_errors
 
     validator = validation.default_validator()
-    kept, invalid = [], []
+    kept, invalid, warnings = [], [], []
     for entry in bundle.get("entry", []):
         resource = entry.get("resource", {})
+        if (entry.get("search") or {}).get("mode") == "outcome":  # what the pull could not ask
+            warnings += [i.get("diagnostics", "") for i in resource.get("issue", []) if isinstance(i, dict)]
+            continue
         result = validator.validate(resource)
         if has_errors(result):
             invalid.append({"resource": f"{resource.get('resourceType')}/{resource.get('id')}", "outcome": result})
@@ -154,7 +158,7 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
         found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
         orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]
     return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
-            "incomplete": incomplete}
+            "incomplete": incomplete, "warnings": warnings}
 
 
 def validate(resource: Any, profile: str | None = None) -> Resource:

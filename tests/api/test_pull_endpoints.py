@@ -51,10 +51,13 @@ def test_a_wait_longer_than_a_pull_may_spend_is_a_503_with_the_ehrs_retry_after(
     assert [s.url.split("?")[0] for s in session.sent] == [f"{BASE}/metadata", f"{BASE}/MedicationRequest"]
 
 
-def test_an_ehr_whose_statement_offers_no_search_of_a_type_by_patient_is_a_502_naming_it(settings: Settings) -> None:
+def test_an_ehr_whose_statement_offers_no_search_of_a_type_by_patient_answers_the_rest_with_a_warning(
+        settings: Settings) -> None:
     statement = json.loads((DATA / "capabilities" / "oracle-like.json").read_text(encoding="utf-8"))  # no RequestGroup
     session = FakeEhrSession(MONTH, statement=statement)
     answer = client_with(settings, session).get(f"/patients/{PATIENT}/diary")
-    assert answer.status_code == 502
-    assert "RequestGroup by patient or subject" in answer.get_json()["detail"]
-    assert [s.url for s in session.sent] == [f"{BASE}/metadata"]
+    assert answer.status_code == 200
+    found = answer.get_json()
+    assert len(found["diary"]) > 0 and found["invalid"] == []
+    assert len(found["warnings"]) == 1 and "RequestGroup by patient or subject" in found["warnings"][0]
+    assert f"{BASE}/RequestGroup" not in [s.url.split("?")[0] for s in session.sent]

@@ -109,26 +109,35 @@ def test_an_oracle_like_ehr_is_asked_last_updated_where_it_offers_it_and_checked
     assert "RequestGroup" not in kinds and kinds.count("MedicationRequest") == len(RESCUE) - 1
 
 
-def test_the_oracle_like_statement_as_published_is_refused_before_any_search(tmp_path: Path) -> None:
+def test_the_oracle_like_statement_as_published_pulls_what_it_can_and_names_what_it_left_out(tmp_path: Path) -> None:
     session = FakeEhrSession(observations(2, DIARY_SYSTEM, PATIENT), statement=statement("oracle-like"))
-    with pytest.raises(EhrUnsupported, match="RequestGroup") as caught:
-        gateway(tmp_path, session).pull(PATIENT)
-    assert "MedicationRequest" not in caught.value.message and "Observation" not in caught.value.message
-    assert [s.url for s in session.sent] == [f"{BASE}/metadata"], "only the statement was read"
+    bundle = gateway(tmp_path, session).pull(PATIENT)
+    assert "RequestGroup" not in {t for t, _ in searches_made(session)}
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    outcomes = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert bundle["total"] == len(matches) == 2
+    assert len(outcomes) == 1 and "RequestGroup" in outcomes[0]["issue"][0]["diagnostics"]
+    assert "MedicationRequest" not in outcomes[0]["issue"][0]["diagnostics"]
+    found = gateway(tmp_path, session).pull_unmapped(PATIENT)
+    assert found["resources"] == 2 and len(found["warnings"]) == 1
 
 
-def test_every_type_that_cannot_be_searched_by_patient_is_named() -> None:
+def test_every_type_that_cannot_be_searched_by_patient_is_left_out_and_none_searchable_is_refused() -> None:
     epic = read_capabilities(statement("epic-like"))  # MedicationRequest by patient, no RequestGroup
     caps = read_capabilities(with_type(statement("epic-like"), "RequestGroup", "_id"))
-    pages = Recorded()
     for found in (epic, caps):
-        with pytest.raises(EhrUnsupported, match="offers no search of RequestGroup by patient or subject"):
-            pull(pages, PATIENT, capabilities=found)
+        pages = Recorded()
+        bundle = pull(pages, PATIENT, capabilities=found)
+        assert "RequestGroup" not in {t for t, _ in pages.searches}
+        assert "offers no search of RequestGroup by patient or subject" in \
+            bundle["entry"][-1]["resource"]["issue"][0]["diagnostics"]
     no_search = read_capabilities(statement("oracle-like"))
-    types = no_search.types | {"Observation": no_search.types["Patient"]}  # Patient's: no patient, no subject
-    with pytest.raises(EhrUnsupported, match="Observation or RequestGroup"):
+    patient_only = no_search.types["Patient"]  # no patient, no subject parameter
+    types = no_search.types | {"Observation": patient_only, "MedicationRequest": patient_only}
+    pages = Recorded()
+    with pytest.raises(EhrUnsupported, match="MedicationRequest or Observation or RequestGroup"):
         pull(pages, PATIENT, capabilities=Capabilities(no_search.system, types))
-    assert pages.searches == []
+    assert pages.searches == [], "refused before any search"
 
 
 def test_without_last_updated_since_is_checked_on_the_client_keeping_resources_without_a_stamp(
@@ -197,9 +206,10 @@ def test_a_pull_never_asks_a_parameter_the_statement_does_not_list(types: dict[s
         pull(pages, PATIENT, since=SINCE if since else None, capabilities=caps)
     except EhrUnsupported as refused:
         assert pages.searches == [], "refused before any search"
-        assert any(caps.patient_param(t) is None and t in refused.message for t in OUR_TYPES)
+        assert all(caps.patient_param(t) is None and t in refused.message for t in OUR_TYPES)
         return
-    assert len(pages.searches) == 4
+    searchable = [t for t, _ in SEARCHES if caps.patient_param(t) is not None]
+    assert [t for t, _ in pages.searches] == searchable, "every type it can search, and no other"
     for resource_type, params in pages.searches:
         assert set(params) - {"_count"} <= caps.types[resource_type].search_params
         assert ("patient" in params) != ("subject" in params)

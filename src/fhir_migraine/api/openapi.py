@@ -63,6 +63,12 @@ INVALID_PULLED = {
     "description": "Pulled resources that break FHIR R4 or their profile: reported with the OperationOutcome, not unmapped.",
     "items": {"type": "object", "properties": {"resource": {"type": "string"}, "outcome": {"$ref": f"{COMPONENTS}/Resource"}}},
 }
+PULL_WARNINGS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "What the pull could not ask the EHR (e.g. a type it offers no search of by patient); "
+                   "empty when everything was asked.",
+}
 INCOMPLETE = {
     "type": "array",
     "description": "Orders or diary entries that could not be read back: some of their resources were invalid, missing, "
@@ -476,10 +482,12 @@ def openapi() -> dict[str, Any]:
                 },
                 "PulledDiary": {"type": "object", "properties": {
                     "diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
-                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
+                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE,
+                    "warnings": PULL_WARNINGS}},
                 "PulledOrders": {"type": "object", "properties": {
                     "orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
-                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE}},
+                    "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE,
+                    "warnings": PULL_WARNINGS}},
                 "Problem": {
                     "type": "object",
                     "description": "RFC 9457 problem details; `errors` locates each problem by JSON path.",

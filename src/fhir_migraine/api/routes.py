@@ -192,10 +192,10 @@ def retry_outbox_item(item_id: str) -> Response:
 @blueprint.get("/patients/<path:patient>/diary")
 def patient_diary(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"))
-    return _json({k: found[k] for k in ("diary", "resources", "invalid", "incomplete")})
+    return _json({k: found[k] for k in ("diary", "resources", "invalid", "incomplete", "warnings")})
 
 
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"), find_protocol=services().protocols.get)
-    return _json({k: found[k] for k in ("orders", "resources", "invalid", "incomplete")})
+    return _json({k: found[k] for k in ("orders", "resources", "invalid", "incomplete", "warnings")})

@@ -58,17 +58,19 @@ def plan(capabilities: Capabilities, reference: str, *, since: str | None = None
     offers for each type: ``patient`` where offered, else ``subject`` (``subject`` when the statement
     could not be read, which allows everything); ``identifier=<system>|`` and ``_lastUpdated=ge<since>``
     where offered, else checked on the client. EhrUnsupported naming every type of ours the EHR
-    cannot search by patient; InputError when ``since`` is not an instant."""
+    cannot search by patient when it can search none of them (otherwise those it cannot are left out:
+    ``unsearchable``); InputError when ``since`` is not an instant."""
     start = parse_instant(since) if since else None
     if since and start is None:
         raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
     params_of = {t: (capabilities.patient_param(t) if capabilities.known else "subject") for t, _ in SEARCHES}
-    missing = sorted(t for t, param in params_of.items() if param is None)
-    if missing:
-        raise EhrUnsupported(f"the EHR's CapabilityStatement offers no search of {' or '.join(missing)} by patient "
-                             "or subject: a pull cannot ask for them")
+    if all(param is None for param in params_of.values()):
+        raise EhrUnsupported(f"the EHR's CapabilityStatement offers no search of {' or '.join(sorted(params_of))} by"
+                             " patient or subject: a pull cannot ask for anything")
     searches = []
     for resource_type, system in SEARCHES:
+        if params_of[resource_type] is None:
+            continue  # named by ``unsearchable``
         params = {str(params_of[resource_type]): reference}
         if capabilities.searches(resource_type, "identifier"):
             params["identifier"] = f"{system}|"
@@ -83,19 +85,36 @@ def plan(capabilities: Capabilities, reference: str, *, since: str | None = None
     return searches
 
 
+def unsearchable(capabilities: Capabilities) -> list[str]:
+    """The types of ours the EHR cannot search by patient (a pull leaves them out and says so)."""
+    if not capabilities.known:
+        return []
+    return sorted({t for t, _ in SEARCHES if capabilities.patient_param(t) is None})
+
+
+def left_out(types: list[str]) -> dict[str, Any]:
+    """The searchset entry (``search.mode`` ``outcome``) that says which types a pull left out."""
+    issue = {"severity": "warning", "code": "not-supported",
+             "diagnostics": f"the EHR offers no search of {' or '.join(types)} by patient or subject: none was pulled"}
+    return {"resource": {"resourceType": "OperationOutcome", "issue": [issue]}, "search": {"mode": "outcome"}}
+
+
 def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None,
          capabilities: Capabilities | None = None) -> dict[str, Any]:
     """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
     ``count`` (default ``PAGE_SIZE``) to a page, with the parameters ``capabilities`` offer (``plan``;
-    None: everything is offered). Its ``meta.lastUpdated`` is the EHR's clock when the pull began
-    (``ehr_clock`` of the first page), absent when the EHR told none.
+    None: everything is offered); the types the EHR cannot search by patient are left out, named by an
+    OperationOutcome entry of ``search.mode`` ``outcome`` (``total`` counts the matches). Its
+    ``meta.lastUpdated`` is the EHR's clock when the pull began (``ehr_clock`` of the first page),
+    absent when the EHR told none.
 
     Where the EHR offers no ``_lastUpdated`` search, ``since`` is checked on each resource's
     ``meta.lastUpdated``, and a resource without one (or with one that is not an instant) is kept:
     the safe side, as a resource pulled twice is unmapped to the same order or entry again, while
     one left out would be missed by every later cursor pull."""
     reference = patient_reference(patient)
-    searches = plan(capabilities or Capabilities.unknown(), reference, since=since, count=count)
+    caps = capabilities or Capabilities.unknown()
+    searches = plan(caps, reference, since=since, count=count)
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     started: datetime | None = None
@@ -119,7 +138,10 @@ def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | N
                 url = entry.get("fullUrl")
                 entries.append({"fullUrl": url if isinstance(url, str) else key, "resource": resource,
                                 "search": {"mode": "match"}})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+    total = len(entries)
+    if skipped := unsearchable(caps):
+        entries.append(left_out(skipped))
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}
     if started is not None:
         bundle["meta"] = {"lastUpdated": instant_text(started)}
     else:
