@@ -34,6 +34,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from fhir_migraine.ehr.capabilities import Capabilities
 from fhir_migraine.ehr.client import written as read_answer
@@ -332,8 +333,9 @@ class Writer:
         return f"{escaped(system)}|{escaped(value)}"
 
     def _query(self, entry: Entry) -> str:
-        """The ``If-None-Exist`` query: the search by the entry's identifier."""
-        return f"identifier={self._search_value(entry)}"
+        """The ``If-None-Exist`` query: the search by the entry's identifier, as a query string."""
+        system, _, value = str(entry.identifier).partition("|")
+        return f"identifier={quote(escaped(system), safe=':/')}|{quote(escaped(value), safe='')}"
 
 
 def _resources(page: Resource, resource_type: str) -> list[Resource]:
