@@ -26,7 +26,7 @@ from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import EhrError, EhrRejected, EhrUnsupported
 
 Resource = dict[str, Any]
-TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient")
+TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient", "MedicationAdministration")
 
 
 def _identifiers(resource: Resource) -> set[str]:
@@ -56,7 +56,7 @@ class MemoryEhr:
 
     def metadata(self) -> Resource:
         params = ["_id"] + (["identifier"] if self.identifier_search else []) + \
-            (["patient", "subject"] if self.patient_search else [])
+            (["patient", "subject", "request"] if self.patient_search else [])
         resources = []
         for kind in TYPES:
             interactions = ["read", "search-type"] + (["update"] if kind in self.updatable else [])
@@ -103,9 +103,9 @@ class MemoryEhr:
             if not self.identifier_search:
                 raise EhrRejected("unknown search parameter identifier", status=400)
             found = [r for r in found if _unescaped(params["identifier"]) in _identifiers(r)]
-        for key in ("patient", "subject"):
+        for key, element in (("patient", "subject"), ("subject", "subject"), ("request", "request")):
             if key in params:
-                found = [r for r in found if (r.get("subject") or {}).get("reference") == params[key]]
+                found = [r for r in found if (r.get(element) or {}).get("reference") == params[key]]
         yield {"resourceType": "Bundle", "type": "searchset",
                "entry": [{"resource": copy.deepcopy(r), "search": {"mode": "match"}} for r in found]}
 

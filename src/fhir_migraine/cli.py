@@ -22,6 +22,7 @@ from fhir_migraine.errors import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
+    AmendmentRefused,
     Conflict,
     EhrRejected,
     EhrUnavailable,
@@ -36,6 +37,7 @@ from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:
     from fhir_migraine.ehr.gateway import EhrGateway
+    from fhir_migraine.ehr.outbox import Item
 
 Handler = Callable[[argparse.Namespace, TextIO], int]
 
@@ -138,19 +140,38 @@ def _gateway(args: argparse.Namespace) -> EhrGateway:
 
 
 def _push(args: argparse.Namespace, out: TextIO) -> int:
+    bundle = parse_json(_read(args.bundle), "Bundle")
+    return _delivered(_gateway(args).push_now(bundle, wait=args.wait), args.wait, out)
+
+
+def _cancel(args: argparse.Namespace, out: TextIO) -> int:
+    gateway = _gateway(args)
+    item_id = gateway.cancel_order(args.order_id, patient=args.patient, reason=args.reason)
+    return _delivered(gateway.withdraw_now(item_id, wait=args.wait), args.wait, out)
+
+
+def _retract(args: argparse.Namespace, out: TextIO) -> int:
+    gateway = _gateway(args)
+    item_id = gateway.retract_diary(args.entry_id, patient=args.patient)
+    return _delivered(gateway.withdraw_now(item_id, wait=args.wait), args.wait, out)
+
+
+def _delivered(item: Item, wait: float, out: TextIO) -> int:
+    """Print the EHR's answer of a sent item (exit 0), or raise what became of it (exit 3)."""
     from fhir_migraine.ehr.gateway import transaction_response
 
-    bundle = parse_json(_read(args.bundle), "Bundle")
-    item = _gateway(args).push_now(bundle, wait=args.wait)
     if item.state == "sent":
         out.write(dumps(transaction_response(item)))
         return EXIT_OK
     error = item.last_error or {}
     if item.state == "dead":
-        raise EhrRejected(f"the EHR refused the Bundle (outbox item {item.id} is dead): {error.get('message', '')}",
+        raise EhrRejected(f"the EHR refused it (outbox item {item.id} is dead): {error.get('message', '')}",
                           status=error.get("status"), outcome=error.get("outcome"))
+    if item.state == "conflict":
+        raise AmendmentRefused(f"outbox item {item.id} is in conflict with the EHR: {error.get('message', '')}",
+                               changed=list(error.get("changed") or []), status=error.get("status"))
     raise EhrUnavailable(
-        f"not sent within {args.wait:g} s ({error.get('message', 'no answer')}); outbox item {item.id} stays queued "
+        f"not sent within {wait:g} s ({error.get('message', 'no answer')}); outbox item {item.id} stays queued "
         "and the service's worker will retry it"
     )
 
@@ -308,6 +329,19 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                       help="how long to keep retrying before leaving the item queued (default 60)")
     push.set_defaults(handler=_push)
+
+    cancel = commands.add_parser("cancel", help="cancel an order in the EHR (its requests cancelled or stopped)")
+    cancel.add_argument("order_id", metavar="ORDER_ID")
+    cancel.add_argument("--reason", metavar="TEXT", help="why (each MedicationRequest's statusReason)")
+    retract = commands.add_parser("retract", help="retract a diary entry in the EHR (its Observations entered-in-error)")
+    retract.add_argument("entry_id", metavar="ENTRY_ID")
+    for command, handler in ((cancel, _cancel), (retract, _retract)):
+        command.add_argument("--patient", metavar="REF",
+                             help="Patient/123 or identifier=SYSTEM|VALUE; needed when this machine's outbox never held it")
+        command.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
+        command.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                             help="how long to keep retrying before leaving it queued (default 60)")
+        command.set_defaults(handler=handler)
 
     pull = commands.add_parser("pull", help="a patient's resources of this project from the EHR")
     pull.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")

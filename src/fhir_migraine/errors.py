@@ -18,6 +18,7 @@
         │   ├── EhrUnsupported    not retryable: 405, 501, 505 or an OperationOutcome `not-supported`
         │   ├── EhrTooLarge       not retryable as it is: 413 or `too-costly` (a smaller Bundle may pass)
         │   ├── AmendmentRefused  not retryable: changed content the EHR will not update (409)
+        │   ├── NothingToWithdraw not retryable: the order or diary entry to withdraw is not in the EHR (404)
         │   └── PatientAmbiguous  not retryable: a patient identifier matches several Patients (409)
         ├── PatientUnknown    retryable: no Patient in the EHR has the identifier (yet) (404)
         └── EhrAuthError      the EHR refused our credentials, or the token endpoint failed
@@ -243,6 +244,14 @@ class AmendmentRefused(EhrRejected):
     def __init__(self, message: str, *, changed: list[str], **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.changed = changed
+
+
+class NothingToWithdraw(EhrRejected):
+    """Not retryable: the order to cancel or the diary entry to retract is not in the EHR (it was
+    never delivered, or was removed there)."""
+
+    http_status = 404
+    issue_code = "not-found"
 
 
 class PatientAmbiguous(EhrRejected):

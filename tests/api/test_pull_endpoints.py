@@ -1,7 +1,7 @@
 """GET /patients/{ref}/orders and /diary through Flask's test client, the EHR a fake HTTP layer: a
 step that cannot be read back is reported in a 200, an EHR that asks for a longer wait than a
-pull may spend is a 503 passing its Retry-After on, and one whose CapabilityStatement offers no
-search of a type of ours by patient is a 502 naming it."""
+pull may spend is a 503 passing its Retry-After on, and the types an EHR's CapabilityStatement
+offers no search of by patient are left out with a warning naming them."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from fhir_migraine import __version__
+from fhir_migraine.ehr.outbox import STATES
 from fhir_migraine.inputs.schema import schema
 
 COMPONENTS = "#/components/schemas"
@@ -43,6 +44,13 @@ QUEUED = {
     "description": "With an EHR configured: the Bundle is stored in the outbox and will be pushed; "
     "`Location` is `/outbox/{outbox_id}`.",
     "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}/Queued"}}},
+}
+WITHDRAWAL_QUEUED = {
+    "description": "Queued in the outbox; `Location` is `/outbox/{outbox_id}`, which shows when the EHR holds the "
+                   "new statuses (an item `dead` when the EHR holds no such order or entry, or advertises no update).",
+    "content": {"application/json": {"schema": {"type": "object", "required": ["outbox_id", "state"],
+                                                "properties": {"outbox_id": {"type": "string"},
+                                                               "state": {"const": "pending"}}}}},
 }
 INVALID = _problem("The input breaks its contract; `errors` lists each field's JSON path and what is wrong.")
 MALFORMED = _problem("The body is not valid JSON, or is empty.")
@@ -115,7 +123,7 @@ def openapi() -> dict[str, Any]:
             "/outbox": {
                 "get": {
                     "summary": "Outbox item summaries, oldest first, optionally of one state (the Bundles are not read).",
-                    "parameters": [{"name": "state", "in": "query", "schema": {"enum": ["pending", "sending", "sent", "dead"]}},
+                    "parameters": [{"name": "state", "in": "query", "schema": {"enum": list(STATES)}},
                                    {"name": "limit", "in": "query",
                                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
                     "responses": {"200": {"description": "Items and counts by state.", "content": _json("OutboxList")},
@@ -131,10 +139,10 @@ def openapi() -> dict[str, Any]:
             },
             "/outbox/{id}/retry": {
                 "post": {
-                    "summary": "Put a dead item back in the queue; its last error is kept in its history.",
+                    "summary": "Put a dead or conflict item back in the queue; its last error is kept in its history.",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The item, pending again.", "content": _json("OutboxItem")},
-                                  "404": _problem("No such item."), "409": _problem("The item is not dead.")},
+                                  "404": _problem("No such item."), "409": _problem("The item is neither dead nor in conflict.")},
                 }
             },
             "/patients/{patient}/diary": {
@@ -292,6 +300,39 @@ def openapi() -> dict[str, Any]:
                                   "404": _problem("No such import, or no EHR is configured.")},
                 }
             },
+            "/orders/{order_id}": {
+                "delete": {
+                    "summary": "Cancel an order in the EHR, through the outbox behind the patient's earlier items: its "
+                               "MedicationRequests `cancelled` (or `stopped` once a dose may have been given) and its "
+                               "RequestGroup `revoked`.",
+                    "parameters": [
+                        {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "patient", "in": "query", "schema": {"type": "string"},
+                         "description": "Patient/<id> or identifier=SYSTEM|VALUE; needed when the order did not go "
+                                        "through this service's outbox."},
+                        {"name": "reason", "in": "query", "schema": {"type": "string"},
+                         "description": "Why; each MedicationRequest's statusReason.text."},
+                    ],
+                    "responses": {"202": WITHDRAWAL_QUEUED, "404": _problem("No EHR is configured, or the order's patient "
+                                                                            "is not known here and was not named."),
+                                  "422": INVALID},
+                }
+            },
+            "/diary/{entry_id}": {
+                "delete": {
+                    "summary": "Retract a diary entry in the EHR, through the outbox: its day Observation and the "
+                               "Observations it holds become `entered-in-error`.",
+                    "parameters": [
+                        {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "patient", "in": "query", "schema": {"type": "string"},
+                         "description": "Patient/<id> or identifier=SYSTEM|VALUE; needed when the entry did not go "
+                                        "through this service's outbox."},
+                    ],
+                    "responses": {"202": WITHDRAWAL_QUEUED, "404": _problem("No EHR is configured, or the entry's "
+                                                                            "patient is not known here and was not named."),
+                                  "422": INVALID},
+                }
+            },
             "/orders": {
                 "post": {
                     "summary": "Map an order (a protocol applied to a patient, the version it names or the current "
@@ -414,8 +455,8 @@ def openapi() -> dict[str, Any]:
                     "required": ["id", "kind", "state", "attempts", "parts", "parts_sent"],
                     "properties": {
                         "id": {"type": "string"},
-                        "kind": {"enum": ["order", "diary", "bundle"]},
-                        "state": {"enum": ["pending", "sending", "sent", "dead"]},
+                        "kind": {"enum": ["order", "diary", "bundle", "withdrawal"]},
+                        "state": {"enum": list(STATES)},
                         "attempts": {"type": "integer"},
                         "parts": {"type": "integer"},
                         "parts_sent": {"type": "integer"},

@@ -149,6 +149,25 @@ def post_diary() -> Response:
     return _accept("diary", operations.map_diary(entries))
 
 
+def _withdrawal(item_id: str) -> Response:
+    answer = _json({"outbox_id": item_id, "state": "pending"}, 202)
+    answer.headers["Location"] = f"/outbox/{item_id}"
+    return answer
+
+
+@blueprint.delete("/orders/<order_id>")
+def cancel_order(order_id: str) -> Response:
+    """Cancel an order in the EHR (through the outbox, behind the patient's earlier items)."""
+    return _withdrawal(_ehr().cancel_order(order_id, patient=request.args.get("patient"),
+                                           reason=request.args.get("reason")))
+
+
+@blueprint.delete("/diary/<entry_id>")
+def retract_diary_entry(entry_id: str) -> Response:
+    """Retract a diary entry in the EHR: its Observations become ``entered-in-error``."""
+    return _withdrawal(_ehr().retract_diary(entry_id, patient=request.args.get("patient")))
+
+
 @blueprint.get("/outbox")
 def list_outbox() -> Response:
     """Summaries of the oldest items (of one state, up to ``limit``), read from columns only."""
@@ -157,7 +176,7 @@ def list_outbox() -> Response:
         raise NotFound("No EHR is configured, so there is no outbox.")
     state = request.args.get("state")
     if state is not None and state not in STATES:
-        raise InputError.of([Problem("$.state", "must be pending, sending, sent or dead")], "query")
+        raise InputError.of([Problem("$.state", f"must be one of {', '.join(STATES)}")], "query")
     limit = _limit(request.args.get("limit"))
     return _json({"items": gateway.outbox.summaries(state, limit), "counts": gateway.outbox.counts()})
 

@@ -29,9 +29,12 @@ from fhir_migraine.ehr.patients import find_patient, parse_identifier
 from fhir_migraine.ehr.probe import EhrProbe
 from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
 from fhir_migraine.ehr.token_endpoint import is_loopback
+from fhir_migraine.ehr.withdrawals import KIND as WITHDRAWAL
+from fhir_migraine.ehr.withdrawals import diary_retraction, order_cancellation
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.ehr.writer import Writer
-from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, Problem
+from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, NotFound, Problem
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.mapping.fhir import split_transaction
 
@@ -93,9 +96,8 @@ class EhrGateway:
         o = settings.outbox
         self.policy = RetryPolicy(base=o.retry_base, cap=o.retry_cap, lease=o.lease, max_attempts=o.max_attempts,
                                   retry_after_cap=o.retry_after_cap)
-        # Writes each part the way the EHR allows (transaction, batch or one resource at a time).
-        self.writer = Writer(ehr, self.capabilities.get, KnownResources(settings.database, ehr.base_url),
-                             settings.ehr.write_strategy)
+        self._known = KnownResources(settings.database, ehr.base_url)
+        self._writer: Writer | None = None
         self._cursors: Cursors | None = None
         self._worker: Worker | None = None
 
@@ -103,6 +105,13 @@ class EhrGateway:
     def from_settings(cls, settings: Settings) -> EhrGateway:
         probe = client_from_settings(settings, timeout=settings.ehr.probe_timeout)
         return cls(settings, client_from_settings(settings), probe_ehr=probe)
+
+    @property
+    def writer(self) -> Writer:
+        """Writes each part the way the EHR allows (transaction, batch or one resource at a time)."""
+        if self._writer is None or self._writer.ehr is not self.ehr:
+            self._writer = Writer(self.ehr, self.capabilities.get, self._known, self.settings.ehr.write_strategy)
+        return self._writer
 
     # --- push -------------------------------------------------------------------------------------
 
@@ -125,6 +134,43 @@ class EhrGateway:
         item_id = self.queue(bundle, kind=kind, checked=True)
         return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep,
                         writer=self.writer)
+
+    def cancel_order(self, order_id: str, *, patient: str | None = None, reason: str | None = None) -> str:
+        """Queue the cancellation of an order (``ehr.withdrawals``: its MedicationRequests
+        ``cancelled``, or ``stopped`` once given, and its RequestGroup ``revoked``); its outbox id.
+        ``patient``: whom the order is for, needed when this service did not queue the order itself."""
+        subject = self._subject(ORDER_SYSTEM, order_id, patient, "order")
+        try:
+            part = order_cancellation(order_id, subject, reason)
+        except ValueError as error:
+            raise InputError.of([Problem("$.order_id", str(error))], "request") from None
+        return self.outbox.add(WITHDRAWAL, [part])
+
+    def retract_diary(self, entry_id: str, *, patient: str | None = None) -> str:
+        """Queue the retraction of a diary entry (its Observations ``entered-in-error``); its outbox id."""
+        subject = self._subject(DIARY_SYSTEM, entry_id, patient, "diary entry")
+        try:
+            part = diary_retraction(entry_id, subject)
+        except ValueError as error:
+            raise InputError.of([Problem("$.entry_id", str(error))], "request") from None
+        return self.outbox.add(WITHDRAWAL, [part])
+
+    def withdraw_now(self, item_id: str, *, wait: float, sleep: Callable[[float], None] = time.sleep) -> Item:
+        """Send a queued withdrawal now, as ``push_now`` sends a push."""
+        return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep,
+                        writer=self.writer)
+
+    def _subject(self, system: str, value: str, patient: str | None, what: str) -> Resource:
+        if patient is not None:
+            pair = parse_identifier(patient)
+            if pair is None:
+                return {"reference": patient_reference(patient)}
+            return {"identifier": {"system": pair[0], "value": pair[1]}}
+        found = self.outbox.subject_of(system, value)
+        if found is None:
+            raise NotFound(f"no {what} {value!r} went through this service's outbox: name its patient"
+                           " (patient=Patient/<id> or identifier=SYSTEM|VALUE)")
+        return found
 
     def check_writable(self, bundle: Resource, *, ask: bool) -> None:
         """EhrUnsupported, before anything is stored, when the EHR's CapabilityStatement does not

@@ -304,6 +304,21 @@ class Outbox:
             _hold(db, item_id)
         return item_id
 
+    def subject_of(self, system: str, value: str) -> dict[str, Any] | None:
+        """The ``subject`` of the resource identified ``system|value`` in the newest item that still
+        holds its Bundle (what a withdrawal is about, when the caller does not name the patient)."""
+        needle = json.dumps(value, ensure_ascii=False)[1:-1]
+        for (parts,) in self._store.all("SELECT parts FROM outbox WHERE parts LIKE ? ORDER BY created_at DESC, seq DESC",
+                                        (f"%{needle}%",)):
+            for part in _loads(parts, []):
+                for entry in part.get("entry") or []:
+                    resource = entry.get("resource") if isinstance(entry, dict) else None
+                    if isinstance(resource, dict) and isinstance(resource.get("subject"), dict) and any(
+                            isinstance(i, dict) and (i.get("system"), i.get("value")) == (system, value)
+                            for i in resource.get("identifier") or []):
+                        return dict(resource["subject"])
+        return None
+
     def get(self, item_id: str) -> Item | None:
         return self._row(self._store.one(
             "SELECT id, kind, state, parts, part_count, resource_count, next_part, responses, attempts,"
@@ -382,7 +397,7 @@ class Outbox:
             state = "sent" if row[1] + 1 >= row[2] else "pending"
             # The answers to this part's entries are in its response now; those of later parts stay.
             sent = {e.get("fullUrl") for e in (_loads(row[3], [])[row[1]].get("entry") or [])}
-            progress = {url: answer for url, answer in _loads(row[4], {}).items() if url not in sent}
+            progress = {url: answer for url, answer in _loads(row[4], {}).items() if url not in sent and state != "sent"}
             db.execute(
                 "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
                 f" lease_until = NULL, resume = ?, progress = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",

@@ -29,6 +29,7 @@ from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Deliveries
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.patients import resolve
+from fhir_migraine.ehr.withdrawals import action_of
 from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import AmendmentRefused, EhrError, EhrTooLarge
 from fhir_migraine.mapping.fhir import split_transaction
@@ -99,8 +100,13 @@ def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy, wr
         part, resolved = resolve(client, item.parts[item.next_part], item.resolved)
         if resolved != item.resolved:
             outbox.record_resolved(item.id, resolved)
-        response = writer.write(part, done=item.progress,
-                                record=lambda answers: outbox.record_progress(item.id, answers))
+        def record(answers: dict[str, dict[str, Any]]) -> None:
+            outbox.record_progress(item.id, answers)
+
+        if action_of(part) is not None:  # a cancelled order or a retracted diary entry
+            response = writer.withdraw(part, done=item.progress, record=record)
+        else:
+            response = writer.write(part, done=item.progress, record=record)
     except EhrError as error:
         return _failed_part(outbox, item, policy, error)
     state = outbox.part_sent(item.id, response)

@@ -43,7 +43,8 @@ from fhir_migraine.ehr.interface import Deliveries, Written
 from fhir_migraine.ehr.known import Known, KnownResources
 from fhir_migraine.ehr.patients import escaped
 from fhir_migraine.ehr.statuses import status_code
-from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrError, EhrRejected, EhrUnsupported
+from fhir_migraine.ehr.withdrawals import FINAL, WITHDRAWS, action_of, members, withdrawn
+from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrError, EhrRejected, EhrUnsupported, NothingToWithdraw
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
@@ -159,6 +160,58 @@ class Writer:
                 self._refused.setdefault(caps.digest, set()).add(strategy)
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [{"response": dict(entry.answer or {})} for entry in entries]}
+
+    def withdraw(self, part: Resource, *, done: dict[str, dict[str, Any]] | None = None,
+                 record: Record | None = None) -> Resource:
+        """Apply a withdrawal part (``ehr.withdrawals``): find its head in the EHR, then update each of
+        its members and the head itself whose status changes (``If-Match``), recording each answer
+        (``record``, by ``Type/id``) so that a retry goes on where it stopped. Its answer has one
+        entry per resource looked at; NothingToWithdraw when the EHR holds no such head."""
+        action = action_of(part)
+        if action is None:
+            raise ValueError("not a withdrawal part")
+        head_type, member_types = WITHDRAWS[action]
+        caps = self.capabilities()
+        missing = [f"update {t}" for t in sorted({head_type, *member_types}) if not caps.can(t, "update")]
+        if missing:
+            raise EhrUnsupported(f"the EHR does not advertise {', '.join(missing)} in its CapabilityStatement: "
+                                 "the status cannot be changed there (see docs/ehr-compatibility.md)")
+        stub = self._entry(part["entry"][0])
+        found = self._find(stub, caps, {})
+        if found is None:
+            raise NothingToWithdraw(f"the EHR holds no {head_type} with the identifier {stub.identifier}: nothing to withdraw")
+        head = found if found.resource is not None else self.ehr.read(head_type, str(found.id))
+        reason = next((n.get("text") for n in stub.resource.get("note") or [] if isinstance(n, dict)), None)
+        answers = dict(done or {})
+        save = record or (lambda answers: None)
+        for reference in [*members(head.resource or {}), f"{head_type}/{head.id}"]:
+            if reference in answers:
+                continue
+            kind, _, resource_id = reference.partition("/")
+            current = head if reference == f"{head_type}/{head.id}" else self.ehr.read(kind, resource_id)
+            administered = self._administered(reference, caps) if kind == "MedicationRequest" else None
+            changed = withdrawn(current.resource or {}, action, administered=administered, reason=reason)
+            written = current if changed is None else self._put(kind, changed, current)
+            answers[reference] = {"status": "200 OK", "location": _location(kind, written)}
+            save({reference: answers[reference]})
+        return {"resourceType": "Bundle", "type": "transaction-response",
+                "entry": [{"response": dict(answer)} for answer in answers.values()]}
+
+    def _administered(self, reference: str, caps: Capabilities) -> bool | None:
+        """Whether the EHR shows a MedicationAdministration of the request; None when it cannot be asked."""
+        if not caps.searches("MedicationAdministration", "request"):
+            return None
+        return any(_resources(page, "MedicationAdministration")
+                   for page in self.ehr.search("MedicationAdministration", {"request": reference}))
+
+    def _put(self, kind: str, resource: Resource, current: Written) -> Written:
+        try:
+            return self.ehr.update(resource, if_match=f'W/"{current.version}"' if current.version else None)
+        except EhrRejected as error:
+            if error.status == 412:
+                raise EhrConflict(f"{kind}/{current.id} changed in the EHR while its status was being changed",
+                                  status=412, outcome=error.outcome) from None
+            raise
 
     # --- the strategies ---------------------------------------------------------------------------
 
@@ -291,8 +344,12 @@ class Writer:
                    f" {{}}: the change is not in the EHR")
         if not caps.can(entry.type, "update"):
             raise AmendmentRefused(refused.format(f"advertises no update of {entry.type}"), changed=changed)
-        if current.version is None:
+        if current.version is None or current.resource is None:
             current = self.ehr.read(entry.type, str(current.id))
+        held = (current.resource or {}).get("status")
+        if held in FINAL.get(entry.type, frozenset()) and resource.get("status") not in FINAL.get(entry.type, frozenset()):
+            # Cancelled, stopped or entered in error in the EHR: a re-send does not bring it back.
+            raise AmendmentRefused(refused.format(f"holds it as {held}, which a re-send does not undo"), changed=changed)
         try:
             return self.ehr.update({**resource, "id": current.id},
                                    if_match=f'W/"{current.version}"' if current.version else None)
