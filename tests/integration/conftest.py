@@ -58,7 +58,8 @@ def ehr(ehr_url: str) -> FhirClient:
 @pytest.fixture
 def ehr_modes(ehr_url: str) -> Iterator[Callable[..., dict[str, Any]]]:
     """A setter of the test EHR's modes (``ehr_modes("strict", "throttle", throttle_every=3)``);
-    whatever the test does, the EHR has no modes on afterwards (and its throttle period back).
+    the test starts with no modes on and, whatever it does, the EHR has none on afterwards (and
+    its throttle period back).
     Needs the project's test EHR: another server has no ``/admin/modes``."""
     try:
         before = current_modes(ehr_url)
@@ -72,6 +73,7 @@ def ehr_modes(ehr_url: str) -> Iterator[Callable[..., dict[str, Any]]]:
         return set_modes(ehr_url, names, throttle_every)
 
     try:
+        set_modes(ehr_url, [])  # the test starts from HAPI's own behaviour too
         yield switch
     finally:
         set_modes(ehr_url, [], before["throttle_every"])

@@ -32,7 +32,16 @@ public final class EhrServer {
 		EhrSettings settings = EhrSettings.fromEnvironment();
 		ourLog.info("Starting test EHR on {}:{} with {}", settings.host, settings.port, settings.describeDatabase());
 
-		// Fail in a second, not after the whole JPA start-up, when the port is taken.
+		// Fail at once, not after the whole JPA start-up, on an unknown mode or a taken port.
+		try {
+			new EhrModes(EhrModes.parse(settings.modes), settings.throttleEvery);
+		} catch (IllegalArgumentException e) {
+			ourLog.error("EHR_MODES / EHR_THROTTLE_EVERY: {}", e.getMessage());
+			System.exit(1);
+			return;
+		}
+
+		// The port, likewise.
 		try (ServerSocket probe = new ServerSocket()) {
 			probe.setReuseAddress(true);
 			probe.bind(new InetSocketAddress(settings.host, settings.port));
