@@ -7,14 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from fhir_migraine.ehr.client import FhirClient
 from tests.conftest import ROOT
+from tests.ehr_modes import admin_url, current_modes, set_modes
 
 SCRIPT = ROOT / "scripts" / "ehr"
 
@@ -51,6 +53,30 @@ def ehr_url() -> Iterator[str]:
 @pytest.fixture
 def ehr(ehr_url: str) -> FhirClient:
     return FhirClient(ehr_url, timeout=60)
+
+
+@pytest.fixture
+def ehr_modes(ehr_url: str) -> Iterator[Callable[..., dict[str, Any]]]:
+    """A setter of the test EHR's modes (``ehr_modes("strict", "throttle", throttle_every=3)``);
+    the test starts with no modes on and, whatever it does, the EHR has none on afterwards (and
+    its throttle period back).
+    Needs the project's test EHR: another server has no ``/admin/modes``."""
+    try:
+        before = current_modes(ehr_url)
+    except requests.RequestException as error:
+        message = f"the EHR at {ehr_url} has no usable {admin_url(ehr_url)}: {error}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    def switch(*names: str, throttle_every: int | None = None) -> dict[str, Any]:
+        return set_modes(ehr_url, names, throttle_every)
+
+    try:
+        set_modes(ehr_url, [])  # the test starts from HAPI's own behaviour too
+        yield switch
+    finally:
+        set_modes(ehr_url, [], before["throttle_every"])
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.config.ThreadPoolFactoryConfig;
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
 import ca.uhn.fhir.jpa.batch2.JpaBatch2Config;
 import ca.uhn.fhir.jpa.config.HapiJpaConfig;
@@ -28,6 +29,16 @@ import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.dbcp2.BasicDataSource;
+import org.fhirmigraine.ehr.modes.EhrModes;
+import org.fhirmigraine.ehr.modes.LimitedSearch;
+import org.fhirmigraine.ehr.modes.MinimalResponse;
+import org.fhirmigraine.ehr.modes.ModesStatement;
+import org.fhirmigraine.ehr.modes.NoConditional;
+import org.fhirmigraine.ehr.modes.NoTransaction;
+import org.fhirmigraine.ehr.modes.RelativeLinks;
+import org.fhirmigraine.ehr.modes.RestrictedCreate;
+import org.fhirmigraine.ehr.modes.StrictReferences;
+import org.fhirmigraine.ehr.modes.Throttle;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
 import org.springframework.context.annotation.Bean;
@@ -105,6 +116,12 @@ public class EhrConfig {
 		return s;
 	}
 
+	/** The modes on now (README.md, "Modes"): those of the settings at start, switched by /admin/modes. */
+	@Bean
+	public EhrModes ehrModes() {
+		return new EhrModes(EhrModes.parse(mySettings.modes), mySettings.throttleEvery);
+	}
+
 	@Bean
 	public PartitionSettings partitionSettings() {
 		return new PartitionSettings();
@@ -178,7 +195,9 @@ public class EhrConfig {
 			ISearchParamRegistry theSearchParamRegistry,
 			IValidationSupport theValidationSupport,
 			DatabaseBackedPagingProvider thePagingProvider,
-			ValueSetOperationProvider theValueSetOperationProvider) {
+			ValueSetOperationProvider theValueSetOperationProvider,
+			DaoRegistry theDaoRegistry,
+			EhrModes theModes) {
 
 		theFhirContext.setNarrativeGenerator(new NullNarrativeGenerator());
 
@@ -208,6 +227,17 @@ public class EhrConfig {
 		requestLog.setErrorMessageFormat("ERROR ${requestVerb} ${requestUrl}${requestParameters} -> ${exceptionMessage}");
 		requestLog.setLogExceptions(true);
 		server.registerInterceptor(requestLog);
+
+		// The modes: each does nothing while it is off (README.md, "Modes").
+		server.registerInterceptor(new ModesStatement(theModes));
+		server.registerInterceptor(new Throttle(theModes));
+		server.registerInterceptor(new StrictReferences(theModes, theFhirContext, theDaoRegistry));
+		server.registerInterceptor(new NoTransaction(theModes));
+		server.registerInterceptor(new NoConditional(theModes));
+		server.registerInterceptor(new RestrictedCreate(theModes, theFhirContext));
+		server.registerInterceptor(new MinimalResponse(theModes));
+		server.registerInterceptor(new RelativeLinks(theModes));
+		server.registerInterceptor(new LimitedSearch(theModes));
 		return server;
 	}
 }

@@ -1,6 +1,8 @@
 package org.fhirmigraine.ehr;
 
 import ca.uhn.fhir.rest.server.RestfulServer;
+import org.fhirmigraine.ehr.modes.AdminModesServlet;
+import org.fhirmigraine.ehr.modes.EhrModes;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
@@ -30,7 +32,16 @@ public final class EhrServer {
 		EhrSettings settings = EhrSettings.fromEnvironment();
 		ourLog.info("Starting test EHR on {}:{} with {}", settings.host, settings.port, settings.describeDatabase());
 
-		// Fail in a second, not after the whole JPA start-up, when the port is taken.
+		// Fail at once, not after the whole JPA start-up, on an unknown mode or a taken port.
+		try {
+			new EhrModes(EhrModes.parse(settings.modes), settings.throttleEvery);
+		} catch (IllegalArgumentException e) {
+			ourLog.error("EHR_MODES / EHR_THROTTLE_EVERY: {}", e.getMessage());
+			System.exit(1);
+			return;
+		}
+
+		// The port, likewise.
 		try (ServerSocket probe = new ServerSocket()) {
 			probe.setReuseAddress(true);
 			probe.bind(new InetSocketAddress(settings.host, settings.port));
@@ -59,6 +70,8 @@ public final class EhrServer {
 			ServletHolder holder = new ServletHolder("fhir", fhirServlet);
 			holder.setInitOrder(1);
 			context.addServlet(holder, "/fhir/*");
+			EhrModes modes = spring.getBean(EhrModes.class);
+			context.addServlet(new ServletHolder("admin", new AdminModesServlet(modes)), "/admin/*");
 			jetty.setHandler(context);
 			jetty.setStopAtShutdown(false);
 			jetty.start();
@@ -80,11 +93,12 @@ public final class EhrServer {
 		double seconds = (System.nanoTime() - startNanos) / 1e9;
 		ourLog.info(String.format(
 				Locale.ROOT,
-				"Test EHR ready at http://%s:%d/fhir after %.1f s (max heap %d MiB)",
+				"Test EHR ready at http://%s:%d/fhir after %.1f s (max heap %d MiB; modes: %s)",
 				settings.host,
 				settings.port,
 				seconds,
-				Runtime.getRuntime().maxMemory() / (1024 * 1024)));
+				Runtime.getRuntime().maxMemory() / (1024 * 1024),
+				spring.getBean(EhrModes.class).describe()));
 		jetty.join();
 	}
 

@@ -28,12 +28,21 @@ public final class EhrSettings {
 	/** Largest {@code _count} the server honours. */
 	public final int maxPageSize;
 
-	private EhrSettings(int port, String host, Path dataDir, int defaultPageSize, int maxPageSize) {
+	/** Modes on at start, comma-separated names ({@code strict,no-transaction}); blank = none. */
+	public final String modes;
+
+	/** Every how many requests the {@code throttle} mode answers 429. */
+	public final int throttleEvery;
+
+	private EhrSettings(
+			int port, String host, Path dataDir, int defaultPageSize, int maxPageSize, String modes, int throttleEvery) {
 		this.port = port;
 		this.host = host;
 		this.dataDir = dataDir;
 		this.defaultPageSize = defaultPageSize;
 		this.maxPageSize = maxPageSize;
+		this.modes = modes;
+		this.throttleEvery = throttleEvery;
 	}
 
 	public static EhrSettings fromEnvironment() {
@@ -43,7 +52,9 @@ public final class EhrSettings {
 		Path dataDir = dir.isBlank() ? null : Path.of(dir).toAbsolutePath();
 		int defaultPageSize = intSetting("ehr.page.default", "EHR_PAGE_DEFAULT", 20);
 		int maxPageSize = intSetting("ehr.page.max", "EHR_PAGE_MAX", 1000);
-		return new EhrSettings(port, host, dataDir, defaultPageSize, maxPageSize);
+		String modes = setting("ehr.modes", "EHR_MODES", "");
+		int throttleEvery = intSetting("ehr.throttle.every", "EHR_THROTTLE_EVERY", 5);
+		return new EhrSettings(port, host, dataDir, defaultPageSize, maxPageSize, modes, throttleEvery);
 	}
 
 	/** JDBC URL of the H2 database this run uses. */
