@@ -103,9 +103,9 @@ class MemoryEhr:
             if not self.identifier_search:
                 raise EhrRejected("unknown search parameter identifier", status=400)
             found = [r for r in found if _unescaped(params["identifier"]) in _identifiers(r)]
-        for key, element in (("patient", "subject"), ("subject", "subject"), ("request", "request")):
+        for key, elements in (("patient", ("subject", "patient")), ("subject", ("subject",)), ("request", ("request",))):
             if key in params:
-                found = [r for r in found if (r.get(element) or {}).get("reference") == params[key]]
+                found = [r for r in found if any((r.get(e) or {}).get("reference") == params[key] for e in elements)]
         yield {"resourceType": "Bundle", "type": "searchset",
                "entry": [{"resource": copy.deepcopy(r), "search": {"mode": "match"}} for r in found]}
 

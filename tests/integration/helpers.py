@@ -50,11 +50,11 @@ def example_diary(run_id: str, patient: str) -> list[dict[str, Any]]:
 
 
 def wait_until_settled(client: Any, ids: list[str], timeout: float = 120.0) -> dict[str, dict[str, Any]]:
-    """Poll GET /outbox/{id} until every item is sent or dead; their last summaries."""
+    """Poll GET /outbox/{id} until every item is sent, dead or in conflict; their last summaries."""
     deadline = time.time() + timeout
     while True:
         found = {i: client.get(f"/outbox/{i}").get_json() for i in ids}
-        if all(s["state"] in ("sent", "dead") for s in found.values()):
+        if all(s["state"] in ("sent", "dead", "conflict") for s in found.values()):
             return found
         if time.time() > deadline:
             raise AssertionError(f"outbox items not settled after {timeout} s: {[s['state'] for s in found.values()]}")

@@ -90,7 +90,8 @@ def test_a_minimal_answer_gives_the_ids_all_the_same() -> None:
 
 
 def test_progress_recorded_before_a_failure_is_not_written_again() -> None:
-    ehr = MemoryEhr(fail={4: EhrUnavailable("the EHR went away")})  # the search, two creates, then the failure
+    # The two searches (requests, group), two creates, then the failure.
+    ehr = MemoryEhr(fail={5: EhrUnavailable("the EHR went away")})
     recorded: dict[str, dict[str, Any]] = {}
     with pytest.raises(EhrUnavailable):
         ehr.writer().write(copy.deepcopy(ORDER), record=recorded.update)
@@ -146,10 +147,11 @@ def test_an_update_refused_by_the_ehr_is_refused_and_a_lost_race_is_retryable(tm
     ehr.writer().write(copy.deepcopy(ORDER))
     amended = copy.deepcopy(ORDER)
     amended["entry"][1]["resource"]["note"] = [{"text": "changed"}]
-    ehr.fail[len(ehr.calls) + 3] = EhrUnsupported("updates are switched off", status=405)  # search, search, PUT
+    # Six searches (one per entry, all before anything is written), then the PUT of the changed one.
+    ehr.fail[len(ehr.calls) + 7] = EhrUnsupported("updates are switched off", status=405)
     with pytest.raises(AmendmentRefused, match="refuses to update"):
         ehr.writer().write(copy.deepcopy(amended))
-    ehr.fail[len(ehr.calls) + 3] = EhrRejected("version conflict", status=412)
+    ehr.fail[len(ehr.calls) + 7] = EhrRejected("version conflict", status=412)
     with pytest.raises(EhrConflict) as conflict:
         ehr.writer().write(copy.deepcopy(amended))
     assert conflict.value.retryable
@@ -196,3 +198,30 @@ def test_the_diary_month_per_resource_twice_is_stored_once(tmp_path: Path) -> No
     for _ in range(2):
         ehr.writer(known).write(copy.deepcopy(MONTH))
     each_once(ehr, MONTH)
+
+
+DHE = json.loads((EXAMPLES / "bundles" / "dhe-repeat.bundle.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS, ids=list(LOOKUPS))
+@pytest.mark.parametrize("bundles", [(), ("batch",)], ids=["per-resource", "batch"])
+def test_resources_that_refer_to_each_other_are_created_then_completed_by_an_update(
+        tmp_path: Path, lookup: str, bundles: tuple[str, ...]) -> None:
+    ehr = MemoryEhr(bundles=bundles, **LOOKUPS[lookup])
+    known = KnownResources(str(tmp_path / "known.sqlite3"), ehr.base_url)
+    for _ in range(2):
+        ehr.writer(known).write(copy.deepcopy(DHE))
+    each_once(ehr, DHE)
+    [issue] = ehr.of_type("DetectedIssue")
+    flagged = [r for r in ehr.of_type("MedicationRequest") if r.get("detectedIssue")]
+    assert [r["detectedIssue"] for r in flagged] == [[{"reference": f"DetectedIssue/{issue['id']}"}]]
+    assert [i["reference"] for i in issue["implicated"]] == [f"MedicationRequest/{flagged[0]['id']}"]
+    assert "urn:uuid" not in json.dumps(list(ehr.stored.values()))
+    assert len([c for c in ehr.calls if c.startswith("PUT")]) == 1, "one update completes the cycle, once"
+
+
+def test_a_cycle_the_ehr_cannot_complete_by_an_update_is_refused_before_it_is_half_written() -> None:
+    ehr = MemoryEhr(updatable=())
+    with pytest.raises(EhrUnsupported, match="refer to each other"):
+        ehr.writer().write(copy.deepcopy(DHE))
+    assert not [c for c in ehr.calls if c.startswith("POST")][2:], "nothing beyond the first layer was written"

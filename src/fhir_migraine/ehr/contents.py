@@ -82,3 +82,23 @@ def layers(entries: list[Resource]) -> list[list[int]]:
         found.append(layer)
         done.update(layer)
     return found
+
+
+def without_references(value: Any, targets: set[str]) -> Any:
+    """A copy with every Reference to one of ``targets`` left out (a list keeps its other items;
+    an element left empty is dropped)."""
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            if isinstance(item, dict) and item.get("reference") in targets:
+                continue
+            found = without_references(item, targets)
+            if found in ([], {}) and item not in ([], {}):
+                continue
+            kept[key] = found
+        return kept
+    if isinstance(value, list):
+        items = [without_references(i, targets) for i in value
+                 if not (isinstance(i, dict) and i.get("reference") in targets)]
+        return [i for i in items if i != {}]
+    return value

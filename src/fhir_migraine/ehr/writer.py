@@ -38,13 +38,23 @@ from urllib.parse import quote
 
 from fhir_migraine.ehr.capabilities import Capabilities
 from fhir_migraine.ehr.client import written as read_answer
-from fhir_migraine.ehr.contents import business_identifier, changed_elements, differs_from, digest, element_digests, layers, rewrite
+from fhir_migraine.ehr.contents import (
+    business_identifier,
+    changed_elements,
+    differs_from,
+    digest,
+    element_digests,
+    layers,
+    rewrite,
+    without_references,
+)
 from fhir_migraine.ehr.interface import Deliveries, Written
 from fhir_migraine.ehr.known import Known, KnownResources
 from fhir_migraine.ehr.patients import escaped
 from fhir_migraine.ehr.statuses import status_code
 from fhir_migraine.ehr.withdrawals import FINAL, WITHDRAWS, action_of, members, withdrawn
 from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrError, EhrRejected, EhrUnsupported, NothingToWithdraw
+from fhir_migraine.mapping.fhir import references
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
@@ -216,61 +226,99 @@ class Writer:
     # --- the strategies ---------------------------------------------------------------------------
 
     def _one_by_one(self, entries: list[Entry], caps: Capabilities, save: Record) -> None:
-        lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
+        later = self._found_first(entries, caps, save)
         for layer in layers([{"fullUrl": e.full_url, "resource": e.resource} for e in entries]):
-            for index in layer:
-                entry = entries[index]
-                if entry.answer is not None:
-                    continue
-                resource = rewrite(entry.resource, self._ids(entries))
-                if caps.conditional_create(entry.type) and entry.identifier:
-                    written = self.ehr.create(resource, if_none_exist=self._query(entry))
-                    if not written.created:
-                        written = self._settle(entry, resource, written, caps)
-                else:
-                    found = self._find(entry, caps, lookups)
-                    written = self._settle(entry, resource, found, caps) if found else self.ehr.create(resource)
-                self._done(entry, written)
-                save({entry.full_url: entry.answer or {}})
+            for entry in (entries[i] for i in layer if entries[i].answer is None):
+                self._create(entry, entries, caps, later, save)
+        self._settle_later(entries, later, caps, save)
+
+    def _create(self, entry: Entry, entries: list[Entry], caps: Capabilities, later: list[tuple[Entry, Written]],
+                save: Record) -> None:
+        resource, partial = self._as_far_as_known(entry, entries, caps)
+        if caps.conditional_create(entry.type) and entry.identifier:
+            written = self.ehr.create(resource, if_none_exist=self._query(entry))
+        else:
+            written = self.ehr.create(resource)
+        self._written(entry, written, partial, later, save)
 
     def _bundles(self, kind: str, entries: list[Entry], caps: Capabilities, save: Record, part: Resource) -> None:
-        lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
-        # Resources the EHR cannot create conditionally are looked for first: those found are
-        # settled one by one and left out of the Bundle.
-        for entry in entries:
-            if entry.answer is None and not (caps.conditional_create(entry.type) and entry.identifier):
-                found = self._find(entry, caps, lookups)
-                if found is not None:
-                    self._done(entry, self._settle(entry, rewrite(entry.resource, self._ids(entries)), found, caps))
-                    save({entry.full_url: entry.answer or {}})
+        later = self._found_first(entries, caps, save)
         groups = [[i for i in range(len(entries)) if entries[i].answer is None]] if kind == "transaction" else \
             layers([{"fullUrl": e.full_url, "resource": e.resource} for e in entries])
         for group in groups:
             todo = [entries[i] for i in group if entries[i].answer is None]
             if not todo:
                 continue
-            ids = self._ids(entries)
+            # A transaction resolves the urn:uuid references between its entries itself; a batch does not.
+            sent = [(e, *((rewrite(e.resource, self._ids(entries)), False) if kind == "transaction"
+                          else self._as_far_as_known(e, entries, caps))) for e in todo]
+            if any(partial for _, _, partial in sent):
+                # Entries that refer to each other (a cycle): one at a time, each with the ids of those before.
+                for entry in todo:
+                    self._create(entry, entries, caps, later, save)
+                continue
             bundle = {**{k: v for k, v in part.items() if k not in ("type", "entry")}, "type": kind,
-                      "entry": [self._bundle_entry(e, rewrite(e.resource, ids), caps) for e in todo]}
+                      "entry": [self._bundle_entry(e, resource, caps) for e, resource, _ in sent]}
             answer = self.ehr.transaction(bundle)
-            matched: list[tuple[Entry, Written]] = []
-            for entry, answered in zip(todo, answer.get("entry") or [], strict=True):
+            for (entry, _, partial), answered in zip(sent, answer.get("entry") or [], strict=True):
                 response = answered.get("response") or {}
                 written = _from_response(entry.type, response)
                 if written.id is None and kind == "transaction":
                     # Committed with the others (the EHR resolved their references itself), but with no
                     # location: kept as answered, and nothing recorded of where it is.
                     entry.answer = dict(response)
-                elif written.created:
-                    self._done(entry, written)
+                    save({entry.full_url: entry.answer})
                 else:
-                    self._answer(entry, written)  # its id, for the others' references; recorded once settled
-                    matched.append((entry, written))
-            # Conditional creates that matched are compared once every id of the part is known (a
-            # RequestGroup is compared with its MedicationRequests' ids, not their urn:uuid).
-            for entry, written in matched:
-                self._done(entry, self._settle(entry, rewrite(entry.resource, self._ids(entries)), written, caps))
-            save({e.full_url: e.answer or {} for e in todo})
+                    self._written(entry, written, partial, later, save)
+        self._settle_later(entries, later, caps, save)
+
+    def _found_first(self, entries: list[Entry], caps: Capabilities, save: Record) -> list[tuple[Entry, Written]]:
+        """Look for the entries the EHR cannot create conditionally, all before anything is written,
+        so that what refers to them is written with their ids. Those found are compared (and
+        updated) at the end, once every id of the part is known."""
+        lookups: dict[tuple[str, str], dict[str, list[Resource]]] = {}
+        found: list[tuple[Entry, Written]] = []
+        for entry in entries:
+            if entry.answer is None and not (caps.conditional_create(entry.type) and entry.identifier):
+                existing = self._find(entry, caps, lookups)
+                if existing is not None:
+                    self._answer(entry, existing)
+                    found.append((entry, existing))
+        return found
+
+    def _as_far_as_known(self, entry: Entry, entries: list[Entry], caps: Capabilities) -> tuple[Resource, bool]:
+        """The entry's resource with its references to the part's entries rewritten to their ids in
+        the EHR, and whether some could not be (the part's resources refer to each other in a
+        cycle, as an order's DHE request and the DetectedIssue implicating it do): those references
+        are left out, and put back by an update once the others exist."""
+        resource = rewrite(entry.resource, self._ids(entries))
+        pending = references(resource) & {e.full_url for e in entries}
+        if not pending:
+            return resource, False
+        if not caps.can(entry.type, "update"):
+            raise EhrUnsupported(f"resources of this part refer to each other, which takes an update of {entry.type}"
+                                 " after both are created, and the EHR advertises none")
+        return without_references(resource, pending), True
+
+    def _written(self, entry: Entry, written: Written, partial: bool, later: list[tuple[Entry, Written]],
+                 save: Record) -> None:
+        """Record what one create did: done, or (partly written, or a conditional create that found
+        the resource) its id now and its comparison at the end."""
+        if written.created and not partial:
+            self._done(entry, written)
+            save({entry.full_url: entry.answer or {}})
+            return
+        self._answer(entry, written)
+        if partial and written.created and self.known is not None and entry.identifier is not None:
+            # Where it is, with no content recorded: a retry finds it and completes it.
+            self.known.put(entry.type, entry.identifier, Known(str(written.id), written.version, "", {}))
+        later.append((entry, written))
+
+    def _settle_later(self, entries: list[Entry], later: list[tuple[Entry, Written]], caps: Capabilities,
+                      save: Record) -> None:
+        for entry, existing in later:
+            self._done(entry, self._settle(entry, rewrite(entry.resource, self._ids(entries)), existing, caps))
+            save({entry.full_url: entry.answer or {}})
 
     def _bundle_entry(self, entry: Entry, resource: Resource, caps: Capabilities) -> Resource:
         request: dict[str, Any] = {"method": "POST", "url": entry.type}
