@@ -113,7 +113,12 @@ def test_every_example_sent_twice_is_stored_once_and_comes_back_exactly(
         answers.append(service.post("/diary", json=diary).get_json())
         settled = settle(service, [a["outbox_id"] for a in answers])
         statuses = {e["response"]["status"][:3] for s in settled.values() for r in s["responses"] for e in r["entry"]}
-        assert statuses == ({"201"} if attempt == 0 else {"200"}), statuses
+        if attempt == 1:
+            assert statuses == {"200"}, statuses
+        elif "throttle" not in mode_set:
+            assert statuses == {"201"}, statuses
+        # Throttled, a part retried after a 429 may find a resource its earlier attempt created (200):
+        # exactly once is counted in the EHR below.
         bundles = [a["bundle"] for a in answers]
     assert_each_once(ehr_url, bundles)
 
@@ -130,23 +135,20 @@ def test_an_amended_order_is_updated_and_a_cancelled_one_reads_cancelled(
     order = next(o for o in orders_of(ehr_url, run_id, patient) if o["protocol"] == "ed-migraine-rescue")
     first = service.post("/orders", json=order).get_json()
     settle(service, [first["outbox_id"]])
-    amended = {**order, "weight_kg": order["weight_kg"] + 10}
+    amended = {**order, "authored": "2026-12-01T08:55:00Z"}  # signed again ten minutes later
     second = service.post("/orders", json=amended).get_json()
     settle(service, [second["outbox_id"]])
     assert_each_once(ehr_url, [second["bundle"]])
-    for entry in second["bundle"]["entry"]:  # what the EHR holds is the amended content
-        resource = entry["resource"]
+    requests_ = [e["resource"] for e in second["bundle"]["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    for resource in requests_:  # what the EHR holds is the amended content, as a second version
         ident = resource["identifier"][0]
-        (held,) = stored(ehr_url, resource["resourceType"], ident["system"], ident["value"])
-        for element in ("dosageInstruction", "valueQuantity", "action"):
-            if element in resource and element != "action":
-                assert held[element] == resource[element], (resource["resourceType"], element)
+        (held,) = stored(ehr_url, "MedicationRequest", ident["system"], ident["value"])
+        assert held["authoredOn"] == "2026-12-01T08:55:00Z" and held["meta"]["versionId"] == "2"
 
     cancel = service.delete(f"/orders/{order['order_id']}?reason=entered%20for%20the%20wrong%20visit")
     assert cancel.status_code == 202
     settle(service, [cancel.get_json()["outbox_id"]])
-    steps = [e["resource"] for e in second["bundle"]["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
-    for step in steps:
+    for step in requests_:
         ident = step["identifier"][0]
         (held,) = stored(ehr_url, "MedicationRequest", ident["system"], ident["value"])
         assert held["status"] == "cancelled" and held["statusReason"]["text"] == "entered for the wrong visit"

@@ -225,3 +225,25 @@ def test_a_cycle_the_ehr_cannot_complete_by_an_update_is_refused_before_it_is_ha
     with pytest.raises(EhrUnsupported, match="refer to each other"):
         ehr.writer().write(copy.deepcopy(DHE))
     assert not [c for c in ehr.calls if c.startswith("POST")][2:], "nothing beyond the first layer was written"
+
+
+def test_a_request_throttled_with_a_short_retry_after_is_asked_again_in_place() -> None:
+    waits: list[float] = []
+    ehr = MemoryEhr(fail={3: EhrUnavailable("busy", status=429, retry_after=1.0),
+                          5: EhrUnavailable("busy", status=503, retry_after=2.0)})
+    writer = ehr.writer()
+    writer.calls.sleep = waits.append
+    writer.write(copy.deepcopy(ORDER))
+    assert waits == [1.0, 2.0]
+    each_once(ehr, ORDER)
+
+
+@pytest.mark.parametrize("error", [EhrUnavailable("busy", status=429, retry_after=60.0),
+                                   EhrUnavailable("busy", status=429), EhrUnavailable("down", status=500)],
+                         ids=["long-wait", "no-retry-after", "500"])
+def test_a_long_or_unknown_wait_is_left_to_the_outbox(error: EhrUnavailable) -> None:
+    ehr = MemoryEhr(fail={3: error})
+    writer = ehr.writer()
+    writer.calls.sleep = lambda s: pytest.fail("no wait in place")
+    with pytest.raises(EhrUnavailable):
+        writer.write(copy.deepcopy(ORDER))

@@ -444,22 +444,25 @@ class Outbox:
                 " resume = 1, updated_at = ? WHERE id = ?",
                 (_dumps(stored), len(stored), now, now, item_id))
 
-    def retry(self, item_id: str, delay: float, error: dict[str, Any]) -> None:
-        """Back to pending, due after ``delay`` seconds (at the back of the round robin)."""
-        self._set(item_id, "pending", self.clock() + delay, error)
+    def retry(self, item_id: str, delay: float, error: dict[str, Any], *, progressed: bool = False) -> None:
+        """Back to pending, due after ``delay`` seconds (at the back of the round robin).
+        ``progressed``: the failed attempt wrote some of its resources first, so the next one goes
+        on from there and is not counted as another attempt."""
+        self._set(item_id, "pending", self.clock() + delay, error, resume=progressed)
 
     def bury(self, item_id: str, error: dict[str, Any], state: str = "dead") -> None:
         """Dead: the EHR refused it; or ``conflict``: the EHR keeps content the item changes and will
         not update it. Its patients' later items are no longer held back by it."""
         self._set(item_id, state, None, error)
 
-    def _set(self, item_id: str, state: str, next_attempt_at: float | None, error: dict[str, Any] | None) -> None:
+    def _set(self, item_id: str, state: str, next_attempt_at: float | None, error: dict[str, Any] | None,
+             *, resume: bool = False) -> None:
         now = self.clock()
         with self._store.transaction() as db:
             db.execute(
                 "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-                f" resume = 0, last_error = COALESCE(?, last_error), turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
-                (state, next_attempt_at, _dumps(error) if error else None, now, item_id),
+                f" resume = ?, last_error = COALESCE(?, last_error), turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
+                (state, next_attempt_at, int(resume), _dumps(error) if error else None, now, item_id),
             )
             if state not in UNFINISHED:
                 db.execute("DELETE FROM outbox_patients WHERE item_id = ?", (item_id,))

@@ -132,13 +132,17 @@ def _failed_part(outbox: Outbox, item: Item, policy: RetryPolicy, error: EhrErro
         log.error("outbox item is in conflict with the EHR", extra={"outbox_id": item.id, "status": error.status,
                                                                     "changed": error.changed})
         return "conflict"
-    gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts
+    # Entries written before the failure: the attempt got somewhere, so it neither counts towards
+    # giving up nor lengthens the backoff (an EHR that refuses every n-th request still gets it all).
+    now = outbox.get(item.id)
+    progressed = now is not None and len(now.progress) > len(item.progress)
+    gave_up = bool(policy.max_attempts) and item.attempts >= policy.max_attempts and not progressed
     if error.retryable and not gave_up:
-        delay = policy.delay(item.attempts, error.retry_after)
+        delay = policy.delay(1 if progressed else item.attempts, error.retry_after)
         capped = policy.caps(error.retry_after)
         if capped:
             record["retry_after_capped"] = True
-        outbox.retry(item.id, delay, record)
+        outbox.retry(item.id, delay, record, progressed=progressed)
         log.warning("outbox item will be retried", extra={"outbox_id": item.id, "attempt": item.attempts,
                                                           "delay_s": round(delay, 3), "error": record["type"],
                                                           "status": error.status, "retry_after_capped": capped})

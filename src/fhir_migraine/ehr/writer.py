@@ -31,7 +31,8 @@ and location), whatever the strategy, so the outbox keeps one shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -53,7 +54,15 @@ from fhir_migraine.ehr.known import Known, KnownResources
 from fhir_migraine.ehr.patients import escaped
 from fhir_migraine.ehr.statuses import status_code
 from fhir_migraine.ehr.withdrawals import FINAL, WITHDRAWS, action_of, members, withdrawn
-from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrError, EhrRejected, EhrUnsupported, NothingToWithdraw
+from fhir_migraine.errors import (
+    AmendmentRefused,
+    EhrConflict,
+    EhrError,
+    EhrRejected,
+    EhrUnavailable,
+    EhrUnsupported,
+    NothingToWithdraw,
+)
 from fhir_migraine.mapping.fhir import references
 
 log = logging.getLogger(__name__)
@@ -74,6 +83,7 @@ class Entry:
     digest: str
     elements: dict[str, str]
     answer: dict[str, Any] | None = None  # {"status": ..., "location": ...} once written or found
+    created: bool = False  # created by this write (and completed by an update after)
 
     @property
     def type(self) -> str:
@@ -122,8 +132,13 @@ class Writer:
     capabilities: Callable[[], Capabilities]
     known: KnownResources | None = None
     strategy: str = "auto"
+    #: How long one request answered 429 or 503 is waited for and asked again (``Retrying``).
+    sleep: Callable[[float], None] = time.sleep
     #: The Bundle kinds the EHR refused as unsupported, by the digest of the statement that advertised them.
     _refused: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.calls = Retrying(self.ehr, self.sleep)
 
     @classmethod
     def transactions(cls, ehr: Deliveries) -> Writer:
@@ -190,7 +205,7 @@ class Writer:
         found = self._find(stub, caps, {})
         if found is None:
             raise NothingToWithdraw(f"the EHR holds no {head_type} with the identifier {stub.identifier}: nothing to withdraw")
-        head = found if found.resource is not None else self.ehr.read(head_type, str(found.id))
+        head = found if found.resource is not None else self.calls.read(head_type, str(found.id))
         reason = next((n.get("text") for n in stub.resource.get("note") or [] if isinstance(n, dict)), None)
         answers = dict(done or {})
         save = record or (lambda answers: None)
@@ -198,10 +213,14 @@ class Writer:
             if reference in answers:
                 continue
             kind, _, resource_id = reference.partition("/")
-            current = head if reference == f"{head_type}/{head.id}" else self.ehr.read(kind, resource_id)
+            current = head if reference == f"{head_type}/{head.id}" else self.calls.read(kind, resource_id)
             administered = self._administered(reference, caps) if kind == "MedicationRequest" else None
             changed = withdrawn(current.resource or {}, action, administered=administered, reason=reason)
             written = current if changed is None else self._put(kind, changed, current)
+            ident = business_identifier(changed or current.resource or {})
+            if self.known is not None and ident is not None and written.id is not None:
+                # What the EHR now holds: a re-send of the original is a change, refused (never revived).
+                self.known.put(kind, ident, Known(str(written.id), written.version, "withdrawn", {}))
             answers[reference] = {"status": "200 OK", "location": _location(kind, written)}
             save({reference: answers[reference]})
         return {"resourceType": "Bundle", "type": "transaction-response",
@@ -212,11 +231,11 @@ class Writer:
         if not caps.searches("MedicationAdministration", "request"):
             return None
         return any(_resources(page, "MedicationAdministration")
-                   for page in self.ehr.search("MedicationAdministration", {"request": reference}))
+                   for page in self.calls.search("MedicationAdministration", {"request": reference}))
 
     def _put(self, kind: str, resource: Resource, current: Written) -> Written:
         try:
-            return self.ehr.update(resource, if_match=f'W/"{current.version}"' if current.version else None)
+            return self.calls.update(resource, if_match=f'W/"{current.version}"' if current.version else None)
         except EhrRejected as error:
             if error.status == 412:
                 raise EhrConflict(f"{kind}/{current.id} changed in the EHR while its status was being changed",
@@ -236,9 +255,9 @@ class Writer:
                 save: Record) -> None:
         resource, partial = self._as_far_as_known(entry, entries, caps)
         if caps.conditional_create(entry.type) and entry.identifier:
-            written = self.ehr.create(resource, if_none_exist=self._query(entry))
+            written = self.calls.create(resource, if_none_exist=self._query(entry))
         else:
-            written = self.ehr.create(resource)
+            written = self.calls.create(resource)
         self._written(entry, written, partial, later, save)
 
     def _bundles(self, kind: str, entries: list[Entry], caps: Capabilities, save: Record, part: Resource) -> None:
@@ -259,7 +278,7 @@ class Writer:
                 continue
             bundle = {**{k: v for k, v in part.items() if k not in ("type", "entry")}, "type": kind,
                       "entry": [self._bundle_entry(e, resource, caps) for e, resource, _ in sent]}
-            answer = self.ehr.transaction(bundle)
+            answer = self.calls.transaction(bundle)
             for (entry, _, partial), answered in zip(sent, answer.get("entry") or [], strict=True):
                 response = answered.get("response") or {}
                 written = _from_response(entry.type, response)
@@ -308,6 +327,7 @@ class Writer:
             self._done(entry, written)
             save({entry.full_url: entry.answer or {}})
             return
+        entry.created = written.created
         self._answer(entry, written)
         if partial and written.created and self.known is not None and entry.identifier is not None:
             # Where it is, with no content recorded: a retry finds it and completes it.
@@ -336,13 +356,13 @@ class Writer:
         patient = _patient(entry.resource)
         param = caps.patient_param(entry.type)
         if caps.searches(entry.type, "identifier"):
-            matches = [r for page in self.ehr.search(entry.type, {"identifier": self._search_value(entry)})
+            matches = [r for page in self.calls.search(entry.type, {"identifier": self._search_value(entry)})
                        for r in _resources(page, entry.type) if _carries(r, entry.identifier)]
         elif patient is not None and param is not None:
             key = (entry.type, patient)
             if key not in lookups:  # the patient's resources of the type, read once per part
                 lookups[key] = {}
-                for page in self.ehr.search(entry.type, {param: patient}):
+                for page in self.calls.search(entry.type, {param: patient}):
                     for resource in _resources(page, entry.type):
                         ident = business_identifier(resource)
                         if ident is not None:
@@ -364,14 +384,20 @@ class Writer:
         if known is None:
             return None
         try:
-            return self.ehr.read(entry.type, known.id)
+            return self.calls.read(entry.type, known.id)
         except EhrRejected as error:
             if error.status in (404, 410):
                 return None
             raise
 
     def _settle(self, entry: Entry, resource: Resource, existing: Written, caps: Capabilities) -> Written:
-        """An entry the EHR already holds: as it is when it holds what is sent, updated otherwise."""
+        """An entry the EHR already holds: as it is when it holds what is sent, updated otherwise;
+        AmendmentRefused when the EHR holds it withdrawn (cancelled, stopped, entered in error)."""
+        held = (existing.resource or {}).get("status")
+        final = FINAL.get(entry.type, frozenset())
+        if held in final and resource.get("status") not in final:
+            raise AmendmentRefused(f"the EHR holds {entry.type}/{existing.id} as {held}, which a re-send does not undo",
+                                   changed=["status"])
         known = self.known.get(entry.type, entry.identifier) if self.known and entry.identifier else None
         if known is not None and known.id == existing.id:
             if known.digest == entry.digest:
@@ -379,7 +405,7 @@ class Writer:
             changed = changed_elements(known.elements, entry.elements)
             current = existing
         else:
-            current = existing if existing.resource is not None else self.ehr.read(entry.type, str(existing.id))
+            current = existing if existing.resource is not None else self.calls.read(entry.type, str(existing.id))
             changed = differs_from(resource, current.resource or {})
             if not changed:
                 return existing
@@ -393,13 +419,13 @@ class Writer:
         if not caps.can(entry.type, "update"):
             raise AmendmentRefused(refused.format(f"advertises no update of {entry.type}"), changed=changed)
         if current.version is None or current.resource is None:
-            current = self.ehr.read(entry.type, str(current.id))
+            current = self.calls.read(entry.type, str(current.id))
         held = (current.resource or {}).get("status")
         if held in FINAL.get(entry.type, frozenset()) and resource.get("status") not in FINAL.get(entry.type, frozenset()):
             # Cancelled, stopped or entered in error in the EHR: a re-send does not bring it back.
             raise AmendmentRefused(refused.format(f"holds it as {held}, which a re-send does not undo"), changed=changed)
         try:
-            return self.ehr.update({**resource, "id": current.id},
+            return self.calls.update({**resource, "id": current.id},
                                    if_match=f'W/"{current.version}"' if current.version else None)
         except EhrUnsupported as error:
             raise AmendmentRefused(refused.format(f"refuses to update it ({error.message})"), changed=changed,
@@ -420,7 +446,8 @@ class Writer:
     def _answer(self, entry: Entry, written: Written) -> None:
         if written.id is None:
             raise EhrError(f"the EHR wrote a {entry.type} without telling its id (no body and no Location)")
-        entry.answer = {"status": _status(written), "location": _location(entry.type, written)}
+        entry.answer = {"status": "201 Created" if entry.created else _status(written),
+                        "location": _location(entry.type, written)}
 
     def _done(self, entry: Entry, written: Written) -> None:
         """The entry is in the EHR as sent: its answer, and (``known``) what was written where."""
@@ -441,6 +468,43 @@ class Writer:
         """The ``If-None-Exist`` query: the search by the entry's identifier, as a query string."""
         system, _, value = str(entry.identifier).partition("|")
         return f"identifier={quote(escaped(system), safe=':/')}|{quote(escaped(value), safe='')}"
+
+
+class Retrying:
+    """The EHR's single interactions, each asked again in place when the EHR answers 429 or 503 with
+    a short ``Retry-After`` (at most ``tries`` times, ``max_wait`` seconds each): a per-resource
+    sequence goes on instead of failing the whole part for one throttled request. Anything else,
+    or a longer wait, is the caller's (the outbox retries the part later)."""
+
+    def __init__(self, ehr: Deliveries, sleep: Callable[[float], None], *, tries: int = 3, max_wait: float = 5.0) -> None:
+        self.ehr, self.sleep, self.tries, self.max_wait = ehr, sleep, tries, max_wait
+
+    def _again(self, call: Callable[[], Any]) -> Any:
+        for attempt in range(self.tries + 1):
+            try:
+                return call()
+            except EhrUnavailable as error:
+                wait = error.retry_after
+                if attempt == self.tries or error.status not in (429, 503) or wait is None or wait > self.max_wait:
+                    raise
+                self.sleep(max(wait, 0.0))
+        raise AssertionError("unreachable")
+
+    def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Written:
+        return self._again(lambda: self.ehr.create(resource, if_none_exist=if_none_exist))  # type: ignore[no-any-return]
+
+    def update(self, resource: Resource, *, if_match: str | None = None) -> Written:
+        return self._again(lambda: self.ehr.update(resource, if_match=if_match))  # type: ignore[no-any-return]
+
+    def read(self, resource_type: str, resource_id: str) -> Written:
+        return self._again(lambda: self.ehr.read(resource_type, resource_id))  # type: ignore[no-any-return]
+
+    def transaction(self, bundle: Resource) -> Resource:
+        return self._again(lambda: self.ehr.transaction(bundle))  # type: ignore[no-any-return]
+
+    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[Resource]:
+        """Every page, read before any is given (a search is asked again from its start)."""
+        return iter(self._again(lambda: list(self.ehr.search(resource_type, params))))
 
 
 def _resources(page: Resource, resource_type: str) -> list[Resource]:
