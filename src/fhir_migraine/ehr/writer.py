@@ -151,7 +151,8 @@ class Writer:
             return self.strategy
         found = caps.strategy()
         refused = self._refused.get(caps.digest, set())
-        while found in refused and found in STEP_DOWN:
+        # Past the kinds refused, and past those the statement does not advertise either.
+        while found in STEP_DOWN and (found in refused or (caps.known and found not in caps.system)):
             found = STEP_DOWN[found]
         return found
 
