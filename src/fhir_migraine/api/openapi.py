@@ -461,6 +461,13 @@ def openapi() -> dict[str, Any]:
                         "parts": {"type": "integer"},
                         "parts_sent": {"type": "integer"},
                         "resources": {"type": "integer"},
+                        "part_progress": {
+                            "type": "object",
+                            "description": "the part being sent, written one request (or one batch) at a time: the "
+                                           "EHR's answer to each entry written so far, by fullUrl (or Type/id); a "
+                                           "retry goes on from there",
+                            "additionalProperties": {"$ref": f"{COMPONENTS}/EntryOutcome"},
+                        },
                         "last_error": {
                             "type": "object",
                             "description": "type, message, status and the EHR's OperationOutcome; max_attempts_reached"
@@ -471,6 +478,9 @@ def openapi() -> dict[str, Any]:
                                 "status": {"type": "integer"},
                                 "retryable": {"type": "boolean"},
                                 "max_attempts_reached": {"type": "boolean"},
+                                "changed": {"type": "array", "items": {"type": "string"},
+                                            "description": "in conflict: the elements the EHR holds otherwise and "
+                                                           "will not update"},
                                 "entries": {
                                     "type": "array",
                                     "description": "a transaction the EHR did not wholly accept: each entry's outcome",

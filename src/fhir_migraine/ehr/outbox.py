@@ -331,12 +331,16 @@ class Outbox:
         """What ``GET /outbox/{id}`` shows: state and progress, the patients given by identifier and
         the ``Patient/<id>`` each was resolved to, the EHR's answers (statuses and locations), the
         last error and earlier lives; the Bundles sent are not read."""
-        row = self._store.one(f"SELECT {_SUMMARY_COLUMNS}, resolved, responses, history FROM outbox WHERE id = ?",
-                              (item_id,))
+        row = self._store.one(f"SELECT {_SUMMARY_COLUMNS}, progress, resolved, responses, history FROM outbox"
+                              " WHERE id = ?", (item_id,))
         if row is None:
             return None
-        found = _summary(row[:-3])
-        resolved, responses, history = _loads(row[-3], {}), _loads(row[-2], []), _loads(row[-1], [])
+        found = _summary(row[:-4])
+        progress, resolved, responses, history = (_loads(row[-4], {}), _loads(row[-3], {}), _loads(row[-2], []),
+                                                  _loads(row[-1], []))
+        if progress:
+            # Resources of the part being sent already in the EHR (one request per resource, or a batch layer).
+            found["part_progress"] = progress
         if resolved:
             found["patients_resolved"] = resolved
         if responses:
@@ -430,6 +434,11 @@ class Outbox:
             if row is not None:
                 progress = {**_loads(row[0], {}), **answers}
                 db.execute("UPDATE outbox SET progress = ? WHERE id = ?", (_dumps(progress), item_id))
+
+    def extend_lease(self, item_id: str, lease: float) -> None:
+        """The item being sent is still being worked on: its lease runs ``lease`` seconds from now."""
+        self._store.write("UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'sending'",
+                          (self.clock() + lease, item_id))
 
     def split_part(self, item_id: str, parts: list[dict[str, Any]]) -> None:
         """Replace the part being sent by ``parts`` (the same entries in smaller Bundles, the EHR

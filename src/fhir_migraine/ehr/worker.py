@@ -103,10 +103,13 @@ def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy, wr
         def record(answers: dict[str, dict[str, Any]]) -> None:
             outbox.record_progress(item.id, answers)
 
+        def alive() -> None:
+            outbox.extend_lease(item.id, policy.lease)
+
         if action_of(part) is not None:  # a cancelled order or a retracted diary entry
-            response = writer.withdraw(part, done=item.progress, record=record)
+            response = writer.withdraw(part, done=item.progress, record=record, alive=alive)
         else:
-            response = writer.write(part, done=item.progress, record=record)
+            response = writer.write(part, done=item.progress, record=record, alive=alive)
     except EhrError as error:
         return _failed_part(outbox, item, policy, error)
     state = outbox.part_sent(item.id, response)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -137,8 +137,12 @@ class Writer:
     #: The Bundle kinds the EHR refused as unsupported, by the digest of the statement that advertised them.
     _refused: dict[str, set[str]] = field(default_factory=dict)
 
+    #: Called before each request to the EHR (the worker extends its lease on the item: a part
+    #: written one request at a time may take longer than one lease).
+    alive: Callable[[], None] | None = None
+
     def __post_init__(self) -> None:
-        self.calls = Retrying(self.ehr, self.sleep)
+        self.calls = Retrying(self.ehr, self.sleep, self.alive)
 
     @classmethod
     def transactions(cls, ehr: Deliveries) -> Writer:
@@ -157,9 +161,21 @@ class Writer:
         return found
 
     def write(self, part: Resource, *, done: dict[str, dict[str, Any]] | None = None,
-              record: Record | None = None) -> Resource:
+              record: Record | None = None, alive: Callable[[], None] | None = None) -> Resource:
         """Write one part; its answer (see the module doc), or an EhrError. ``done``: the answers to
-        its entries already written (recorded by an earlier attempt), which are not written again."""
+        its entries already written (recorded by an earlier attempt), which are not written again;
+        ``alive``: called before each request."""
+        return (replace(self, alive=alive) if alive else self)._write(part, done, record)
+
+    def withdraw(self, part: Resource, *, done: dict[str, dict[str, Any]] | None = None,
+                 record: Record | None = None, alive: Callable[[], None] | None = None) -> Resource:
+        """Apply a withdrawal part (``ehr.withdrawals``): find its head in the EHR, then update each of
+        its members and the head itself whose status changes (``If-Match``), recording each answer
+        (``record``, by ``Type/id``) so that a retry goes on where it stopped. Its answer has one
+        entry per resource looked at; NothingToWithdraw when the EHR holds no such head."""
+        return (replace(self, alive=alive) if alive else self)._withdraw(part, done, record)
+
+    def _write(self, part: Resource, done: dict[str, dict[str, Any]] | None, record: Record | None) -> Resource:
         caps = self.capabilities()
         entries = [self._entry(e) for e in part.get("entry") or []]
         missing = caps.missing_writes({e.type for e in entries})
@@ -187,12 +203,7 @@ class Writer:
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [{"response": dict(entry.answer or {})} for entry in entries]}
 
-    def withdraw(self, part: Resource, *, done: dict[str, dict[str, Any]] | None = None,
-                 record: Record | None = None) -> Resource:
-        """Apply a withdrawal part (``ehr.withdrawals``): find its head in the EHR, then update each of
-        its members and the head itself whose status changes (``If-Match``), recording each answer
-        (``record``, by ``Type/id``) so that a retry goes on where it stopped. Its answer has one
-        entry per resource looked at; NothingToWithdraw when the EHR holds no such head."""
+    def _withdraw(self, part: Resource, done: dict[str, dict[str, Any]] | None, record: Record | None) -> Resource:
         action = action_of(part)
         if action is None:
             raise ValueError("not a withdrawal part")
@@ -477,11 +488,14 @@ class Retrying:
     sequence goes on instead of failing the whole part for one throttled request. Anything else,
     or a longer wait, is the caller's (the outbox retries the part later)."""
 
-    def __init__(self, ehr: Deliveries, sleep: Callable[[float], None], *, tries: int = 3, max_wait: float = 5.0) -> None:
-        self.ehr, self.sleep, self.tries, self.max_wait = ehr, sleep, tries, max_wait
+    def __init__(self, ehr: Deliveries, sleep: Callable[[float], None], alive: Callable[[], None] | None = None, *,
+                 tries: int = 3, max_wait: float = 5.0) -> None:
+        self.ehr, self.sleep, self.alive, self.tries, self.max_wait = ehr, sleep, alive, tries, max_wait
 
     def _again(self, call: Callable[[], Any]) -> Any:
         for attempt in range(self.tries + 1):
+            if self.alive is not None:
+                self.alive()
             try:
                 return call()
             except EhrUnavailable as error:
