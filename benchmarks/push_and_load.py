@@ -3,7 +3,12 @@
 1. Push: the same number of diary Observations sent to HAPI as transactions of 1, 10 and 100
    entries (conditional creates, fresh identifiers each round); resources per second for each,
    and the ratio to transactions of 1 (the baseline of this run).
-2. Load: ``fhir-migraine serve`` (gunicorn, 2 workers, the outbox worker pushing to HAPI) takes
+2. Write strategies: the diary month (days with their attack, medication and hydration members)
+   written to the same HAPI by the service's writer as transactions, as batches (one per
+   dependency layer), one request per resource with ``If-None-Exist``, and one request per
+   resource searching by identifier first (an EHR without conditional create); fresh identifiers
+   each round, best of ``--rounds``; resources per second and the ratio to transactions.
+3. Load: ``fhir-migraine serve`` (gunicorn, 2 workers, the outbox worker pushing to HAPI) takes
    ``POST /diary`` from concurrent clients in a second process on loopback; accepted requests per
    second and p50/p99 latency, against ``GET /health`` under the same load (the baseline).
 
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -37,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from fhir_migraine import operations  # noqa: E402
+from fhir_migraine.ehr.capabilities import Capabilities, read_capabilities  # noqa: E402
 from fhir_migraine.ehr.client import FhirClient  # noqa: E402
+from fhir_migraine.ehr.writer import Writer  # noqa: E402
 from fhir_migraine.inputs.diary_files import Located  # noqa: E402
 from fhir_migraine.mapping.fhir import split_transaction  # noqa: E402
 from local_ehr import ehr_url  # noqa: E402
@@ -101,6 +109,67 @@ def push_benchmark(url: str, resources: int) -> list[tuple[int, int, float]]:
     return rows
 
 
+def month_bundle(patients: int = 4) -> dict:
+    """The example diary month of ``patients`` patients, with fresh entry ids (so every write is a create)."""
+    run = uuid.uuid4().hex[:8]
+    entries = [dict(e, entry_id=f"{e['entry_id']}-{run}-{n}", patient={"reference": f"Patient/bench-{run}-{n}"})
+               for n in range(patients) for e in MONTH]
+    return operations.map_diary([Located(e) for e in entries])
+
+
+def without_conditional_create(caps: Capabilities) -> Capabilities:
+    """The same capabilities less conditional create: the writer searches by identifier first."""
+    return Capabilities(caps.system, {t: replace(c, conditional_create=False) for t, c in caps.types.items()},
+                        caps.digest + "-no-conditional")
+
+
+def strategy_benchmark(url: str, rounds: int) -> list[tuple[str, int, float, int]]:
+    """(strategy, resources, best seconds, requests) per strategy, the transaction first."""
+    client = FhirClient(url, timeout=120)
+    caps = read_capabilities(client.metadata())
+    plain = without_conditional_create(caps)
+    ways = [("transaction", "transaction", caps), ("batch", "batch", caps),
+            ("per-resource (If-None-Exist)", "per-resource", caps),
+            ("per-resource (search first)", "per-resource", plain)]
+    Writer(client, lambda: caps, None, "transaction").write(split_transaction(month_bundle(), 100)[0])  # warm-up
+    rows = []
+    for name, strategy, found in ways:
+        best, count = float("inf"), 0
+        for _ in range(rounds):
+            parts = split_transaction(month_bundle(), 100)
+            count = sum(len(p["entry"]) for p in parts)
+            counting = Counting(client)
+            writer = Writer(counting, lambda found=found: found, None, strategy)  # type: ignore[misc]
+            started = time.perf_counter()
+            for part in parts:
+                writer.write(part)
+            best = min(best, time.perf_counter() - started)
+        rows.append((name, count, best, counting.requests))
+    return rows
+
+
+class Counting:
+    """The FHIR client, counting the requests the writer makes."""
+
+    def __init__(self, client: FhirClient) -> None:
+        self.client, self.requests, self.base_url = client, 0, client.base_url
+
+    def __getattr__(self, name: str):
+        found = getattr(self.client, name)
+        if name in ("create", "update", "read", "transaction", "metadata"):
+            def counted(*args, **kwargs):
+                self.requests += 1
+                return found(*args, **kwargs)
+            return counted
+        if name == "search":
+            def searched(*args, **kwargs):
+                for page in found(*args, **kwargs):
+                    self.requests += 1
+                    yield page
+            return searched
+        return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -151,6 +220,7 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=600)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each write strategy (the best counts)")
     args = parser.parse_args()
     url = ehr_url()
 
@@ -160,6 +230,14 @@ def main() -> None:
     print(f"{'size':>6} {'resources':>10} {'seconds':>8} {'resources/s':>12} {'vs size 1':>10}")
     for size, count, elapsed in rows:
         print(f"{size:>6} {count:>10} {elapsed:>8.2f} {count / elapsed:>12.1f} {count / elapsed / baseline:>10.2f}")
+
+    strategies = strategy_benchmark(url, args.rounds)
+    first = strategies[0][1] / strategies[0][2]
+    print("\nwrite strategies, the diary month (days with their members) to HAPI, best of "
+          f"{args.rounds} rounds")
+    print(f"{'strategy':>30} {'resources':>10} {'requests':>9} {'seconds':>8} {'resources/s':>12} {'vs transaction':>15}")
+    for name, count, elapsed, calls in strategies:
+        print(f"{name:>30} {count:>10} {calls:>9} {elapsed:>8.2f} {count / elapsed:>12.1f} {count / elapsed / first:>15.2f}")
 
     health, diary, counts = service_benchmark(url, args.clients, args.seconds)
     print(f"\nservice under load: {args.clients} clients in a second process, {args.seconds:g} s each")
