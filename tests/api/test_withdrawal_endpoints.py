@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fhir_migraine.api import create_app, services_of
 from fhir_migraine.config import EhrSettings, Settings, WorkerSettings
@@ -60,3 +63,20 @@ def test_a_diary_entry_with_its_patient_named_is_queued_for_retraction(api: Any)
     answer = api.delete("/diary/p123-2026-10-18?patient=Patient/123")
     assert answer.status_code == 202
     assert api.get(f"/outbox/{answer.get_json()['outbox_id']}").get_json()["kind"] == "withdrawal"
+
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(what=st.sampled_from(["orders", "diary"]), target=TEXT, patient=st.none() | TEXT, reason=st.none() | TEXT)
+def test_any_withdrawal_request_is_queued_or_a_clear_4xx_naming_the_field(
+        api: Any, what: str, target: str, patient: str | None, reason: str | None) -> None:
+    query = {k: v for k, v in (("patient", patient), ("reason", reason)) if v is not None}
+    answer = api.delete(f"/{what}/{quote(target, safe='')}", query_string=query)
+    assert answer.status_code in (202, 404, 405, 422), (answer.status_code, answer.get_data(as_text=True)[:300])
+    body = answer.get_json()
+    if answer.status_code == 422:
+        assert {e["path"] for e in body["errors"]} <= {"$.order_id", "$.entry_id", "$.patient"}
+    elif answer.status_code == 404:
+        assert body["detail"]
