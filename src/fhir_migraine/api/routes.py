@@ -200,7 +200,7 @@ def get_outbox_item(item_id: str) -> Response:
 
 @blueprint.post("/outbox/<item_id>/retry")
 def retry_outbox_item(item_id: str) -> Response:
-    """Put a dead item back in the queue (409 when it is not dead); its last error stays in its history."""
+    """Put a dead or conflict item back in the queue (409 otherwise); its last error stays in its history."""
     gateway = services().gateway
     if gateway is None:
         raise NotFound(f"No outbox item {item_id!r}.")

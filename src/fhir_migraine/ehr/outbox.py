@@ -5,17 +5,21 @@ claims it with a lease and sends one part per claim: after a part that is not th
 goes back to ``pending``, due now, behind the items already due (round robin, so a diary of
 hundreds of parts never holds up another patient's order); after the last it is ``sent``. A
 retryable failure puts it back as ``pending`` with a later ``next_attempt_at``; a rejection moves
-it to ``dead`` with the EHR's OperationOutcome, and ``revive`` puts a dead item back (its cause
-kept in its history). The ``Patient/<id>`` each patient given by identifier was resolved to
-(``ehr.patients``) is recorded on the item (``resolved``); its Bundles keep the identifier form.
-An item whose worker died (its lease ran out) is claimed again: sending a
-part twice is harmless, because every entry is a conditional create.
+it to ``dead`` with the EHR's OperationOutcome, an amendment the EHR will not take to
+``conflict``, and ``revive`` puts a dead or conflict item back (its cause kept in its history).
+The ``Patient/<id>`` each patient given by identifier was resolved to (``ehr.patients``) is
+recorded on the item (``resolved``); its Bundles keep the identifier form. An item whose worker
+died (its lease ran out) is claimed again: sending a part twice is harmless, because the answer
+to each entry is recorded as it comes (``progress``) and the writer (``ehr.writer``) never
+creates a resource the EHR already holds.
 
     pending --claim--> sending --last part sent--> sent --retention--> sent (Bundles purged)
        ^                  |
        +---part sent------+
+       +---part split-----+
        +---retryable------+--rejected--> dead
-       +-----------------revive-----------+
+       |                  +--amendment refused--> conflict
+       +-----------revive (dead or conflict)-------+
 
 Per-patient order, across threads and processes: a claim (``BEGIN IMMEDIATE``, so claims are
 serialized by SQLite) takes the item due longest such that no earlier unfinished item shares a
@@ -480,7 +484,7 @@ class Outbox:
         """Put a dead (or conflict) item back (pending, due now, its attempts counted afresh); its last error
         goes into its history. Patients resolved for it are forgotten (kept in its history) unless a
         part has been sent naming them, so it is matched afresh. NotFound for an unknown id,
-        Conflict for an item that is not dead."""
+        Conflict for an item that is neither dead nor in conflict."""
         now = self.clock()
         with self._store.transaction() as db:
             row = db.execute("SELECT state, attempts, last_error, history, updated_at, resolved, next_part FROM outbox"
