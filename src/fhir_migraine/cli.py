@@ -204,10 +204,10 @@ def _outbox_retry(args: argparse.Namespace, out: TextIO) -> int:
     from fhir_migraine.ehr.outbox import Outbox
 
     if (args.id is None) == (args.state is None):
-        raise UsageError("give an outbox item ID or --state dead")
+        raise UsageError("give an outbox item ID, or --state dead or --state conflict")
     outbox = Outbox(Settings.from_env().database)
     if args.id is not None:
-        outbox.revive(args.id)  # NotFound, or Conflict for an item that is not dead
+        outbox.revive(args.id)  # NotFound, or Conflict for an item neither dead nor in conflict
         retried = [args.id]
     else:
         retried = []
@@ -355,9 +355,10 @@ def parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="the outbox of the service's database (FHIR_MIGRAINE_DB)")
     actions = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
-    retry = actions.add_parser("retry", help="put dead items back in the queue (their last error stays in their history)")
+    retry = actions.add_parser("retry", help="put dead or conflict items back in the queue (their last error stays in "
+                                             "their history)")
     retry.add_argument("id", nargs="?", metavar="ID", help="the outbox item to put back")
-    retry.add_argument("--state", choices=["dead"], help="put back every item in this state")
+    retry.add_argument("--state", choices=["dead", "conflict"], help="put back every item in this state")
     retry.set_defaults(handler=_outbox_retry)
     purge = actions.add_parser("purge", help="drop the Bundles of items sent more than DAYS ago, keeping their "
                                "identifiers and delivery metadata; prints the ids purged")

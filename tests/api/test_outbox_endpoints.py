@@ -111,7 +111,7 @@ def test_the_cli_puts_back_one_dead_item_or_all(monkeypatch: pytest.MonkeyPatch,
     status, printed, _ = run(["outbox", "retry", first], monkeypatch, ehr_settings.database)
     assert (status, printed, outbox.get(first).state) == (0, {"retried": [first]}, "pending")
     status, _, err = run(["outbox", "retry", first], monkeypatch, ehr_settings.database)
-    assert status == 1 and "not dead" in err
+    assert status == 1 and "only a dead or conflict item can be put back" in err
     status, printed, _ = run(["outbox", "retry", "--state", "dead"], monkeypatch, ehr_settings.database)
     assert (status, printed, outbox.get(second).state) == (0, {"retried": [second]}, "pending")
     assert run(["outbox", "retry"], monkeypatch, ehr_settings.database)[0] == 2

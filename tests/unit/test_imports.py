@@ -13,7 +13,7 @@ import pytest
 
 from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import KEPT_PROBLEMS, ImportJobs, Job
-from fhir_migraine.errors import TooLarge, UnreadableInput
+from fhir_migraine.errors import EhrUnsupported, TooLarge, UnreadableInput
 
 LEASE = 60.0
 
@@ -257,6 +257,17 @@ def test_a_job_whose_file_is_gone_fails_saying_why(jobs: ImportJobs) -> None:
     importer(jobs, Queue()).run_once()
     found = jobs.summary(job.id)
     assert found is not None and found["state"] == "failed" and "cannot be read" in found["error"]
+
+
+def test_a_job_for_an_ehr_that_cannot_take_the_diary_fails_saying_why(jobs: ImportJobs) -> None:
+    job = upload(jobs, ndjson(*(entry(n) for n in range(3))))
+
+    def refused(bundle: dict[str, Any]) -> str:
+        raise EhrUnsupported("the EHR does not advertise create Observation in its CapabilityStatement")
+
+    assert importer(jobs, refused).run_once() == 1  # type: ignore[arg-type]
+    found = jobs.summary(job.id)
+    assert found is not None and found["state"] == "failed" and "create Observation" in found["error"]
 
 
 def test_a_stopping_importer_gives_its_job_back_between_chunks(jobs: ImportJobs) -> None:

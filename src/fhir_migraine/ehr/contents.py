@@ -102,3 +102,23 @@ def without_references(value: Any, targets: set[str]) -> Any:
                  if not (isinstance(i, dict) and i.get("reference") in targets)]
         return [i for i in items if i != {}]
     return value
+
+
+def in_cycles(entries: list[Resource]) -> list[int]:
+    """The indexes of the entries that refer, through the Bundle's ``fullUrl`` references, back to
+    themselves (an order's DHE request and the DetectedIssue implicating it); in order."""
+    urls = {entry.get("fullUrl"): i for i, entry in enumerate(entries)}
+    targets = [{urls[r] for r in references(entry.get("resource")) if r in urls} for entry in entries]
+
+    def reaches(start: int) -> bool:
+        seen, todo = set(), list(targets[start])
+        while todo:
+            node = todo.pop()
+            if node == start:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(targets[node])
+        return False
+
+    return [i for i in range(len(entries)) if reaches(i)]

@@ -18,7 +18,7 @@ from fhir_migraine import operations
 from fhir_migraine.documents import parse_json
 from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
-from fhir_migraine.errors import InputError, Problem, ProfileError, UnreadableInput
+from fhir_migraine.errors import EhrUnsupported, InputError, Problem, ProfileError, UnreadableInput
 from fhir_migraine.inputs.diary_files import Located
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,12 @@ class Importer(Repeating):
                 entries, problems, number, ended = self._read_chunk(handle, number)
                 bundle, queued, refused = map_chunk(entries)
                 problems = sorted(problems + refused, key=_line)
-                outbox_id = self.queue(bundle) if bundle is not None else None
+                try:
+                    outbox_id = self.queue(bundle) if bundle is not None else None
+                except EhrUnsupported as exc:  # the EHR cannot take what the file holds: no chunk can go
+                    self.jobs.finish(job, error=exc.message)
+                    log.error("import failed", extra={"import_id": job.id, "error": type(exc).__name__})
+                    return "failed"
                 invalid = len({p.location for p in problems})
                 progress = Progress(handle.tell(), number, queued, outbox_id, invalid, problems)
                 if not self.jobs.record(job, progress, self.lease):

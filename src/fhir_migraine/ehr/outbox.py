@@ -493,7 +493,7 @@ class Outbox:
                 raise NotFound(f"No outbox item {item_id!r}.")
             state, attempts, last_error, history, died_at, resolved, next_part = row
             if state not in ("dead", "conflict"):
-                raise Conflict(f"Outbox item {item_id!r} is {state}, not dead: only a dead item can be retried.")
+                raise Conflict(f"Outbox item {item_id!r} is {state}: only a dead or conflict item can be put back.")
             life = {"state": state, "since": _iso(died_at), "attempts": attempts,
                     "last_error": _loads(last_error, None), "retried_at": _iso(now)}
             if _loads(resolved, {}):

@@ -45,6 +45,7 @@ from fhir_migraine.ehr.contents import (
     differs_from,
     digest,
     element_digests,
+    in_cycles,
     layers,
     rewrite,
     without_references,
@@ -187,6 +188,8 @@ class Writer:
         save = record or (lambda answers: None)
         while True:
             strategy = self.chosen(caps)
+            if strategy != "transaction":
+                self._check_cycles(entries, caps)
             try:
                 if strategy == "per-resource":
                     self._one_by_one(entries, caps, save)
@@ -302,6 +305,15 @@ class Writer:
                 else:
                     self._written(entry, written, partial, later, save)
         self._settle_later(entries, later, caps, save)
+
+    def _check_cycles(self, entries: list[Entry], caps: Capabilities) -> None:
+        """EhrUnsupported, before anything is written, when resources of the part refer to each other
+        and the EHR advertises no update of their types (one of them is completed by an update)."""
+        cycle = in_cycles([{"fullUrl": e.full_url, "resource": e.resource} for e in entries])
+        missing = sorted({entries[i].type for i in cycle if not caps.can(entries[i].type, "update")})
+        if missing:
+            raise EhrUnsupported(f"resources of this part refer to each other, which takes an update after they are"
+                                 f" created, and the EHR advertises no update of {', '.join(missing)}")
 
     def _found_first(self, entries: list[Entry], caps: Capabilities, save: Record) -> list[tuple[Entry, Written]]:
         """Look for the entries the EHR cannot create conditionally, all before anything is written,
