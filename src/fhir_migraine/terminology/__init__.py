@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ATC = "http://www.whocc.no/atc"
 
 CANONICAL_BASE = "https://fhir-migraine.org/fhir"
 DIARY_CS = f"{CANONICAL_BASE}/CodeSystem/migraine-diary"
@@ -43,6 +45,15 @@ class Code:
 
     def coding(self) -> dict[str, str]:
         return {"system": self.system, "code": self.code, "display": self.display}
+
+
+@dataclass(frozen=True)
+class DrugClass:
+    """The class of a drug (``triptan``, ``nsaid``, ...; data/drug_classes.json) and its WHO ATC codes."""
+
+    key: str
+    display: str
+    atc: tuple[Code, ...]
 
 
 @cache
@@ -204,4 +215,30 @@ def administration_limits(name: str, route: str) -> dict[str, Any] | None:
     for entry in _data("administration_limits.json")["limits"]:
         if entry["drug"] == key and entry["route"] == route:
             return dict(entry)
+    return None
+
+
+def drug_class(name: str) -> DrugClass | None:
+    """The class of a drug name or synonym (``Maxalt`` -> triptan, ATC N02CC), or None when the drug
+    is not in the table or has no class (saline, lidocaine, valproate, ...)."""
+    entry = _drug_index().get(normalize_name(name))
+    if entry is None or "class" not in entry:
+        return None
+    key = str(entry["class"])
+    found = _data("drug_classes.json")["classes"][key]
+    return DrugClass(key, found["display"], tuple(_code(c) for c in found["atc"]))
+
+
+def drug_class_keys() -> list[str]:
+    """Every class of the class table, in table order."""
+    return list(_data("drug_classes.json")["classes"])
+
+
+def daily_maximum(name: str, route: str) -> tuple[Decimal, str] | None:
+    """The labelled largest amount of a drug by ``route`` in 24 hours (data/daily_maxima.json) as
+    (amount, UCUM unit), or None when no label number is in the table."""
+    key = drug_key(name)
+    for entry in _data("daily_maxima.json")["maxima"]:
+        if entry["drug"] == key and entry["route"] == route:
+            return Decimal(entry["amount"]), str(entry["unit"])
     return None
