@@ -1,5 +1,6 @@
 """Code tables (data files in ``data/``) and pure lookups: drug names to RxNorm, routes and
-methods to SNOMED CT, indications to ICD-10-CM, units to UCUM, diary values to their codes.
+methods to SNOMED CT, indications to ICD-10-CM, units to UCUM, diary values to their codes; drug classes (WHO ATC) and labelled
+daily maxima.
 
 No I/O beyond reading the package's own data files once.
 """
