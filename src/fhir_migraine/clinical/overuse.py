@@ -133,6 +133,10 @@ class _Days:
         days = self.by_month.get(month, {})
         return len(set().union(*(days.get(key, set()) for key in keys)))
 
+    def run(self, cls: OveruseClass, month: Month, first: Month | None) -> Run:
+        """The consecutive months, ending at ``month``, with the class's keys on its threshold of days or more."""
+        return consecutive(lambda m: self.count(cls.keys, m) >= cls.threshold, month, first)
+
 
 def _first(found: Month | None, diary_start: date | None) -> Month | None:
     if diary_start is None:
@@ -156,14 +160,12 @@ def medication_overuse(intakes: Iterable[Intake], month: Month, *, diary_start: 
     for cls in OVERUSE_CLASSES:
         count = days.count(cls.keys, month)
         if count >= cls.threshold:
-            run = consecutive(lambda m, c=cls: days.count(c.keys, m) >= c.threshold, month, first)
-            found.append(_risk(cls, count, run))
+            found.append(_risk(cls, count, days.run(cls, month, first)))
     used = [cls for cls in OVERUSE_CLASSES if days.count(cls.keys, month) > 0]
     pooled = days.count(MULTIPLE.keys, month)
     if not found and len(used) >= 2 and pooled >= MULTIPLE.threshold:
         # The run counts months whose pooled days reach 10, whichever classes made them up.
-        run = consecutive(lambda m: days.count(MULTIPLE.keys, m) >= MULTIPLE.threshold, month, first)
-        found.append(_risk(MULTIPLE, pooled, run))
+        found.append(_risk(MULTIPLE, pooled, days.run(MULTIPLE, month, first)))
     for key in NOT_COVERED:
         count = days.count((key,), month)
         if count:
