@@ -216,3 +216,19 @@ def test_an_empty_diary_has_no_run() -> None:
     found = chronic_pattern([], NOV)
     assert (found.headache_days, found.consecutive_months, found.from_diary_start) == (0, 0, False)
     assert medication_overuse([], NOV) == []
+
+
+def test_the_doc_states_every_threshold_the_code_applies() -> None:
+    from fhir_migraine.clinical.overuse import MULTIPLE, OVERUSE_CLASSES
+    from tests.conftest import ROOT
+
+    rows = {line.split("|")[1].strip().strip("`"): line
+            for line in (ROOT / "docs" / "clinical-rules.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")}
+    for cls in (*OVERUSE_CLASSES, MULTIPLE):
+        assert f"≥ {cls.threshold}" in rows[cls.name] and cls.ichd3 in rows[cls.name], cls.name
+
+
+def test_a_month_is_one_to_twelve() -> None:
+    with pytest.raises(ValueError):
+        Month(2026, 13)
+    assert Month(2026, 1).previous() == Month(2025, 12) and str(Month(2026, 3)) == "2026-03"
