@@ -1,4 +1,4 @@
-"""The core does no I/O: inputs, terminology, mapping never import flask, requests, the EHR
+"""The core does no I/O: inputs, terminology, mapping, the clinical rules never import flask, requests, the EHR
 client or the API."""
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ PURE = [
     "fhir_migraine.mapping.unmap_orders",
     "fhir_migraine.mapping.plandefinition",
     "fhir_migraine.operations",
+    "fhir_migraine.clinical.ichd3",
+    "fhir_migraine.clinical.overuse",
+    "fhir_migraine.clinical.menstrual",
+    "fhir_migraine.clinical.scores",
 ]
 BLOCKED = ["flask", "requests", "werkzeug", "gunicorn", "sqlite3", "fhir_migraine.api", "fhir_migraine.ehr"]
 
