@@ -108,6 +108,17 @@ def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
             raise UnreadableInput.of([Problem("$", "is not UTF-8 text")], "diary") from None
 
 
+def _summary(args: argparse.Namespace, out: TextIO) -> int:
+    stream, fmt = _open_diary(args)
+    with stream:
+        try:
+            entries = operations.load_diary(iter_entries(stream, fmt))
+        except UnicodeDecodeError:
+            raise UnreadableInput.of([Problem("$", "is not UTF-8 text")], "diary") from None
+    out.write(dumps(operations.diary_summary(entries, month=args.month, first=args.start, last=args.end)))
+    return EXIT_OK
+
+
 def _unmap(args: argparse.Namespace, out: TextIO) -> int:
     found = None
     if args.protocols:
@@ -306,6 +317,15 @@ def parser() -> argparse.ArgumentParser:
         help="write one transaction Bundle per entry, one per line, streaming (memory stays flat)",
     )
     diary.set_defaults(handler=_map_diary)
+
+    summary = commands.add_parser("summary", help="a diary's figures: headache, migraine and medication days, "
+                                                  "medication-overuse risk (JSON)")
+    summary.add_argument("diary", metavar="DIARY", help="the diary file; - for standard input (with --format)")
+    summary.add_argument("--format", choices=FORMATS, help="the file's format when its name does not say")
+    summary.add_argument("--month", metavar="YYYY-MM", help="this calendar month (default: the diary's first to last day)")
+    summary.add_argument("--from", dest="start", metavar="DATE", help="from this day (with --to)")
+    summary.add_argument("--to", dest="end", metavar="DATE", help="to this day, included (with --from)")
+    summary.set_defaults(handler=_summary)
 
     unmap = commands.add_parser("unmap", help="a Bundle or searchset back into orders and diary entries")
     unmap.add_argument("bundle", metavar="BUNDLE.json")

@@ -14,6 +14,7 @@ from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
+from fhir_migraine.mapping import summary
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
@@ -102,6 +103,14 @@ def map_diary(entries: Iterable[Located]) -> Resource:
     bundle = diary_map.to_fhir_bundle(load_diary(entries))
     validation.check(bundle)
     return bundle
+
+
+def diary_summary(entries: list[diary.DiaryEntry], *, month: str | None = None, first: str | None = None,
+                  last: str | None = None) -> dict[str, Any]:
+    """The figures of one patient's diary over a month, a period, or (neither) all its days
+    (``mapping.summary``); InputError naming the field for a period that is not one."""
+    start, end = summary.period(month, first, last, entries)
+    return summary.summarize(entries, start, end)
 
 
 def map_diary_entry(where: Located) -> Resource:

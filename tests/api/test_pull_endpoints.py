@@ -61,3 +61,15 @@ def test_an_ehr_whose_statement_offers_no_search_of_a_type_by_patient_answers_th
     assert len(found["diary"]) > 0 and found["invalid"] == []
     assert len(found["warnings"]) == 1 and "RequestGroup by patient or subject" in found["warnings"][0]
     assert f"{BASE}/RequestGroup" not in [s.url.split("?")[0] for s in session.sent]
+
+
+def test_the_summary_of_the_pulled_diary_has_the_figures_of_the_diary_itself(settings: Settings) -> None:
+    client = client_with(settings, FakeEhrSession(MONTH))
+    answer = client.get(f"/patients/{PATIENT}/summary?month=2026-10")
+    assert answer.status_code == 200, answer.get_json()
+    found = answer.get_json()
+    assert (found["from"], found["to"], found["headache_days"], found["migraine_days"]) == ("2026-10-01", "2026-10-31", 4, 3)
+    assert found["left_out"] == {"invalid": [], "incomplete": []}
+    bad = client.get(f"/patients/{PATIENT}/summary?month=2026-10&from=2026-10-01")
+    assert bad.status_code == 422 and [e["path"] for e in bad.get_json()["errors"]] == ["$.month"]
+    assert client_with(settings, FakeEhrSession([])).get(f"/patients/{PATIENT}/summary").status_code == 404

@@ -74,6 +74,11 @@ def test_any_withdrawal_request_is_queued_or_a_clear_4xx_naming_the_field(
         api: Any, what: str, target: str, patient: str | None, reason: str | None) -> None:
     query = {k: v for k, v in (("patient", patient), ("reason", reason)) if v is not None}
     answer = api.delete(f"/{what}/{quote(target, safe='')}", query_string=query)
+    if answer.status_code == 308:
+        # A "/" in the id (decoded from %2F): the path is redirected to its normal form (no empty or
+        # trailing segment), as every route's is.
+        assert "/" in target and "//" not in answer.headers["Location"].split("://", 1)[1]
+        return
     assert answer.status_code in (202, 404, 405, 422), (answer.status_code, answer.get_data(as_text=True)[:300])
     body = answer.get_json()
     if answer.status_code == 422:

@@ -153,6 +153,24 @@ def openapi() -> dict[str, Any]:
                                   "404": _problem("No EHR is configured."), "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
                 }
             },
+            "/patients/{patient}/summary": {
+                "get": {
+                    "summary": "The figures of the patient's diary as the EHR holds it (pulled and unmapped first): "
+                               "headache, migraine and acute-medication days, medication days by class, attacks, "
+                               "the medication-overuse risk (ICHD-3 8.2) and the chronic pattern (ICHD-3 1.3).",
+                    "parameters": [
+                        PATIENT,
+                        {"name": "month", "in": "query", "schema": {"type": "string"}, "description": "YYYY-MM"},
+                        {"name": "from", "in": "query", "schema": {"type": "string"},
+                         "description": "first day (YYYY-MM-DD), with `to`"},
+                        {"name": "to", "in": "query", "schema": {"type": "string"},
+                         "description": "last day, included; neither month nor from/to: the whole diary"},
+                    ],
+                    "responses": {"200": {"description": "The figures.", "content": _json("DiarySummary")},
+                                  "404": _problem("No EHR is configured, or it holds no diary entries of the patient."),
+                                  "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
+                }
+            },
             "/patients/{patient}/orders": {
                 "get": {
                     "summary": "Pull the patient's MedicationRequests from the EHR (every page) and unmap them into orders.",
@@ -535,6 +553,28 @@ def openapi() -> dict[str, Any]:
                     "diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
                     "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE,
                     "warnings": PULL_WARNINGS}},
+                "DiarySummary": {
+                    "type": "object",
+                    "required": ["patient", "from", "to", "days_recorded", "headache_days", "migraine_days",
+                                 "acute_medication_days", "medication_days_by_class", "attacks", "attacks_with_aura",
+                                 "longest_attack_hours", "moh_risk", "chronic_pattern"],
+                    "properties": {
+                        "patient": {"type": "object"}, "from": {"type": "string"}, "to": {"type": "string"},
+                        "days_recorded": {"type": "integer"}, "headache_days": {"type": "integer"},
+                        "migraine_days": {"type": "integer"}, "acute_medication_days": {"type": "integer"},
+                        "medication_days_by_class": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "attacks": {"type": "integer"}, "attacks_with_aura": {"type": "integer"},
+                        "longest_attack_hours": {"type": ["number", "null"]},
+                        "month": {"type": "string", "description": "the month of the overuse risk and chronic pattern"},
+                        "moh_risk": {"type": "array", "items": {"type": "object", "required": [
+                            "class", "days", "threshold", "consecutive_months"]}},
+                        "moh_not_assessed": {"type": "array", "items": {"type": "object"}},
+                        "chronic_pattern": {"type": "boolean"},
+                        "chronic_pattern_months": {"type": "object"},
+                        "left_out": {"type": "object", "description": "entries the pull found invalid or incomplete"},
+                        "warnings": PULL_WARNINGS,
+                    },
+                },
                 "PulledOrders": {"type": "object", "properties": {
                     "orders": {"type": "array", "items": {"$ref": f"{COMPONENTS}/Order"}},
                     "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE,

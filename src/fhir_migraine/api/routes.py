@@ -214,6 +214,20 @@ def patient_diary(patient: str) -> Response:
     return _json({k: found[k] for k in ("diary", "resources", "invalid", "incomplete", "warnings")})
 
 
+@blueprint.get("/patients/<path:patient>/summary")
+def patient_summary(patient: str) -> Response:
+    """The figures of the patient's diary as the EHR holds it (pulled and unmapped first): a month,
+    a period, or all of it. Entries the pull reports invalid or incomplete are left out and listed."""
+    args = request.args
+    found = _ehr().pull_unmapped(patient)
+    entries = operations.load_diary(Located(e, f"$.diary[{i}]") for i, e in enumerate(found["diary"]))
+    if not entries:
+        raise NotFound(f"The EHR holds no diary entries of this project for {patient}.")
+    figures = operations.diary_summary(entries, month=args.get("month"), first=args.get("from"), last=args.get("to"))
+    return _json({**figures, "left_out": {"invalid": found["invalid"], "incomplete": found["incomplete"]},
+                  "warnings": found["warnings"]})
+
+
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"), find_protocol=services().protocols.get)

@@ -1,0 +1,210 @@
+"""A patient's diary over a period, in figures a headache specialist reads at a visit: headache and
+migraine days, acute-medication days by class, attacks, the medication-overuse risk (ICHD-3 8.2)
+and the chronic pattern (ICHD-3 1.3). Pure: checked diary entries in, a JSON-ready dict out.
+
+Days are the patient's local calendar days, in the UTC offset the entry's times are written with.
+A day is a headache day when a recorded attack overlaps it, whatever the entry of that day says
+(an attack that runs past midnight makes the next day a headache day too; one that ends exactly
+at midnight does not). A migraine day is a day overlapped by an attack with migraine features
+(ICHD-3 1.3 C, as ``clinical.ichd3`` reads it). Sources and the rules: docs/clinical-rules.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from fhir_migraine import terminology
+from fhir_migraine.clinical import ichd3
+from fhir_migraine.clinical.months import Month
+from fhir_migraine.clinical.overuse import HeadacheDay, Intake, chronic_pattern, medication_overuse
+from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.inputs.diary import Attack, DiaryEntry
+from fhir_migraine.inputs.orders import parse_instant
+
+#: The classes of acute headache medication (an acute-medication day has one of them); the
+#: others (antiemetics, corticosteroids, CGRP antibodies, supplements) are counted by class only.
+ACUTE_CLASSES = ("triptan", "ergot", "gepant", "ditan", "nsaid", "simple-analgesic", "opioid", "combination-analgesic")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One recorded attack: when it began and ended (the end, when not recorded, is its start)."""
+
+    entry: DiaryEntry
+    attack: Attack
+    start: datetime
+    end: datetime | None
+
+    @property
+    def hours(self) -> float | None:
+        return None if self.end is None else (self.end - self.start).total_seconds() / 3600
+
+    def days(self) -> list[date]:
+        """The local days the attack overlaps, in the offset of its start."""
+        first = self.start.date()
+        if self.end is None or self.end <= self.start:
+            return [first]
+        last = (self.end.astimezone(self.start.tzinfo) - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def spans(entries: Iterable[DiaryEntry]) -> list[Span]:
+    """Every attack the entries record, in the order of their start."""
+    found = []
+    for entry in entries:
+        if isinstance(entry.headache, Attack):
+            start = parse_instant(entry.headache.start)
+            end = parse_instant(entry.headache.end) if entry.headache.end else None
+            if start is not None:
+                found.append(Span(entry, entry.headache, start, end))
+    return sorted(found, key=lambda s: s.start)
+
+
+def intensity(peak: int | None) -> str | None:
+    """The 4-point scale of a 0–10 rating: 0 none, 1–3 mild, 4–6 moderate, 7–10 severe."""
+    if peak is None:
+        return None
+    return "none" if peak == 0 else "mild" if peak <= 3 else "moderate" if peak <= 6 else "severe"
+
+
+def reading(span: Span) -> ichd3.Reading:
+    """The attack read against ICHD-3 (an interpretation, never a diagnosis)."""
+    attack, taken = span.attack, _taken_during(span)
+    symptoms = set(attack.symptoms)
+    relief = [m.relief_2h for m in taken if m.relief_2h is not None]
+    kinds = [cast(ichd3.AuraType, kind) for kind in attack.aura if kind in ichd3.AURA_TYPES]
+    aura = ichd3.Aura(tuple(ichd3.AuraSymptom(kind) for kind in kinds)) if attack.aura else None
+    return ichd3.read_attack(ichd3.Attack(
+        duration_hours=span.hours,
+        treated=bool(taken),
+        treatment_successful=(any(relief) if relief else None) if taken else None,
+        unilateral=None if attack.location is None else attack.location == "unilateral",
+        pulsating=None if attack.quality is None else attack.quality == "pulsating",
+        intensity=intensity(attack.peak_intensity),  # type: ignore[arg-type]
+        aggravated_by_routine_activity=attack.worse_with_activity,
+        nausea="nausea" in symptoms, vomiting="vomiting" in symptoms,
+        photophobia="photophobia" in symptoms, phonophobia="phonophobia" in symptoms,
+        aura=aura,
+    ))
+
+
+def _taken_during(span: Span) -> list[Any]:
+    end = span.end or span.start
+    found = []
+    for medication in span.entry.medications:
+        when = parse_instant(medication.taken_at)
+        if when is not None and span.start <= when <= end:
+            found.append(medication)
+    return found
+
+
+def _local_day(text: str) -> date | None:
+    when = parse_instant(text)
+    return when.date() if when is not None else None
+
+
+def medication_days(entries: Iterable[DiaryEntry]) -> dict[str, set[date]]:
+    """The days each class of medication was taken (a drug without a class is not counted)."""
+    found: dict[str, set[date]] = defaultdict(set)
+    for entry in entries:
+        for medication in entry.medications:
+            found_class = terminology.drug_class(medication.drug)
+            day = _local_day(medication.taken_at)
+            if found_class is not None and day is not None:
+                found[found_class.key].add(day)
+    return found
+
+
+def one_patient(entries: Sequence[DiaryEntry]) -> dict[str, Any]:
+    """The patient all the entries are about; InputError when they are about several."""
+    patients = {repr(sorted(e.patient.items())): e.patient for e in entries}
+    if len(patients) > 1:
+        raise InputError.of([Problem("$.patient", f"the diary holds entries of {len(patients)} patients; a summary is of"
+                                                  " one patient")], "diary")
+    return next(iter(patients.values())) if patients else {}
+
+
+def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[str, Any]:
+    """The figures of ``first`` to ``last`` (both included). The overuse risk and the chronic
+    pattern are those of the calendar month of ``last``, with the months before it as far as the
+    diary covers them."""
+    if last < first:
+        raise InputError.of([Problem("$.to", f"{last} is before {first}")], "request")
+    patient = one_patient(entries)
+    inside = _within(first, last)
+    attacks = spans(entries)
+    readings = {id(s): reading(s) for s in attacks}
+    headache: dict[date, bool] = {}
+    for span in attacks:
+        migraine = readings[id(span)].migraine_features == ichd3.MET
+        for day in span.days():
+            headache[day] = headache.get(day, False) or migraine
+    by_class = medication_days(entries)
+    acute = set().union(*(by_class.get(c, set()) for c in ACUTE_CLASSES))
+    in_period = [s for s in attacks if inside(s.start.date())]
+    durations = [h for s in in_period if (h := s.hours) is not None]
+    month = Month.of(last)
+    diary_start = min((date.fromisoformat(e.date) for e in entries), default=None)
+    intakes = [Intake(day, key) for key, days in by_class.items() for day in days]
+    risks = medication_overuse(intakes, month, diary_start=diary_start)
+    pattern = chronic_pattern((HeadacheDay(d, m) for d, m in headache.items()), month, diary_start=diary_start)
+    return {
+        "patient": patient,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "days_recorded": len({e.date for e in entries if inside(date.fromisoformat(e.date))}),
+        "headache_days": sum(1 for d in headache if inside(d)),
+        "migraine_days": sum(1 for d, m in headache.items() if m and inside(d)),
+        "acute_medication_days": sum(1 for d in acute if inside(d)),
+        "medication_days_by_class": {key: n for key in sorted(by_class)
+                                     if (n := sum(1 for d in by_class[key] if inside(d)))},
+        "attacks": len(in_period),
+        "attacks_with_aura": sum(1 for s in in_period if s.attack.aura),
+        "longest_attack_hours": round(max(durations), 2) if durations else None,
+        "month": str(month),
+        "moh_risk": [r.as_dict() for r in risks if r.threshold is not None],
+        # Classes ICHD-3 8.2 sets no threshold for (gepants, ditans), with their days in the month.
+        "moh_not_assessed": [r.as_dict() for r in risks if r.threshold is None],
+        "chronic_pattern": pattern.regular_over_3_months,
+        "chronic_pattern_months": pattern.as_dict(),
+        "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
+    }
+
+
+def _within(first: date, last: date) -> Any:
+    return lambda day: first <= day <= last
+
+
+def period(month: str | None, first: str | None, last: str | None,
+           entries: Sequence[DiaryEntry]) -> tuple[date, date]:
+    """The period asked: a calendar month (``YYYY-MM``), ``first``–``last``, or (neither) the
+    diary's first to last day; InputError naming the field otherwise."""
+    if month is not None:
+        if first is not None or last is not None:
+            raise InputError.of([Problem("$.month", "give a month, or from and to, not both")], "request")
+        try:
+            year, number = (int(part) for part in month.split("-")) if len(month) == 7 and month[4] == "-" else (0, 0)
+            start = date(year, number, 1)
+        except ValueError:
+            raise InputError.of([Problem("$.month", f"{month!r} is not a month such as 2026-10")], "request") from None
+        following = date(year + number // 12, number % 12 + 1, 1)
+        return start, following - timedelta(days=1)
+    if (first is None) != (last is None):
+        raise InputError.of([Problem("$.from" if first is None else "$.to", "give both from and to")], "request")
+    if first is not None and last is not None:
+        return _date(first, "$.from"), _date(last, "$.to")
+    if not entries:
+        raise InputError.of([Problem("$", "the diary has no entries")], "diary")
+    days = [date.fromisoformat(e.date) for e in entries]
+    return min(days), max(days)
+
+
+def _date(text: str, path: str) -> date:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("x")
+    except ValueError:
+        raise InputError.of([Problem(path, f"{text!r} is not a calendar date (YYYY-MM-DD)")], "request") from None

@@ -1,0 +1,135 @@
+"""The diary summary: the example month's figures against a count by hand and an independent overlap
+count, medication overuse over generated months, and clear errors for a period that is not one."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_migraine import operations
+from fhir_migraine.cli import main
+from fhir_migraine.errors import InputError
+from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.mapping.summary import intensity
+from tests.conftest import EXAMPLES
+
+MONTH = json.loads((EXAMPLES / "diary" / "month.json").read_text(encoding="utf-8"))
+
+
+def loaded(entries: list[dict[str, Any]]) -> list[Any]:
+    return operations.load_diary(Located(e, f"$[{i}]") for i, e in enumerate(entries))
+
+
+def overlapped_days(entries: list[dict[str, Any]]) -> set[date]:
+    """Independently of the module: every local day (in the start's offset) an attack's time covers,
+    stepping through it a minute at a time."""
+    days: set[date] = set()
+    for entry in entries:
+        attack = entry.get("headache")
+        if not attack:
+            continue
+        start = datetime.fromisoformat(attack["start"])
+        end = datetime.fromisoformat(attack["end"]).astimezone(start.tzinfo) if "end" in attack else start
+        moment = start
+        days.add(start.date())
+        while moment < end:
+            days.add(moment.date())
+            moment += timedelta(minutes=1)
+    return days
+
+
+def test_the_example_month_counts_as_a_hand_count_says() -> None:
+    found = operations.diary_summary(loaded(MONTH))
+    # By hand from examples/diary/month.json (docs/clinical-rules.md, "The example month"):
+    # attacks on 20 Oct; 24 Oct 21:15 - 25 Oct 05:40; 31 Oct 22:00 - 1 Nov 08:30; 8 Nov; 11 Nov; 16 Nov.
+    assert (found["from"], found["to"], found["days_recorded"]) == ("2026-10-18", "2026-11-16", 30)
+    assert found["headache_days"] == 8  # 20, 24, 25, 31 Oct; 1, 8, 11, 16 Nov
+    # Migraine features (1.1 C and D): 20 Oct, 24-25 Oct, 11 Nov, 16 Nov. Not 31 Oct-1 Nov
+    # (photophobia without phonophobia, no nausea) nor 8 Nov (bilateral, pressing, mild, no nausea).
+    assert found["migraine_days"] == 5
+    # Acute medication: 20 Oct sumatriptan; 24 Oct ibuprofen and rizatriptan; 31 Oct naproxen;
+    # 1 Nov 01:10 zolmitriptan; 11 Nov ubrogepant; 16 Nov sumatriptan (metoclopramide is an antiemetic).
+    assert found["acute_medication_days"] == 6
+    assert found["medication_days_by_class"] == {"antiemetic": 1, "gepant": 1, "nsaid": 2, "triptan": 4}
+    assert (found["attacks"], found["attacks_with_aura"], found["longest_attack_hours"]) == (6, 2, 11.5)
+    assert found["moh_risk"] == [] and found["chronic_pattern"] is False
+    assert [r["class"] for r in found["moh_not_assessed"]] == ["gepant"]
+
+
+def test_headache_days_are_the_days_the_attacks_overlap_whatever_the_day_entry_says() -> None:
+    found = operations.diary_summary(loaded(MONTH))
+    assert found["headache_days"] == len(overlapped_days(MONTH))
+    day_entries_with_headache = sum(1 for e in MONTH if e.get("headache"))
+    assert found["headache_days"] > day_entries_with_headache, "attacks past midnight count their next day"
+
+
+def test_an_attack_ending_exactly_at_midnight_does_not_make_the_next_day_a_headache_day() -> None:
+    entry = {"entry_id": "mid-1", "patient": {"reference": "Patient/1"}, "date": "2026-10-01",
+             "headache": {"start": "2026-10-01T20:00:00+02:00", "end": "2026-10-02T00:00:00+02:00"}}
+    assert operations.diary_summary(loaded([entry]))["headache_days"] == 1
+
+
+def month_of_triptans(month: int, days: int) -> list[dict[str, Any]]:
+    entries = []
+    for day in range(1, days + 1):
+        when = f"2026-{month:02d}-{day:02d}"
+        entries.append({"entry_id": f"t-{when}", "patient": {"reference": "Patient/7"}, "date": when,
+                        "headache": {"start": f"{when}T08:00:00+01:00", "end": f"{when}T14:00:00+01:00"},
+                        "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral",
+                                         "taken_at": f"{when}T08:30:00+01:00"}]})
+    return entries
+
+
+@pytest.mark.parametrize(("days", "risk"), [(10, True), (9, False)])
+def test_three_months_of_triptans_on_ten_days_each_are_an_overuse_risk_and_nine_are_not(days: int, risk: bool) -> None:
+    diary = [e for month in (3, 4, 5) for e in month_of_triptans(month, days)]
+    found = operations.diary_summary(loaded(diary), month="2026-05")
+    if risk:
+        (triptan,) = found["moh_risk"]
+        assert (triptan["class"], triptan["days"], triptan["threshold"], triptan["consecutive_months"]) == \
+            ("triptan", 10, 10, 3)
+    else:
+        assert found["moh_risk"] == []
+    assert found["acute_medication_days"] == days
+
+
+@pytest.mark.parametrize(("options", "path"), [
+    ({"month": "2026-13"}, "$.month"), ({"month": "26-10"}, "$.month"), ({"month": "2026-10", "first": "2026-10-01"}, "$.month"),
+    ({"first": "2026-10-01"}, "$.to"), ({"last": "2026-10-01"}, "$.from"), ({"first": "2026-10-32", "last": "2026-11-01"}, "$.from"),
+    ({"first": "2026-11-02", "last": "2026-11-01"}, "$.to"),
+])
+def test_a_period_that_is_not_one_is_refused_naming_the_field(options: dict[str, str], path: str) -> None:
+    with pytest.raises(InputError) as refused:
+        operations.diary_summary(loaded(MONTH), **options)
+    assert [p.path for p in refused.value.problems] == [path]
+
+
+def test_a_diary_of_two_patients_is_refused() -> None:
+    other = {**MONTH[0], "entry_id": "other-1", "patient": {"reference": "Patient/999"}}
+    with pytest.raises(InputError, match="2 patients"):
+        operations.diary_summary(loaded([*MONTH, other]))
+
+
+@pytest.mark.parametrize(("peak", "scale"), [(0, "none"), (1, "mild"), (3, "mild"), (4, "moderate"), (6, "moderate"),
+                                            (7, "severe"), (10, "severe"), (None, None)])
+def test_the_numeric_rating_reads_on_the_four_point_scale(peak: int | None, scale: str | None) -> None:
+    assert intensity(peak) == scale
+
+
+@pytest.mark.parametrize("name", ["month.json", "month.ndjson", "month.csv"])
+def test_the_command_gives_the_same_figures_from_every_format(name: str, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["summary", str(EXAMPLES / "diary" / name), "--month", "2026-10"], out=out, err=err) == 0, err.getvalue()
+    found = json.loads(out.getvalue())
+    assert (found["from"], found["to"], found["headache_days"], found["migraine_days"]) == ("2026-10-01", "2026-10-31", 4, 3)
+
+
+def test_the_command_names_a_bad_month() -> None:
+    err = io.StringIO()
+    assert main(["summary", str(EXAMPLES / "diary" / "month.json"), "--month", "2026-00"], out=io.StringIO(), err=err) == 1
+    assert "$.month" in err.getvalue()
