@@ -91,16 +91,23 @@ def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
     with stream:
         try:
             if not args.out_ndjson:
-                out.write(dumps(operations.map_diary(iter_entries(stream, fmt))))
+                bundle, warnings = operations.map_diary_with_warnings(iter_entries(stream, fmt))
+                out.write(dumps(bundle))
+                if warnings is not None:
+                    # Warnings do not stop the diary: the Bundle is printed and the exit status is 0.
+                    args.err.write(dumps(warnings))
                 return EXIT_OK
             problems: list[Problem] = []
             for where in iter_entries(stream, fmt):
                 try:
-                    bundle = operations.map_diary_entry(where)
+                    # One entry at a time (memory stays flat): each entry's own warnings only.
+                    bundle, warnings = operations.map_diary_with_warnings([where])
                 except InputError as exc:
                     problems += exc.problems
                     continue
                 out.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+                if warnings is not None:
+                    args.err.write(json.dumps(warnings, ensure_ascii=False, separators=(",", ":")) + "\n")
             if problems:
                 raise InputError.of(problems[: operations.MAX_PROBLEMS], "diary")
             return EXIT_OK

@@ -14,7 +14,7 @@ from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
-from fhir_migraine.mapping import summary
+from fhir_migraine.mapping import plausibility, summary
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
@@ -75,8 +75,10 @@ def unmap(
 MAX_PROBLEMS = 200
 
 
-def load_diary(entries: Iterable[Located]) -> list[diary.DiaryEntry]:
-    """Every entry checked; one InputError with the problems of all bad entries (up to 200)."""
+def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] | None = None,
+               wheres: dict[str, Located] | None = None) -> list[diary.DiaryEntry]:
+    """Every entry checked; one InputError with the problems of all bad entries (up to 200).
+    ``placed``/``wheres``, when given, receive each entry with its JSON path, and each path's input."""
     loaded, problems = [], []
     seen: set[str] = set()
     for where in entries:
@@ -93,6 +95,10 @@ def load_diary(entries: Iterable[Located]) -> list[diary.DiaryEntry]:
             continue
         seen.add(entry.entry_id)
         loaded.append(entry)
+        if placed is not None:
+            placed.append(plausibility.Placed(entry, where.base))
+        if wheres is not None:
+            wheres[where.base] = where
     if problems:
         raise InputError.of(problems[:MAX_PROBLEMS], "diary")
     return loaded
@@ -100,9 +106,28 @@ def load_diary(entries: Iterable[Located]) -> list[diary.DiaryEntry]:
 
 def map_diary(entries: Iterable[Located]) -> Resource:
     """Diary entries -> one transaction Bundle of Observations (all entries valid, or InputError)."""
-    bundle = diary_map.to_fhir_bundle(load_diary(entries))
+    return map_diary_with_warnings(entries)[0]
+
+
+def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None = None) -> tuple[Resource, Resource | None]:
+    """Diary entries -> the transaction Bundle, and the OperationOutcome of what is possible but
+    unlikely in them (``mapping.plausibility``; None when nothing is): warnings never stop the diary."""
+    placed: list[plausibility.Placed] = []
+    wheres: dict[str, Located] = {}
+    loaded = load_diary(entries, placed=placed, wheres=wheres)
+    bundle = diary_map.to_fhir_bundle(loaded)
     validation.check(bundle)
-    return bundle
+    found = plausibility.warnings(placed, now or datetime.now(UTC))
+    return bundle, warnings_outcome([located(p, wheres[p.path.split(".")[0]]) if p.path.split(".")[0] in wheres else p
+                                     for p in found])
+
+
+def warnings_outcome(problems: list[Problem]) -> Resource | None:
+    """An OperationOutcome of warnings, each at the input's JSON path (and line or row)."""
+    issues = [{"severity": "warning", "code": "business-rule",
+               "diagnostics": p.message + (f" ({p.location})" if p.location else ""), "expression": [p.path]}
+              for p in problems]
+    return {"resourceType": "OperationOutcome", "issue": issues} if issues else None
 
 
 def diary_summary(entries: list[diary.DiaryEntry], *, month: str | None = None, first: str | None = None,
@@ -111,17 +136,6 @@ def diary_summary(entries: list[diary.DiaryEntry], *, month: str | None = None, 
     (``mapping.summary``); InputError naming the field for a period that is not one."""
     start, end = summary.period(month, first, last, entries)
     return summary.summarize(entries, start, end)
-
-
-def map_diary_entry(where: Located) -> Resource:
-    """One entry -> its own transaction Bundle (for streaming large diaries)."""
-    try:
-        entry = diary.load(where.document, where.base)
-    except InputError as exc:
-        raise InputError(exc.message, [located(p, where) for p in exc.problems]) from None
-    bundle = diary_map.to_fhir_bundle([entry])
-    validation.check(bundle)
-    return bundle
 
 
 def check_transaction(bundle: Resource) -> None:

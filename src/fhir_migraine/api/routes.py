@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, g, json, request
@@ -42,12 +43,16 @@ def _body(what: str) -> Any:
 def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None = None) -> Response:
     """Queue the Bundle for the EHR (202 with the outbox id), or answer it (201) without an EHR.
 
-    ``warnings`` (an OperationOutcome: findings that do not stop the order) go under ``warnings``
-    of the 202 answer. The 201 answer is always the bare Bundle, whose DetectedIssues hold the
-    same findings, so a client never meets two shapes of one answer."""
+    ``warnings`` (an OperationOutcome: findings that do not stop the order or diary) go under
+    ``warnings`` of the 202 answer. The 201 answer is always the bare Bundle, so a client never
+    meets two shapes of one answer: an order's DetectedIssues hold its findings, and a diary's
+    warnings go in the ``X-Warnings`` header (``_warnings_header``)."""
     gateway = services().gateway
     if gateway is None:
-        return _json(bundle, 201, FHIR_JSON)
+        answer = _json(bundle, 201, FHIR_JSON)
+        if warnings is not None and kind == "diary":
+            answer.headers["X-Warnings"] = _warnings_header(warnings)
+        return answer
     item_id = gateway.queue(bundle, kind=kind, checked=True)  # the mapping operations validated it
     body: dict[str, Any] = {"outbox_id": item_id, "state": "pending", "bundle": bundle}
     if warnings is not None:
@@ -55,6 +60,22 @@ def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None =
     answer = _json(body, 202)
     answer.headers["Location"] = f"/outbox/{item_id}"
     return answer
+
+
+#: The largest X-Warnings header: servers and proxies commonly refuse headers past 8 KiB.
+WARNINGS_HEADER_BYTES = 4096
+
+
+def _warnings_header(outcome: dict[str, Any]) -> str:
+    """The warnings as compact JSON ``[{"path", "message"}, ...]``, as many as fit, then
+    ``{"more": n}`` for those left out (ASCII only: a header carries no other characters)."""
+    items = [{"path": i["expression"][0], "message": i["diagnostics"]} for i in outcome["issue"]]
+    for count in range(len(items), -1, -1):
+        shown: list[dict[str, Any]] = [*items[:count], *([{"more": len(items) - count}] if count < len(items) else [])]
+        text = jsonlib.dumps(shown, ensure_ascii=True, separators=(",", ":"))
+        if len(text) <= WARNINGS_HEADER_BYTES:
+            return text
+    return jsonlib.dumps([{"more": len(items)}])
 
 
 def _ehr() -> EhrGateway:
@@ -146,7 +167,8 @@ def post_diary() -> Response:
         )
     base = "$[{}]" if isinstance(document, list) else "$"
     entries = [Located(item, base.format(i)) for i, item in enumerate(items)]
-    return _accept("diary", operations.map_diary(entries))
+    bundle, warnings = operations.map_diary_with_warnings(entries)
+    return _accept("diary", bundle, warnings)
 
 
 def _withdrawal(item_id: str) -> Response:

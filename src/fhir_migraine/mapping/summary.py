@@ -25,6 +25,8 @@ from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs.diary import Attack, DiaryEntry
 from fhir_migraine.inputs.orders import parse_instant
 
+#: The most days one attack is counted over.
+MAX_DAYS = 366
 #: The classes of acute headache medication (an acute-medication day has one of them); the
 #: others (antiemetics, corticosteroids, CGRP antibodies, supplements) are counted by class only.
 ACUTE_CLASSES = ("triptan", "ergot", "gepant", "ditan", "nsaid", "simple-analgesic", "opioid", "combination-analgesic")
@@ -44,12 +46,17 @@ class Span:
         return None if self.end is None else (self.end - self.start).total_seconds() / 3600
 
     def days(self) -> list[date]:
-        """The local days the attack overlaps, in the offset of its start."""
+        """The local days the attack overlaps, in the offset of its start (at most ``MAX_DAYS``: a
+        longer attack is implausible, and warned of, ``mapping.plausibility``)."""
         first = self.start.date()
         if self.end is None or self.end <= self.start:
             return [first]
-        last = (self.end.astimezone(self.start.tzinfo) - timedelta(microseconds=1)).date()
-        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        try:
+            last = (self.end.astimezone(self.start.tzinfo) - timedelta(microseconds=1)).date()
+        except OverflowError:  # at the very ends of the calendar
+            return [first]
+        count = min((last - first).days + 1, MAX_DAYS, (date.max - first).days + 1)
+        return [first + timedelta(days=n) for n in range(count)]
 
 
 def spans(entries: Iterable[DiaryEntry]) -> list[Span]:

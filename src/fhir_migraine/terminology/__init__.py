@@ -235,6 +235,13 @@ def drug_class_keys() -> list[str]:
     return list(_data("drug_classes.json")["classes"])
 
 
+def labelled_routes(name: str) -> frozenset[str]:
+    """The routes the labels in data/daily_maxima.json give a drug by (empty: the table holds no
+    label of it, so nothing is known of its routes)."""
+    key = drug_key(name)
+    return frozenset(str(e["route"]) for e in _data("daily_maxima.json")["maxima"] if e["drug"] == key)
+
+
 def daily_maximum(name: str, route: str) -> tuple[Decimal, str] | None:
     """The labelled largest amount of a drug by ``route`` in 24 hours (data/daily_maxima.json) as
     (amount, UCUM unit), or None when no label number is in the table."""

@@ -1,0 +1,155 @@
+"""What a diary records that is possible but unlikely, said as warnings: never an error (it is the
+patient's data, and it is mapped as written), never silent. Pure: checked entries in, Problems
+out (each at the JSON path of what it is about); the edges return them as an OperationOutcome of
+warnings, on stderr and in the API's answer.
+
+- acute medication on a headache-free day with no attack recorded within 6 hours of it;
+- more of a drug in one local day, by one route, than its label allows in 24 hours
+  (``terminology.daily_maximum``);
+- a route the drug's label does not give it by (for the drugs whose labels the table holds);
+- an attack longer than 72 hours, attacks separated by 12 hours or less counted as one (ICHD-3
+  1.4.1 status migrainosus: a debilitating attack unremitting for more than 72 hours; its note 1
+  accepts remissions of up to 12 hours due to medication or sleep);
+- a time in the future, or more than a year before the day of its entry.
+
+Sources: docs/clinical-rules.md ("Plausibility warnings").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from fhir_migraine import terminology
+from fhir_migraine.errors import Problem
+from fhir_migraine.inputs.diary import DiaryEntry
+from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.mapping.summary import ACUTE_CLASSES, Span, spans
+
+WINDOW = timedelta(hours=6)
+STATUS_MIGRAINOSUS = timedelta(hours=72)
+REMISSION = timedelta(hours=12)
+TOO_OLD = timedelta(days=366)
+#: Medication a headache-free day should not need: acute headache drugs and antiemetics.
+FOR_ATTACKS = (*ACUTE_CLASSES, "antiemetic")
+MASS = {"mg": Decimal(1), "g": Decimal(1000), "ug": Decimal("0.001"), "mcg": Decimal("0.001")}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A checked entry and the JSON path its input was read at (``$[3]``, ``$``)."""
+
+    entry: DiaryEntry
+    base: str
+
+
+def warnings(items: Sequence[Placed], now: datetime) -> list[Problem]:
+    """Every warning of the entries, in the order of the entries."""
+    attacks = spans(item.entry for item in items)
+    found: list[Problem] = []
+    for item in items:
+        found += _times(item, now)
+        found += _medication(item, attacks)
+    found += _daily_amounts(items)
+    found += _long_attacks(items, attacks)
+    order = {item.base: n for n, item in enumerate(items)}
+    return sorted(found, key=lambda p: (order.get(p.path.split(".")[0], 0), p.path))
+
+
+def _times(item: Placed, now: datetime) -> list[Problem]:
+    day = date.fromisoformat(item.entry.date)
+    stamps: list[tuple[str, str]] = []
+    if not isinstance(item.entry.headache, str) and item.entry.headache is not None:
+        stamps.append((".headache.start", item.entry.headache.start))
+        if item.entry.headache.end:
+            stamps.append((".headache.end", item.entry.headache.end))
+    stamps += [(f".medications[{i}].taken_at", m.taken_at) for i, m in enumerate(item.entry.medications)]
+    stamps += [(f".hydration[{i}].taken_at", d.taken_at) for i, d in enumerate(item.entry.hydration)]
+    found = []
+    for path, text in stamps:
+        when = parse_instant(text)
+        if when is None:
+            continue
+        if when > now:
+            found.append(Problem(item.base + path, f"{text} is in the future"))
+        elif day - when.date() > TOO_OLD:
+            found.append(Problem(item.base + path, f"{text} is more than a year before the entry's day {day}"))
+    return found
+
+
+def _medication(item: Placed, attacks: list[Span]) -> list[Problem]:
+    found = []
+    for i, medication in enumerate(item.entry.medications):
+        path = f"{item.base}.medications[{i}]"
+        kind = terminology.drug_class(medication.drug)
+        taken = parse_instant(medication.taken_at)
+        if item.entry.headache is None and kind is not None and kind.key in FOR_ATTACKS and taken is not None \
+                and not any(s.start - taken <= WINDOW and taken - (s.end or s.start) <= WINDOW for s in attacks):
+            found.append(Problem(f"{path}.taken_at", f"{medication.drug} ({kind.display}) was taken on a headache-free "
+                                                     "day with no attack recorded within 6 hours of it"))
+        labelled = terminology.labelled_routes(medication.drug)
+        if medication.route is not None and labelled and medication.route not in labelled:
+            found.append(Problem(f"{path}.route", f"{medication.drug} is not labelled for the {medication.route} route"
+                                                  f" (labelled: {', '.join(sorted(labelled))})"))
+    return found
+
+
+def _milligrams(value: Decimal, unit: str) -> Decimal | None:
+    factor = MASS.get(unit)
+    return None if factor is None else value * factor
+
+
+def _daily_amounts(items: Sequence[Placed]) -> list[Problem]:
+    """Per drug, route and local day, the running total of what was taken against the labelled
+    maximum in 24 hours: a warning at the dose that goes beyond it."""
+    taken: dict[tuple[str, str, date], list[tuple[datetime, Decimal, str]]] = defaultdict(list)
+    for item in items:
+        for i, medication in enumerate(item.entry.medications):
+            key, when = terminology.drug_key(medication.drug), parse_instant(medication.taken_at)
+            amount = _milligrams(medication.dose.value, medication.dose.unit)
+            if key is None or when is None or medication.route is None or amount is None:
+                continue
+            taken[(key, medication.route, when.date())].append((when, amount, f"{item.base}.medications[{i}].dose"))
+    found = []
+    for (key, route, day), doses in taken.items():
+        limit = terminology.daily_maximum(key, route)
+        if limit is None or _milligrams(limit[0], limit[1]) is None:
+            continue
+        ceiling = _milligrams(limit[0], limit[1])
+        total = Decimal(0)
+        for _, amount, path in sorted(doses):
+            total += amount
+            if ceiling is not None and total > ceiling:
+                found.append(Problem(path, f"{total.normalize():f} mg of {key} by the {route} route on {day}: more than"
+                                           f" the labelled {limit[0]:f} {limit[1]} in 24 hours"))
+                break
+    return found
+
+
+def _long_attacks(items: Sequence[Placed], attacks: list[Span]) -> list[Problem]:
+    """Attacks over 72 hours, counting those 12 hours apart or less as one: a warning at the first
+    attack of each such run."""
+    base = {id(item.entry): item.base for item in items}
+    found = []
+    run: list[Span] = []
+
+    def close() -> None:
+        if run:
+            end = max((s.end or s.start) for s in run)
+            if end - run[0].start > STATUS_MIGRAINOSUS:
+                hours = (end - run[0].start).total_seconds() / 3600
+                found.append(Problem(f"{base[id(run[0].entry)]}.headache",
+                                     f"an attack of {hours:.0f} hours from {run[0].attack.start}"
+                                     f"{f' (with {len(run) - 1} remission(s) of 12 hours or less)' if len(run) > 1 else ''}:"
+                                     " longer than 72 hours, a status migrainosus candidate (ICHD-3 1.4.1)"))
+
+    for span in attacks:
+        if run and span.start - max((s.end or s.start) for s in run) > REMISSION:
+            close()
+            run = []
+        run.append(span)
+    close()
+    return found
