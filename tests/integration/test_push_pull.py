@@ -43,6 +43,13 @@ def test_orders_and_diary_reach_the_ehr_and_come_back_exactly(service, ehr, run_
     pulled_orders = service.get(f"/patients/{patient}/orders").get_json()["orders"]
     assert sort_entries(pulled_orders) == sort_entries(orders)
 
+    # The summary of the diary as HAPI holds it has the figures of the diary as written.
+    pulled_summary = service.get(f"/patients/{patient}/summary").get_json()
+    local = operations.diary_summary(operations.load_diary(Located(e) for e in diary))
+    assert pulled_summary["left_out"] == {"invalid": [], "incomplete": []}
+    assert {k: pulled_summary[k] for k in local if k != "patient"} == {k: v for k, v in local.items() if k != "patient"}
+    assert pulled_summary["headache_days"] == 8
+
 
 def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: str) -> None:
     patient = f"Patient/it-{run_id}"
