@@ -20,6 +20,7 @@ from fhir_migraine.inputs.limits import Approval, label_excesses, occurrences, p
 from fhir_migraine.inputs.orders import Order, ResolvedStep
 from fhir_migraine.inputs.quantity import Quantity, number_text, parse_quantity
 from fhir_migraine.mapping.fhir import Resource, full_url, identifier, profile, subject
+from fhir_migraine.mapping.narrative import with_text
 from fhir_migraine.terminology import Code
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -162,7 +163,7 @@ def to_fhir_detected_issue(order: Order, finding: Finding, request: Resource, au
             "date": authored,
             "author": {"display": finding.approval.approved_by},
         }]
-    return issue
+    return with_text(issue)
 
 
 def warnings_outcome(found: list[Finding], entries: dict[int, int]) -> Resource | None:

@@ -14,6 +14,7 @@ from fhir_migraine import terminology
 from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, diary_value
 from fhir_migraine.inputs.diary import NOT_RECORDED, Attack, DiaryEntry, Drink, InfusionReceived, MedicationTaken
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
+from fhir_migraine.mapping.narrative import with_text
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -81,7 +82,7 @@ def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
         day["note"] = [{"text": entry.notes}]
     if members:
         day["hasMember"] = [{"reference": full_url(m["identifier"][0])} for m in members]
-    return day
+    return with_text(day)
 
 
 def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
@@ -108,7 +109,7 @@ def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
         components.append(_component("disability", valueCodeableConcept=concept(terminology.diary_code("disability", attack.disability))))
     if components:
         observation["component"] = components
-    return observation
+    return with_text(observation)
 
 
 def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTaken) -> Resource:
@@ -122,7 +123,7 @@ def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTak
     if taken.relief_2h is not None:
         components.append(_component("relief_2h", valueBoolean=taken.relief_2h))
     observation["component"] = components
-    return observation
+    return with_text(observation)
 
 
 def to_fhir_oral_intake(entry: DiaryEntry, index: int, drink: Drink) -> Resource:
@@ -131,7 +132,7 @@ def to_fhir_oral_intake(entry: DiaryEntry, index: int, drink: Drink) -> Resource
     observation["performer"] = _performer(entry)
     observation["valueQuantity"] = drink.volume.fhir()
     observation["component"] = [_component("product", valueString=drink.product)]
-    return observation
+    return with_text(observation)
 
 
 def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> Resource:
@@ -141,4 +142,4 @@ def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> 
     observation["valueBoolean"] = True
     if infusion.protocol is not None:
         observation["component"] = [_component("protocol", valueString=infusion.protocol)]
-    return observation
+    return with_text(observation)

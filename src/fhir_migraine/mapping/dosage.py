@@ -17,6 +17,7 @@ from fhir_migraine.inputs.sequencing import Prn, seconds
 from fhir_migraine.mapping.dose_limits import limit_elements
 from fhir_migraine.mapping.fhir import DOSE_RATE_TYPE, ORDERED_DOSE_EXT, Resource, concept, profile
 from fhir_migraine.mapping.medication_codes import medication_concept
+from fhir_migraine.mapping.narrative import with_text
 from fhir_migraine.mapping.sequencing import shift_instant
 
 ROUTE_ABBREVIATION = {"intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM"}
@@ -266,7 +267,7 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
         ingredient["strength"] = {"numerator": additive.dose.given.fhir(), "denominator": step.volume.fhir()}
         ingredients.append(ingredient)
     names = " + ".join([step.base.name, *(a.drug.name for a in resolved.additives)])
-    return {
+    return with_text({
         "resourceType": "Medication",
         "id": f"bag-{step.id}",
         "meta": profile("migraine-bag-medication"),
@@ -276,4 +277,4 @@ def to_fhir_bag_medication(resolved: ResolvedStep) -> Resource:
             "denominator": {"value": 1, "unit": "bag", "system": terminology.UCUM, "code": "{bag}"},
         },
         "ingredient": ingredients,
-    }
+    })

@@ -24,6 +24,7 @@ from fhir_migraine.mapping.detected_issues import (
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import Resource, concept, identifier, profile, subject, transaction
 from fhir_migraine.mapping.medication_codes import medication_concept
+from fhir_migraine.mapping.narrative import with_text
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.protocol_refs import canonical, reason
 from fhir_migraine.mapping.request_group import to_fhir_request_group
@@ -70,6 +71,7 @@ def to_fhir_order(order: Order, *, now: str, settings: OrderSettings = DEFAULT_O
         issues.append(issue)
     group = to_fhir_request_group(order, requests, authored)
     group["status"], group["intent"] = settings.status, settings.intent  # those of its requests
+    group = with_text(group)  # the narrative says the status and intent it now has
     charted = [to_fhir_vital_sign_weight(order, authored)] if order.weight and settings.weight_observation else []
     bundle = transaction([*requests, group, *issues, *charted])
     return MappedOrder(bundle, warnings_outcome(found, {i: i for i in range(len(requests))}))
@@ -121,7 +123,7 @@ def to_fhir_medication_request(order: Order, resolved: ResolvedStep, authored: s
         # Administration instructions for the nurse (R4 note: "extra information about the prescription").
         request["note"] = [{"text": text} for text in step.instructions]
     request["dosageInstruction"] = to_fhir_dosages(protocol, resolved, order.start)
-    return request
+    return with_text(request)
 
 
 def to_fhir_order_weight(order: Order) -> Resource:
@@ -144,7 +146,7 @@ def to_fhir_order_weight(order: Order) -> Resource:
     if facts.measured_at is not None:
         weight["effectiveDateTime"] = facts.measured_at
     weight["valueQuantity"] = order.weight.fhir()
-    return weight
+    return with_text(weight)
 
 
 def to_fhir_vital_sign_weight(order: Order, authored: str) -> Resource:
@@ -173,7 +175,7 @@ def to_fhir_vital_sign_weight(order: Order, authored: str) -> Resource:
         "effectiveDateTime": contained.get("effectiveDateTime", authored),
         "valueQuantity": contained["valueQuantity"],
     }
-    return weight
+    return with_text(weight)
 
 
 AGE_ID = "age"
@@ -184,7 +186,7 @@ def to_fhir_age_observation(order: Order) -> Resource:
     """The patient's age at the start, which the protocol's minimum age was checked against
     (contained in each MedicationRequest; LOINC 30525-0 Age)."""
     assert order.age is not None
-    return {
+    return with_text({
         "resourceType": "Observation",
         "id": AGE_ID,
         "status": "final",
@@ -192,4 +194,4 @@ def to_fhir_age_observation(order: Order) -> Resource:
         "subject": subject(order.patient),
         "effectiveDateTime": order.start,
         "valueQuantity": order.age.fhir(),
-    }
+    })

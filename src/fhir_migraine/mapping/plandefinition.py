@@ -13,6 +13,7 @@ from fhir_migraine.inputs.protocols import Protocol, Step
 from fhir_migraine.inputs.quantity import Quantity
 from fhir_migraine.mapping.dosage import to_fhir_bag_medication, to_fhir_dosages
 from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, Resource, concept, profile
+from fhir_migraine.mapping.narrative import with_text
 from fhir_migraine.mapping.protocol_refs import min_session_extension, reason
 from fhir_migraine.mapping.sequencing import conditions, related_actions
 
@@ -73,13 +74,14 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         }
         dosages = to_fhir_dosages(protocol, resolved, None)
         if step.type == "infusion":
-            contained.append(_with_ceilings(to_fhir_bag_medication(resolved), step))
+            contained.append(with_text(_with_ceilings(to_fhir_bag_medication(resolved), step)))
             activity["productReference"] = {"reference": f"#bag-{step.id}"}
         else:
             assert step.drug is not None
             activity["productCodeableConcept"] = concept(step.drug.code, step.drug.name)
             dosages = [_ceiling(step.max_dose) | dosage for dosage in dosages]
         activity["dosage"] = dosages
+        activity = with_text(activity)
         contained.append(activity)
         action: dict[str, Any] = {
             "id": step.id,
@@ -125,4 +127,4 @@ def to_fhir_plan_definition(protocol: Protocol) -> Resource:
         for action in actions:
             action["reason"] = reason(protocol)
     plan["action"] = actions
-    return plan
+    return with_text(plan)

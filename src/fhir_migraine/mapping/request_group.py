@@ -10,6 +10,7 @@ from typing import Any
 from fhir_migraine.identifiers import ORDER_SYSTEM, order_value
 from fhir_migraine.inputs.orders import Order
 from fhir_migraine.mapping.fhir import Resource, full_url, identifier, profile, subject
+from fhir_migraine.mapping.narrative import with_text
 from fhir_migraine.mapping.protocol_refs import canonical, min_session_extension, reason
 from fhir_migraine.mapping.sequencing import conditions, related_actions
 
@@ -49,4 +50,4 @@ def to_fhir_request_group(order: Order, requests: list[Resource], authored: str)
         action["resource"] = {"reference": full_url(request["identifier"][0])}
         actions.append(action)
     group["action"] = actions
-    return group
+    return with_text(group)

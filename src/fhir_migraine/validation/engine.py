@@ -15,6 +15,7 @@ from typing import Any
 from fhir_migraine import shipped, terminology
 from fhir_migraine.validation import structure
 from fhir_migraine.validation.issues import Issue, outcome, path_text, ranked
+from fhir_migraine.validation.narrative import narrative_issues
 from fhir_migraine.validation.profile_tree import Profile, compile_profile
 from fhir_migraine.validation.program import ItemCheck, ObjectCheck, Program
 from fhir_migraine.validation.rules import issue
@@ -173,6 +174,8 @@ class Validator:
             out.append(issue("structure", message, path, severity=severity, code=code, element=kind))
         for check in plan.extra:
             check(resource, path, resource, out)
+        if "text" in resource:
+            out.extend(narrative_issues(resource["text"], f"{path_text(path)}.text"))
         out.extend(_reference_issues(references, local | (container or set()), bundle))
         out.extend(self._code_issues(codings))
         if pointers is not None:
