@@ -91,12 +91,14 @@ def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
     with stream:
         try:
             if not args.out_ndjson:
-                bundle, warnings = operations.map_diary_with_warnings(iter_entries(stream, fmt))
+                bundle, warnings = operations.map_diary_with_warnings(iter_entries(stream, fmt), with_summary=args.summary)
                 out.write(dumps(bundle))
                 if warnings is not None:
                     # Warnings do not stop the diary: the Bundle is printed and the exit status is 0.
                     args.err.write(dumps(warnings))
                 return EXIT_OK
+            if args.summary:
+                raise UsageError("--summary needs the whole diary in one Bundle: leave out --out-ndjson")
             problems: list[Problem] = []
             for where in iter_entries(stream, fmt):
                 try:
@@ -318,6 +320,8 @@ def parser() -> argparse.ArgumentParser:
     diary = kinds.add_parser("diary", help="a headache diary (.json entry or array, .ndjson, .csv)")
     diary.add_argument("diary", metavar="DIARY", help="the diary file; - for standard input (with --format)")
     diary.add_argument("--format", choices=FORMATS, help="the file's format when its name does not say")
+    diary.add_argument("--summary", action="store_true",
+                       help="add the diary's summary Observation and its medication-overuse DetectedIssues to the Bundle")
     diary.add_argument(
         "--out-ndjson",
         action="store_true",

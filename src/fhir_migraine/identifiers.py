@@ -32,6 +32,7 @@ ORDER_STEP_SYSTEM = f"{SID}/order-step"
 ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
 ORDER_ISSUE_SYSTEM = f"{SID}/order-issue"
 DIARY_SYSTEM = f"{SID}/diary"
+SUMMARY_SYSTEM = f"{SID}/diary-summary"
 
 #: Every identifier system of the project, for searches that ask for "ours".
 SYSTEMS = (ORDER_SYSTEM, ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM)
@@ -128,3 +129,10 @@ def parse_diary_value(value: str) -> DiaryKey | None:
     if len(rest) == 2 and rest[0] in NUMBERED_PARTS and _INDEX.fullmatch(rest[1]):
         return DiaryKey(entry_id, NUMBERED_PARTS[rest[0]], int(rest[1]))
     return None
+
+
+def summary_value(patient: str, first: str, last: str, risk: str | None = None) -> str:
+    """``{patient}/{first}/{last}`` (and ``/overuse/{class}`` for one of its risks): the value of a
+    diary summary's identifier (system ``SUMMARY_SYSTEM``), one per patient and period."""
+    value = f"{patient}/{first}/{last}"
+    return f"{value}/overuse/{risk}" if risk else value

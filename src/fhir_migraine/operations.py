@@ -14,7 +14,8 @@ from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
-from fhir_migraine.mapping import plausibility, summary
+from fhir_migraine.mapping import plausibility, summary, summary_fhir
+from fhir_migraine.mapping.fhir import transaction
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
@@ -109,13 +110,18 @@ def map_diary(entries: Iterable[Located]) -> Resource:
     return map_diary_with_warnings(entries)[0]
 
 
-def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None = None) -> tuple[Resource, Resource | None]:
+def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None = None,
+                            with_summary: bool = False) -> tuple[Resource, Resource | None]:
     """Diary entries -> the transaction Bundle, and the OperationOutcome of what is possible but
-    unlikely in them (``mapping.plausibility``; None when nothing is): warnings never stop the diary."""
+    unlikely in them (``mapping.plausibility``; None when nothing is): warnings never stop the diary.
+    ``with_summary``: the Bundle also holds the diary's summary over all its days and its
+    medication-overuse risks (``mapping.summary_fhir``), so the clinician sees them in the EHR."""
     placed: list[plausibility.Placed] = []
     wheres: dict[str, Located] = {}
     loaded = load_diary(entries, placed=placed, wheres=wheres)
     bundle = diary_map.to_fhir_bundle(loaded)
+    if with_summary and loaded:
+        bundle["entry"] += transaction(summary_fhir.to_fhir_summary(diary_summary(loaded)))["entry"]
     validation.check(bundle)
     found = plausibility.warnings(placed, now or datetime.now(UTC))
     return bundle, warnings_outcome([located(p, wheres[p.path.split(".")[0]]) if p.path.split(".")[0] in wheres else p

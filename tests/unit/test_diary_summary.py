@@ -133,3 +133,34 @@ def test_the_command_names_a_bad_month() -> None:
     err = io.StringIO()
     assert main(["summary", str(EXAMPLES / "diary" / "month.json"), "--month", "2026-00"], out=io.StringIO(), err=err) == 1
     assert "$.month" in err.getvalue()
+
+
+def mapped_with_summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle, _ = operations.map_diary_with_warnings([Located(e, f"$[{i}]") for i, e in enumerate(entries)],
+                                                   with_summary=True)
+    return bundle
+
+
+def test_map_diary_with_summary_adds_the_figures_and_a_detected_issue_per_overuse_risk() -> None:
+    overuse = json.loads((EXAMPLES / "diary" / "overuse.json").read_text(encoding="utf-8"))
+    bundle = mapped_with_summary(overuse)  # validated against the profiles on the way
+    summary, issue = (e for e in bundle["entry"][-2:])
+    assert summary["resource"]["meta"]["profile"][0].endswith("/diary-summary")
+    figures = {c["code"]["coding"][0]["code"]: c.get("valueInteger", c.get("valueBoolean")) for c in summary["resource"]["component"]}
+    assert (figures["headache-days"], figures["medication-days-triptan"], figures["chronic-pattern"]) == (32, 32, False)
+    assert issue["resource"]["resourceType"] == "DetectedIssue"
+    assert issue["resource"]["evidence"] == [{"detail": [{"reference": summary["fullUrl"]}]}]
+    assert "triptan taken on 11 days in 2026-10" in issue["resource"]["detail"]
+    assert "Headache days: 32" in summary["resource"]["text"]["div"]
+
+
+def test_nine_triptan_days_a_month_give_a_summary_but_no_detected_issue() -> None:
+    diary = [e for month in (3, 4, 5) for e in month_of_triptans(month, 9)]
+    kinds = [e["resource"]["resourceType"] for e in mapped_with_summary(diary)["entry"]]
+    assert kinds.count("DetectedIssue") == 0 and kinds[-1] == "Observation"
+
+
+def test_summary_and_streaming_do_not_go_together_on_the_command_line() -> None:
+    err = io.StringIO()
+    code = main(["map", "diary", str(EXAMPLES / "diary" / "month.json"), "--summary", "--out-ndjson"], out=io.StringIO(), err=err)
+    assert code == 2 and "--summary" in err.getvalue()

@@ -278,7 +278,25 @@ def _observation(observation: Resource) -> list[str]:
     return [p(said)]
 
 
+def _summary(summary: Resource) -> list[str]:
+    """The diary summary: its period, then each figure as its component says it."""
+    period = summary.get("effectivePeriod", {})
+    head = f"Headache diary summary, {period_text(period.get('start'), period.get('end'))}"
+    figures = []
+    for component in summary.get("component", []):
+        if "valueBoolean" in component:
+            shown = _yes_no(component["valueBoolean"])
+        elif "valueQuantity" in component:
+            shown = quantity(component["valueQuantity"])
+        else:
+            shown = _number(component.get("valueInteger"))
+        figures.append(f"{concept_text(component.get('code'))}: {shown}")
+    notes = [p(str(n.get("text", ""))) for n in summary.get("note", []) if n.get("text")]
+    return [p(head), p("; ".join(figures)), *notes]
+
+
 _OBSERVATIONS: dict[str, Callable[[Resource], list[str]]] = {
+    "diary-summary": _summary,
     "diary-day": _diary_day,
     "diary-attack": _attack,
     "diary-medication-taken": _medication_taken,

@@ -31,6 +31,7 @@ FHIR_VERSION = "4.0.1"
 EXAMPLE_ORDERS = "examples/orders"
 EXAMPLE_PROTOCOLS = "examples/protocols"
 EXAMPLE_DIARY = "examples/diary/month.json"
+EXAMPLE_OVERUSE = "examples/diary/overuse.json"
 EXAMPLE_PROTOCOL = "preventive-nutrient"
 PUBLISHED = "profiles"
 SHIPPED_PACKAGE = "src/fhir_migraine/data/fhir-package"
@@ -79,6 +80,13 @@ PROFILES = (
                 "A hydration or electrolyte drink recorded in the diary.", diary_profiles.diary_oral_intake),
     ProfileSpec("diary-infusion-received", "Observation", "Infusion received",
                 "An infusion the patient received, as recorded in the diary.", diary_profiles.diary_infusion_received),
+    ProfileSpec("diary-summary", "Observation", "Headache diary summary",
+                "A patient's headache diary over a period: headache, migraine and acute-medication days, days "
+                "by medication class, attacks, the longest attack and the chronic pattern (ICHD-3 1.3).",
+                diary_profiles.diary_summary),
+    ProfileSpec("diary-overuse-risk", "DetectedIssue", "Medication-overuse risk",
+                "A class of acute medication taken on as many days a month as ICHD-3 8.2 counts towards "
+                "medication-overuse headache, with the diary summary as evidence.", diary_profiles.diary_overuse_risk),
 )
 
 
@@ -187,7 +195,9 @@ def read_sources(root: Path) -> Sources:
     from fhir_migraine.inputs.diary_files import iter_entries
     from fhir_migraine.mapping import diary as diary_map
     from fhir_migraine.mapping import orders as orders_map
-    from fhir_migraine.operations import load_diary
+    from fhir_migraine.mapping.fhir import transaction
+    from fhir_migraine.mapping.summary_fhir import to_fhir_summary
+    from fhir_migraine.operations import diary_summary, load_diary
 
     protocols = library.read_protocols(root / EXAMPLE_PROTOCOLS)
     bundles: dict[str, Resource] = {}
@@ -195,7 +205,13 @@ def read_sources(root: Path) -> Sources:
         order = orders.load(json.loads(path.read_text(encoding="utf-8")), orders.finder(protocols))
         bundles[f"{path.stem}.bundle.json"] = orders_map.to_fhir_bundle(order, now=_no_clock())
     with open(root / EXAMPLE_DIARY, encoding="utf-8") as diary:
-        bundles["month.bundle.json"] = diary_map.to_fhir_bundle(load_diary(iter_entries(diary, "json")))
+        month = load_diary(iter_entries(diary, "json"))
+    bundles["month.bundle.json"] = diary_map.to_fhir_bundle(month)
+    # The summaries (what `map diary --summary` adds): of the month, and of a diary with a risk.
+    with open(root / EXAMPLE_OVERUSE, encoding="utf-8") as diary:
+        overuse = load_diary(iter_entries(diary, "json"))
+    for name, entries in (("month", month), ("overuse", overuse)):
+        bundles[f"{name}.summary.bundle.json"] = transaction(to_fhir_summary(diary_summary(entries)))
     plan = to_fhir_plan_definition(protocols[EXAMPLE_PROTOCOL])
     return Sources(bundles, plan)
 
@@ -208,6 +224,10 @@ def _no_clock() -> str:
 def profile_of(resource: Resource) -> str | None:
     """Which of the package's profiles a resource the mappings wrote falls under."""
     kind = resource.get("resourceType")
+    coding = resource.get("code", {}).get("coding", [{}])[0]
+    risk = terminology.observation_code("overuse_risk")
+    if kind == "DetectedIssue" and (coding.get("system"), coding.get("code")) == (risk.system, risk.code):
+        return "diary-overuse-risk"
     fixed = {
         "MedicationRequest": "migraine-infusion-request",
         "Medication": "migraine-bag-medication",
@@ -219,7 +239,9 @@ def profile_of(resource: Resource) -> str | None:
         return fixed[kind]
     if kind != "Observation":
         return None
-    coding = resource.get("code", {}).get("coding", [{}])[0]
+    summary = terminology.observation_code("diary_summary")
+    if (coding.get("system"), coding.get("code")) == (summary.system, summary.code):
+        return "diary-summary"
     if (coding.get("system"), coding.get("code")) == (order_profiles.BODY_WEIGHT.system, order_profiles.BODY_WEIGHT.code):
         return "migraine-order-weight"
     for obs_kind, profile_id in diary_profiles.PROFILE_OF_KIND.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_migraine import terminology
-from fhir_migraine.identifiers import DIARY_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, SUMMARY_SYSTEM
 from fhir_migraine.mapping.diary import CATEGORY
 from fhir_migraine.profiles.elements import Element, coding_pattern, el, invariant, of_type, reference, sliced_by
 
@@ -162,4 +162,59 @@ def diary_infusion_received() -> list[Element]:
         _performer(),
         el(f"{OBS}.value[x]", min=1, types=of_type("boolean")),
         *_components(Component("protocol", 0, 1, "string")),
+    ]
+
+
+def _summary_identifier(resource: str) -> list[Element]:
+    return [
+        el(f"{resource}.identifier", min=1, slicing=sliced_by("value", "system")),
+        el(f"{resource}.identifier:summary", min=1, max=1),
+        el(f"{resource}.identifier:summary.system", min=1, fixed=("Uri", SUMMARY_SYSTEM)),
+        el(f"{resource}.identifier:summary.value", min=1),
+    ]
+
+
+def diary_summary() -> list[Element]:
+    """The figures of a patient's diary over a period (mapping/summary_fhir.py): derived data, so
+    no performer; one component per figure, closed."""
+    from fhir_migraine.mapping.summary_fhir import COUNTS, class_kind
+
+    survey = {"coding": [{"system": CATEGORY, "code": "survey"}]}
+    counts = tuple(Component(kind, 1, 1, "integer") for _, kind in COUNTS)
+    classes = tuple(Component(class_kind(key), 0, 1, "integer") for key in terminology.drug_class_keys())
+    return [
+        el(OBS, short="A headache diary's figures over a period: an interpretation, never a diagnosis"),
+        *_summary_identifier(OBS),
+        el(f"{OBS}.status", min=1),
+        el(f"{OBS}.category", min=1, slicing=sliced_by("pattern", "$this")),
+        el(f"{OBS}.category:survey", min=1, max=1, pattern=("CodeableConcept", survey)),
+        el(f"{OBS}.code", pattern=("CodeableConcept", coding_pattern(terminology.observation_code("diary_summary")))),
+        el(f"{OBS}.subject", min=1, types=reference("Patient")),
+        _effective("Period"),
+        el(f"{OBS}.effective[x].start", min=1),
+        el(f"{OBS}.effective[x].end", min=1),
+        *_components(
+            *counts,
+            Component("longest_attack", 0, 1, "Quantity"),
+            *classes,
+            Component("chronic_pattern", 1, 1, "boolean"),
+        ),
+    ]
+
+
+def diary_overuse_risk() -> list[Element]:
+    """A class of acute medication taken on as many days as ICHD-3 8.2 counts towards medication
+    overuse, the diary summary as evidence."""
+    di = "DetectedIssue"
+    return [
+        el(di, short="A risk of medication-overuse headache read from the diary (ICHD-3 8.2): not a diagnosis"),
+        *_summary_identifier(di),
+        el(f"{di}.status", fixed=("Code", "final")),
+        el(f"{di}.code", min=1, pattern=("CodeableConcept", coding_pattern(terminology.observation_code("overuse_risk")))),
+        el(f"{di}.severity", min=1),
+        el(f"{di}.patient", min=1, types=reference("Patient")),
+        el(f"{di}.identified[x]", min=1, types=of_type("dateTime")),
+        el(f"{di}.evidence", min=1, max=1),
+        el(f"{di}.evidence.detail", min=1, max=1, types=reference("Observation"), short="The diary summary"),
+        el(f"{di}.detail", min=1, short="The class, its days in the month, the threshold and the run of months"),
     ]
