@@ -128,3 +128,13 @@ def test_the_service_answers_the_warnings_with_the_bundle(client: Any) -> None:
     assert answer.status_code == 201 and answer.get_json()["resourceType"] == "Bundle"
     shown = json.loads(answer.headers["X-Warnings"])
     assert {w["path"] for w in shown} == {"$.medications[0].taken_at", "$.medications[0].dose"}
+
+
+def test_the_service_adds_the_summary_when_asked_and_names_a_bad_flag(client: Any) -> None:
+    overuse = json.loads((EXAMPLES / "diary" / "overuse.json").read_text(encoding="utf-8"))
+    answer = client.post("/diary?summary=true", json=overuse)
+    assert answer.status_code == 201
+    kinds = [e["resource"]["resourceType"] for e in answer.get_json()["entry"]]
+    assert kinds[-2:] == ["Observation", "DetectedIssue"]
+    bad = client.post("/diary?summary=yes", json=overuse)
+    assert bad.status_code == 422 and [e["path"] for e in bad.get_json()["errors"]] == ["$.summary"]

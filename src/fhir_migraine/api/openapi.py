@@ -266,6 +266,9 @@ def openapi() -> dict[str, Any]:
             "/diary": {
                 "post": {
                     "summary": "Map one diary entry, or a list of them, to a FHIR transaction Bundle of Observations.",
+                    "parameters": [{"name": "summary", "in": "query", "schema": {"enum": ["true", "false"]},
+                                    "description": "true: the Bundle also holds the diary's summary Observation and "
+                                                   "a DetectedIssue per medication-overuse risk"}],
                     "requestBody": {
                         "required": True,
                         "content": {

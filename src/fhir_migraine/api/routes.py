@@ -167,7 +167,10 @@ def post_diary() -> Response:
         )
     base = "$[{}]" if isinstance(document, list) else "$"
     entries = [Located(item, base.format(i)) for i, item in enumerate(items)]
-    bundle, warnings = operations.map_diary_with_warnings(entries)
+    flag = request.args.get("summary", "false")
+    if flag not in ("true", "false"):
+        raise InputError.of([Problem("$.summary", "must be true or false")], "query")
+    bundle, warnings = operations.map_diary_with_warnings(entries, with_summary=flag == "true")
     return _accept("diary", bundle, warnings)
 
 
