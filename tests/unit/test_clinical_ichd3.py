@@ -252,7 +252,8 @@ def test_an_interpretation_agrees_with_its_criteria(attack: Attack) -> None:
         if aura.status == "met":
             assert sum(c.status == "met" for c in aura.criteria if c.code.startswith("1.2 C") and c.code != "1.2 C") >= 3
         assert reading.motor_aura == any(s.type == "motor" for s in attack.aura.symptoms)
-        assert bool(reading.warnings) == reading.motor_aura
+        brainstem = any(s.type == "brainstem" for s in attack.aura.symptoms)
+        assert bool(reading.warnings) == (reading.motor_aura or brainstem)
 
 
 @PROPERTY
@@ -272,3 +273,12 @@ def test_a_decided_reading_stays_decided_when_missing_data_is_filled_in(attack: 
                 assert new.status == old.status, (code, old, new)
         if before.get(code).status != "unknown":
             assert after.get(code).status == before.get(code).status
+
+
+def test_a_brainstem_aura_warns_as_basilar_migraine_does_and_a_visual_one_does_not() -> None:
+    from fhir_migraine.clinical.ichd3 import BRAINSTEM_WARNING, Attack, Aura, AuraSymptom, read_attack
+
+    brainstem = read_attack(Attack(duration_hours=6, aura=Aura((AuraSymptom("brainstem"),))))
+    assert BRAINSTEM_WARNING in brainstem.warnings and "basilar" in BRAINSTEM_WARNING
+    visual = read_attack(Attack(duration_hours=6, aura=Aura((AuraSymptom("visual"),))))
+    assert visual.warnings == ()

@@ -138,3 +138,40 @@ def test_the_service_adds_the_summary_when_asked_and_names_a_bad_flag(client: An
     assert kinds[-2:] == ["Observation", "DetectedIssue"]
     bad = client.post("/diary?summary=yes", json=overuse)
     assert bad.status_code == 422 and [e["path"] for e in bad.get_json()["errors"]] == ["$.summary"]
+
+
+def test_the_labelled_maximum_is_over_any_24_hours_not_a_calendar_day() -> None:
+    night = entry("2026-11-05", headache=attack("2026-11-05T22:00:00+01:00", "2026-11-06T06:00:00+01:00"),
+                  medications=[med("sumatriptan", "100 mg", t) for t in
+                               ("2026-11-05T22:30:00+01:00", "2026-11-05T23:30:00+01:00", "2026-11-06T00:30:00+01:00")])
+    assert [p for p, _ in warned([night]) if p.endswith(".dose")] == ["$[0].medications[2].dose"]
+    apart = entry("2026-11-05", headache=attack("2026-11-05T06:00:00+01:00", "2026-11-06T08:00:00+01:00"),
+                  medications=[med("sumatriptan", "100 mg", t) for t in
+                               ("2026-11-05T06:30:00+01:00", "2026-11-05T07:30:00+01:00", "2026-11-06T07:00:00+01:00")])
+    assert [p for p, _ in warned([apart]) if p.endswith(".dose")] == []
+
+
+def test_a_triptan_during_a_motor_aura_is_warned_of() -> None:
+    aura = {**attack("2026-11-05T06:00:00+01:00", "2026-11-05T12:00:00+01:00"), "aura": ["motor", "sensory"]}
+    day = entry("2026-11-05", headache=aura, medications=[med("sumatriptan", "50 mg", "2026-11-05T07:00:00+01:00")])
+    [(path, message)] = warned([day])
+    assert path == "$[0].medications[0].drug" and "hemiplegic" in message
+    visual = {**aura, "aura": ["visual"]}
+    assert warned([{**day, "headache": visual}]) == []
+
+
+def test_dhe_by_injection_or_nasal_spray_is_labelled_and_atogepant_is_a_preventive() -> None:
+    for route in ("intramuscular", "subcutaneous", "nasal"):
+        day = entry("2026-11-05", headache=attack("2026-11-05T06:00:00+01:00", "2026-11-05T12:00:00+01:00"),
+                    medications=[med("dihydroergotamine", "1 mg", "2026-11-05T07:00:00+01:00", route)])
+        assert warned([day]) == [], route
+    daily = [entry(f"2026-11-{d:02d}", medications=[med("atogepant", "60 mg", f"2026-11-{d:02d}T08:00:00+01:00")], n=d)
+             for d in range(1, 11)]
+    assert warned(daily) == []
+    found = operations.diary_summary(operations.load_diary(Located(e, f"$[{i}]") for i, e in enumerate(daily)))
+    assert found["acute_medication_days"] == 0 and found["medication_days_by_class"] == {"gepant": 10}
+
+
+def test_a_start_more_than_a_day_after_its_entry_is_warned_of() -> None:
+    typo = entry("2026-10-20", headache=attack("2026-11-20T08:00:00+01:00", "2026-11-20T12:00:00+01:00"))
+    assert [p for p, _ in warned([typo])] == ["$[0].headache.start"]

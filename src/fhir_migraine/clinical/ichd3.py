@@ -38,7 +38,10 @@ CAVEAT = ("An interpretation of one recorded attack against ICHD-3 criteria, not
           "ICHD-3 also needs enough such attacks (1.1 A: at least five; 1.2 A: at least two) and that "
           "no other ICHD-3 diagnosis accounts better for them (1.1 E, 1.2 D); a clinician decides.")
 HEMIPLEGIC_WARNING = ("Motor aura: if these attacks are 1.2.3 hemiplegic migraine, triptans and dihydroergotamine "
-                      "are contraindicated (their US labels, section 4, Contraindications: hemiplegic or basilar migraine).")
+                      "are contraindicated (their US labels' Contraindications: hemiplegic or basilar migraine).")
+BRAINSTEM_WARNING = ("Brainstem aura: if these attacks are 1.2.2 migraine with brainstem aura (previously basilar "
+                     "migraine), triptans and dihydroergotamine are contraindicated (their US labels' "
+                     "Contraindications: hemiplegic or basilar migraine).")
 
 
 @dataclass(frozen=True)
@@ -323,4 +326,6 @@ def read_attack(attack: Attack) -> Reading:
             others = flag(bool(types & {"visual", "sensory", "speech"}))
             hemiplegic = all_of([ma.status, others])
             warnings.append(HEMIPLEGIC_WARNING)
+        if "brainstem" in types:
+            warnings.append(BRAINSTEM_WARNING)
     return Reading(tuple(interpretations), features, tuple(warnings), motor_aura=motor, hemiplegic_features=hemiplegic)

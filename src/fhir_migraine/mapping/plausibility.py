@@ -4,13 +4,14 @@ out (each at the JSON path of what it is about); the edges return them as an Ope
 warnings, on stderr and in the API's answer.
 
 - acute medication on a headache-free day with no attack recorded within 6 hours of it;
-- more of a drug in one local day, by one route, than its label allows in 24 hours
-  (``terminology.daily_maximum``);
+- more of a drug by one route within 24 hours than its label allows (``terminology.daily_maximum``);
 - a route the drug's label does not give it by (for the drugs whose labels the table holds);
 - an attack longer than 72 hours, attacks separated by 12 hours or less counted as one (ICHD-3
   1.4.1 status migrainosus: a debilitating attack unremitting for more than 72 hours; its note 1
   accepts remissions of up to 12 hours due to medication or sleep);
-- a time in the future, or more than a year before the day of its entry.
+- a triptan or an ergot taken during an attack with a motor aura (their labels contraindicate them
+  in hemiplegic migraine, ICHD-3 1.2.3);
+- a time in the future, more than a year before the day of its entry, or more than a day after it.
 
 Sources: docs/clinical-rules.md ("Plausibility warnings").
 """
@@ -30,11 +31,13 @@ from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.summary import ACUTE_CLASSES, Span, spans
 
 WINDOW = timedelta(hours=6)
+DAY = timedelta(hours=24)
 STATUS_MIGRAINOSUS = timedelta(hours=72)
 REMISSION = timedelta(hours=12)
 TOO_OLD = timedelta(days=366)
 #: Medication a headache-free day should not need: acute headache drugs and antiemetics.
 FOR_ATTACKS = (*ACUTE_CLASSES, "antiemetic")
+TRIPTAN_OR_ERGOT = ("triptan", "ergot")
 MASS = {"mg": Decimal(1), "g": Decimal(1000), "ug": Decimal("0.001"), "mcg": Decimal("0.001")}
 
 
@@ -77,6 +80,8 @@ def _times(item: Placed, now: datetime) -> list[Problem]:
             found.append(Problem(item.base + path, f"{text} is in the future"))
         elif day - when.date() > TOO_OLD:
             found.append(Problem(item.base + path, f"{text} is more than a year before the entry's day {day}"))
+        elif when.date() - day > timedelta(days=1) and not path.endswith(".end"):  # an attack may run on for days
+            found.append(Problem(item.base + path, f"{text} is more than a day after the entry's day {day}"))
     return found
 
 
@@ -87,9 +92,16 @@ def _medication(item: Placed, attacks: list[Span]) -> list[Problem]:
         kind = terminology.drug_class(medication.drug)
         taken = parse_instant(medication.taken_at)
         if item.entry.headache is None and kind is not None and kind.key in FOR_ATTACKS and taken is not None \
+                and not terminology.preventive(medication.drug) \
                 and not any(s.start - taken <= WINDOW and taken - (s.end or s.start) <= WINDOW for s in attacks):
             found.append(Problem(f"{path}.taken_at", f"{medication.drug} ({kind.display}) was taken on a headache-free "
                                                      "day with no attack recorded within 6 hours of it"))
+        if kind is not None and kind.key in TRIPTAN_OR_ERGOT and taken is not None:
+            during = [s for s in attacks if "motor" in s.attack.aura and s.start <= taken <= (s.end or s.start)]
+            if during:
+                found.append(Problem(f"{path}.drug", f"{medication.drug} ({kind.display}) was taken during an attack with"
+                                                     " a motor aura: triptans and ergots are contraindicated in hemiplegic"
+                                                     " migraine (their labels' Contraindications; ICHD-3 1.2.3)"))
         labelled = terminology.labelled_routes(medication.drug)
         if medication.route is not None and labelled and medication.route not in labelled:
             found.append(Problem(f"{path}.route", f"{medication.drug} is not labelled for the {medication.route} route"
@@ -103,29 +115,29 @@ def _milligrams(value: Decimal, unit: str) -> Decimal | None:
 
 
 def _daily_amounts(items: Sequence[Placed]) -> list[Problem]:
-    """Per drug, route and local day, the running total of what was taken against the labelled
-    maximum in 24 hours: a warning at the dose that goes beyond it."""
-    taken: dict[tuple[str, str, date], list[tuple[datetime, Decimal, str]]] = defaultdict(list)
+    """Per drug and route, the amount taken within the 24 hours up to each dose against the labelled
+    maximum in 24 hours: a warning at each dose that takes it beyond (the labels say "in a 24-hour
+    period", not per calendar day)."""
+    taken: dict[tuple[str, str], list[tuple[datetime, Decimal, str]]] = defaultdict(list)
     for item in items:
         for i, medication in enumerate(item.entry.medications):
             key, when = terminology.drug_key(medication.drug), parse_instant(medication.taken_at)
             amount = _milligrams(medication.dose.value, medication.dose.unit)
             if key is None or when is None or medication.route is None or amount is None:
                 continue
-            taken[(key, medication.route, when.date())].append((when, amount, f"{item.base}.medications[{i}].dose"))
+            taken[(key, medication.route)].append((when, amount, f"{item.base}.medications[{i}].dose"))
     found = []
-    for (key, route, day), doses in taken.items():
+    for (key, route), doses in taken.items():
         limit = terminology.daily_maximum(key, route)
-        if limit is None or _milligrams(limit[0], limit[1]) is None:
+        ceiling = _milligrams(limit[0], limit[1]) if limit is not None else None
+        if limit is None or ceiling is None:
             continue
-        ceiling = _milligrams(limit[0], limit[1])
-        total = Decimal(0)
-        for _, amount, path in sorted(doses):
-            total += amount
-            if ceiling is not None and total > ceiling:
-                found.append(Problem(path, f"{total.normalize():f} mg of {key} by the {route} route on {day}: more than"
-                                           f" the labelled {limit[0]:f} {limit[1]} in 24 hours"))
-                break
+        doses.sort()
+        for n, (when, _, path) in enumerate(doses):
+            total = sum((a for t, a, _ in doses[: n + 1] if when - t < DAY), Decimal(0))
+            if total > ceiling:
+                found.append(Problem(path, f"{total.normalize():f} mg of {key} by the {route} route in the 24 hours up to"
+                                           f" {when.isoformat()}: more than the labelled {limit[0]:f} {limit[1]} in 24 hours"))
     return found
 
 

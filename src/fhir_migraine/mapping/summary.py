@@ -78,9 +78,10 @@ def intensity(peak: int | None) -> str | None:
     return "none" if peak == 0 else "mild" if peak <= 3 else "moderate" if peak <= 6 else "severe"
 
 
-def reading(span: Span) -> ichd3.Reading:
-    """The attack read against ICHD-3 (an interpretation, never a diagnosis)."""
-    attack, taken = span.attack, _taken_during(span)
+def reading(span: Span, entries: Iterable[DiaryEntry] = ()) -> ichd3.Reading:
+    """The attack read against ICHD-3 (an interpretation, never a diagnosis); ``entries``: the
+    diary, where acute medication taken during the attack is looked for (default: its own entry)."""
+    attack, taken = span.attack, _taken_during(span, entries or [span.entry])
     symptoms = set(attack.symptoms)
     relief = [m.relief_2h for m in taken if m.relief_2h is not None]
     kinds = [cast(ichd3.AuraType, kind) for kind in attack.aura if kind in ichd3.AURA_TYPES]
@@ -99,13 +100,15 @@ def reading(span: Span) -> ichd3.Reading:
     ))
 
 
-def _taken_during(span: Span) -> list[Any]:
+def _taken_during(span: Span, entries: Iterable[DiaryEntry]) -> list[Any]:
+    """The acute medication taken between the attack's start and end, whichever day's entry records it."""
     end = span.end or span.start
     found = []
-    for medication in span.entry.medications:
-        when = parse_instant(medication.taken_at)
-        if when is not None and span.start <= when <= end:
-            found.append(medication)
+    for entry in entries:
+        for medication in entry.medications:
+            when = parse_instant(medication.taken_at)
+            if when is not None and span.start <= when <= end and is_acute(medication):
+                found.append(medication)
     return found
 
 
@@ -114,16 +117,27 @@ def _local_day(text: str) -> date | None:
     return when.date() if when is not None else None
 
 
-def medication_days(entries: Iterable[DiaryEntry]) -> dict[str, set[date]]:
-    """The days each class of medication was taken (a drug without a class is not counted)."""
+def medication_days(entries: Iterable[DiaryEntry], *, acute: bool = False) -> dict[str, set[date]]:
+    """The days each class of medication was taken (a drug without a class is not counted);
+    ``acute``: only drugs of the acute classes taken for attacks (not a preventive such as
+    atogepant, ``terminology.preventive``)."""
     found: dict[str, set[date]] = defaultdict(set)
     for entry in entries:
         for medication in entry.medications:
             found_class = terminology.drug_class(medication.drug)
             day = _local_day(medication.taken_at)
-            if found_class is not None and day is not None:
-                found[found_class.key].add(day)
+            if found_class is None or day is None:
+                continue
+            if acute and (found_class.key not in ACUTE_CLASSES or terminology.preventive(medication.drug)):
+                continue
+            found[found_class.key].add(day)
     return found
+
+
+def is_acute(medication: Any) -> bool:
+    """A drug of an acute class, taken for an attack (not a preventive)."""
+    found = terminology.drug_class(medication.drug)
+    return found is not None and found.key in ACUTE_CLASSES and not terminology.preventive(medication.drug)
 
 
 def one_patient(entries: Sequence[DiaryEntry]) -> dict[str, Any]:
@@ -144,19 +158,20 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
     patient = one_patient(entries)
     inside = _within(first, last)
     attacks = spans(entries)
-    readings = {id(s): reading(s) for s in attacks}
+    readings = {id(s): reading(s, entries) for s in attacks}
     headache: dict[date, bool] = {}
     for span in attacks:
         migraine = readings[id(span)].migraine_features == ichd3.MET
         for day in span.days():
             headache[day] = headache.get(day, False) or migraine
     by_class = medication_days(entries)
-    acute = set().union(*(by_class.get(c, set()) for c in ACUTE_CLASSES))
+    acute_by_class = medication_days(entries, acute=True)
+    acute = set().union(*acute_by_class.values())
     in_period = [s for s in attacks if inside(s.start.date())]
     durations = [h for s in in_period if (h := s.hours) is not None]
-    month = Month.of(last)
     diary_start = min((date.fromisoformat(e.date) for e in entries), default=None)
-    intakes = [Intake(day, key) for key, days in by_class.items() for day in days]
+    month, complete = assessed_month(last, diary_start)
+    intakes = [Intake(day, key) for key, days in acute_by_class.items() for day in days]
     risks = medication_overuse(intakes, month, diary_start=diary_start)
     pattern = chronic_pattern((HeadacheDay(d, m) for d, m in headache.items()), month, diary_start=diary_start)
     return {
@@ -173,6 +188,7 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "attacks_with_aura": sum(1 for s in in_period if s.attack.aura),
         "longest_attack_hours": round(max(durations), 2) if durations else None,
         "month": str(month),
+        "month_complete": complete,
         "moh_risk": [r.as_dict() for r in risks if r.threshold is not None],
         # Classes ICHD-3 8.2 sets no threshold for (gepants, ditans), with their days in the month.
         "moh_not_assessed": [r.as_dict() for r in risks if r.threshold is None],
@@ -180,6 +196,17 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "chronic_pattern_months": pattern.as_dict(),
         "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
     }
+
+
+def assessed_month(last: date, diary_start: date | None) -> tuple[Month, bool]:
+    """The calendar month ICHD-3's per-month rules are read for: that of ``last`` when the period
+    ends on its last day, else the month before (a month the diary has not finished is not judged);
+    and whether the diary covers all of it (from its first day)."""
+    month = Month.of(last)
+    if last != date.max and (last + timedelta(days=1)).month == last.month and (month.year, month.month) != (1, 1):
+        month = month.previous()
+    first_day = date(month.year, month.month, 1)
+    return month, diary_start is not None and diary_start <= first_day
 
 
 def _within(first: date, last: date) -> Any:

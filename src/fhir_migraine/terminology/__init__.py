@@ -236,10 +236,21 @@ def drug_class_keys() -> list[str]:
 
 
 def labelled_routes(name: str) -> frozenset[str]:
-    """The routes the labels in data/daily_maxima.json give a drug by (empty: the table holds no
-    label of it, so nothing is known of its routes)."""
+    """The routes the labels in data/daily_maxima.json give a drug by: its ``routes`` entry, else the
+    routes of its maxima (empty: the table holds no label of it, so nothing is known of its routes)."""
     key = drug_key(name)
-    return frozenset(str(e["route"]) for e in _data("daily_maxima.json")["maxima"] if e["drug"] == key)
+    table = _data("daily_maxima.json")
+    listed = table.get("routes", {}).get(key)
+    if isinstance(listed, dict):
+        return frozenset(str(r) for r in listed["routes"])
+    return frozenset(str(e["route"]) for e in table["maxima"] if e["drug"] == key)
+
+
+def preventive(name: str) -> bool:
+    """Whether the drug is taken to prevent migraine rather than to treat an attack (data/drugs.json
+    ``use``), so a diary does not count it as acute medication."""
+    entry = _drug_index().get(normalize_name(name))
+    return entry is not None and entry.get("use") == "preventive"
 
 
 def daily_maximum(name: str, route: str) -> tuple[Decimal, str] | None:
