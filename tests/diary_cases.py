@@ -25,6 +25,8 @@ ENTRY: dict[str, Any] = {
     "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral", "taken_at": "2026-11-20T07:00:00+01:00", "relief_2h": True}],
     "hydration": [{"product": "MigraKet", "volume": "500 mL", "taken_at": "2026-11-20T08:00:00+01:00"}],
     "infusion": {"received_at": "2026-11-18T10:00:00+01:00", "protocol": "preventive-nutrient"},
+    "midas": {"q1": 1, "q2": 2, "q3": 1, "q4": 3, "q5": 1},
+    "hit6": {"q1": "sometimes", "q2": "rarely", "q3": "never", "q4": "very often", "q5": "always", "q6": "sometimes"},
     "notes": "free text",
 }
 
@@ -80,6 +82,16 @@ BAD_ENTRIES = [
     DiaryCase("medications-beyond-limit", ("medications",), ENTRY["medications"] * 21, "$.medications", "medications"),
     DiaryCase("drinks-beyond-limit", ("hydration",), ENTRY["hydration"] * 21, "$.hydration", "hydration"),
     DiaryCase("dose-text-beyond-limit", ("medications", 0, "dose"), "50" + " " * 70 + "mg", "$.medications[0].dose", "medications"),
+    DiaryCase("midas-answer-above-92-days", ("midas", "q2"), 93, "$.midas.q2", "midas_q2"),
+    DiaryCase("midas-answer-negative", ("midas", "q5"), -1, "$.midas.q5", "midas_q5"),
+    DiaryCase("midas-answer-not-a-number", ("midas", "q3"), "some", "$.midas.q3", "midas_q3"),
+    DiaryCase("midas-answer-fractional", ("midas", "q1"), 2.5, "$.midas.q1", "midas_q1"),
+    DiaryCase("midas-answer-missing", ("midas", "q4"), DELETE, "$.midas.q4", "midas_q4"),
+    DiaryCase("midas-work-days-beyond-the-period", ("midas", "q2"), 92, "$.midas.q2", "midas_q2"),
+    DiaryCase("midas-household-days-beyond-the-period", ("midas", "q4"), 92, "$.midas.q4", "midas_q4"),
+    DiaryCase("hit6-unknown-answer", ("hit6", "q3"), "often", "$.hit6.q3", "hit6_q3"),
+    DiaryCase("hit6-answer-in-capitals", ("hit6", "q6"), "Never", "$.hit6.q6", "hit6_q6"),
+    DiaryCase("hit6-answer-missing", ("hit6", "q1"), DELETE, "$.hit6.q1", "hit6_q1"),
     DiaryCase("taken-at-beyond-limit", ("hydration", 0, "taken_at"), "2026-11-20T08:00:00." + "0" * 30 + "Z",
               "$.hydration[0].taken_at", "hydration"),
 ]

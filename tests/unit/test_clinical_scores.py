@@ -33,16 +33,16 @@ def test_midas_total_is_the_sum_of_questions_one_to_five() -> None:
     assert score.as_dict() == {"instrument": "MIDAS", "total": 15, "grade": "III", "meaning": "moderate disability"}
 
 
-def test_a_midas_answer_of_90_days_is_the_most_the_period_allows() -> None:
-    assert midas([90, 0, 0, 0, 0]).total == 90
+def test_a_midas_answer_of_92_days_is_the_most_the_period_allows() -> None:
+    assert midas([92, 0, 0, 0, 0]).total == 92
 
 
-def test_a_midas_answer_above_90_days_is_refused_naming_its_question() -> None:
+def test_a_midas_answer_above_92_days_is_refused_naming_its_question() -> None:
     with pytest.raises(InputError) as caught:
-        midas([0, 0, 91, 0, 0])
+        midas([0, 0, 93, 0, 0])
     [problem] = caught.value.problems
     assert problem.path == "$.midas[2]"
-    assert "MIDAS question 3" in problem.message and "91 days" in problem.message and "90 days" in problem.message
+    assert "MIDAS question 3" in problem.message and "93 days" in problem.message and "92 days" in problem.message
 
 
 @pytest.mark.parametrize(("answer", "words"), [
@@ -57,7 +57,7 @@ def test_a_midas_answer_that_is_not_a_count_of_days_is_refused(answer: object, w
 
 def test_every_wrong_midas_answer_is_reported_at_once() -> None:
     with pytest.raises(InputError) as caught:
-        midas([100, 0, -2, 0, 91])
+        midas([100, 0, -2, 0, 93])
     assert [p.path for p in caught.value.problems] == ["$.midas[0]", "$.midas[2]", "$.midas[4]"]
 
 

@@ -44,6 +44,9 @@ def to_csv(entries: list[dict]) -> str:
         row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
         row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
         row["notes"] = e.get("notes", "")
+        for name in ("midas", "hit6"):
+            for key, answer in e.get(name, {}).items():
+                row[f"{name}_{key}"] = text(answer)
         writer.writerow([row[c] for c in CSV_COLUMNS])
     return out.getvalue()
 

@@ -1,7 +1,7 @@
 """The MIDAS and HIT-6 questionnaire scores, with their published grades.
 
 MIDAS (Stewart et al., Neurology 2001;56(6 Suppl 1):S20-8): five questions, each a number of days
-in the last 3 months; the score is their sum; grade I 0-5, II 6-10, III 11-20, IV 21 or more.
+in the last 3 months (at most 92 days); the score is their sum; grade I 0-5, II 6-10, III 11-20, IV 21 or more.
 HIT-6 (Kosinski et al., Qual Life Res 2003;12:963-74): six items answered never, rarely,
 sometimes, very often or always, worth 6, 8, 10, 11 and 13 points; the score (36-78) is their sum;
 49 or less little or no impact, 50-55 some, 56-59 substantial, 60 or more severe.
@@ -17,7 +17,11 @@ from typing import Any
 from fhir_migraine.errors import InputError, Problem
 
 MIDAS_QUESTIONS = 5
-MIDAS_PERIOD_DAYS = 90  # "in the last 3 months": no answer can count more days than the period holds
+# "In the last 3 months": no answer can count more days than 3 months hold (92: July to September).
+MIDAS_PERIOD_DAYS = 92
+# Questions counted on distinct days of the period (a day missed is not also a day at work with
+# productivity halved), so each pair together cannot exceed it either: (1, 2) work, (3, 4) household.
+MIDAS_DISJOINT_PAIRS = ((0, 1), (2, 3))
 MIDAS_QUESTION_TOPICS = (
     "days of work or school missed",
     "days at work or school with productivity reduced by half or more",
@@ -75,7 +79,7 @@ def hit6_impact(total: int) -> str:
 
 
 def midas(answers: Sequence[object], *, path: str = "$.midas") -> MidasScore:
-    """Score five MIDAS answers (days, 0 to 90). Every answer that is not a whole number of days
+    """Score five MIDAS answers (days, 0 to 92). Every answer that is not a whole number of days
     within the 3-month period is refused, each at its own path, naming its question."""
     problems: list[Problem] = []
     if isinstance(answers, (str, bytes)) or len(answers) != MIDAS_QUESTIONS:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from fhir_migraine import terminology
+from fhir_migraine.clinical.scores import HIT6_ITEMS, MIDAS_DISJOINT_PAIRS, MIDAS_PERIOD_DAYS, MIDAS_QUESTIONS
 from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.orders import instant_problem, parse_instant
@@ -52,6 +53,8 @@ class InfusionReceived:
 
 
 NOT_RECORDED = "not-recorded"
+MIDAS_KEYS = tuple(f"q{i}" for i in range(1, MIDAS_QUESTIONS + 1))
+HIT6_KEYS = tuple(f"q{i}" for i in range(1, HIT6_ITEMS + 1))
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class DiaryEntry:
     medications: tuple[MedicationTaken, ...] = ()
     hydration: tuple[Drink, ...] = ()
     infusion: InfusionReceived | None = None
+    midas: tuple[int, ...] | None = None  # the answers to MIDAS questions 1 to 5, in days
+    hit6: tuple[str, ...] | None = None  # the answers to HIT-6 items 1 to 6 (never ... always)
     notes: str | None = None
 
 
@@ -127,8 +132,20 @@ class _Checker(Collector):
             medications=medications,
             hydration=hydration,
             infusion=infusion,
+            midas=self.midas(doc["midas"]) if "midas" in doc else None,
+            hit6=tuple(doc["hit6"][key] for key in HIT6_KEYS) if "hit6" in doc else None,
             notes=doc.get("notes"),
         )
+
+    def midas(self, raw: dict[str, Any]) -> tuple[int, ...]:
+        answers = tuple(int(raw[key]) for key in MIDAS_KEYS)
+        for first, second in MIDAS_DISJOINT_PAIRS:
+            together = answers[first] + answers[second]
+            if together > MIDAS_PERIOD_DAYS:
+                self.fail(f"$.midas.{MIDAS_KEYS[second]}",
+                          f"questions {first + 1} and {second + 1} count distinct days of the same 3 months, so "
+                          f"together at most {MIDAS_PERIOD_DAYS}; they are {answers[first]} + {answers[second]} = {together}")
+        return answers
 
     def attack(self, raw: dict[str, Any]) -> Attack:
         start = self.instant(raw["start"], "$.headache.start")

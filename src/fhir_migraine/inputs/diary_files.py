@@ -21,8 +21,15 @@ CSV_COLUMNS = (
     "entry_id", "patient", "date", "headache", "start", "end", "peak_intensity", "location", "quality",
     "worse_with_activity", "symptoms", "aura", "triggers", "disability", "medications", "hydration",
     "infusion_received_at", "infusion_protocol", "notes",
+    "midas_q1", "midas_q2", "midas_q3", "midas_q4", "midas_q5",
+    "hit6_q1", "hit6_q2", "hit6_q3", "hit6_q4", "hit6_q5", "hit6_q6",
 )
 ATTACK_COLUMNS = CSV_COLUMNS[4:14]
+# The questionnaires: one column per answer, named {questionnaire}_{linkId}.
+QUESTIONNAIRE_COLUMNS = {
+    "midas": tuple(c for c in CSV_COLUMNS if c.startswith("midas_")),
+    "hit6": tuple(c for c in CSV_COLUMNS if c.startswith("hit6_")),
+}
 REQUIRED_COLUMNS = ("entry_id", "patient", "date")
 
 
@@ -85,6 +92,9 @@ def column_of(path: str) -> str:
         return parts[1]
     if parts[0] == "infusion" and len(parts) > 1:
         return f"infusion_{parts[1]}"
+    if parts[0] in QUESTIONNAIRE_COLUMNS:
+        names = QUESTIONNAIRE_COLUMNS[parts[0]]
+        return f"{parts[0]}_{parts[1]}" if len(parts) > 1 else f"{names[0]}..{names[-1]}"
     return parts[0]
 
 
@@ -173,6 +183,11 @@ def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
         if cell.get("infusion_protocol", "").strip():
             infusion["protocol"] = cell["infusion_protocol"].strip()
         entry["infusion"] = infusion
+    for name, columns in QUESTIONNAIRE_COLUMNS.items():
+        # Any answer given makes the questionnaire; an answer left empty is then reported missing.
+        answers = {c[len(name) + 1:]: cell[c].strip() for c in columns if cell.get(c, "").strip()}
+        if answers:
+            entry[name] = {k: _int(v) for k, v in answers.items()} if name == "midas" else answers
     if cell.get("notes", ""):
         entry["notes"] = cell["notes"]
     return entry
