@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_migraine import library, operations
-from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, DOSE_RATE_TYPE, ORDERED_DOSE_EXT
+from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, DOSE_RATE_TYPE, ORDERED_DOSE_EXT, identifiers
 
 ROOT = Path(__file__).resolve().parents[1]
 CANONICAL_BASE = "https://fhir-migraine.org/fhir/StructureDefinition/"
@@ -39,6 +39,9 @@ PROFILE_IDS = (
     "diary-medication-taken",
     "diary-oral-intake",
     "diary-infusion-received",
+    "diary-questionnaire-response",
+    "diary-midas-score",
+    "diary-hit6-score",
 )
 # The rule kinds (``issue.details.text``) the invalid cases must cover between them.
 RULE_KINDS = ("cardinality", "fixed", "pattern", "binding", "slicing", "invariant", "type", "unknown", "reference")
@@ -158,7 +161,7 @@ def _bag_request() -> Resource:
     """A bag (medicationReference): the valproate step of the weight-based order."""
     entries = _entries_of(ROOT / "examples" / "bundles" / "valproate-weight-based.bundle.json")
     return next(e["resource"] for e in entries if "medicationReference" in e["resource"]
-                and e["resource"]["identifier"][0]["value"].endswith("/valproate"))
+                and identifiers(e["resource"])[0]["value"].endswith("/valproate"))
 
 
 def _limited_request() -> Resource:
@@ -588,7 +591,7 @@ def _(r: Resource) -> None:
 @breaks("group-order-identifier-of-another-system", "migraine-infusion-group", "slicing")
 def _(r: Resource) -> None:
     """The order identifier gets another system: the required slice 'order' is not found."""
-    r["identifier"][0]["system"] = "urn:example:orders"
+    identifiers(r)[0]["system"] = "urn:example:orders"
 
 
 @breaks("group-with-two-order-identifiers", "migraine-infusion-group", "slicing")
@@ -833,7 +836,7 @@ def _(r: Resource) -> None:
 @breaks("day-diary-identifier-of-another-system", "diary-day", "slicing")
 def _(r: Resource) -> None:
     """The diary identifier gets another system: the required slice 'diary' is not found."""
-    r["identifier"][0]["system"] = "urn:example:diary"
+    identifiers(r)[0]["system"] = "urn:example:diary"
 
 
 @breaks("day-with-two-diary-identifiers", "diary-day", "slicing")
@@ -1180,6 +1183,60 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """site: Observation has no such element (bodySite has)."""
     r["site"] = "left arm"
+
+
+# diary-questionnaire-response
+
+
+@breaks("answers-without-questionnaire", "diary-questionnaire-response", "cardinality")
+def _(r: Resource) -> None:
+    """questionnaire removed: the profile makes it 1..1."""
+    del r["questionnaire"]
+
+
+@breaks("answers-in-progress", "diary-questionnaire-response", "fixed")
+def _(r: Resource) -> None:
+    """status 'in-progress': the profile fixes it to 'completed'."""
+    r["status"] = "in-progress"
+
+
+@breaks("answers-to-another-questionnaire", "diary-questionnaire-response", "invariant")
+def _(r: Resource) -> None:
+    """questionnaire PHQ-9: mig-qr-1 allows only MIDAS and HIT-6."""
+    r["questionnaire"] = "http://example.org/Questionnaire/phq-9"
+
+
+@breaks("answers-without-source", "diary-questionnaire-response", "cardinality")
+def _(r: Resource) -> None:
+    """source removed: the profile makes it 1..1 (patient-reported)."""
+    del r["source"]
+
+
+# diary-midas-score and diary-hit6-score
+
+
+@breaks("midas-score-without-answers", "diary-midas-score", "cardinality")
+def _(r: Resource) -> None:
+    """derivedFrom removed: the profile makes it 1..1 (the QuestionnaireResponse scored)."""
+    del r["derivedFrom"]
+
+
+@breaks("midas-score-as-text", "diary-midas-score", "type")
+def _(r: Resource) -> None:
+    """The total as valueString: the profile allows value[x] as an integer only."""
+    r["valueString"] = str(r.pop("valueInteger"))
+
+
+@breaks("hit6-score-without-impact", "diary-hit6-score", "cardinality")
+def _(r: Resource) -> None:
+    """The impact component removed: the slice 'hit6Impact' is 1..1."""
+    del r["component"]
+
+
+@breaks("hit6-score-code-is-midas", "diary-hit6-score", "pattern")
+def _(r: Resource) -> None:
+    """code migraine-diary 'midas-score': the profile's pattern is 'hit6-score'."""
+    r["code"] = _concept(DIARY_CODES, "midas-score")
 
 
 # -- the corpus ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.api import create_app
 from fhir_migraine.api.services import services_of
+from fhir_migraine.mapping.fhir import identifiers
 from fhir_migraine.mapping.order_settings import OrderSettings
 from tests.cases import ORDER, PROTOCOL
 from tests.conftest import API_TOKEN, EXAMPLES
@@ -112,7 +113,7 @@ def _two_versions(author) -> None:
 
 
 def _antiemetic(bundle: dict[str, Any]) -> dict[str, Any]:
-    return next(r for r in _resources(bundle, "MedicationRequest") if r["identifier"][0]["value"].endswith("/antiemetic"))
+    return next(r for r in _resources(bundle, "MedicationRequest") if identifiers(r)[0]["value"].endswith("/antiemetic"))
 
 
 def test_an_order_follows_the_version_it_names(client, author) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from fhir_migraine.api import create_app, services_of
 from fhir_migraine.config import EhrSettings, Settings, WorkerSettings
 from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import API_TOKEN
 from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault
 
@@ -37,8 +38,8 @@ def test_an_order_step_that_cannot_be_read_is_reported_and_the_other_orders_come
     answer = client_with(settings, FakeEhrSession(MONTH + broken + VALPROATE)).get(f"/patients/{PATIENT}/orders")
     assert answer.status_code == 200
     found = answer.get_json()
-    assert [o["order_id"] for o in found["orders"]] == [VALPROATE[0]["identifier"][0]["value"].split("/")[0]]
-    assert [i["order_id"] for i in found["incomplete"]] == [RESCUE[0]["identifier"][0]["value"].split("/")[0]]
+    assert [o["order_id"] for o in found["orders"]] == [identifiers(VALPROATE[0])[0]["value"].split("/")[0]]
+    assert [i["order_id"] for i in found["incomplete"]] == [identifiers(RESCUE[0])[0]["value"].split("/")[0]]
     assert "groupIdentifier" in found["incomplete"][0]["problem"]
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
+from fhir_migraine.mapping.fhir import identifiers
 from tests.cases import PROTOCOL
 from tests.conftest import EXAMPLES, PROTOCOLS
 
@@ -119,7 +120,7 @@ def test_post_diary_accepts_one_entry_or_a_list(client) -> None:
     one = client.post("/diary", json=month[0])
     assert one.status_code == 201
     first_day = month[0]["entry_id"]
-    assert one.get_json()["entry"] == [e for e in golden["entry"] if e["resource"]["identifier"][0]["value"].startswith(first_day)]
+    assert one.get_json()["entry"] == [e for e in golden["entry"] if identifiers(e["resource"])[0]["value"].startswith(first_day)]
 
 
 def test_openapi_diary_schema_accepts_the_example_month(client) -> None:

@@ -8,6 +8,7 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 
@@ -61,5 +62,6 @@ def test_a_re_sent_month_keeps_its_identifiers() -> None:
     first = run_cli("map", "diary", str(DIARY / "month.csv")).json()
     again = run_cli("map", "diary", str(DIARY / "month.csv")).json()
     assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in again["entry"]]
-    identifiers = [e["resource"]["identifier"][0]["value"] for e in first["entry"]]
-    assert len(identifiers) == len(set(identifiers))
+    # A QuestionnaireResponse has one identifier (R4), the other resources a list.
+    values = [identifiers(e["resource"])[0]["value"] for e in first["entry"]]
+    assert len(values) == len(set(values))

@@ -18,6 +18,7 @@ from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.ehr.outbox import Outbox
 from fhir_migraine.ehr.worker import RetryPolicy, drain
 from fhir_migraine.ehr.writer import Writer
+from fhir_migraine.mapping.fhir import identifiers
 from tests.faultproxy import FaultProxy, Rewrite
 from tests.integration.conftest import count_by_identifier, tmp_database
 from tests.integration.helpers import example_orders, running_service, wait_until_settled
@@ -117,5 +118,5 @@ def test_with_the_transaction_strategy_configured_it_is_dead_then_put_back_reach
 def assert_once(ehr: FhirClient, bundle: dict[str, Any]) -> None:
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        ident = resource["identifier"][0]
+        ident = identifiers(resource)[0]
         assert count_by_identifier(ehr, resource["resourceType"], ident["system"], ident["value"]) == 1

@@ -13,6 +13,7 @@ import pytest
 
 from fhir_migraine.config import EhrSettings, OutboxSettings
 from fhir_migraine.identifiers import DIARY_SYSTEM
+from fhir_migraine.mapping.fhir import identifiers
 from tests.faultproxy import AfterUpstream, CutMidResponse, Down, Fault, FaultProxy, Slow, Status, TooMany
 from tests.integration.conftest import count_by_identifier
 from tests.integration.helpers import example_diary, example_orders, running_service, wait_until_settled
@@ -55,7 +56,7 @@ def assert_exactly_once(ehr: Any, bundles: list[dict[str, Any]]) -> None:
     for bundle in bundles:
         for entry in bundle["entry"]:
             resource = entry["resource"]
-            ident = resource["identifier"][0]
+            ident = identifiers(resource)[0]
             found = count_by_identifier(ehr, resource["resourceType"], ident["system"], ident["value"])
             assert found == 1, (resource["resourceType"], ident["value"], found)
 

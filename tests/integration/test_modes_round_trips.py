@@ -19,6 +19,7 @@ from fhir_migraine.api import services_of
 from fhir_migraine.cli import main
 from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
 from fhir_migraine.errors import EXIT_EHR
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 from tests.ehr_modes import BYPASS, register_patient
 from tests.integration.helpers import example_diary, example_orders, running_service, sort_entries, wait_until_settled
@@ -52,7 +53,7 @@ def assert_each_once(ehr_url: str, bundles: list[dict[str, Any]]) -> None:
     for bundle in bundles:
         for entry in bundle["entry"]:
             resource = entry["resource"]
-            ident = resource["identifier"][0]
+            ident = identifiers(resource)[0]
             found = stored(ehr_url, resource["resourceType"], ident["system"], ident["value"])
             assert len(found) == 1, (resource["resourceType"], ident["value"], len(found))
 
@@ -141,7 +142,7 @@ def test_an_amended_order_is_updated_and_a_cancelled_one_reads_cancelled(
     assert_each_once(ehr_url, [second["bundle"]])
     requests_ = [e["resource"] for e in second["bundle"]["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
     for resource in requests_:  # what the EHR holds is the amended content, as a second version
-        ident = resource["identifier"][0]
+        ident = identifiers(resource)[0]
         (held,) = stored(ehr_url, "MedicationRequest", ident["system"], ident["value"])
         assert held["authoredOn"] == "2026-12-01T08:55:00Z" and held["meta"]["versionId"] == "2"
 
@@ -149,11 +150,11 @@ def test_an_amended_order_is_updated_and_a_cancelled_one_reads_cancelled(
     assert cancel.status_code == 202
     settle(service, [cancel.get_json()["outbox_id"]])
     for step in requests_:
-        ident = step["identifier"][0]
+        ident = identifiers(step)[0]
         (held,) = stored(ehr_url, "MedicationRequest", ident["system"], ident["value"])
         assert held["status"] == "cancelled" and held["statusReason"]["text"] == "entered for the wrong visit"
     group = next(e["resource"] for e in second["bundle"]["entry"] if e["resource"]["resourceType"] == "RequestGroup")
-    (held_group,) = stored(ehr_url, "RequestGroup", group["identifier"][0]["system"], group["identifier"][0]["value"])
+    (held_group,) = stored(ehr_url, "RequestGroup", identifiers(group)[0]["system"], identifiers(group)[0]["value"])
     assert held_group["status"] == "revoked"
 
     resent = service.post("/orders", json=amended).get_json()  # a re-send does not revive it
@@ -170,7 +171,7 @@ def test_an_mrn_only_diary_entry_lands_on_the_literal_patient_and_is_pulled_back
     answer = service.post("/diary", json=entry).get_json()
     settled = settle(service, [answer["outbox_id"]])[answer["outbox_id"]]
     assert settled["patients_resolved"] == {f"{MRN}|{value}": patient}
-    (held,) = stored(ehr_url, "Observation", answer["bundle"]["entry"][0]["resource"]["identifier"][0]["system"],
+    (held,) = stored(ehr_url, "Observation", identifiers(answer["bundle"]["entry"][0]["resource"])[0]["system"],
                      entry["entry_id"])
     assert held["subject"] == {"reference": patient}
     pulled = service.get(f"/patients/identifier={MRN}|{value}/diary").get_json()

@@ -13,6 +13,7 @@ from fhir_migraine.config import EhrSettings, OutboxSettings, PullSettings, Sett
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
 from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.mapping.fhir import identifiers
 from tests.integration.conftest import count_by_identifier
 from tests.integration.helpers import example_diary, example_orders, running_service, sort_entries, wait_until_settled
 
@@ -92,7 +93,7 @@ def test_pull_since_and_the_cursor_fetch_only_what_changed(service, ehr, run_id:
     assert first["total"] == len(mapped["entry"])
     wait_until_settled(service, [service.post("/diary", json=diary[10:12]).get_json()["outbox_id"]])
     second = gateway.pull(patient, cursor=True)
-    keys = {r["resource"]["identifier"][0]["value"].split("/")[0] for r in second["entry"]}
+    keys = {identifiers(r["resource"])[0]["value"].split("/")[0] for r in second["entry"]}
     assert keys == {diary[10]["entry_id"], diary[11]["entry_id"]}
 
 

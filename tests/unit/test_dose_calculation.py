@@ -16,7 +16,7 @@ from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.quantity import Quantity
 from fhir_migraine.mapping.dosage import amount_text
-from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT
+from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, identifiers
 from tests.conftest import EXAMPLES, PROTOCOLS
 from tests.helpers import run_cli
 
@@ -31,7 +31,7 @@ def _map(order: dict[str, Any], find: Any = LIBRARY.get) -> dict[str, Any]:
 def _request(bundle: dict[str, Any], step_id: str) -> dict[str, Any]:
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        if resource["resourceType"] == "MedicationRequest" and resource["identifier"][0]["value"].endswith(f"/{step_id}"):
+        if resource["resourceType"] == "MedicationRequest" and identifiers(resource)[0]["value"].endswith(f"/{step_id}"):
             return resource
     raise AssertionError(f"no MedicationRequest for step {step_id}")
 
@@ -101,7 +101,7 @@ def test_no_example_request_carries_an_override_ceiling_as_a_maximum(bundle: Any
         if "maxDosePerAdministration" not in dosage:
             continue
         protocol = LIBRARY[resource["instantiatesCanonical"][0].split("|")[0].rsplit("/", 1)[-1]]
-        step_id = resource["identifier"][0]["value"].rsplit("/", 1)[-1]
+        step_id = identifiers(resource)[0]["value"].rsplit("/", 1)[-1]
         declared = next(s for s in protocol.document["steps"] if s["id"] == step_id).get("limits", {})
         assert "per_administration" in declared, f"{step_id}: maxDosePerAdministration without a declared limit"
 

@@ -12,6 +12,7 @@ from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway, transaction_response
 from fhir_migraine.ehr.interface import Page
 from fhir_migraine.errors import EhrRejected, EhrUnavailable, InputError
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 
 MONTH = json.loads((EXAMPLES / "diary" / "month.bundle.json").read_text(encoding="utf-8"))
@@ -112,7 +113,7 @@ def test_pull_asks_each_of_the_projects_identifier_systems_and_unmaps(gateway_se
     assert {p["subject"] for _, p in ehr.searches} == {patient}
     found = gateway.pull_unmapped(patient)
     assert found["resources"] == len(MONTH["entry"]) and found["invalid"] == [] and found["incomplete"] == []
-    assert len(found["diary"]) == len({e["resource"]["identifier"][0]["value"].split("/")[0] for e in MONTH["entry"]})
+    assert len(found["diary"]) == len({identifiers(e["resource"])[0]["value"].split("/")[0] for e in MONTH["entry"]})
 
 
 def test_a_cursor_pull_asks_only_for_what_changed_since_the_last_one(gateway_settings: Settings) -> None:

@@ -14,6 +14,7 @@ import pytest
 from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import KEPT_PROBLEMS, ImportJobs, Job
 from fhir_migraine.errors import EhrUnsupported, TooLarge, UnreadableInput
+from fhir_migraine.mapping.fhir import identifiers
 
 LEASE = 60.0
 
@@ -54,7 +55,7 @@ class Queue:
         found = []
         for bundle in self.bundles:
             for e in bundle["entry"]:
-                value = e["resource"]["identifier"][0]["value"]
+                value = identifiers(e["resource"])[0]["value"]
                 if "/" not in value:  # the day Observation's identifier is the entry id itself
                     found.append(value)
         return found
@@ -123,7 +124,7 @@ def test_entries_are_queued_in_chunks_with_progress_then_the_file_is_deleted(job
     job = upload(jobs, ndjson(*(entry(n) for n in range(250))))
     queue = Queue()
     assert importer(jobs, queue, chunk_entries=100).run_once() == 1
-    assert [len({e["resource"]["identifier"][0]["value"].split("/")[0] for e in b["entry"]}) for b in queue.bundles] \
+    assert [len({identifiers(e["resource"])[0]["value"].split("/")[0] for e in b["entry"]}) for b in queue.bundles] \
         == [100, 100, 50]  # entries per chunk
     assert queue.entry_ids() == [f"bulk-{n}" for n in range(250)]
     found = jobs.summary(job.id)

@@ -22,7 +22,7 @@ from fhir_migraine.inputs.limits import (
 )
 from fhir_migraine.inputs.protocols import Schedule
 from fhir_migraine.inputs.quantity import parse_quantity
-from fhir_migraine.mapping.fhir import full_url
+from fhir_migraine.mapping.fhir import full_url, identifiers
 from tests.cases import ORDER, PROTOCOL
 from tests.conftest import ROOT
 from tests.helpers import run_cli
@@ -109,7 +109,7 @@ def test_a_limit_per_period_is_read_in_every_form(raw: Any, text: str, minutes: 
 def test_the_repeated_dhe_example_declares_its_limits_as_dosage_elements() -> None:
     mapped = _example("dhe-repeat")
     dhe = next(r for r in _resources(mapped.bundle, "MedicationRequest")
-               if r["identifier"][0]["value"].endswith("/dhe"))
+               if identifiers(r)[0]["value"].endswith("/dhe"))
     dosage = dhe["dosageInstruction"][0]
     assert dosage["maxDosePerPeriod"]["numerator"]["value"] == 3
     period = dosage["maxDosePerPeriod"]["denominator"]
@@ -131,10 +131,10 @@ def test_the_off_label_dhe_regimen_is_recorded_in_a_detected_issue_the_request_p
     mapped = _example("dhe-repeat")
     assert mapped.warnings is None  # approved: nothing to warn about
     [issue] = _resources(mapped.bundle, "DetectedIssue")
-    dhe = next(e for e in mapped.bundle["entry"] if e["resource"]["identifier"][0]["value"].endswith("/dhe"))
+    dhe = next(e for e in mapped.bundle["entry"] if identifiers(e["resource"])[0]["value"].endswith("/dhe"))
     assert issue["code"]["coding"][0]["code"] == "DOSEH"
     assert issue["implicated"] == [{"reference": dhe["fullUrl"]}]
-    assert dhe["resource"]["detectedIssue"] == [{"reference": full_url(issue["identifier"][0])}]
+    assert dhe["resource"]["detectedIssue"] == [{"reference": full_url(identifiers(issue)[0])}]
     assert "3 mg within 24 h" in issue["detail"] and "2 mg/24 h" in issue["detail"]
     assert issue["mitigation"][0]["author"]["display"] == "Pharmacy and Therapeutics Committee"
 

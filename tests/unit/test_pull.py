@@ -17,6 +17,7 @@ from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.ehr.gateway import EhrGateway, client_from_settings
 from fhir_migraine.errors import ConfigError
 from fhir_migraine.identifiers import DIARY_SYSTEM
+from fhir_migraine.mapping.fhir import identifiers
 from tests.fakehttp import BASE, MONTH, PATIENT, RESCUE, VALPROATE, FakeEhrSession, Fault, observations
 
 
@@ -133,15 +134,15 @@ def test_one_step_that_cannot_be_read_is_reported_while_the_rest_unmaps(settings
     expected = operations.unmap_pulled(gateway(settings, FakeEhrSession(MONTH + VALPROATE)).pull(PATIENT))
     assert found["diary"] == expected["diary"] and len(found["diary"]) > 20
     assert [o["order_id"] for o in found["orders"]] == [o["order_id"] for o in expected["orders"]] != []
-    order_id = step["identifier"][0]["value"].split("/")[0]
+    order_id = identifiers(step)[0]["value"].split("/")[0]
     reported = {i.get("order_id") or i.get("entry_id"): i["problem"] for i in found["incomplete"]}
     assert set(reported) == {order_id, "not a key"}
     assert f"MedicationRequest/{step['id']}" in reported[order_id] and "groupIdentifier" in reported[order_id]
     assert found["resources"] == len(MONTH) + len(broken) + len(VALPROATE) + 1
 
 
-ENTRY_ID = MONTH[2]["identifier"][0]["value"]  # a day with an attack, a medication and a drink
-ORDER_AND_DAY = RESCUE + [r for r in MONTH if r["identifier"][0]["value"].split("/")[0] == ENTRY_ID]
+ENTRY_ID = identifiers(MONTH[2])[0]["value"]  # a day with an attack, a medication and a drink
+ORDER_AND_DAY = RESCUE + [r for r in MONTH if identifiers(r)[0]["value"].split("/")[0] == ENTRY_ID]
 ELEMENTS = [(r["resourceType"], n, key, change) for n, r in enumerate(ORDER_AND_DAY) for key in r
             if key not in ("resourceType", "id", "meta") for change in ("missing", "a-string")]
 
@@ -160,7 +161,7 @@ def test_a_resource_with_any_element_missing_or_mistyped_never_fails_the_unmappi
     found = operations.unmap_pulled(searchset)
     accounted = ({o["order_id"] for o in found["orders"]} | {e["entry_id"] for e in found["diary"]}
                  | {i.get("order_id") or i.get("entry_id") for i in found["incomplete"]})
-    assert {RESCUE[0]["identifier"][0]["value"].split("/")[0], ENTRY_ID} <= accounted, found["incomplete"]
+    assert {identifiers(RESCUE[0])[0]["value"].split("/")[0], ENTRY_ID} <= accounted, found["incomplete"]
 
 
 def test_a_plain_http_gateway_origin_to_another_host_is_a_config_error(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from fhirpathpy.models import models
 from fhir_migraine import operations
 from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import protocols
+from fhir_migraine.mapping.fhir import identifiers
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
 from fhir_migraine.mapping.sequencing import shift_instant
 from tests.cases import ORDER, PROTOCOL
@@ -38,7 +39,7 @@ def requests(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] == "MedicationRequest":
-            found[resource["identifier"][0]["value"].rsplit("/", 1)[-1]] = resource
+            found[identifiers(resource)[0]["value"].rsplit("/", 1)[-1]] = resource
     return found
 
 
@@ -190,7 +191,7 @@ def _dhe_protocol() -> protocols.Protocol:
 
 def test_unmap_with_the_protocol_finds_the_start_when_the_earliest_step_is_missing() -> None:
     bundle = _dhe_bundle()
-    bundle["entry"] = [e for e in bundle["entry"] if not e["resource"]["identifier"][0]["value"].endswith("/antiemetic")]
+    bundle["entry"] = [e for e in bundle["entry"] if not identifiers(e["resource"])[0]["value"].endswith("/antiemetic")]
     protocol = _dhe_protocol()
     order = json.loads((EXAMPLES / "orders" / "dhe-repeat.json").read_text())
     assert operations.unmap(bundle, {protocol.id: protocol}.get)["orders"][0]["start"] == order["start"]
@@ -201,7 +202,7 @@ def test_unmap_with_the_protocol_finds_the_start_when_the_earliest_step_is_missi
 def test_unmap_with_the_protocol_refuses_a_step_whose_start_contradicts_it() -> None:
     bundle = _dhe_bundle()
     index, request = next((i, e["resource"]) for i, e in enumerate(bundle["entry"])
-                          if e["resource"]["identifier"][0]["value"].endswith("/dhe"))
+                          if identifiers(e["resource"])[0]["value"].endswith("/dhe"))
     request["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["start"] = "2026-12-04T06:45:00Z"
     protocol = _dhe_protocol()
     with pytest.raises(InputError) as refused:

@@ -30,7 +30,7 @@ def no_fhir_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def test_the_shipped_package_has_every_kind_of_conformance_resource() -> None:
     kinds = {r["resourceType"] for r in shipped.conformance_resources()}
-    assert kinds == {"StructureDefinition", "ValueSet", "CodeSystem"}
+    assert kinds == {"StructureDefinition", "ValueSet", "CodeSystem", "Questionnaire"}
     assert "package.json" in shipped.package_files()
     assert any(name.startswith("examples/") for name in shipped.package_files())
 

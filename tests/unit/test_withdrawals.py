@@ -17,6 +17,7 @@ from fhir_migraine.ehr.outbox import Outbox
 from fhir_migraine.ehr.withdrawals import action_of, diary_retraction, members, order_cancellation, withdrawn
 from fhir_migraine.ehr.worker import RetryPolicy, drain
 from fhir_migraine.errors import EhrUnsupported, InputError, NotFound, NothingToWithdraw
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 from tests.memoryehr import MemoryEhr
 
@@ -108,7 +109,7 @@ def test_a_retracted_diary_day_and_its_members_are_entered_in_error(tmp_path: Pa
     ehr = MemoryEhr(conditional=True)
     outbox = delivered(ehr, tmp_path, MONTH)
     day = next(e["resource"] for e in MONTH["entry"] if e["resource"].get("hasMember"))
-    entry_id = day["identifier"][0]["value"]
+    entry_id = identifiers(day)[0]["value"]
     outbox.add("withdrawal", [diary_retraction(entry_id, day["subject"])])
     drain(outbox, ehr, POLICY, writer=ehr.writer())
     retracted = [r for r in ehr.of_type("Observation") if r["status"] == "entered-in-error"]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_migraine.mapping.fhir import references
+from fhir_migraine.mapping.fhir import identifiers, references
 
 Resource = dict[str, Any]
 #: Elements that are the server's, or follow from the others: never compared.
@@ -22,7 +22,7 @@ NOT_COMPARED = frozenset({"resourceType", "id", "meta", "text"})
 
 def business_identifier(resource: Resource) -> str | None:
     """``system|value`` of the resource's first identifier (every resource this project makes has one)."""
-    for ident in resource.get("identifier") or []:
+    for ident in identifiers(resource):
         if isinstance(ident, dict) and isinstance(ident.get("system"), str) and isinstance(ident.get("value"), str):
             return f"{ident['system']}|{ident['value']}"
     return None

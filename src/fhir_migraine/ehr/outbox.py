@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_migraine.errors import Conflict, NotFound
+from fhir_migraine.mapping.fhir import identifiers
 from fhir_migraine.store import Store
 
 STATES = ("pending", "sending", "sent", "dead", "conflict")
@@ -319,7 +320,7 @@ class Outbox:
                     resource = entry.get("resource") if isinstance(entry, dict) else None
                     if isinstance(resource, dict) and isinstance(resource.get("subject"), dict) and any(
                             isinstance(i, dict) and (i.get("system"), i.get("value")) == (system, value)
-                            for i in resource.get("identifier") or []):
+                            for i in identifiers(resource)):
                         return dict(resource["subject"])
         return None
 

@@ -15,6 +15,7 @@ from fhir_migraine.ehr.interface import Page, Pages
 from fhir_migraine.errors import EhrUnavailable, EhrUnsupported, InputError, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
 from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.mapping.fhir import identifiers
 from fhir_migraine.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ SEARCHES = (
     ("RequestGroup", ORDER_SYSTEM),
     ("Observation", ORDER_WEIGHT_SYSTEM),
     ("Observation", DIARY_SYSTEM),
+    ("QuestionnaireResponse", DIARY_SYSTEM),  # the MIDAS and HIT-6 answers of diary entries
 )
 PAGE_SIZE = 200  # asked as _count; the client brings it down to FHIR_MIGRAINE_EHR_MAX_COUNT
 _REFERENCE = re.compile(r"^(Patient/)?([A-Za-z0-9\-.]{1,64})$")
@@ -198,8 +200,7 @@ def _before(resource: dict[str, Any], since: datetime) -> bool:
 
 
 def _has_system(resource: dict[str, Any], system: str) -> bool:
-    identifiers = resource.get("identifier")
-    return isinstance(identifiers, list) and any(isinstance(i, dict) and i.get("system") == system for i in identifiers)
+    return any(isinstance(i, dict) and i.get("system") == system for i in identifiers(resource))
 
 
 class Cursors:

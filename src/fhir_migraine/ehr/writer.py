@@ -64,7 +64,7 @@ from fhir_migraine.errors import (
     EhrUnsupported,
     NothingToWithdraw,
 )
-from fhir_migraine.mapping.fhir import references
+from fhir_migraine.mapping.fhir import identifiers, references
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
@@ -121,7 +121,7 @@ def _patient(resource: Resource) -> str | None:
 def _carries(resource: Resource, identifier: str) -> bool:
     return business_identifier(resource) == identifier or any(
         isinstance(i, dict) and f"{i.get('system')}|{i.get('value')}" == identifier
-        for i in resource.get("identifier") or [])
+        for i in identifiers(resource))
 
 
 @dataclass

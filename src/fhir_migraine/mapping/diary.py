@@ -2,23 +2,37 @@
 
 Per entry: a diary-day Observation (was there a headache: true, false for a headache-free day,
 or absent when not recorded; the notes; ``hasMember`` the others), the attack with its
-components, one per medication taken, one per drink, one for an infusion received.
-Spec: https://hl7.org/fhir/R4/observation.html
+components, one per medication taken, one per drink, one for an infusion received, and for MIDAS
+and HIT-6 answers a QuestionnaireResponse and the score Observation derived from it.
+Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/questionnaireresponse.html
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fhir_migraine import terminology
+from fhir_migraine.clinical import scores
 from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, diary_value
-from fhir_migraine.inputs.diary import NOT_RECORDED, Attack, DiaryEntry, Drink, InfusionReceived, MedicationTaken
-from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject, transaction
+from fhir_migraine.inputs.diary import (
+    HIT6_KEYS,
+    MIDAS_KEYS,
+    NOT_RECORDED,
+    Attack,
+    DiaryEntry,
+    Drink,
+    InfusionReceived,
+    MedicationTaken,
+)
+from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, identifiers, profile, subject, transaction
 from fhir_migraine.mapping.narrative import with_text
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 ATTACK_LISTS = (("symptoms", "symptom"), ("aura", "aura"), ("triggers", "trigger"))
+QUESTIONNAIRE_BASE = f"{terminology.CANONICAL_BASE}/Questionnaire"
+#: The canonical URL of each questionnaire of the diary (shipped in the FHIR package).
+QUESTIONNAIRES = {"midas": f"{QUESTIONNAIRE_BASE}/midas", "hit6": f"{QUESTIONNAIRE_BASE}/hit-6"}
 
 
 def to_fhir_bundle(entries: list[DiaryEntry]) -> Resource:
@@ -34,6 +48,12 @@ def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
     members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
     if entry.infusion is not None:
         members.append(to_fhir_infusion_received(entry, entry.infusion))
+    if entry.midas is not None:
+        answers = to_fhir_questionnaire_response(entry, "midas", entry.midas)
+        members += [answers, to_fhir_midas_score(entry, entry.midas, answers)]
+    if entry.hit6 is not None:
+        answers = to_fhir_questionnaire_response(entry, "hit6", entry.hit6)
+        members += [answers, to_fhir_hit6_score(entry, entry.hit6, answers)]
     return [to_fhir_diary_day(entry, members), *members]
 
 
@@ -43,6 +63,9 @@ PROFILES = {
     "medication_taken": "diary-medication-taken",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "midas_score": "diary-midas-score",
+    "hit6_score": "diary-hit6-score",
+    "questionnaire_response": "diary-questionnaire-response",
 }
 
 
@@ -81,7 +104,7 @@ def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
     if entry.notes is not None:
         day["note"] = [{"text": entry.notes}]
     if members:
-        day["hasMember"] = [{"reference": full_url(m["identifier"][0])} for m in members]
+        day["hasMember"] = [{"reference": full_url(identifiers(m)[0])} for m in members]
     return with_text(day)
 
 
@@ -143,3 +166,45 @@ def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> 
     if infusion.protocol is not None:
         observation["component"] = [_component("protocol", valueString=infusion.protocol)]
     return with_text(observation)
+
+
+def to_fhir_questionnaire_response(entry: DiaryEntry, name: Literal["midas", "hit6"],
+                                   answers: tuple[int, ...] | tuple[str, ...]) -> Resource:
+    """The answers as given, one item per question (linkId ``q1`` ...): integers (days) for MIDAS,
+    the answer's words for HIT-6. R4 gives a QuestionnaireResponse a single identifier."""
+    keys = MIDAS_KEYS if name == "midas" else HIT6_KEYS
+    value = "valueInteger" if name == "midas" else "valueString"
+    response: Resource = {
+        "resourceType": "QuestionnaireResponse",
+        "meta": profile(PROFILES["questionnaire_response"]),
+        "identifier": identifier(DIARY_SYSTEM, diary_value(entry.entry_id, name)),
+        "questionnaire": QUESTIONNAIRES[name],
+        "status": "completed",
+        "subject": subject(entry.patient),
+        "authored": entry.date,
+        "source": subject(entry.patient),
+        "item": [{"linkId": key, "answer": [{value: answer}]} for key, answer in zip(keys, answers, strict=True)],
+    }
+    return with_text(response)
+
+
+def _score(entry: DiaryEntry, part: DiaryPart, kind: str, total: int, band: tuple[str, str], response: Resource) -> Resource:
+    """A questionnaire's score: the total, its grade or impact band (a component), derived from the answers."""
+    observation = _observation(entry, part, kind)
+    observation["effectiveDateTime"] = entry.date
+    observation["performer"] = _performer(entry)
+    observation["valueInteger"] = total
+    observation["derivedFrom"] = [{"reference": full_url(identifiers(response)[0])}]
+    band_kind, value = band
+    observation["component"] = [_component(band_kind, valueCodeableConcept=concept(terminology.diary_code(band_kind, value)))]
+    return with_text(observation)
+
+
+def to_fhir_midas_score(entry: DiaryEntry, answers: tuple[int, ...], response: Resource) -> Resource:
+    score = scores.midas(list(answers), path="$.midas")
+    return _score(entry, "midas-score", "midas_score", score.total, ("midas_grade", score.grade), response)
+
+
+def to_fhir_hit6_score(entry: DiaryEntry, answers: tuple[str, ...], response: Resource) -> Resource:
+    score = scores.hit6(list(answers), path="$.hit6")
+    return _score(entry, "hit6-score", "hit6_score", score.total, ("hit6_impact", score.impact), response)

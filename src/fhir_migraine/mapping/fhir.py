@@ -39,9 +39,18 @@ def if_none_exist(ident: dict[str, str]) -> str:
     return "identifier=" + quote(ident["system"], safe=":/") + "|" + quote(ident["value"], safe="")
 
 
+def identifiers(resource: Resource) -> list[Any]:
+    """A resource's identifiers as a list: most types have a list, a few (QuestionnaireResponse
+    in R4) a single Identifier."""
+    found = resource.get("identifier")
+    if isinstance(found, dict):
+        return [found]
+    return found if isinstance(found, list) else []
+
+
 def create_entry(resource: Resource) -> Resource:
     """A transaction entry: conditional create on the resource's first identifier."""
-    ident = resource["identifier"][0]
+    ident = identifiers(resource)[0]
     return {
         "fullUrl": full_url(ident),
         "resource": resource,
@@ -68,7 +77,7 @@ def subject(patient: dict[str, Any]) -> dict[str, Any]:
 
 
 def first_identifier(resource: Resource, system: str) -> str | None:
-    for ident in resource.get("identifier", []) or []:
+    for ident in identifiers(resource):
         if isinstance(ident, dict) and ident.get("system") == system:
             value = ident.get("value")
             return value if isinstance(value, str) else None

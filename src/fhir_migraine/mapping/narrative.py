@@ -256,6 +256,24 @@ def _infusion_received(infusion: Resource) -> list[str]:
     return [p(said)]
 
 
+def _score(score: Resource) -> list[str]:
+    """A questionnaire score (MIDAS, HIT-6): the total and its grade or impact band."""
+    said = f"{concept_text(score.get('code'))}, {when(score.get('effectiveDateTime'))}: {_number(score.get('valueInteger'))}"
+    bands = [concept_text(c.get("valueCodeableConcept")) for c in score.get("component", []) if "valueCodeableConcept" in c]
+    return [p("; ".join([said, *bands]))]
+
+
+def _questionnaire_response(response: Resource) -> list[str]:
+    """The answers, one per item, as given (the questionnaire named by its canonical URL)."""
+    name = str(response.get("questionnaire", "")).rsplit("/", 1)[-1]
+    said = f"Answers to the questionnaire {name}, {when(response.get('authored'))} ({response.get('status')})"
+    answers = []
+    for item in response.get("item", []):
+        given = [str(next(iter(a.values()), "")) for a in item.get("answer", []) if isinstance(a, dict)]
+        answers.append(f"{item.get('linkId')}: {', '.join(given)}")
+    return [p(said), ordered(answers)]
+
+
 def _weight(weight: Resource) -> list[str]:
     codings = weight.get("code", {}).get("coding", [])
     said = f"{concept_text(weight.get('code'))} {quantity(weight.get('valueQuantity'))}"
@@ -297,6 +315,8 @@ def _summary(summary: Resource) -> list[str]:
 
 _OBSERVATIONS: dict[str, Callable[[Resource], list[str]]] = {
     "diary-summary": _summary,
+    "diary-midas-score": _score,
+    "diary-hit6-score": _score,
     "diary-day": _diary_day,
     "diary-attack": _attack,
     "diary-medication-taken": _medication_taken,
@@ -423,6 +443,7 @@ _RESOURCES: dict[str, Callable[[Resource], list[str]]] = {
     "Medication": _bag,
     "RequestGroup": _group,
     "DetectedIssue": _detected_issue,
+    "QuestionnaireResponse": _questionnaire_response,
     "PlanDefinition": _plan,
     "ActivityDefinition": _activity,
 }

@@ -1,5 +1,6 @@
-"""Diary Observations (a Bundle or a searchset, in any order) -> diary entries: the reverse of
-diary.py. Other resources are ignored."""
+"""Diary Observations and QuestionnaireResponses (a Bundle or a searchset, in any order) -> diary
+entries: the reverse of diary.py. Other resources are ignored, and so are the score Observations
+(derived from the answers, which are read from the QuestionnaireResponses)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, parse_diary_value
-from fhir_migraine.mapping.diary import ATTACK_LISTS
+from fhir_migraine.inputs.diary import HIT6_KEYS, MIDAS_KEYS
+from fhir_migraine.mapping.diary import ATTACK_LISTS, QUESTIONNAIRES
 from fhir_migraine.mapping.fhir import Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
+
+DIARY_TYPES = ("Observation", "QuestionnaireResponse")
+#: Parts of an entry unmap leaves out: made again from the answers.
+DERIVED_PARTS = ("midas-score", "hit6-score")
 
 
 def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -22,7 +28,7 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
     parts: dict[str, dict[tuple[DiaryPart, int | None], Reader]] = {}
     for entry in (Reader(bundle).opt("entry") or Reader([], "$.entry")).items():
         resource = entry.opt("resource")
-        if resource is None or not isinstance(resource.value, dict) or resource.value.get("resourceType") != "Observation":
+        if resource is None or not isinstance(resource.value, dict) or resource.value.get("resourceType") not in DIARY_TYPES:
             continue
         key = first_identifier(resource.value, DIARY_SYSTEM)
         if key is None:
@@ -32,6 +38,8 @@ def entries_from_bundle(bundle: Resource, problems: list[dict[str, Any]] | None 
             if problems is None:
                 raise resource.fail(f"identifier {key!r} is not one this project gives", ".identifier")
             problems.append({"entry_id": key, "problem": "its identifier is not one this project gives"})
+            continue
+        if parsed.part in DERIVED_PARTS:
             continue
         parts.setdefault(parsed.entry_id, {})[(parsed.part, parsed.index)] = resource
     entries = []
@@ -75,6 +83,9 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
         entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
     if ("infusion", None) in found:
         entry["infusion"] = _infusion(found[("infusion", None)])
+    for name, keys in (("midas", MIDAS_KEYS), ("hit6", HIT6_KEYS)):
+        if (name, None) in found:
+            entry[name] = _answers(found[(name, None)], name, keys)
     note = day.opt("note")
     if note is not None:
         entry["notes"] = note.get(0).get("text").str()
@@ -189,3 +200,16 @@ def _infusion(observation: Reader) -> dict[str, Any]:
         if _kind(component, kinds) == "protocol":
             infusion["protocol"] = component.get("valueString").str()
     return infusion
+
+
+def _answers(response: Reader, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The answers of a QuestionnaireResponse, by linkId, as the entry gave them."""
+    if response.get("questionnaire").str() != QUESTIONNAIRES[name]:
+        raise response.fail(f"answers {response.get('questionnaire').str()!r}, not {QUESTIONNAIRES[name]!r}", ".questionnaire")
+    answers: dict[str, Any] = {}
+    for item in response.get("item").items():
+        answer = item.get("answer").get(0)
+        answers[item.get("linkId").str()] = answer.get("valueInteger").int() if name == "midas" else answer.get("valueString").str()
+    if sorted(answers) != sorted(keys):
+        raise response.fail(f"has the items {sorted(answers)}, not {list(keys)}", ".item")
+    return {key: answers[key] for key in keys}

@@ -20,7 +20,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.documents import dumps
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
-from fhir_migraine.profiles import codes, diary_profiles, order_profiles
+from fhir_migraine.profiles import codes, diary_profiles, order_profiles, questionnaires
 from fhir_migraine.profiles.elements import CANONICAL, CORE, Element, sd_url
 
 Resource = dict[str, Any]
@@ -80,6 +80,15 @@ PROFILES = (
                 "A hydration or electrolyte drink recorded in the diary.", diary_profiles.diary_oral_intake),
     ProfileSpec("diary-infusion-received", "Observation", "Infusion received",
                 "An infusion the patient received, as recorded in the diary.", diary_profiles.diary_infusion_received),
+    ProfileSpec("diary-questionnaire-response", "QuestionnaireResponse", "Diary questionnaire answers",
+                "The patient's answers to MIDAS or HIT-6 recorded with a diary entry, one item per question.",
+                diary_profiles.diary_questionnaire_response),
+    ProfileSpec("diary-midas-score", "Observation", "MIDAS score",
+                "The MIDAS score of a diary entry's answers (the sum of questions 1 to 5) and its grade, derived "
+                "from the QuestionnaireResponse.", diary_profiles.diary_midas_score),
+    ProfileSpec("diary-hit6-score", "Observation", "HIT-6 score",
+                "The HIT-6 score of a diary entry's answers (36 to 78) and its impact band, derived from the "
+                "QuestionnaireResponse.", diary_profiles.diary_hit6_score),
     ProfileSpec("diary-summary", "Observation", "Headache diary summary",
                 "A patient's headache diary over a period: headache, migraine and acute-medication days, days "
                 "by medication class, attacks, the longest attack and the chronic pattern (ICHD-3 1.3).",
@@ -151,6 +160,7 @@ def conformance_resources() -> list[Resource]:
         *(extension_definition(spec) for spec in EXTENSIONS),
         *codes.value_sets(),
         *codes.code_systems(),
+        *questionnaires.questionnaires(),
     ]
 
 
@@ -229,6 +239,7 @@ def profile_of(resource: Resource) -> str | None:
     if kind == "DetectedIssue" and (coding.get("system"), coding.get("code")) == (risk.system, risk.code):
         return "diary-overuse-risk"
     fixed = {
+        "QuestionnaireResponse": "diary-questionnaire-response",
         "MedicationRequest": "migraine-infusion-request",
         "Medication": "migraine-bag-medication",
         "RequestGroup": "migraine-infusion-group",

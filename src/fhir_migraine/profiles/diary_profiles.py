@@ -22,6 +22,8 @@ PROFILE_OF_KIND = {
     "medication_taken": "diary-medication-taken",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "midas_score": "diary-midas-score",
+    "hit6_score": "diary-hit6-score",
 }
 
 
@@ -163,6 +165,50 @@ def diary_infusion_received() -> list[Element]:
         el(f"{OBS}.value[x]", min=1, types=of_type("boolean")),
         *_components(Component("protocol", 0, 1, "string")),
     ]
+
+
+QR = "QuestionnaireResponse"
+
+
+def diary_questionnaire_response() -> list[Element]:
+    """MIDAS or HIT-6 answers: R4 gives a QuestionnaireResponse one identifier, not a list."""
+    from fhir_migraine.mapping.diary import QUESTIONNAIRES
+
+    known = " or ".join(f"questionnaire = '{url}'" for url in QUESTIONNAIRES.values())
+    return [
+        el(QR, constraint=[invariant("mig-qr-1", "The answers are to the MIDAS or the HIT-6 questionnaire", known)]),
+        el(f"{QR}.identifier", min=1),
+        el(f"{QR}.identifier.system", min=1, fixed=("Uri", DIARY_SYSTEM)),
+        el(f"{QR}.identifier.value", min=1),
+        el(f"{QR}.questionnaire", min=1),
+        el(f"{QR}.status", fixed=("Code", "completed")),
+        el(f"{QR}.subject", min=1, types=reference("Patient")),
+        el(f"{QR}.authored", min=1),
+        el(f"{QR}.source", min=1, types=reference("Patient", "RelatedPerson"),
+           short="Patient-reported: the patient (or a relative) who kept the diary"),
+        el(f"{QR}.item", min=1),
+        el(f"{QR}.item.answer", min=1, max=1),
+    ]
+
+
+def _questionnaire_score(kind: str, band: Component) -> list[Element]:
+    return [
+        el(OBS),
+        *_head(kind),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("integer"), short="The total score"),
+        el(f"{OBS}.derivedFrom", min=1, max=1, types=reference("QuestionnaireResponse"), short="The answers scored"),
+        *_components(band),
+    ]
+
+
+def diary_midas_score() -> list[Element]:
+    return _questionnaire_score("midas_score", Component("midas_grade", 1, 1, "CodeableConcept", "diary-midas-grade"))
+
+
+def diary_hit6_score() -> list[Element]:
+    return _questionnaire_score("hit6_score", Component("hit6_impact", 1, 1, "CodeableConcept", "diary-hit6-impact"))
 
 
 def _summary_identifier(resource: str) -> list[Element]:
