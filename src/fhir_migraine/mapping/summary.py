@@ -195,7 +195,17 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "chronic_pattern": pattern.regular_over_3_months,
         "chronic_pattern_months": pattern.as_dict(),
         "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
+        "attack_readings": [_reading_of(s, readings[id(s)]) for s in in_period],
+        "ichd3_caveat": ichd3.CAVEAT,
     }
+
+
+def _reading_of(span: Span, found: ichd3.Reading) -> dict[str, Any]:
+    """One attack of the period and how it reads against ICHD-3 (each entry's status and criteria)."""
+    hours = span.hours
+    return {"entry_id": span.entry.entry_id, "start": span.attack.start, "end": span.attack.end,
+            "hours": round(hours, 2) if hours is not None else None,
+            **{k: v for k, v in found.as_dict().items() if k != "caveat"}}
 
 
 def assessed_month(last: date, diary_start: date | None) -> tuple[Month, bool]:
