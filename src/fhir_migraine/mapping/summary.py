@@ -112,6 +112,17 @@ def _taken_during(span: Span, entries: Iterable[DiaryEntry]) -> list[Any]:
     return found
 
 
+def relieved_by_triptan_or_ergot(span: Span, entries: Iterable[DiaryEntry]) -> bool:
+    """ICHD-3 1.3 C3 as a diary can record it: a triptan or an ergot taken during the attack, with
+    relief at 2 hours (the patient took it for a migraine; C3: "believed by the patient to be
+    migraine at onset and relieved by a triptan or ergot derivative")."""
+    for medication in _taken_during(span, entries):
+        found = terminology.drug_class(medication.drug)
+        if found is not None and found.key in ("triptan", "ergot") and medication.relief_2h:
+            return True
+    return False
+
+
 def _local_day(text: str) -> date | None:
     when = parse_instant(text)
     return when.date() if when is not None else None
@@ -161,7 +172,7 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
     readings = {id(s): reading(s, entries) for s in attacks}
     headache: dict[date, bool] = {}
     for span in attacks:
-        migraine = readings[id(span)].migraine_features == ichd3.MET
+        migraine = readings[id(span)].migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(span, entries)
         for day in span.days():
             headache[day] = headache.get(day, False) or migraine
     by_class = medication_days(entries)
