@@ -145,6 +145,12 @@ def medication_days(entries: Iterable[DiaryEntry], *, acute: bool = False) -> di
     return found
 
 
+def unclassified_days(entries: Iterable[DiaryEntry]) -> set[date]:
+    """The days a medication without a class in the drug table was taken."""
+    return {day for entry in entries for m in entry.medications
+            if terminology.drug_class(m.drug) is None and (day := _local_day(m.taken_at)) is not None}
+
+
 def is_acute(medication: Any) -> bool:
     """A drug of an acute class, taken for an attack (not a preventive)."""
     found = terminology.drug_class(medication.drug)
@@ -195,6 +201,8 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "acute_medication_days": sum(1 for d in acute if inside(d)),
         "medication_days_by_class": {key: n for key in sorted(by_class)
                                      if (n := sum(1 for d in by_class[key] if inside(d)))},
+        # Drugs the class table does not know (given by their own code): not in any count above.
+        "unclassified_medication_days": len({d for d in unclassified_days(entries) if inside(d)}),
         "attacks": len(in_period),
         "attacks_with_aura": sum(1 for s in in_period if s.attack.aura),
         "longest_attack_hours": round(max(durations), 2) if durations else None,
