@@ -69,7 +69,7 @@ def test_the_summary_of_the_pulled_diary_has_the_figures_of_the_diary_itself(set
     answer = client.get(f"/patients/{PATIENT}/summary?month=2026-10")
     assert answer.status_code == 200, answer.get_json()
     found = answer.get_json()
-    assert (found["from"], found["to"], found["headache_days"], found["migraine_days"]) == ("2026-10-01", "2026-10-31", 4, 3)
+    assert (found["from"], found["to"], found["headache_days"], found["migraine_days"]) == ("2026-10-01", "2026-10-31", 4, 4)
     assert found["left_out"] == {"invalid": [], "incomplete": []}
     bad = client.get(f"/patients/{PATIENT}/summary?month=2026-10&from=2026-10-01")
     assert bad.status_code == 422 and [e["path"] for e in bad.get_json()["errors"]] == ["$.month"]

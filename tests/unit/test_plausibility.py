@@ -175,3 +175,23 @@ def test_dhe_by_injection_or_nasal_spray_is_labelled_and_atogepant_is_a_preventi
 def test_a_start_more_than_a_day_after_its_entry_is_warned_of() -> None:
     typo = entry("2026-10-20", headache=attack("2026-11-20T08:00:00+01:00", "2026-11-20T12:00:00+01:00"))
     assert [p for p, _ in warned([typo])] == ["$[0].headache.start"]
+
+
+def test_a_second_dose_of_lasmiditan_within_24_hours_is_warned_of() -> None:
+    day = entry("2026-11-05", headache=attack("2026-11-05T06:00:00+01:00", "2026-11-05T20:00:00+01:00"),
+                medications=[med("lasmiditan", "100 mg", "2026-11-05T07:00:00+01:00"),
+                             med("lasmiditan", "100 mg", "2026-11-05T11:00:00+01:00")])
+    found = [(p, m) for p, m in warned([day]) if p.endswith(".dose")]
+    assert [p for p, _ in found] == ["$[0].medications[1].dose"] and "1 dose(s)" in found[0][1]
+    one = {**day, "medications": day["medications"][:1]}
+    assert [p for p, _ in warned([one]) if p.endswith(".dose")] == []
+
+
+def test_a_drug_the_class_table_does_not_know_is_counted_apart() -> None:
+    fioricet = entry("2026-11-05", headache=attack("2026-11-05T06:00:00+01:00", "2026-11-05T12:00:00+01:00"),
+                     medications=[{**med("Fioricet", "50 mg", "2026-11-05T07:00:00+01:00"),
+                                   "code": {"system": "http://example.org/local-drugs", "code": "local-1",
+                                            "display": "Fioricet"}}])
+    loaded = operations.load_diary([Located(fioricet, "$")])
+    found = operations.diary_summary(loaded)
+    assert (found["unclassified_medication_days"], found["acute_medication_days"]) == (1, 0)

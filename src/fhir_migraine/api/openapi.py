@@ -574,6 +574,10 @@ def openapi() -> dict[str, Any]:
                         "moh_not_assessed": {"type": "array", "items": {"type": "object"}},
                         "chronic_pattern": {"type": "boolean"},
                         "chronic_pattern_months": {"type": "object"},
+                        "attack_readings": {"type": "array", "items": {"type": "object"},
+                                            "description": "each attack of the period against ICHD-3 1.1, 1.5.1 "
+                                                           "and 1.2: statuses, criteria, warnings (never a diagnosis)"},
+                        "ichd3_caveat": {"type": "string"},
                         "left_out": {"type": "object", "description": "entries the pull found invalid or incomplete"},
                         "warnings": PULL_WARNINGS,
                     },

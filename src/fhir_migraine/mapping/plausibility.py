@@ -128,11 +128,16 @@ def _daily_amounts(items: Sequence[Placed]) -> list[Problem]:
             taken[(key, medication.route)].append((when, amount, f"{item.base}.medications[{i}].dose"))
     found = []
     for (key, route), doses in taken.items():
+        doses.sort()
+        most = terminology.daily_doses(key, route)
+        for n, (when, _, path) in enumerate(doses):
+            if most is not None and sum(1 for t, _, _ in doses[: n + 1] if when - t < DAY) > most:
+                found.append(Problem(path, f"{key}: more than the labelled {most} dose(s) by the {route} route in"
+                                           f" 24 hours (the 24 hours up to {when.isoformat()})"))
         limit = terminology.daily_maximum(key, route)
         ceiling = _milligrams(limit[0], limit[1]) if limit is not None else None
         if limit is None or ceiling is None:
             continue
-        doses.sort()
         for n, (when, _, path) in enumerate(doses):
             total = sum((a for t, a, _ in doses[: n + 1] if when - t < DAY), Decimal(0))
             if total > ceiling:

@@ -112,6 +112,17 @@ def _taken_during(span: Span, entries: Iterable[DiaryEntry]) -> list[Any]:
     return found
 
 
+def relieved_by_triptan_or_ergot(span: Span, entries: Iterable[DiaryEntry]) -> bool:
+    """ICHD-3 1.3 C3 as a diary can record it: a triptan or an ergot taken during the attack, with
+    relief at 2 hours (the patient took it for a migraine; C3: "believed by the patient to be
+    migraine at onset and relieved by a triptan or ergot derivative")."""
+    for medication in _taken_during(span, entries):
+        found = terminology.drug_class(medication.drug)
+        if found is not None and found.key in ("triptan", "ergot") and medication.relief_2h:
+            return True
+    return False
+
+
 def _local_day(text: str) -> date | None:
     when = parse_instant(text)
     return when.date() if when is not None else None
@@ -132,6 +143,12 @@ def medication_days(entries: Iterable[DiaryEntry], *, acute: bool = False) -> di
                 continue
             found[found_class.key].add(day)
     return found
+
+
+def unclassified_days(entries: Iterable[DiaryEntry]) -> set[date]:
+    """The days a medication without a class in the drug table was taken."""
+    return {day for entry in entries for m in entry.medications
+            if terminology.drug_class(m.drug) is None and (day := _local_day(m.taken_at)) is not None}
 
 
 def is_acute(medication: Any) -> bool:
@@ -161,7 +178,7 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
     readings = {id(s): reading(s, entries) for s in attacks}
     headache: dict[date, bool] = {}
     for span in attacks:
-        migraine = readings[id(span)].migraine_features == ichd3.MET
+        migraine = readings[id(span)].migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(span, entries)
         for day in span.days():
             headache[day] = headache.get(day, False) or migraine
     by_class = medication_days(entries)
@@ -184,6 +201,8 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "acute_medication_days": sum(1 for d in acute if inside(d)),
         "medication_days_by_class": {key: n for key in sorted(by_class)
                                      if (n := sum(1 for d in by_class[key] if inside(d)))},
+        # Drugs the class table does not know (given by their own code): not in any count above.
+        "unclassified_medication_days": len({d for d in unclassified_days(entries) if inside(d)}),
         "attacks": len(in_period),
         "attacks_with_aura": sum(1 for s in in_period if s.attack.aura),
         "longest_attack_hours": round(max(durations), 2) if durations else None,
@@ -195,7 +214,17 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "chronic_pattern": pattern.regular_over_3_months,
         "chronic_pattern_months": pattern.as_dict(),
         "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
+        "attack_readings": [_reading_of(s, readings[id(s)]) for s in in_period],
+        "ichd3_caveat": ichd3.CAVEAT,
     }
+
+
+def _reading_of(span: Span, found: ichd3.Reading) -> dict[str, Any]:
+    """One attack of the period and how it reads against ICHD-3 (each entry's status and criteria)."""
+    hours = span.hours
+    return {"entry_id": span.entry.entry_id, "start": span.attack.start, "end": span.attack.end,
+            "hours": round(hours, 2) if hours is not None else None,
+            **{k: v for k, v in found.as_dict().items() if k != "caveat"}}
 
 
 def assessed_month(last: date, diary_start: date | None) -> tuple[Month, bool]:

@@ -246,6 +246,16 @@ def labelled_routes(name: str) -> frozenset[str]:
     return frozenset(str(e["route"]) for e in table["maxima"] if e["drug"] == key)
 
 
+def daily_doses(name: str, route: str) -> int | None:
+    """The most doses of a drug by ``route`` its label allows in 24 hours (``doses`` in
+    data/daily_maxima.json: lasmiditan, one), or None when the label counts only the amount."""
+    key = drug_key(name)
+    for entry in _data("daily_maxima.json")["maxima"]:
+        if entry["drug"] == key and entry["route"] == route and "doses" in entry:
+            return int(entry["doses"])
+    return None
+
+
 def preventive(name: str) -> bool:
     """Whether the drug is taken to prevent migraine rather than to treat an attack (data/drugs.json
     ``use``), so a diary does not count it as acute medication."""
