@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 
 BASE = "https://ehr.example/fhir"
@@ -112,7 +113,7 @@ class FakeEhrSession(requests.Session):
         system, _, value = query.get("identifier", "").partition("|")  # "system|" matches any value
         found = [r for r in self.resources if r.get("resourceType") == kind
                  and (not system or any(i.get("system") == system and (not value or i.get("value") == value)
-                                        for i in r.get("identifier", [])))
+                                        for i in identifiers(r)))
                  and all((r.get("subject") or {}).get("reference") == query[p] for p in ("subject", "patient") if p in query)]
         token = uuid.uuid4().hex
         self._searches[token] = (kind, found, int(query.get("_count", "10")))

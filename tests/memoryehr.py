@@ -24,13 +24,15 @@ from urllib.parse import unquote
 from fhir_migraine.ehr.interface import Written
 from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import EhrError, EhrRejected, EhrUnsupported
+from fhir_migraine.mapping.fhir import identifiers
 
 Resource = dict[str, Any]
-TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient", "MedicationAdministration")
+TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient", "MedicationAdministration",
+         "QuestionnaireResponse")
 
 
 def _identifiers(resource: Resource) -> set[str]:
-    return {f"{i.get('system')}|{i.get('value')}" for i in resource.get("identifier") or [] if isinstance(i, dict)}
+    return {f"{i.get('system')}|{i.get('value')}" for i in identifiers(resource) if isinstance(i, dict)}
 
 
 def _unescaped(text: str) -> str:

@@ -45,7 +45,7 @@ class FakeEhr:
         self.searches.append((resource_type, params))
         system = params["identifier"].rstrip("|")
         found = [r for r in self.resources if r["resourceType"] == resource_type
-                 and any(i.get("system") == system for i in r.get("identifier", []))]
+                 and any(i.get("system") == system for i in identifiers(r))]
         entries = [{"fullUrl": f"{resource_type}/{n}", "resource": {**r, "id": f"{n}"}} for n, r in enumerate(found)]
         return Page({"resourceType": "Bundle", "type": "searchset", "meta": {"lastUpdated": "2026-12-01T08:00:00Z"},
                      "entry": entries})

@@ -91,9 +91,12 @@ def test_an_oracle_like_ehr_is_searched_by_patient_without_identifier_and_foreig
     session = FakeEhrSession(ours + theirs, statement=oracle)
     bundle = gateway(tmp_path, session).pull(PATIENT)
     made = searches_made(session)
+    # Oracle-like: no QuestionnaireResponse search by patient, so it is left out with a warning.
     assert [t for t, _ in made] == ["MedicationRequest", "RequestGroup", "Observation", "Observation"]
     assert all(q["patient"] == PATIENT and "subject" not in q and "identifier" not in q for _, q in made)
-    assert sorted(e["resource"]["id"] for e in bundle["entry"]) == sorted(r["id"] for r in ours)
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert sorted(e["resource"]["id"] for e in matches) == sorted(r["id"] for r in ours)
+    assert "QuestionnaireResponse" in bundle["entry"][-1]["resource"]["issue"][0]["diagnostics"]
 
 
 def test_an_oracle_like_ehr_is_asked_last_updated_where_it_offers_it_and_checked_on_the_client_elsewhere(
@@ -135,7 +138,7 @@ def test_every_type_that_cannot_be_searched_by_patient_is_left_out_and_none_sear
     patient_only = no_search.types["Patient"]  # no patient, no subject parameter
     types = no_search.types | {"Observation": patient_only, "MedicationRequest": patient_only}
     pages = Recorded()
-    with pytest.raises(EhrUnsupported, match="MedicationRequest or Observation or RequestGroup"):
+    with pytest.raises(EhrUnsupported, match="MedicationRequest or Observation or QuestionnaireResponse or RequestGroup"):
         pull(pages, PATIENT, capabilities=Capabilities(no_search.system, types))
     assert pages.searches == [], "refused before any search"
 
@@ -161,11 +164,11 @@ def test_without_a_statement_the_searches_are_as_they_always_were() -> None:
     pages = Recorded()
     bundle = pull(pages, "123", since=SINCE, count=50)
     systems = {"MedicationRequest": [ORDER_STEP_SYSTEM], "RequestGroup": [ORDER_SYSTEM],
-               "Observation": [ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM]}
+               "Observation": [ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM], "QuestionnaireResponse": [DIARY_SYSTEM]}
     expected = [(t, {"subject": PATIENT, "identifier": f"{s}|", "_count": "50", "_lastUpdated": f"ge{SINCE}"})
-                for t in ("MedicationRequest", "RequestGroup", "Observation") for s in systems[t]]
+                for t in ("MedicationRequest", "RequestGroup", "Observation", "QuestionnaireResponse") for s in systems[t]]
     assert pages.searches == expected
-    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 4
+    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 5
     assert bundle["meta"] == {"lastUpdated": "2026-11-30T10:00:05.000Z"}
     assert plan(Capabilities.unknown(), PATIENT) == plan(Capabilities.unknown(), PATIENT, since=None, count=None)
     assert all(s.since is None for s in plan(Capabilities.unknown(), PATIENT, since=SINCE))

@@ -18,7 +18,8 @@ Statuses (FHIR R4 value sets, see docs/ehr-compatibility.md):
 - RequestGroup (request-status has no ``cancelled``): ``revoked``, "terminated prior to the known
   full completion of the intended actions"; ``completed`` and ``entered-in-error`` stay.
 - Observation (observation-status): ``entered-in-error`` for a retracted diary entry, "the
-  observation has been withdrawn following previous final release".
+  observation has been withdrawn following previous final release"; the entry's MIDAS or HIT-6
+  QuestionnaireResponse (questionnaire-answers-status) ``entered-in-error`` too.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ FINAL = {
     "MedicationRequest": frozenset({"completed", "cancelled", "stopped", "entered-in-error"}),
     "RequestGroup": frozenset({"revoked", "completed", "entered-in-error"}),
     "Observation": frozenset({"entered-in-error"}),
+    "QuestionnaireResponse": frozenset({"entered-in-error"}),
 }
 #: What each action withdraws: the head's type, and the types of the members it points to.
 WITHDRAWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cancel-order": ("RequestGroup", ("MedicationRequest",)),
-    "retract-diary": ("Observation", ("Observation",)),
+    "retract-diary": ("Observation", ("Observation", "QuestionnaireResponse")),
 }
 
 

@@ -83,9 +83,10 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
         entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
     if ("infusion", None) in found:
         entry["infusion"] = _infusion(found[("infusion", None)])
-    for name, keys in (("midas", MIDAS_KEYS), ("hit6", HIT6_KEYS)):
-        if (name, None) in found:
-            entry[name] = _answers(found[(name, None)], name, keys)
+    if ("midas", None) in found:
+        entry["midas"] = _answers(found[("midas", None)], "midas", MIDAS_KEYS)
+    if ("hit6", None) in found:
+        entry["hit6"] = _answers(found[("hit6", None)], "hit6", HIT6_KEYS)
     note = day.opt("note")
     if note is not None:
         entry["notes"] = note.get(0).get("text").str()
