@@ -145,4 +145,11 @@ def diary_entry(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raw["infusion"] = expected["infusion"] = infusion
     if draw(st.booleans()):
         raw["notes"] = expected["notes"] = draw(NOTES)
+    if draw(st.booleans()):
+        first, third = draw(st.integers(0, 92)), draw(st.integers(0, 92))
+        raw["midas"] = expected["midas"] = {"q1": first, "q2": draw(st.integers(0, 92 - first)), "q3": third,
+                                            "q4": draw(st.integers(0, 92 - third)), "q5": draw(st.integers(0, 92))}
+    if draw(st.booleans()):
+        answers = st.sampled_from(["never", "rarely", "sometimes", "very often", "always"])
+        raw["hit6"] = expected["hit6"] = {f"q{i}": draw(answers) for i in range(1, 7)}
     return raw, expected

@@ -93,7 +93,8 @@ def diary_day() -> list[Element]:
         _performer(),
         el(f"{OBS}.value[x]", types=of_type("boolean"), short="true: a headache that day; false: headache-free"),
         el(f"{OBS}.note", max=1),
-        el(f"{OBS}.hasMember", types=reference("Observation"), short="The day's other diary Observations"),
+        el(f"{OBS}.hasMember", types=reference("Observation", "QuestionnaireResponse"),
+           short="The day's other diary Observations, and its MIDAS or HIT-6 answers"),
     ]
 
 
