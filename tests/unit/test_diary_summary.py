@@ -183,3 +183,13 @@ def test_each_attack_of_the_period_is_read_against_ichd3() -> None:
     assert readings["p123-2026-10-31"]["hours"] == 11.5
     # 8 Nov: 3.5 h, bilateral, pressing, mild: neither.
     assert status["p123-2026-11-08"]["1.1"] == "not-met"
+
+
+@pytest.mark.parametrize(("dose", "nsaid_days", "low_dose_days"), [("81 mg", 0, 10), ("100 mg", 0, 10), ("325 mg", 10, 0)])
+def test_daily_low_dose_aspirin_is_an_antiplatelet_not_nsaid_days(dose: str, nsaid_days: int, low_dose_days: int) -> None:
+    diary = [{"entry_id": f"asa-{d}", "patient": {"reference": "Patient/8"}, "date": f"2026-11-{d:02d}", "headache": None,
+              "medications": [{"drug": "aspirin", "dose": dose, "route": "oral", "taken_at": f"2026-11-{d:02d}T08:00:00+01:00"}]}
+             for d in range(1, 11)]
+    found = operations.diary_summary(loaded(diary))
+    assert found["medication_days_by_class"].get("nsaid", 0) == found["acute_medication_days"] == nsaid_days
+    assert found["low_dose_aspirin_days"] == low_dose_days

@@ -566,6 +566,8 @@ def openapi() -> dict[str, Any]:
                         "days_recorded": {"type": "integer"}, "headache_days": {"type": "integer"},
                         "migraine_days": {"type": "integer"}, "acute_medication_days": {"type": "integer"},
                         "medication_days_by_class": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "unclassified_medication_days": {"type": "integer"},
+                        "low_dose_aspirin_days": {"type": "integer"},
                         "attacks": {"type": "integer"}, "attacks_with_aura": {"type": "integer"},
                         "longest_attack_hours": {"type": ["number", "null"]},
                         "month": {"type": "string", "description": "the month of the overuse risk and chronic pattern"},

@@ -28,7 +28,7 @@ from fhir_migraine import terminology
 from fhir_migraine.errors import Problem
 from fhir_migraine.inputs.diary import DiaryEntry
 from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.mapping.summary import ACUTE_CLASSES, Span, spans
+from fhir_migraine.mapping.summary import ACUTE_CLASSES, Span, low_dose_aspirin, spans
 
 WINDOW = timedelta(hours=6)
 DAY = timedelta(hours=24)
@@ -92,7 +92,7 @@ def _medication(item: Placed, attacks: list[Span]) -> list[Problem]:
         kind = terminology.drug_class(medication.drug)
         taken = parse_instant(medication.taken_at)
         if item.entry.headache is None and kind is not None and kind.key in FOR_ATTACKS and taken is not None \
-                and not terminology.preventive(medication.drug) \
+                and not terminology.preventive(medication.drug) and not low_dose_aspirin(medication) \
                 and not any(s.start - taken <= WINDOW and taken - (s.end or s.start) <= WINDOW for s in attacks):
             found.append(Problem(f"{path}.taken_at", f"{medication.drug} ({kind.display}) was taken on a headache-free "
                                                      "day with no attack recorded within 6 hours of it"))

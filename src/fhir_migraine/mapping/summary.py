@@ -27,6 +27,8 @@ from fhir_migraine.inputs.orders import parse_instant
 
 #: The most days one attack is counted over.
 MAX_DAYS = 366
+#: Aspirin at or below this dose is the antiplatelet, not the analgesic (``low_dose_aspirin``).
+ANTIPLATELET_MG = 100
 #: The classes of acute headache medication (an acute-medication day has one of them); the
 #: others (antiemetics, corticosteroids, CGRP antibodies, supplements) are counted by class only.
 ACUTE_CLASSES = ("triptan", "ergot", "gepant", "ditan", "nsaid", "simple-analgesic", "opioid", "combination-analgesic")
@@ -137,12 +139,19 @@ def medication_days(entries: Iterable[DiaryEntry], *, acute: bool = False) -> di
         for medication in entry.medications:
             found_class = terminology.drug_class(medication.drug)
             day = _local_day(medication.taken_at)
-            if found_class is None or day is None:
+            if found_class is None or day is None or low_dose_aspirin(medication):
                 continue
             if acute and (found_class.key not in ACUTE_CLASSES or terminology.preventive(medication.drug)):
                 continue
             found[found_class.key].add(day)
     return found
+
+
+def low_dose_aspirin(medication: Any) -> bool:
+    """Aspirin of at most ``ANTIPLATELET_MG`` a dose: taken to prevent clots (WHO ATC B01AC06,
+    platelet aggregation inhibitor), not for pain (N02BA01): not an NSAID day."""
+    dose = medication.dose
+    return terminology.drug_key(medication.drug) == "aspirin" and dose.unit == "mg" and dose.value <= ANTIPLATELET_MG
 
 
 def unclassified_days(entries: Iterable[DiaryEntry]) -> set[date]:
@@ -152,9 +161,10 @@ def unclassified_days(entries: Iterable[DiaryEntry]) -> set[date]:
 
 
 def is_acute(medication: Any) -> bool:
-    """A drug of an acute class, taken for an attack (not a preventive)."""
+    """A drug of an acute class, taken for an attack (not a preventive, nor low-dose aspirin)."""
     found = terminology.drug_class(medication.drug)
-    return found is not None and found.key in ACUTE_CLASSES and not terminology.preventive(medication.drug)
+    return found is not None and found.key in ACUTE_CLASSES and not terminology.preventive(medication.drug) \
+        and not low_dose_aspirin(medication)
 
 
 def one_patient(entries: Sequence[DiaryEntry]) -> dict[str, Any]:
@@ -203,6 +213,8 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
                                      if (n := sum(1 for d in by_class[key] if inside(d)))},
         # Drugs the class table does not know (given by their own code): not in any count above.
         "unclassified_medication_days": len({d for d in unclassified_days(entries) if inside(d)}),
+        "low_dose_aspirin_days": len({d for e in entries for m in e.medications
+                                      if low_dose_aspirin(m) and (d := _local_day(m.taken_at)) is not None and inside(d)}),
         "attacks": len(in_period),
         "attacks_with_aura": sum(1 for s in in_period if s.attack.aura),
         "longest_attack_hours": round(max(durations), 2) if durations else None,
