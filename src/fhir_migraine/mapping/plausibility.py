@@ -18,11 +18,13 @@ Sources: docs/clinical-rules.md ("Plausibility warnings").
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 from fhir_migraine import terminology
 from fhir_migraine.errors import Problem
@@ -49,13 +51,32 @@ class Placed:
     base: str
 
 
+class Covering:
+    """Attacks in order of their start, with the latest end reached so far: whether one of them
+    covers an instant (give or take a margin) is a bisection, not a pass over the whole diary."""
+
+    def __init__(self, attacks: Sequence[Span]) -> None:
+        self.starts = [s.start for s in attacks]
+        self.latest: list[datetime] = list(accumulate((s.end or s.start for s in attacks), max))
+
+    def covers(self, when: datetime, margin: timedelta = timedelta(0)) -> bool:
+        """Whether an attack starts at most ``margin`` after ``when`` and ends at most ``margin`` before it."""
+        try:
+            started = bisect_right(self.starts, when + margin)
+        except OverflowError:  # at the very end of the calendar: every attack starts before
+            started = len(self.starts)
+        return started > 0 and when - self.latest[started - 1] <= margin
+
+
 def warnings(items: Sequence[Placed], now: datetime) -> list[Problem]:
     """Every warning of the entries, in the order of the entries."""
     attacks = spans(item.entry for item in items)
+    near = Covering(attacks)
+    motor = Covering([s for s in attacks if "motor" in s.attack.aura])
     found: list[Problem] = []
     for item in items:
         found += _times(item, now)
-        found += _medication(item, attacks)
+        found += _medication(item, near, motor)
     found += _daily_amounts(items)
     found += _long_attacks(items, attacks)
     order = {item.base: n for n, item in enumerate(items)}
@@ -85,7 +106,7 @@ def _times(item: Placed, now: datetime) -> list[Problem]:
     return found
 
 
-def _medication(item: Placed, attacks: list[Span]) -> list[Problem]:
+def _medication(item: Placed, near: Covering, motor: Covering) -> list[Problem]:
     found = []
     for i, medication in enumerate(item.entry.medications):
         path = f"{item.base}.medications[{i}]"
@@ -93,12 +114,10 @@ def _medication(item: Placed, attacks: list[Span]) -> list[Problem]:
         taken = parse_instant(medication.taken_at)
         if item.entry.headache is None and kind is not None and kind.key in FOR_ATTACKS and taken is not None \
                 and not terminology.preventive(medication.drug) and not low_dose_aspirin(medication) \
-                and not any(s.start - taken <= WINDOW and taken - (s.end or s.start) <= WINDOW for s in attacks):
+                and not near.covers(taken, WINDOW):
             found.append(Problem(f"{path}.taken_at", f"{medication.drug} ({kind.display}) was taken on a headache-free "
                                                      "day with no attack recorded within 6 hours of it"))
-        if kind is not None and kind.key in TRIPTAN_OR_ERGOT and taken is not None:
-            during = [s for s in attacks if "motor" in s.attack.aura and s.start <= taken <= (s.end or s.start)]
-            if during:
+        if kind is not None and kind.key in TRIPTAN_OR_ERGOT and taken is not None and motor.covers(taken):
                 found.append(Problem(f"{path}.drug", f"{medication.drug} ({kind.display}) was taken during an attack with"
                                                      " a motor aura: triptans and ergots are contraindicated in hemiplegic"
                                                      " migraine (their labels' Contraindications; ICHD-3 1.2.3)"))
@@ -130,17 +149,20 @@ def _daily_amounts(items: Sequence[Placed]) -> list[Problem]:
     for (key, route), doses in taken.items():
         doses.sort()
         most = terminology.daily_doses(key, route)
-        for n, (when, _, path) in enumerate(doses):
-            if most is not None and sum(1 for t, _, _ in doses[: n + 1] if when - t < DAY) > most:
-                found.append(Problem(path, f"{key}: more than the labelled {most} dose(s) by the {route} route in"
-                                           f" 24 hours (the 24 hours up to {when.isoformat()})"))
         limit = terminology.daily_maximum(key, route)
         ceiling = _milligrams(limit[0], limit[1]) if limit is not None else None
-        if limit is None or ceiling is None:
+        if most is None and ceiling is None:
             continue
-        for n, (when, _, path) in enumerate(doses):
-            total = sum((a for t, a, _ in doses[: n + 1] if when - t < DAY), Decimal(0))
-            if total > ceiling:
+        first, total = 0, Decimal(0)  # the doses[first:n + 1] taken in the 24 hours up to dose n, and their sum
+        for n, (when, amount, path) in enumerate(doses):
+            total += amount
+            while when - doses[first][0] >= DAY:
+                total -= doses[first][1]
+                first += 1
+            if most is not None and n + 1 - first > most:
+                found.append(Problem(path, f"{key}: more than the labelled {most} dose(s) by the {route} route in"
+                                           f" 24 hours (the 24 hours up to {when.isoformat()})"))
+            if limit is not None and ceiling is not None and total > ceiling:
                 found.append(Problem(path, f"{total.normalize():f} mg of {key} by the {route} route in the 24 hours up to"
                                            f" {when.isoformat()}: more than the labelled {limit[0]:f} {limit[1]} in 24 hours"))
     return found
@@ -152,10 +174,10 @@ def _long_attacks(items: Sequence[Placed], attacks: list[Span]) -> list[Problem]
     base = {id(item.entry): item.base for item in items}
     found = []
     run: list[Span] = []
+    end = datetime.min  # the latest end of the run
 
     def close() -> None:
         if run:
-            end = max((s.end or s.start) for s in run)
             if end - run[0].start > STATUS_MIGRAINOSUS:
                 hours = (end - run[0].start).total_seconds() / 3600
                 found.append(Problem(f"{base[id(run[0].entry)]}.headache",
@@ -164,9 +186,10 @@ def _long_attacks(items: Sequence[Placed], attacks: list[Span]) -> list[Problem]
                                      " longer than 72 hours, a status migrainosus candidate (ICHD-3 1.4.1)"))
 
     for span in attacks:
-        if run and span.start - max((s.end or s.start) for s in run) > REMISSION:
+        if run and span.start - end > REMISSION:
             close()
             run = []
+        end = max(end, span.end or span.start) if run else span.end or span.start
         run.append(span)
     close()
     return found

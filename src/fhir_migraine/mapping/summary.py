@@ -11,6 +11,7 @@ at midnight does not). A migraine day is a day overlapped by an attack with migr
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -80,10 +81,10 @@ def intensity(peak: int | None) -> str | None:
     return "none" if peak == 0 else "mild" if peak <= 3 else "moderate" if peak <= 6 else "severe"
 
 
-def reading(span: Span, entries: Iterable[DiaryEntry] = ()) -> ichd3.Reading:
-    """The attack read against ICHD-3 (an interpretation, never a diagnosis); ``entries``: the
-    diary, where acute medication taken during the attack is looked for (default: its own entry)."""
-    attack, taken = span.attack, _taken_during(span, entries or [span.entry])
+def reading(span: Span, taken: Sequence[Any]) -> ichd3.Reading:
+    """The attack read against ICHD-3 (an interpretation, never a diagnosis); ``taken``: the acute
+    medication taken during it (``Intakes.during``)."""
+    attack = span.attack
     symptoms = set(attack.symptoms)
     relief = [m.relief_2h for m in taken if m.relief_2h is not None]
     kinds = [cast(ichd3.AuraType, kind) for kind in attack.aura if kind in ichd3.AURA_TYPES]
@@ -102,23 +103,28 @@ def reading(span: Span, entries: Iterable[DiaryEntry] = ()) -> ichd3.Reading:
     ))
 
 
-def _taken_during(span: Span, entries: Iterable[DiaryEntry]) -> list[Any]:
-    """The acute medication taken between the attack's start and end, whichever day's entry records it."""
-    end = span.end or span.start
-    found = []
-    for entry in entries:
-        for medication in entry.medications:
-            when = parse_instant(medication.taken_at)
-            if when is not None and span.start <= when <= end and is_acute(medication):
-                found.append(medication)
-    return found
+class Intakes:
+    """The diary's acute medication in time order, whichever day's entry records it, so the doses
+    taken during an attack are found by bisection rather than by reading the whole diary again."""
+
+    def __init__(self, entries: Iterable[DiaryEntry]) -> None:
+        found = sorted(((when, n, m) for n, m in enumerate(m for e in entries for m in e.medications)
+                        if is_acute(m) and (when := parse_instant(m.taken_at)) is not None), key=lambda t: (t[0], t[1]))
+        self.times = [when for when, _, _ in found]
+        self.medications = [m for _, _, m in found]
+
+    def during(self, span: Span) -> list[Any]:
+        """The acute medication taken from the attack's start to its end (its start when it has none)."""
+        first = bisect_left(self.times, span.start)
+        last = bisect_right(self.times, span.end or span.start)
+        return self.medications[first:last]
 
 
-def relieved_by_triptan_or_ergot(span: Span, entries: Iterable[DiaryEntry]) -> bool:
-    """ICHD-3 1.3 C3 as a diary can record it: a triptan or an ergot taken during the attack, with
-    relief at 2 hours (the patient took it for a migraine; C3: "believed by the patient to be
-    migraine at onset and relieved by a triptan or ergot derivative")."""
-    for medication in _taken_during(span, entries):
+def relieved_by_triptan_or_ergot(taken: Sequence[Any]) -> bool:
+    """ICHD-3 1.3 C3 as a diary can record it: a triptan or an ergot taken during the attack
+    (``taken``), with relief at 2 hours (the patient took it for a migraine; C3: "believed by the
+    patient to be migraine at onset and relieved by a triptan or ergot derivative")."""
+    for medication in taken:
         found = terminology.drug_class(medication.drug)
         if found is not None and found.key in ("triptan", "ergot") and medication.relief_2h:
             return True
@@ -185,10 +191,12 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
     patient = one_patient(entries)
     inside = _within(first, last)
     attacks = spans(entries)
-    readings = {id(s): reading(s, entries) for s in attacks}
+    acute_doses = Intakes(entries)
+    taken = {id(s): acute_doses.during(s) for s in attacks}
+    readings = {id(s): reading(s, taken[id(s)]) for s in attacks}
     headache: dict[date, bool] = {}
     for span in attacks:
-        migraine = readings[id(span)].migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(span, entries)
+        migraine = readings[id(span)].migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(taken[id(span)])
         for day in span.days():
             headache[day] = headache.get(day, False) or migraine
     by_class = medication_days(entries)
