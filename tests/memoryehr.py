@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from fhir_migraine.ehr.contents import rewrite
 from fhir_migraine.ehr.interface import Written
 from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import EhrError, EhrRejected, EhrUnsupported
@@ -121,7 +122,7 @@ class MemoryEhr:
         for entry in bundle["entry"]:
             resource = entry["resource"]
             if kind == "transaction":  # a transaction resolves the references between its entries
-                resource = _resolved(resource, refs)
+                resource = rewrite(resource, refs)
             query = entry["request"].get("ifNoneExist")
             found = self._by_identifier(resource["resourceType"], _unescaped(unquote(query.split("=", 1)[1]))) \
                 if query and self.conditional else []
@@ -159,14 +160,6 @@ class MemoryEhr:
     def _answer(self, status: int, resource: Resource) -> Written:
         body = None if self.minimal else copy.deepcopy(resource)
         return Written(status, resource["id"], resource["meta"]["versionId"], body)
-
-
-def _resolved(value: Any, refs: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: (refs.get(v, v) if k == "reference" and isinstance(v, str) else _resolved(v, refs)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolved(v, refs) for v in value]
-    return value
 
 
 def _capabilities(ehr: MemoryEhr) -> Any:

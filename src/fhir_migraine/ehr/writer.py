@@ -119,9 +119,7 @@ def _patient(resource: Resource) -> str | None:
 
 
 def _carries(resource: Resource, identifier: str) -> bool:
-    return business_identifier(resource) == identifier or any(
-        isinstance(i, dict) and f"{i.get('system')}|{i.get('value')}" == identifier
-        for i in identifiers(resource))
+    return any(isinstance(i, dict) and f"{i.get('system')}|{i.get('value')}" == identifier for i in identifiers(resource))
 
 
 @dataclass
