@@ -13,6 +13,7 @@ from typing import Any
 
 from fhir_migraine.ehr.interface import Searches
 from fhir_migraine.errors import InputError, PatientAmbiguous, PatientUnknown, Problem
+from fhir_migraine.mapping.fhir import token
 
 Resource = dict[str, Any]
 #: How a patient given by identifier is written where a reference is asked (``pull --patient``).
@@ -41,7 +42,7 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
     PatientAmbiguous naming the count when several do. Patients the EHR answers with that do not
     carry the identifier (an EHR ignoring the parameter) are not counted."""
     ids: list[str] = []
-    for page in ehr.search("Patient", {"identifier": f"{escaped(system)}|{escaped(value)}"}):
+    for page in ehr.search("Patient", {"identifier": token(system, value)}):
         for entry in page.get("entry", []) or []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             search = entry.get("search") if isinstance(entry, dict) else None
@@ -60,14 +61,6 @@ def find_patient(ehr: Searches, system: str, value: str) -> str:
         raise PatientAmbiguous(f"{len(ids)} Patients in the EHR have {named}: not guessing which one is meant "
                                "(merge them in the EHR, or give the subject as Patient/<id>)")
     return f"Patient/{ids[0]}"
-
-
-def escaped(text: str) -> str:
-    """A search value with FHIR's special characters escaped (R4 search, "Escaping Search Parameters":
-    a backslash, ``|``, ``,`` and ``$`` are each preceded by a backslash to stand for themselves)."""
-    for char in ("\\", "|", ",", "$"):
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def _carries(patient: Resource, system: str, value: str) -> bool:

@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote
 
 from fhir_migraine.ehr.capabilities import Capabilities
 from fhir_migraine.ehr.client import written as read_answer
@@ -52,7 +51,6 @@ from fhir_migraine.ehr.contents import (
 )
 from fhir_migraine.ehr.interface import Deliveries, Written
 from fhir_migraine.ehr.known import Known, KnownResources
-from fhir_migraine.ehr.patients import escaped
 from fhir_migraine.ehr.retrying import Retrying
 from fhir_migraine.ehr.statuses import status_code
 from fhir_migraine.ehr.withdrawals import FINAL, WITHDRAWS, action_of, members, withdrawn
@@ -64,7 +62,7 @@ from fhir_migraine.errors import (
     EhrUnsupported,
     NothingToWithdraw,
 )
-from fhir_migraine.mapping.fhir import identifiers, references
+from fhir_migraine.mapping.fhir import identifiers, if_none_exist, references, token
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
@@ -484,12 +482,12 @@ class Writer:
     @staticmethod
     def _search_value(entry: Entry) -> str:
         system, _, value = str(entry.identifier).partition("|")
-        return f"{escaped(system)}|{escaped(value)}"
+        return token(system, value)
 
     def _query(self, entry: Entry) -> str:
         """The ``If-None-Exist`` query: the search by the entry's identifier, as a query string."""
         system, _, value = str(entry.identifier).partition("|")
-        return f"identifier={quote(escaped(system), safe=':/')}|{quote(escaped(value), safe='')}"
+        return if_none_exist({"system": system, "value": value})
 
 
 def _resources(page: Resource, resource_type: str) -> list[Resource]:

@@ -34,9 +34,22 @@ def full_url(ident: dict[str, str]) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, ident['system'] + '|' + ident['value'])}"
 
 
+def escaped(text: str) -> str:
+    """A search value with FHIR's special characters escaped (R4 search, "Escaping Search Parameters":
+    a backslash, ``|``, ``,`` and ``$`` are each preceded by a backslash to stand for themselves)."""
+    for char in ("\\", "|", ",", "$"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def token(system: str, value: str) -> str:
+    """The token search value ``system|value``, each side escaped."""
+    return f"{escaped(system)}|{escaped(value)}"
+
+
 def if_none_exist(ident: dict[str, str]) -> str:
-    """The conditional-create query on a business identifier (FHIR token search ``system|value``)."""
-    return "identifier=" + quote(ident["system"], safe=":/") + "|" + quote(ident["value"], safe="")
+    """The conditional-create query on a business identifier (a token search, as a query string)."""
+    return "identifier=" + quote(escaped(ident["system"]), safe=":/") + "|" + quote(escaped(ident["value"]), safe="")
 
 
 def identifiers(resource: Resource) -> list[Any]:
