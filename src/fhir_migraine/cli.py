@@ -31,6 +31,7 @@ from fhir_migraine.errors import (
     Problem,
     UnreadableInput,
 )
+from fhir_migraine.inputs.diary import Ledger
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 from fhir_migraine.inputs.orders import finder, parse_instant
 from fhir_migraine.validation.issues import has_errors
@@ -100,10 +101,11 @@ def _map_diary(args: argparse.Namespace, out: TextIO) -> int:
             if args.summary:
                 raise UsageError("--summary needs the whole diary in one Bundle: leave out --out-ndjson")
             problems: list[Problem] = []
+            ledger = Ledger()  # the attacks of the entries before: continued, and overlapping later days
             for where in iter_entries(stream, fmt):
                 try:
                     # One entry at a time (memory stays flat): each entry's own warnings only.
-                    bundle, warnings = operations.map_diary_with_warnings([where])
+                    bundle, warnings = operations.map_diary_with_warnings([where], ledger=ledger)
                 except InputError as exc:
                     problems += exc.problems
                     continue

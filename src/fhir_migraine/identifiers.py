@@ -7,12 +7,15 @@ is built from the input's ids and parsed back (pure, no I/O).
     {SID}/order-weight          {order_id}                         Observation (the order's weight charted as a vital sign)
     {SID}/order-issue           {order_id}/{step_id}/{rule}        DetectedIssue (rate, off-label)
     {SID}/diary                 {entry_id}                         Observation (diary day)
-                                {entry_id}/attack                  Observation (the headache attack)
+                                {entry_id}/attack                  Observation (the attack of ``headache``)
+                                {entry_id}/attack/{i}              Observation (``attacks[i]``)
                                 {entry_id}/medication/{i}          Observation (acute medication taken)
                                 {entry_id}/hydration/{i}           Observation (oral intake)
                                 {entry_id}/infusion                Observation (infusion received)
                                 {entry_id}/midas, /hit6            QuestionnaireResponse (the answers)
                                 {entry_id}/midas-score, /hit6-score  Observation (the questionnaire's score)
+    {SID}/diary-attack          {patient}/{attack id}              Observation (an attack the patient gave an id,
+                                                                   and every record continuing it)
 
 Order and entry ids follow the input schemas (``[A-Za-z0-9][A-Za-z0-9.\\-_]{0,63}``), step ids
 the protocol's (``[a-z0-9]+(-[a-z0-9]+)*``), so ``/`` never occurs inside one and every value
@@ -35,6 +38,7 @@ ORDER_WEIGHT_SYSTEM = f"{SID}/order-weight"
 ORDER_ISSUE_SYSTEM = f"{SID}/order-issue"
 DIARY_SYSTEM = f"{SID}/diary"
 SUMMARY_SYSTEM = f"{SID}/diary-summary"
+ATTACK_SYSTEM = f"{SID}/diary-attack"
 
 #: Every identifier system of the project, for searches that ask for "ours".
 SYSTEMS = (ORDER_SYSTEM, ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM)
@@ -49,7 +53,7 @@ SINGLE_PARTS: dict[str, DiaryPart] = {
     "attack": "attack", "infusion": "infusion",
     "midas": "midas", "hit6": "hit6", "midas-score": "midas-score", "hit6-score": "hit6-score",
 }
-NUMBERED_PARTS: dict[str, DiaryPart] = {"medication": "medication", "hydration": "hydration"}
+NUMBERED_PARTS: dict[str, DiaryPart] = {"attack": "attack", "medication": "medication", "hydration": "hydration"}
 
 
 def _id(value: str, what: str) -> str:
@@ -105,7 +109,7 @@ class DiaryKey:
 
     entry_id: str
     part: DiaryPart = "day"
-    index: int | None = None  # the position in the entry's medications or hydration list
+    index: int | None = None  # the position in the entry's attacks, medications or hydration list
 
 
 def diary_value(entry_id: str, part: DiaryPart = "day", index: int | None = None) -> str:
@@ -141,3 +145,17 @@ def summary_value(patient: str, first: str, last: str, risk: str | None = None) 
     diary summary's identifier (system ``SUMMARY_SYSTEM``), one per patient and period."""
     value = f"{patient}/{first}/{last}"
     return f"{value}/overuse/{risk}" if risk else value
+
+
+def attack_value(patient: str, attack_id: str) -> str:
+    """``{patient}/{attack id}`` (system ``ATTACK_SYSTEM``): one attack of one patient, on its first
+    record and every continuation; ``patient`` is the patient's id or identifier value."""
+    return f"{patient}/{_id(attack_id, 'attack id')}"
+
+
+def parse_attack_value(value: str) -> str | None:
+    """The attack id of an ``ATTACK_SYSTEM`` value (after its last ``/``); None if malformed."""
+    if not isinstance(value, str):
+        return None
+    patient, slash, attack_id = value.rpartition("/")
+    return attack_id if slash and patient and _ID.fullmatch(attack_id) else None

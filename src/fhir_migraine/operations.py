@@ -13,8 +13,8 @@ from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
+from fhir_migraine.mapping import attacks, plausibility, summary, summary_fhir
 from fhir_migraine.mapping import diary as diary_map
-from fhir_migraine.mapping import plausibility, summary, summary_fhir
 from fhir_migraine.mapping.fhir import transaction
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
@@ -77,11 +77,13 @@ MAX_PROBLEMS = 200
 
 
 def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] | None = None,
-               wheres: dict[str, Located] | None = None) -> list[diary.DiaryEntry]:
+               wheres: dict[str, Located] | None = None, ledger: diary.Ledger | None = None) -> list[diary.DiaryEntry]:
     """Every entry checked; one InputError with the problems of all bad entries (up to 200).
-    ``placed``/``wheres``, when given, receive each entry with its JSON path, and each path's input."""
+    ``placed``/``wheres``, when given, receive each entry with its JSON path, and each path's input.
+    ``ledger``: the attacks of the entries read before (a diary read in parts), which receives these."""
     loaded, problems = [], []
     seen: set[str] = set()
+    ledger = ledger if ledger is not None else diary.Ledger()
     for where in entries:
         try:
             entry = diary.load(where.document, where.base)
@@ -94,6 +96,11 @@ def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] 
             problem = Problem(f"{where.base}.entry_id", f"entry id {entry.entry_id!r} appears twice in this diary")
             problems.append(located(problem, where))
             continue
+        contradicted = ledger.problems(entry, where.base)
+        if contradicted:
+            problems += [located(p, where) for p in contradicted]
+            continue
+        ledger.add(entry)
         seen.add(entry.entry_id)
         loaded.append(entry)
         if placed is not None:
@@ -105,25 +112,30 @@ def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] 
     return loaded
 
 
-def map_diary(entries: Iterable[Located]) -> Resource:
+def map_diary(entries: Iterable[Located], *, ledger: diary.Ledger | None = None) -> Resource:
     """Diary entries -> one transaction Bundle of Observations (all entries valid, or InputError)."""
-    return map_diary_with_warnings(entries)[0]
+    return map_diary_with_warnings(entries, ledger=ledger)[0]
 
 
 def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None = None,
-                            with_summary: bool = False) -> tuple[Resource, Resource | None]:
+                            with_summary: bool = False, ledger: diary.Ledger | None = None,
+                            ) -> tuple[Resource, Resource | None]:
     """Diary entries -> the transaction Bundle, and the OperationOutcome of what is possible but
     unlikely in them (``mapping.plausibility``; None when nothing is): warnings never stop the diary.
     ``with_summary``: the Bundle also holds the diary's summary over all its days and its
-    medication-overuse risks (``mapping.summary_fhir``), so the clinician sees them in the EHR."""
+    medication-overuse risks (``mapping.summary_fhir``), so the clinician sees them in the EHR.
+    ``ledger``: for a diary mapped in parts, the attacks of the parts before (continued attacks
+    are found there, and their days corrected); it receives this part's."""
     placed: list[plausibility.Placed] = []
     wheres: dict[str, Located] = {}
-    loaded = load_diary(entries, placed=placed, wheres=wheres)
-    bundle = diary_map.to_fhir_bundle(loaded)
+    ledger = ledger if ledger is not None else diary.Ledger()
+    loaded = load_diary(entries, placed=placed, wheres=wheres, ledger=ledger)
+    corrected = attacks.corrected_days(loaded, ledger.entries)
+    bundle = diary_map.to_fhir_bundle(loaded, corrected)
     if with_summary and loaded:
         bundle["entry"] += transaction(summary_fhir.to_fhir_summary(diary_summary(loaded)))["entry"]
     validation.check(bundle)
-    found = plausibility.warnings(placed, now or datetime.now(UTC))
+    found = plausibility.warnings(placed, now or datetime.now(UTC)) + attacks.correction_warnings(placed, corrected)
     return bundle, warnings_outcome([located(p, wheres[p.path.split(".")[0]]) if p.path.split(".")[0] in wheres else p
                                      for p in found])
 

@@ -69,11 +69,11 @@ def test_a_malformed_step_value_parses_to_none(value: str) -> None:
     assert parse_step_value(value) is None
 
 
-MALFORMED_DIARY = ["", "e1/", "e1/attack/1", "e1/medication", "e1/medication/x", "e1/medication/01",
+MALFORMED_DIARY = ["", "e1/", "e1/attack/01", "e1/medication", "e1/medication/x", "e1/medication/01",
                    "e1/hydration/-1", "e1/day", "e1/notes", "e 1/attack"]
 
 
-@pytest.mark.parametrize("value", MALFORMED_DIARY, ids=["empty", "trailing-slash", "numbered-attack", "unnumbered-medication",
+@pytest.mark.parametrize("value", MALFORMED_DIARY, ids=["empty", "trailing-slash", "attack-leading-zero", "unnumbered-medication",
                                                         "letter-index", "leading-zero", "negative", "day-spelled-out",
                                                         "unknown-part", "space-in-entry"])
 def test_a_malformed_diary_value_parses_to_none(value: str) -> None:
@@ -95,11 +95,11 @@ def test_a_value_that_is_not_text_parses_to_none(value: Any) -> None:
         (lambda: step_value("bad id", "fluids"), "order_id"),
         (lambda: diary_value("e/1"), "entry_id"),
         (lambda: diary_value("e1", "medication"), "index"),
-        (lambda: diary_value("e1", "attack", 2), "index"),
+        (lambda: diary_value("e1", "attack", -2), "index"),
         (lambda: diary_value("e1", "hydration", -1), "index"),
     ],
     ids=["order-with-slash", "step-upper-case", "order-with-space", "entry-with-slash", "medication-without-index",
-         "attack-with-index", "negative-index"],
+         "attack-negative-index", "negative-index"],
 )
 def test_building_from_an_id_no_input_can_carry_is_a_clear_error(build: Callable[[], str], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -40,18 +40,23 @@ def warned(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(i["expression"][0], i["diagnostics"]) for i in (outcome or {}).get("issue", [])]
 
 
-def test_the_example_month_has_no_warning() -> None:
+def test_the_example_month_warns_only_of_the_two_days_an_attack_runs_into() -> None:
+    # 25 Oct and 1 Nov say headache-free, but the attacks of 24 Oct and 31 Oct run past midnight into
+    # them: their day Observations say headache day, and the mapper says so (no other warning).
     month = json.loads((EXAMPLES / "diary" / "month.json").read_text(encoding="utf-8"))
-    assert warned(month) == []
+    found = warned(month)
+    assert [path for path, _ in found] == ["$[7].headache", "$[14].headache"]
+    assert "p123-2026-10-24" in found[0][1] and "p123-2026-10-31" in found[1][1]
 
 
 def test_a_triptan_on_a_headache_free_day_far_from_any_attack_is_warned_of() -> None:
     lone = entry("2026-11-03", medications=[med("sumatriptan", "50 mg", "2026-11-03T09:00:00+01:00")])
     [(path, message)] = warned([lone])
     assert path == "$[0].medications[0].taken_at" and "headache-free day" in message
-    # Within 6 hours of an attack recorded the day before (which ran past midnight): no warning.
+    # Within 6 hours of an attack recorded the day before (which ran past midnight): no medication
+    # warning; only that the attack makes the "headache-free" day a headache day.
     night = entry("2026-11-02", headache=attack("2026-11-02T22:00:00+01:00", "2026-11-03T04:00:00+01:00"), n=1)
-    assert warned([night, lone]) == []
+    assert [path for path, _ in warned([night, lone])] == ["$[1].headache"]
     # A supplement on a headache-free day is what it is for.
     assert warned([entry("2026-11-03", medications=[med("magnesium oxide", "400 mg", "2026-11-03T09:00:00+01:00")])]) == []
 

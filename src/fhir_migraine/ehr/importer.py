@@ -18,7 +18,8 @@ from fhir_migraine import operations
 from fhir_migraine.documents import parse_json
 from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
-from fhir_migraine.errors import EhrUnsupported, InputError, Problem, ProfileError, UnreadableInput
+from fhir_migraine.errors import EhrUnsupported, FhirMigraineError, InputError, Problem, ProfileError, UnreadableInput
+from fhir_migraine.inputs.diary import Ledger
 from fhir_migraine.inputs.diary_files import Located
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class Importer(Repeating):
             log.error("import failed", extra={"import_id": job.id, "error": type(exc).__name__})
             return "failed"
         with handle:
+            # The attacks of the lines already imported (a job taken over after a stop or a crash),
+            # which later lines may continue.
+            ledger = _replayed(handle, job.offset, self.max_line_bytes)
             handle.seek(job.offset)
             number = job.lines_read
             while True:
@@ -76,7 +80,7 @@ class Importer(Repeating):
                     log.info("import released", extra={"import_id": job.id, "lines": number})
                     return "pending"
                 entries, problems, number, ended = self._read_chunk(handle, number)
-                bundle, queued, refused = map_chunk(entries)
+                bundle, queued, refused = map_chunk(entries, ledger)
                 problems = sorted(problems + refused, key=_line)
                 try:
                     outbox_id = self.queue(bundle) if bundle is not None else None
@@ -123,14 +127,31 @@ class Importer(Repeating):
         return entries, problems, number, False
 
 
-def map_chunk(entries: list[Located]) -> tuple[Resource | None, int, list[Problem]]:
+def _replayed(handle: BinaryIO, offset: int, max_line_bytes: int) -> Ledger:
+    """The ledger of the attacks the file's lines before ``offset`` record (valid lines only)."""
+    ledger = Ledger()
+    handle.seek(0)
+    while handle.tell() < offset and (line := handle.readline(max_line_bytes + 1)):
+        try:
+            operations.load_diary([Located(parse_json(line, "diary"), "$")], ledger=ledger)
+        except FhirMigraineError:
+            continue
+    return ledger
+
+
+def map_chunk(entries: list[Located], ledger: Ledger | None = None) -> tuple[Resource | None, int, list[Problem]]:
     """One transaction Bundle of the valid entries (None when there is none), how many entries it
-    holds, and the problems of the invalid ones, each with its line."""
+    holds, and the problems of the invalid ones, each with its line. ``ledger``: the attacks of the
+    chunks before, which receives this chunk's."""
+    ledger = ledger if ledger is not None else Ledger()
     problems: list[Problem] = []
     remaining = entries
     while remaining:
+        trial = ledger.copy()
         try:
-            return operations.map_diary(remaining), len(remaining), problems
+            bundle = operations.map_diary(remaining, ledger=trial)
+            ledger.update(trial)
+            return bundle, len(remaining), problems
         except InputError as exc:
             found = {p.location for p in exc.problems}
             kept = [e for e in remaining if f"line {e.line}" not in found]
@@ -142,18 +163,21 @@ def map_chunk(entries: list[Located]) -> tuple[Resource | None, int, list[Proble
             break
     # Entry by entry, so one entry the mapping cannot handle does not hold back the others.
     good: list[Located] = []
+    running = ledger.copy()  # the attacks of the good entries so far, which the next may continue
     for entry in remaining:
         where = f"line {entry.line}"
+        trial = running.copy()
         try:
-            operations.map_diary([entry])
+            operations.map_diary([entry], ledger=trial)
         except (InputError, ProfileError) as exc:
             problems += [Problem(p.path, p.message, where) for p in exc.problems] or [Problem("$", exc.message, where)]
             continue
         except Exception as exc:  # noqa: BLE001 - reported on its line by type only (no PHI)
             problems.append(Problem("$", f"could not be mapped ({type(exc).__name__})", where))
             continue
+        running.update(trial)
         good.append(entry)
-    return (operations.map_diary(good) if good else None), len(good), problems
+    return (operations.map_diary(good, ledger=ledger) if good else None), len(good), problems
 
 
 def _line(problem: Problem) -> int:

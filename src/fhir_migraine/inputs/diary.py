@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.clinical.scores import HIT6_ITEMS, MIDAS_DISJOINT_PAIRS, MIDAS_PERIOD_DAYS, MIDAS_QUESTIONS
-from fhir_migraine.errors import InputError
+from fhir_migraine.errors import InputError, Problem
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.orders import instant_problem, parse_instant
 from fhir_migraine.inputs.quantity import DOSE, Collector, Quantity
@@ -27,6 +28,8 @@ class Attack:
     aura: tuple[str, ...] = ()
     triggers: tuple[str, ...] = ()
     disability: int | None = None
+    id: str | None = None  # the patient's own id of the attack
+    continues: str | None = None  # the id of the attack, recorded by an earlier entry, this record continues
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ HIT6_KEYS = tuple(f"q{i}" for i in range(1, HIT6_ITEMS + 1))
 
 @dataclass(frozen=True)
 class DiaryEntry:
-    """One diary day. ``headache`` is an Attack, None (a headache-free day) or NOT_RECORDED."""
+    """One diary day. ``headache`` is an Attack, None (a headache-free day) or NOT_RECORDED;
+    ``attacks``, when the entry gives the list instead (then ``headache`` is NOT_RECORDED)."""
 
     entry_id: str
     patient: dict[str, Any]
@@ -71,6 +75,18 @@ class DiaryEntry:
     midas: tuple[int, ...] | None = None  # the answers to MIDAS questions 1 to 5, in days
     hit6: tuple[str, ...] | None = None  # the answers to HIT-6 items 1 to 6 (never ... always)
     notes: str | None = None
+    attacks: tuple[Attack, ...] = ()
+
+    def recorded_attacks(self) -> list[tuple[str, Attack]]:
+        """The entry's attacks, each with its path in the entry (``.headache`` or ``.attacks[i]``)."""
+        if isinstance(self.headache, Attack):
+            return [(".headache", self.headache)]
+        return [(f".attacks[{i}]", attack) for i, attack in enumerate(self.attacks)]
+
+
+def patient_token(patient: dict[str, Any]) -> str:
+    """One text per patient, the same however the entry's patient object is ordered."""
+    return json.dumps(patient, sort_keys=True, ensure_ascii=False)
 
 
 def whole(value: int | float | None) -> int | None:
@@ -112,7 +128,11 @@ class _Checker(Collector):
             self.fail("$.date", f"{doc['date']!r} is not a calendar date (YYYY-MM-DD)")
         headache: Attack | None | str = NOT_RECORDED
         if "headache" in doc:
-            headache = self.attack(doc["headache"]) if doc["headache"] is not None else None
+            headache = self.attack(doc["headache"], "$.headache") if doc["headache"] is not None else None
+            if "attacks" in doc:
+                self.fail("$.attacks", "an entry gives either headache (its one attack) or attacks, not both")
+        attacks = tuple(self.attack(raw, f"$.attacks[{i}]") for i, raw in enumerate(doc.get("attacks", [])))
+        self.apart(attacks, "$.attacks")
         medications = tuple(
             m for i, raw in enumerate(doc.get("medications", [])) if (m := self.medication(raw, f"$.medications[{i}]"))
         )
@@ -135,6 +155,7 @@ class _Checker(Collector):
             midas=self.midas(doc["midas"]) if "midas" in doc else None,
             hit6=tuple(doc["hit6"][key] for key in HIT6_KEYS) if "hit6" in doc else None,
             notes=doc.get("notes"),
+            attacks=attacks,
         )
 
     def midas(self, raw: dict[str, Any]) -> tuple[int, ...]:
@@ -147,12 +168,14 @@ class _Checker(Collector):
                           f"together at most {MIDAS_PERIOD_DAYS}; they are {answers[first]} + {answers[second]} = {together}")
         return answers
 
-    def attack(self, raw: dict[str, Any]) -> Attack:
-        start = self.instant(raw["start"], "$.headache.start")
+    def attack(self, raw: dict[str, Any], path: str) -> Attack:
+        start = self.instant(raw["start"], f"{path}.start")
         if "end" in raw:
-            end = self.instant(raw["end"], "$.headache.end")
+            end = self.instant(raw["end"], f"{path}.end")
             if start is not None and end is not None and end < start:
-                self.fail("$.headache.end", f"{raw['end']} is before the start {raw['start']}")
+                self.fail(f"{path}.end", f"{raw['end']} is before the start {raw['start']}")
+        if "id" in raw and "continues" in raw:
+            self.fail(f"{path}.continues", "an attack has its own id or continues an earlier one (whose id it carries), not both")
         return Attack(
             start=raw["start"],
             end=raw.get("end"),
@@ -164,7 +187,33 @@ class _Checker(Collector):
             aura=tuple(raw.get("aura", [])),
             triggers=tuple(raw.get("triggers", [])),
             disability=whole(raw.get("disability")),
+            id=raw.get("id"),
+            continues=raw.get("continues"),
         )
+
+    def apart(self, attacks: tuple[Attack, ...], path: str) -> None:
+        """The attacks of one entry are distinct: no attack id twice, no two attacks at the same time
+        (an attack with no end is taken as the instant of its start)."""
+        seen: dict[str, int] = {}
+        for i, attack in enumerate(attacks):
+            name = attack.id or attack.continues
+            if name is not None and name in seen:
+                self.fail(f"{path}[{i}].{'id' if attack.id else 'continues'}",
+                          f"attack {name!r} is already attacks[{seen[name]}] of this entry")
+            elif name is not None:
+                seen[name] = i
+        times = sorted((span, i) for i, a in enumerate(attacks) if (span := _times(a)) is not None)
+        latest: tuple[datetime, int] | None = None  # the latest end so far, and whose it is
+        previous: datetime | None = None  # the start before
+        for (start, end), j in times:
+            if latest is not None and (start < latest[0] or start == previous):
+                i = latest[1]
+                self.fail(f"{path}[{j}].start", f"{attacks[j].start} is during attacks[{i}] ({attacks[i].start} to "
+                                                f"{attacks[i].end or 'no end'}): the attacks of one entry do not overlap")
+            if latest is None or end > latest[0]:
+                latest = (end, j)
+            previous = start
+
 
     def medication(self, raw: dict[str, Any], path: str) -> MedicationTaken | None:
         self.instant(raw["taken_at"], f"{path}.taken_at")
@@ -187,3 +236,57 @@ class _Checker(Collector):
         self.instant(raw["taken_at"], f"{path}.taken_at")
         volume = self.quantity(raw["volume"], f"{path}.volume", ("volume",))
         return Drink(raw["product"], volume, raw["taken_at"]) if volume is not None else None
+
+
+def _times(attack: Attack) -> tuple[datetime, datetime] | None:
+    start = parse_instant(attack.start)
+    end = parse_instant(attack.end) if attack.end else start
+    return (start, max(start, end)) if start is not None and end is not None else None
+
+
+class Ledger:
+    """The attacks recorded so far, per patient, as a diary is read in order (a diary file, an NDJSON
+    stream, a POST of a list, the chunks of an import): a record may continue only an attack that an
+    earlier entry of the same patient recorded, and an attack id is given to one attack only."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, dict[str, tuple[str, datetime | None]]] = {}  # patient -> id -> (entry, start)
+        self.entries: list[DiaryEntry] = []  # the entries that record attacks, in the order read
+
+    def problems(self, entry: DiaryEntry, base: str) -> list[Problem]:
+        """What the entry's attack ids contradict in the entries read before it."""
+        known = self.known.get(patient_token(entry.patient), {})
+        found = []
+        for path, attack in entry.recorded_attacks():
+            if attack.continues is not None:
+                earlier = known.get(attack.continues)
+                start = parse_instant(attack.start)
+                if earlier is None:
+                    found.append(Problem(f"{base}{path}.continues", f"continues attack {attack.continues!r}, which no "
+                                         "earlier entry of this patient records (give its entry first, in the same diary)"))
+                elif earlier[1] is not None and start is not None and start < earlier[1]:
+                    found.append(Problem(f"{base}{path}.start", f"{attack.start} is before attack {attack.continues!r}"
+                                         f" began (entry {earlier[0]!r}): a continuation starts after it"))
+            elif attack.id is not None and attack.id in known:
+                found.append(Problem(f"{base}{path}.id", f"attack id {attack.id!r} is already given by entry "
+                                     f"{known[attack.id][0]!r}; a later record of that attack says continues"))
+        return found
+
+    def copy(self) -> Ledger:
+        """A ledger to try a part with: this one is left as it is when the part is refused."""
+        other = Ledger()
+        other.known = {patient: dict(ids) for patient, ids in self.known.items()}
+        other.entries = list(self.entries)
+        return other
+
+    def update(self, other: Ledger) -> None:
+        """Take what ``other`` (a copy of this ledger) has learnt."""
+        self.known, self.entries = other.known, other.entries
+
+    def add(self, entry: DiaryEntry) -> None:
+        known = self.known.setdefault(patient_token(entry.patient), {})
+        for _, attack in entry.recorded_attacks():
+            if attack.id is not None:
+                known[attack.id] = (entry.entry_id, parse_instant(attack.start))
+        if entry.recorded_attacks():
+            self.entries.append(entry)

@@ -18,13 +18,17 @@ LIST_SEPARATOR = ";"
 PART_SEPARATOR = "|"
 
 CSV_COLUMNS = (
-    "entry_id", "patient", "date", "headache", "start", "end", "peak_intensity", "location", "quality",
-    "worse_with_activity", "symptoms", "aura", "triggers", "disability", "medications", "hydration",
+    "entry_id", "patient", "date", "headache", "attack", "attack_id", "continues", "start", "end", "peak_intensity",
+    "location", "quality", "worse_with_activity", "symptoms", "aura", "triggers", "disability", "medications", "hydration",
     "infusion_received_at", "infusion_protocol", "notes",
     "midas_q1", "midas_q2", "midas_q3", "midas_q4", "midas_q5",
     "hit6_q1", "hit6_q2", "hit6_q3", "hit6_q4", "hit6_q5", "hit6_q6",
 )
-ATTACK_COLUMNS = CSV_COLUMNS[4:14]
+ATTACK_COLUMNS = CSV_COLUMNS[5:17]
+#: The attack columns' fields where the names differ.
+ATTACK_FIELDS = {"attack_id": "id"}
+#: The columns a further attack row of an entry (``attack`` 2, 3, ...) may fill.
+FURTHER_ROW_COLUMNS = ("entry_id", "attack", *ATTACK_COLUMNS)
 # The questionnaires: one column per answer, named {questionnaire}_{linkId}.
 QUESTIONNAIRE_COLUMNS = {
     "midas": tuple(c for c in CSV_COLUMNS if c.startswith("midas_")),
@@ -42,6 +46,7 @@ class Located:
     base: str = "$"
     line: int | None = None
     csv_row: int | None = None
+    attack_rows: tuple[int, ...] = ()  # the CSV row of each of the entry's attacks (``attacks[i]``)
 
 
 def format_of(name: str) -> str | None:
@@ -79,7 +84,11 @@ def located(problem: Problem, where: Located) -> Problem:
     if where.line is not None:
         return Problem(problem.path, problem.message, f"line {where.line}")
     if where.csv_row is not None:
-        return Problem(problem.path, problem.message, f"row {where.csv_row}, column {column_of(problem.path)}")
+        row = where.csv_row
+        listed = re.match(r"\$\.attacks\[(\d+)\]", problem.path)
+        if listed and int(listed.group(1)) < len(where.attack_rows):
+            row = where.attack_rows[int(listed.group(1))]
+        return Problem(problem.path, problem.message, f"row {row}, column {column_of(problem.path)}")
     return problem
 
 
@@ -88,8 +97,10 @@ def column_of(path: str) -> str:
     parts = re.findall(r"\.([A-Za-z_0-9]+)", path)
     if not parts:
         return "(whole row)"
-    if parts[0] == "headache" and len(parts) > 1:
-        return parts[1]
+    if parts[0] in ("headache", "attacks") and len(parts) > 1:
+        return {"id": "attack_id"}.get(parts[1], parts[1])
+    if parts[0] == "attacks":
+        return "attack"
     if parts[0] == "infusion" and len(parts) > 1:
         return f"infusion_{parts[1]}"
     if parts[0] in QUESTIONNAIRE_COLUMNS:
@@ -145,6 +156,25 @@ def _drink(text: str) -> dict[str, Any] | str:
     return {"product": parts[0], "volume": parts[1], "taken_at": parts[2]}
 
 
+def _attack(cell: dict[str, str]) -> dict[str, Any]:
+    """The attack of a row's attack columns."""
+    attack: dict[str, Any] = {}
+    for name in ATTACK_COLUMNS:
+        text = cell.get(name, "").strip()
+        if not text:
+            continue
+        field = ATTACK_FIELDS.get(name, name)
+        if name in ("symptoms", "aura", "triggers"):
+            attack[field] = _list(text)
+        elif name in ("peak_intensity", "disability"):
+            attack[field] = _int(text)
+        elif name == "worse_with_activity":
+            attack[field] = _bool(text)
+        else:
+            attack[field] = text
+    return attack
+
+
 def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
     """The entry document of one CSV row; empty cells are absent fields."""
     cell = {k: (v or "") for k, v in row.items() if k is not None}
@@ -155,23 +185,13 @@ def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
     headache = cell.get("headache", "").strip().lower()
     if headache in ("no", "false", "n", "0"):
         entry["headache"] = None
-    elif headache in ("yes", "true", "y", "1") or any(cell.get(c, "").strip() for c in ATTACK_COLUMNS):
-        attack: dict[str, Any] = {}
-        for name in ATTACK_COLUMNS:
-            text = cell.get(name, "").strip()
-            if not text:
-                continue
-            if name in ("symptoms", "aura", "triggers"):
-                attack[name] = _list(text)
-            elif name in ("peak_intensity", "disability"):
-                attack[name] = _int(text)
-            elif name == "worse_with_activity":
-                attack[name] = _bool(text)
-            else:
-                attack[name] = text
-        entry["headache"] = attack
+    elif (headache in ("yes", "true", "y", "1") or any(cell.get(c, "").strip() for c in ATTACK_COLUMNS)) \
+            and not cell.get("attack", "").strip():
+        entry["headache"] = _attack(cell)
     elif headache:
         entry["headache"] = cell["headache"]  # neither yes nor no: the schema names it
+    if cell.get("attack", "").strip():
+        entry["attacks"] = [_attack(cell)]
     if cell.get("medications", "").strip():
         entry["medications"] = [_medication(m) for m in _list(cell["medications"])]
     if cell.get("hydration", "").strip():
@@ -206,12 +226,47 @@ def _csv(stream: TextIO) -> Iterator[Located]:
             problems += [Problem("$", "is a required column", f"row 1, column {c}") for c in missing]
             problems += [Problem("$", "appears twice", f"row 1, column {c}") for c in twice]
             raise InputError.of(problems, "diary CSV header")
+        pending: Located | None = None
         for number, row in enumerate(reader, start=2):  # row 1 is the header
             if None in row:
                 raise InputError.of([Problem("$", "has more cells than the header", f"row {number}")], "diary")
-            yield Located(entry_from_row(row), "$", csv_row=number)
+            if _further(row, pending, number) and pending is not None:
+                pending.document["attacks"].append(_attack(row))
+                pending = Located(pending.document, "$", csv_row=pending.csv_row, attack_rows=(*pending.attack_rows, number))
+                continue
+            if pending is not None:
+                yield pending
+            document = entry_from_row(row)
+            pending = Located(document, "$", csv_row=number, attack_rows=(number,) if "attacks" in document else ())
+        if pending is not None:
+            yield pending
     except csv.Error as exc:
         raise UnreadableInput.of([Problem("$", f"is not valid CSV: {exc}", f"row {reader.line_num}")], "diary") from None
+
+
+def _further(row: dict[str, str], pending: Located | None, number: int) -> bool:
+    """Whether the row is a further attack of the pending entry (``attack`` 2, 3, ...), which then must
+    come right after its attack before, and fill only the attack columns."""
+    position = (row.get("attack") or "").strip()
+    if not position or position == "1":
+        return False
+    where = f"row {number}, column attack"
+    before = pending.document.get("attacks") if pending is not None else None
+    if pending is None or (row.get("entry_id") or "").strip() != pending.document.get("entry_id") \
+            or not isinstance(before, list):
+        raise InputError.of([Problem("$", f"attack {position} must follow attack {_previous(position)} of the same entry_id,"
+                                          " on the row before", where)], "diary")
+    if position != str(len(before) + 1):
+        raise InputError.of([Problem("$", f"is {position}, but the entry's next attack is {len(before) + 1}", where)], "diary")
+    filled = [c for c, v in row.items() if c not in FURTHER_ROW_COLUMNS and (v or "").strip()]
+    if filled:
+        raise InputError.of([Problem("$", "a further attack row of an entry fills only entry_id, attack and the attack"
+                                          " columns", f"row {number}, column {filled[0]}")], "diary")
+    return True
+
+
+def _previous(position: str) -> str:
+    return str(int(position) - 1) if position.isdigit() else "1"
 
 
 def read_text(text: str, fmt: str) -> list[Located]:

@@ -9,11 +9,12 @@ Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/question
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from fhir_migraine import terminology
 from fhir_migraine.clinical import scores
-from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, diary_value
+from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM, DiaryPart, attack_value, diary_value
 from fhir_migraine.inputs.diary import (
     HIT6_KEYS,
     MIDAS_KEYS,
@@ -24,7 +25,18 @@ from fhir_migraine.inputs.diary import (
     InfusionReceived,
     MedicationTaken,
 )
-from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, identifiers, profile, subject, transaction
+from fhir_migraine.mapping import attacks
+from fhir_migraine.mapping.fhir import (
+    Resource,
+    concept,
+    full_url,
+    identifier,
+    identifiers,
+    patient_key,
+    profile,
+    subject,
+    transaction,
+)
 from fhir_migraine.mapping.narrative import with_text
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -35,15 +47,21 @@ QUESTIONNAIRE_BASE = f"{terminology.CANONICAL_BASE}/Questionnaire"
 QUESTIONNAIRES = {"midas": f"{QUESTIONNAIRE_BASE}/midas", "hit6": f"{QUESTIONNAIRE_BASE}/hit-6"}
 
 
-def to_fhir_bundle(entries: list[DiaryEntry]) -> Resource:
-    return transaction([r for entry in entries for r in to_fhir_observations(entry)])
+def to_fhir_bundle(entries: list[DiaryEntry], corrected: Mapping[str, Any] | None = None) -> Resource:
+    """``corrected``: the entries (by id) whose day another entry's attack overlaps
+    (``attacks.corrected_days``; by default found among ``entries``)."""
+    if corrected is None:
+        corrected = attacks.corrected_days(entries, entries)
+    return transaction([r for entry in entries for r in to_fhir_observations(entry, entry.entry_id in corrected)])
 
 
-def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
-    """The day Observation first, then the attack, medications, drinks and infusion."""
+def to_fhir_observations(entry: DiaryEntry, overlapped: bool = False) -> list[Resource]:
+    """The day Observation first, then the attacks, medications, drinks and infusion.
+    ``overlapped``: an attack of another entry overlaps the day (a headache day)."""
     members: list[Resource] = []
     if isinstance(entry.headache, Attack):
         members.append(to_fhir_attack(entry, entry.headache))
+    members += [to_fhir_attack(entry, attack, i) for i, attack in enumerate(entry.attacks)]
     members += [to_fhir_medication_taken(entry, i, m) for i, m in enumerate(entry.medications)]
     members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
     if entry.infusion is not None:
@@ -54,7 +72,7 @@ def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
     if entry.hit6 is not None:
         answers = to_fhir_questionnaire_response(entry, "hit6", entry.hit6)
         members += [answers, to_fhir_hit6_score(entry, entry.hit6, answers)]
-    return [to_fhir_diary_day(entry, members), *members]
+    return [to_fhir_diary_day(entry, members, overlapped), *members]
 
 
 PROFILES = {
@@ -93,30 +111,48 @@ def _component(kind: str, **value: Any) -> dict[str, Any]:
     return {"code": concept(terminology.observation_code(kind)), **value}
 
 
-def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
+NOT_ASKED = {"coding": [{"system": DATA_ABSENT, "code": "not-asked", "display": "Not Asked"}]}
+
+
+def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource], overlapped: bool = False) -> Resource:
+    """``overlapped``: an attack recorded in another entry overlaps the day, which is then a headache
+    day whatever the entry says; the entry's own answer stays in a component, so unmap gives it back."""
     day = _observation(entry, "day", "diary_day")
     day["effectiveDateTime"] = entry.date
     day["performer"] = _performer(entry)
-    if entry.headache == NOT_RECORDED:
-        day["dataAbsentReason"] = {"coding": [{"system": DATA_ABSENT, "code": "not-asked", "display": "Not Asked"}]}
+    own = bool(entry.recorded_attacks())
+    if overlapped and not own:
+        day["valueBoolean"] = True
+    elif entry.headache == NOT_RECORDED and not own:
+        day["dataAbsentReason"] = NOT_ASKED
     else:
         day["valueBoolean"] = entry.headache is not None
     if entry.notes is not None:
         day["note"] = [{"text": entry.notes}]
     if members:
         day["hasMember"] = [{"reference": full_url(identifiers(m)[0])} for m in members]
+    if overlapped and not own:
+        answer: dict[str, Any] = {"valueBoolean": False} if entry.headache is None else {"dataAbsentReason": NOT_ASKED}
+        day["component"] = [_component("headache_as_recorded", **answer)]
     return with_text(day)
 
 
-def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
+def to_fhir_attack(entry: DiaryEntry, attack: Attack, index: int | None = None) -> Resource:
+    """The attack of ``headache`` (``index`` None) or ``attacks[index]``; with the attack's own id (or
+    the id it continues) as a second identifier, the same on every record of the attack."""
     # An attack still going on is reported as preliminary; it becomes final once it has an end.
-    observation = _observation(entry, "attack", "attack", "final" if attack.end else "preliminary")
+    observation = _observation(entry, "attack", "attack", "final" if attack.end else "preliminary", index)
+    name = attack.id or attack.continues
+    if name is not None:
+        observation["identifier"].append(identifier(ATTACK_SYSTEM, attack_value(patient_key(entry.patient), name)))
     period = {"start": attack.start}
     if attack.end:
         period["end"] = attack.end
     observation["effectivePeriod"] = period
     observation["performer"] = _performer(entry)
     components: list[dict[str, Any]] = []
+    if attack.continues is not None:
+        components.append(_component("continued_attack", valueBoolean=True))
     if attack.peak_intensity is not None:
         components.append(_component("peak_intensity", valueInteger=attack.peak_intensity))
     if attack.location is not None:

@@ -89,6 +89,14 @@ def subject(patient: dict[str, Any]) -> dict[str, Any]:
     return {"identifier": dict(patient["identifier"])}
 
 
+def patient_key(patient: dict[str, Any]) -> str:
+    """The patient's part of an identifier (a summary's, an attack's): the id of ``Patient/<id>``, or
+    the identifier's value."""
+    if "reference" in patient:
+        return str(patient["reference"]).rsplit("/", 1)[-1]
+    return str(patient.get("identifier", {}).get("value", "unknown"))
+
+
 def first_identifier(resource: Resource, system: str) -> str | None:
     for ident in identifiers(resource):
         if isinstance(ident, dict) and ident.get("system") == system:

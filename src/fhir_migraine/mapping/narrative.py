@@ -190,6 +190,10 @@ def _diary_day(day: Resource) -> list[str]:
         said += "headache day" if day["valueBoolean"] else "headache-free"
     else:
         said += "not recorded"
+    recorded = _components(day).get("headache-as-recorded")
+    if recorded is not None:
+        own = "not recorded" if "valueBoolean" not in recorded else "headache" if recorded["valueBoolean"] else "headache-free"
+        said += f" (an attack recorded on another day runs into it; the patient recorded the day as {own})"
     blocks = [p(said)]
     blocks += [p(f"Note: {note['text']}") for note in day.get("note", []) if note.get("text")]
     return blocks

@@ -30,7 +30,8 @@ from fhir_migraine import terminology
 from fhir_migraine.errors import Problem
 from fhir_migraine.inputs.diary import DiaryEntry
 from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.mapping.summary import ACUTE_CLASSES, Span, low_dose_aspirin, spans
+from fhir_migraine.mapping.attacks import Span, spans
+from fhir_migraine.mapping.summary import ACUTE_CLASSES, low_dose_aspirin
 
 WINDOW = timedelta(hours=6)
 DAY = timedelta(hours=24)
@@ -86,10 +87,10 @@ def warnings(items: Sequence[Placed], now: datetime) -> list[Problem]:
 def _times(item: Placed, now: datetime) -> list[Problem]:
     day = date.fromisoformat(item.entry.date)
     stamps: list[tuple[str, str]] = []
-    if not isinstance(item.entry.headache, str) and item.entry.headache is not None:
-        stamps.append((".headache.start", item.entry.headache.start))
-        if item.entry.headache.end:
-            stamps.append((".headache.end", item.entry.headache.end))
+    for where, attack in item.entry.recorded_attacks():
+        stamps.append((f"{where}.start", attack.start))
+        if attack.end:
+            stamps.append((f"{where}.end", attack.end))
     stamps += [(f".medications[{i}].taken_at", m.taken_at) for i, m in enumerate(item.entry.medications)]
     stamps += [(f".hydration[{i}].taken_at", d.taken_at) for i, d in enumerate(item.entry.hydration)]
     found = []
@@ -180,7 +181,7 @@ def _long_attacks(items: Sequence[Placed], attacks: list[Span]) -> list[Problem]
         if run:
             if end - run[0].start > STATUS_MIGRAINOSUS:
                 hours = (end - run[0].start).total_seconds() / 3600
-                found.append(Problem(f"{base[id(run[0].entry)]}.headache",
+                found.append(Problem(f"{base[id(run[0].entry)]}{run[0].path}",
                                      f"an attack of {hours:.0f} hours from {run[0].attack.start}"
                                      f"{f' (with {len(run) - 1} remission(s) of 12 hours or less)' if len(run) > 1 else ''}:"
                                      " longer than 72 hours, a status migrainosus candidate (ICHD-3 1.4.1)"))

@@ -5,8 +5,9 @@ and the chronic pattern (ICHD-3 1.3). Pure: checked diary entries in, a JSON-rea
 Days are the patient's local calendar days, in the UTC offset the entry's times are written with.
 A day is a headache day when a recorded attack overlaps it, whatever the entry of that day says
 (an attack that runs past midnight makes the next day a headache day too; one that ends exactly
-at midnight does not). A migraine day is a day overlapped by an attack with migraine features
-(ICHD-3 1.3 C, as ``clinical.ichd3`` reads it). Sources and the rules: docs/clinical-rules.md.
+at midnight does not); an attack continued in later entries is one attack (``mapping.attacks``).
+A migraine day is a day overlapped by an attack with migraine features (ICHD-3 1.3 C, as
+``clinical.ichd3`` reads it). Sources and the rules: docs/clinical-rules.md.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 from fhir_migraine import terminology
@@ -23,55 +23,15 @@ from fhir_migraine.clinical import ichd3
 from fhir_migraine.clinical.months import Month
 from fhir_migraine.clinical.overuse import HeadacheDay, Intake, chronic_pattern, medication_overuse
 from fhir_migraine.errors import InputError, Problem
-from fhir_migraine.inputs.diary import Attack, DiaryEntry
+from fhir_migraine.inputs.diary import DiaryEntry
 from fhir_migraine.inputs.orders import parse_instant
+from fhir_migraine.mapping.attacks import Span, spans
 
-#: The most days one attack is counted over.
-MAX_DAYS = 366
 #: Aspirin at or below this dose is the antiplatelet, not the analgesic (``low_dose_aspirin``).
 ANTIPLATELET_MG = 100
 #: The classes of acute headache medication (an acute-medication day has one of them); the
 #: others (antiemetics, corticosteroids, CGRP antibodies, supplements) are counted by class only.
 ACUTE_CLASSES = ("triptan", "ergot", "gepant", "ditan", "nsaid", "simple-analgesic", "opioid", "combination-analgesic")
-
-
-@dataclass(frozen=True)
-class Span:
-    """One recorded attack: when it began and ended (the end, when not recorded, is its start)."""
-
-    entry: DiaryEntry
-    attack: Attack
-    start: datetime
-    end: datetime | None
-
-    @property
-    def hours(self) -> float | None:
-        return None if self.end is None else (self.end - self.start).total_seconds() / 3600
-
-    def days(self) -> list[date]:
-        """The local days the attack overlaps, in the offset of its start (at most ``MAX_DAYS``: a
-        longer attack is implausible, and warned of, ``mapping.plausibility``)."""
-        first = self.start.date()
-        if self.end is None or self.end <= self.start:
-            return [first]
-        try:
-            last = (self.end.astimezone(self.start.tzinfo) - timedelta(microseconds=1)).date()
-        except OverflowError:  # at the very ends of the calendar
-            return [first]
-        count = min((last - first).days + 1, MAX_DAYS, (date.max - first).days + 1)
-        return [first + timedelta(days=n) for n in range(count)]
-
-
-def spans(entries: Iterable[DiaryEntry]) -> list[Span]:
-    """Every attack the entries record, in the order of their start."""
-    found = []
-    for entry in entries:
-        if isinstance(entry.headache, Attack):
-            start = parse_instant(entry.headache.start)
-            end = parse_instant(entry.headache.end) if entry.headache.end else None
-            if start is not None:
-                found.append(Span(entry, entry.headache, start, end))
-    return sorted(found, key=lambda s: s.start)
 
 
 def intensity(peak: int | None) -> str | None:

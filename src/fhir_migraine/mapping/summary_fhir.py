@@ -12,7 +12,7 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.identifiers import SUMMARY_SYSTEM, summary_value
 from fhir_migraine.mapping.diary import CATEGORY
-from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, profile, subject
+from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, patient_key, profile, subject
 from fhir_migraine.mapping.narrative import with_text
 
 #: The integer figures of the summary, in the order of its components.
@@ -20,13 +20,6 @@ COUNTS = (("days_recorded", "days_recorded"), ("headache_days", "headache_days")
           ("acute_medication_days", "acute_medication_days"), ("attacks", "attack_count"),
           ("attacks_with_aura", "attacks_with_aura"))
 HOURS = {"system": terminology.UCUM, "code": "h", "unit": "h"}
-
-
-def patient_key(patient: dict[str, Any]) -> str:
-    """The patient's part of the summary identifier: the id of ``Patient/<id>``, or the identifier's value."""
-    if "reference" in patient:
-        return str(patient["reference"]).rsplit("/", 1)[-1]
-    return str(patient.get("identifier", {}).get("value", "unknown"))
 
 
 def _component(kind: str, **value: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError
-from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, parse_diary_value
+from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM, DiaryPart, parse_attack_value, parse_diary_value
 from fhir_migraine.inputs.diary import HIT6_KEYS, MIDAS_KEYS
 from fhir_migraine.mapping.diary import ATTACK_LISTS, QUESTIONNAIRES
 from fhir_migraine.mapping.fhir import Resource, first_identifier
@@ -64,19 +64,25 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
         "patient": day.get("subject").patient(),
         "date": day.get("effectiveDateTime").str(),
     }
-    if day.opt("valueBoolean") is not None:
+    numbered: dict[str, list[tuple[int, Reader]]] = {"attack": [], "medication": [], "hydration": []}
+    for (part, index), resource in found.items():
+        if index is not None:
+            numbered[part].append((index, resource))
+    attacks, medications, hydration = numbered["attack"], numbered["medication"], numbered["hydration"]
+    recorded = _as_recorded(day)
+    if recorded is not None:  # another entry's attack made it a headache day: the entry's own answer
+        if recorded.opt("valueBoolean") is not None:
+            entry["headache"] = None
+    elif day.opt("valueBoolean") is not None:
         had_headache = day.get("valueBoolean").bool()
         if not had_headache:
             entry["headache"] = None
         elif ("attack", None) in found:
             entry["headache"] = _attack(found[("attack", None)])
+        elif attacks:
+            entry["attacks"] = [_attack(r) for _, r in sorted(attacks, key=lambda p: p[0])]
         else:
             raise day.fail("says a headache occurred but the Bundle has no attack Observation", ".valueBoolean")
-    medications: list[tuple[int, Reader]] = []
-    hydration: list[tuple[int, Reader]] = []
-    for (part, index), resource in found.items():
-        if index is not None:
-            (medications if part == "medication" else hydration).append((index, resource))
     if medications:
         entry["medications"] = [_medication(r) for _, r in sorted(medications, key=lambda p: p[0])]
     if hydration:
@@ -91,6 +97,15 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
     if note is not None:
         entry["notes"] = note.get(0).get("text").str()
     return entry
+
+
+def _as_recorded(day: Reader) -> Reader | None:
+    """The day's component with the patient's own answer, when the day was corrected."""
+    kinds = _component_kinds()
+    for component in (day.opt("component") or Reader([], "")).items():
+        if _kind(component, kinds) == "headache_as_recorded":
+            return component
+    return None
 
 
 def _kind(component: Reader, kinds: dict[tuple[str, str], str]) -> str | None:
@@ -117,6 +132,12 @@ def _value(kind: str, component: Reader) -> str:
 
 def _attack(observation: Reader) -> dict[str, Any]:
     period = observation.get("effectivePeriod")
+    own: dict[str, Any] = {}
+    for n, ident in enumerate(observation.get("identifier").items()):
+        if ident.opt("system") is not None and ident.get("system").str() == ATTACK_SYSTEM:
+            own["id"] = parse_attack_value(ident.get("value").str())
+            if own["id"] is None:
+                raise observation.fail("is not an attack identifier this project gives", f".identifier[{n}].value")
     attack: dict[str, Any] = {"start": period.get("start").str()}
     if period.opt("end") is not None:
         attack["end"] = period.get("end").str()
@@ -125,7 +146,9 @@ def _attack(observation: Reader) -> dict[str, Any]:
     kinds = _component_kinds()
     for component in (observation.opt("component") or Reader([], "")).items():
         kind = _kind(component, kinds)
-        if kind == "peak_intensity":
+        if kind == "continued_attack" and "id" in own and component.get("valueBoolean").bool():
+            own["continues"] = own.pop("id")
+        elif kind == "peak_intensity":
             attack["peak_intensity"] = component.get("valueInteger").int()
         elif kind in ("location", "quality"):
             attack[kind] = _value(kind, component)
@@ -136,7 +159,7 @@ def _attack(observation: Reader) -> dict[str, Any]:
         elif kind in by_kind:
             lists.setdefault(by_kind[kind], []).append(_value(by_kind[kind], component))
     ordered = ("peak_intensity", "location", "quality", "worse_with_activity")
-    result = {"start": attack["start"], **({"end": attack["end"]} if "end" in attack else {})}
+    result = {**own, "start": attack["start"], **({"end": attack["end"]} if "end" in attack else {})}
     result.update({k: attack[k] for k in ordered if k in attack})
     result.update({field: lists[field] for field, _ in ATTACK_LISTS if field in lists})
     if "disability" in attack:

@@ -172,6 +172,8 @@ DIARY_DEFINITIONS = {
 OBSERVATION_DEFINITIONS = {
     "diary_day": "One day of the headache diary: whether the patient had a headache that day.",
     "attack": "A headache attack: its start and end, intensity, features, symptoms and triggers.",
+    "headache_as_recorded": "The patient's own answer for the day, kept when another entry's attack overlaps the day.",
+    "continued_attack": "This record continues an attack recorded in an earlier entry (the same attack identifier).",
     "peak_intensity": "The highest pain intensity of the attack on a 0 to 10 numeric rating scale.",
     "location": "Where the headache was felt.",
     "quality": "The character of the headache pain.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_migraine import terminology
-from fhir_migraine.identifiers import DIARY_SYSTEM, SUMMARY_SYSTEM
+from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM, SUMMARY_SYSTEM
 from fhir_migraine.mapping.diary import CATEGORY
 from fhir_migraine.profiles.elements import Element, coding_pattern, el, invariant, of_type, reference, sliced_by
 
@@ -37,6 +37,7 @@ class Component:
     value_type: str
     binding: str | None = None
     constraint: tuple[Element, ...] = ()
+    value_min: int = 1  # 0: the component may give a dataAbsentReason instead
 
     @property
     def slice_name(self) -> str:
@@ -77,7 +78,7 @@ def _components(*components: Component) -> list[Element]:
         elements += [
             el(base, min=c.min, max=c.max, constraint=list(c.constraint) or None),
             el(f"{base}.code", pattern=("CodeableConcept", coding_pattern(terminology.observation_code(c.kind)))),
-            el(f"{base}.value[x]", min=1, types=of_type(c.value_type), binding=c.binding),
+            el(f"{base}.value[x]", min=c.value_min or None, types=of_type(c.value_type), binding=c.binding),
         ]
     return elements
 
@@ -95,6 +96,9 @@ def diary_day() -> list[Element]:
         el(f"{OBS}.note", max=1),
         el(f"{OBS}.hasMember", types=reference("Observation", "QuestionnaireResponse"),
            short="The day's other diary Observations, and its MIDAS or HIT-6 answers"),
+        # Only when another entry's attack overlaps the day: the patient's own answer (false, or
+        # not asked), so the day's value can say headache day and the entry still reads back.
+        *_components(Component("headache_as_recorded", 0, 1, "boolean", value_min=0)),
     ]
 
 
@@ -112,10 +116,14 @@ def diary_attack() -> list[Element]:
                       "effective.end.empty() or effective.start <= effective.end"),
         ]),
         *_head("attack"),
+        el(f"{OBS}.identifier:attack", max=1, short="The patient's attack id: the same on every record of the attack"),
+        el(f"{OBS}.identifier:attack.system", min=1, fixed=("Uri", ATTACK_SYSTEM)),
+        el(f"{OBS}.identifier:attack.value", min=1),
         _effective("Period"),
         el(f"{OBS}.effective[x].start", min=1),
         _performer(),
         *_components(
+            Component("continued_attack", 0, 1, "boolean"),
             Component("peak_intensity", 0, 1, "integer", constraint=(PEAK_INTENSITY_RANGE,)),
             Component("location", 0, 1, "CodeableConcept", "diary-headache-location"),
             Component("quality", 0, 1, "CodeableConcept", "diary-headache-quality"),
