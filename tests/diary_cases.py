@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import csv
+import io
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from fhir_migraine.inputs.diary_files import CSV_COLUMNS
 
 ENTRY: dict[str, Any] = {
     "entry_id": "e-1",
@@ -107,3 +112,58 @@ def broken_entry(case: DiaryCase) -> dict[str, Any]:
     else:
         node[case.field[-1]] = case.value
     return entry
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _yes_no(value: Any) -> str:
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else _text(value)
+
+
+def _attack_cells(row: dict[str, str], h: dict[str, Any]) -> None:
+    for k in ("start", "end", "location", "quality"):
+        row[k] = h.get(k, "")
+    row["attack_id"], row["continues"] = h.get("id", ""), h.get("continues", "")
+    for k in ("peak_intensity", "disability"):
+        row[k] = _text(h[k]) if k in h else ""
+    row["worse_with_activity"] = _yes_no(h["worse_with_activity"]) if "worse_with_activity" in h else ""
+    for k in ("symptoms", "aura", "triggers"):
+        row[k] = ";".join(h.get(k, []))
+
+
+def to_csv(entries: list[dict[str, Any]]) -> str:
+    """The CSV layout of docs/diary-csv.md, written independently of the reader: an entry's
+    ``attacks`` on one row each (``attack`` 1, 2, ...), the further ones with only the attack cells."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in entries:
+        row = {c: "" for c in CSV_COLUMNS}
+        row.update(entry_id=e.get("entry_id", ""), date=e.get("date", ""))
+        row["patient"] = e["patient"]["reference"] if "patient" in e else ""
+        if "headache" in e:
+            row["headache"] = "yes" if e["headache"] else "no"
+        _attack_cells(row, e.get("headache") or {})
+        attacks = e.get("attacks", [])
+        if attacks:
+            row["attack"] = "1"
+            _attack_cells(row, attacks[0])
+        row["medications"] = ";".join(
+            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], _yes_no(m["relief_2h"]) if "relief_2h" in m else ""])
+            for m in e.get("medications", [])
+        )
+        row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))
+        row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
+        row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
+        row["notes"] = e.get("notes", "")
+        for name in ("midas", "hit6"):
+            for key, answer in e.get(name, {}).items():
+                row[f"{name}_{key}"] = _text(answer)
+        writer.writerow([row[c] for c in CSV_COLUMNS])
+        for n, attack in enumerate(attacks[1:], start=2):
+            further = {c: "" for c in CSV_COLUMNS} | {"entry_id": e.get("entry_id", ""), "attack": str(n)}
+            _attack_cells(further, attack)
+            writer.writerow([further[c] for c in CSV_COLUMNS])
+    return out.getvalue()

@@ -4,51 +4,13 @@ the CSV row and column, and no traceback."""
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from fhir_migraine.inputs.diary_files import CSV_COLUMNS
-from tests.diary_cases import BAD_ENTRIES, ENTRY, DiaryCase, broken_entry
+from tests.diary_cases import BAD_ENTRIES, ENTRY, DiaryCase, broken_entry, to_csv
 from tests.helpers import run_cli
-
-
-def to_csv(entries: list[dict]) -> str:
-    """The CSV layout of docs/diary-csv.md, written independently of the reader."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    text = lambda v: json.dumps(v) if not isinstance(v, str) else v  # noqa: E731
-    yes_no = lambda v: {True: "yes", False: "no"}.get(v, v) if isinstance(v, bool) else text(v)  # noqa: E731
-    for e in entries:
-        h = e.get("headache") or {}
-        row = {c: "" for c in CSV_COLUMNS}
-        row.update(entry_id=e.get("entry_id", ""), date=e.get("date", ""))
-        row["patient"] = e["patient"]["reference"] if "patient" in e else ""
-        row["headache"] = "yes" if e.get("headache") else ("no" if "headache" in e else "")
-        for k in ("start", "end", "location", "quality"):
-            row[k] = h.get(k, "")
-        for k in ("peak_intensity", "disability"):
-            row[k] = text(h[k]) if k in h else ""
-        row["worse_with_activity"] = yes_no(h["worse_with_activity"]) if "worse_with_activity" in h else ""
-        for k in ("symptoms", "aura", "triggers"):
-            row[k] = ";".join(h.get(k, []))
-        row["medications"] = ";".join(
-            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], yes_no(m["relief_2h"]) if "relief_2h" in m else ""])
-            for m in e.get("medications", [])
-        )
-        row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))
-        row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
-        row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
-        row["notes"] = e.get("notes", "")
-        for name in ("midas", "hit6"):
-            for key, answer in e.get(name, {}).items():
-                row[f"{name}_{key}"] = text(answer)
-        writer.writerow([row[c] for c in CSV_COLUMNS])
-    return out.getvalue()
 
 
 def test_the_valid_entry_maps_in_every_form(tmp_path: Path) -> None:

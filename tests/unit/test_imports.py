@@ -215,10 +215,10 @@ def test_an_entry_that_breaks_the_mapping_is_reported_on_its_line_and_its_chunk_
 
     real = operations.map_diary
 
-    def fragile(entries: list[Any]) -> dict[str, Any]:
+    def fragile(entries: list[Any], **options: Any) -> dict[str, Any]:
         if any(e.document.get("entry_id") == "bulk-2" for e in entries):
             raise RuntimeError("a defect")
-        return real(entries)
+        return real(entries, **options)
 
     monkeypatch.setattr(operations, "map_diary", fragile)
     job = upload(jobs, ndjson(entry(1), entry(2), entry(3)))

@@ -202,7 +202,8 @@ class _Checker(Collector):
                           f"attack {name!r} is already attacks[{seen[name]}] of this entry")
             elif name is not None:
                 seen[name] = i
-        times = sorted((span, i) for i, a in enumerate(attacks) if (span := _times(a)) is not None)
+        times = sorted(((span, i) for i, a in enumerate(attacks) if (span := _times(a)) is not None),
+                       key=lambda t: (t[0][0], t[1]))
         latest: tuple[datetime, int] | None = None  # the latest end so far, and whose it is
         previous: datetime | None = None  # the start before
         for (start, end), j in times:

@@ -185,9 +185,9 @@ def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
     headache = cell.get("headache", "").strip().lower()
     if headache in ("no", "false", "n", "0"):
         entry["headache"] = None
-    elif (headache in ("yes", "true", "y", "1") or any(cell.get(c, "").strip() for c in ATTACK_COLUMNS)) \
-            and not cell.get("attack", "").strip():
-        entry["headache"] = _attack(cell)
+    elif headache in ("yes", "true", "y", "1") or (any(cell.get(c, "").strip() for c in ATTACK_COLUMNS)
+                                                   and not cell.get("attack", "").strip()):
+        entry["headache"] = _attack(cell)  # with an attack number too: refused as both headache and attacks
     elif headache:
         entry["headache"] = cell["headache"]  # neither yes nor no: the schema names it
     if cell.get("attack", "").strip():
