@@ -4,6 +4,8 @@ as FHIR R4 and unmaps to the entries exactly."""
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -65,3 +67,77 @@ def test_a_re_sent_month_keeps_its_identifiers() -> None:
     # A QuestionnaireResponse has one identifier (R4), the other resources a list.
     values = [identifiers(e["resource"])[0]["value"] for e in first["entry"]]
     assert len(values) == len(set(values))
+
+
+ATTACKS_GOLDEN = DIARY / "attacks.bundle.json"
+
+
+@pytest.mark.parametrize("name", ["attacks.json", "attacks.ndjson", "attacks.csv"])
+def test_each_form_of_the_attacks_example_prints_its_golden_bundle(name: str) -> None:
+    run = run_cli("map", "diary", str(DIARY / name))
+    assert run.code == 0, run.err
+    assert run.out == ATTACKS_GOLDEN.read_text(encoding="utf-8")
+
+
+def test_the_attacks_example_unmaps_to_its_entries_exactly() -> None:
+    run = run_cli("unmap", str(ATTACKS_GOLDEN))
+    assert run.code == 0, run.err
+    assert run.json() == {"orders": [], "diary": json.loads((DIARY / "attacks.json").read_text(encoding="utf-8"))}
+
+
+def test_the_attacks_example_has_what_it_is_there_to_show() -> None:
+    entries = json.loads((DIARY / "attacks.json").read_text(encoding="utf-8"))
+    assert any(len(e.get("attacks", [])) > 1 for e in entries), "several attacks in one entry"
+    records = [a for e in entries for a in ([e["headache"]] if e.get("headache") else e.get("attacks", []))]
+    assert any("continues" in a for a in records), "an attack continued in a later entry"
+    assert any("id" in a and a["start"][:10] != a.get("end", a["start"])[:10] for a in records), "an attack past midnight"
+    assert any(e.get("headache", 0) is None for e in entries) and any("headache" not in e and "attacks" not in e for e in entries)
+
+
+def _attack_times(entries: list[dict[str, Any]]) -> list[tuple[datetime, datetime]]:
+    """Each attack's time, its records joined by patient and id: from the first start to the
+    latest end or start of any record (independently of the mapping)."""
+    joined: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    times = []
+    for entry in entries:
+        for record in [entry["headache"]] if entry.get("headache") else entry.get("attacks", []):
+            name = record.get("id") or record.get("continues")
+            if name is None:
+                start = datetime.fromisoformat(record["start"])
+                times.append((start, datetime.fromisoformat(record.get("end", record["start"]))))
+            else:
+                joined.setdefault((json.dumps(entry["patient"]), name), []).append(record)
+    for records in joined.values():
+        starts = [datetime.fromisoformat(r["start"]) for r in records]
+        first = min(starts)
+        latest = max([datetime.fromisoformat(r["end"]) for r in records if "end" in r] + starts)
+        times.append((first, latest))
+    return times
+
+
+def overlapped_days(entries: list[dict[str, Any]]) -> set[date]:
+    """Every local day (in the offset of the attack's start) an attack's time covers, stepping
+    through it a minute at a time."""
+    days: set[date] = set()
+    for start, end in _attack_times(entries):
+        days.add(start.date())
+        moment = start
+        while moment < end.astimezone(start.tzinfo):
+            days.add(moment.date())
+            moment += timedelta(minutes=1)
+    return days
+
+
+@pytest.mark.parametrize("name", ["month", "attacks"])
+def test_the_examples_map_with_the_headache_days_an_overlap_count_gives(name: str) -> None:
+    entries = json.loads((DIARY / f"{name}.json").read_text(encoding="utf-8"))
+    bundle = json.loads((DIARY / f"{name}.bundle.json").read_text(encoding="utf-8"))
+    days = [e["resource"] for e in bundle["entry"] if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "diary-day"]
+    said = {date.fromisoformat(d["effectiveDateTime"]) for d in days if d.get("valueBoolean") is True}
+    recorded = {date.fromisoformat(e["date"]) for e in entries}
+    assert said == overlapped_days(entries) & recorded
+    assert said > {date.fromisoformat(e["date"]) for e in entries if e.get("headache") or e.get("attacks")}, \
+        "a day another entry's attack runs into"
+    summary = run_cli("summary", str(DIARY / f"{name}.json")).json()
+    assert summary["headache_days"] == len(overlapped_days(entries))
+    assert summary["attacks"] == len(_attack_times(entries))
