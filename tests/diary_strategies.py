@@ -87,6 +87,31 @@ def attack(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @st.composite
+def attack_list(draw: Any, entry_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One to three attacks of one entry, one after another (none overlaps another), some with an
+    id (unique in any generated diary: the entry id and the attack's place)."""
+    raws, expected = [], []
+    moment = draw(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9990, 12, 31), timezones=st.just(UTC)))
+    for k in range(draw(st.integers(1, 3))):
+        raw, want = draw(attack())
+        fraction = draw(st.booleans())
+        start = moment + timedelta(minutes=draw(st.integers(1, 60 * 24)))
+        raw["start"] = want["start"] = render(start, draw(OFFSETS), fraction)
+        moment = start
+        if draw(st.booleans()):
+            moment = start + timedelta(minutes=draw(st.integers(0, 60 * 24 * 3)))
+            raw["end"] = want["end"] = render(moment, draw(OFFSETS), fraction)
+        else:
+            raw.pop("end", None)
+            want.pop("end", None)
+        if draw(st.booleans()):
+            raw["id"] = want["id"] = f"{entry_id[:40]}-{k}"
+        raws.append(raw)
+        expected.append(want)
+    return raws, expected
+
+
+@st.composite
 def medication(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     dose, dose_text = draw(quantity(["mg", "ug", "g"]))
     raw: dict[str, Any] = {"drug": draw(st.sampled_from(DRUGS)), "dose": dose}
@@ -127,9 +152,11 @@ def diary_entry(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "date": day.isoformat().rjust(10, "0"),
     }
     expected = dict(raw)
-    which = draw(st.sampled_from(["attack", "free", "absent"]))
+    which = draw(st.sampled_from(["attack", "attacks", "free", "absent"]))
     if which == "attack":
         raw["headache"], expected["headache"] = draw(attack())
+    elif which == "attacks":
+        raw["attacks"], expected["attacks"] = draw(attack_list(raw["entry_id"]))
     elif which == "free":
         raw["headache"] = expected["headache"] = None
     for key, strategy in (("medications", medication()), ("hydration", drink())):

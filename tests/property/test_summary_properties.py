@@ -38,7 +38,8 @@ def test_a_summary_of_any_valid_diary_counts_the_days_its_attacks_cover(pairs: l
         raw["patient"] = {"reference": "Patient/1"}
     loaded = operations.load_diary(Located(e, f"$[{i}]") for i, e in enumerate(entries))
     found = operations.diary_summary(loaded, first="0001-01-01", last="9999-12-31")
-    attacks = [e["headache"] for e in entries if isinstance(e.get("headache"), dict)]
+    # Every attack of the entries, of `headache` or `attacks` (generated diaries continue none).
+    attacks = [a for e in entries for a in ([e["headache"]] if isinstance(e.get("headache"), dict) else e.get("attacks", []))]
     covered = set().union(*(local_days(a) for a in attacks)) if attacks else set()
     assert found["headache_days"] == len(covered)
     assert found["migraine_days"] <= found["headache_days"]
