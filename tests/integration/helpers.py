@@ -41,8 +41,8 @@ def example_orders(run_id: str, patient: str) -> list[dict[str, Any]]:
     return orders
 
 
-def example_diary(run_id: str, patient: str) -> list[dict[str, Any]]:
-    entries = json.loads((EXAMPLES / "diary" / "month.json").read_text())
+def example_diary(run_id: str, patient: str, name: str = "month") -> list[dict[str, Any]]:
+    entries = json.loads((EXAMPLES / "diary" / f"{name}.json").read_text())
     for entry in entries:
         entry["entry_id"] = f"{entry['entry_id']}-{run_id}"
         entry["patient"] = {"reference": patient}

@@ -11,7 +11,7 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.config import EhrSettings, OutboxSettings, PullSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway
-from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
+from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM, ORDER_STEP_SYSTEM, diary_value, step_value
 from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.mapping.fhir import identifiers
 from tests.integration.conftest import count_by_identifier
@@ -50,6 +50,22 @@ def test_orders_and_diary_reach_the_ehr_and_come_back_exactly(service, ehr, run_
     assert pulled_summary["left_out"] == {"invalid": [], "incomplete": []}
     assert {k: pulled_summary[k] for k in local if k != "patient"} == {k: v for k, v in local.items() if k != "patient"}
     assert pulled_summary["headache_days"] == 8
+
+
+def test_entries_with_several_attacks_and_a_continued_attack_come_back_exactly(service, ehr, run_id: str) -> None:
+    patient = f"Patient/it-{run_id}"
+    diary = example_diary(run_id, patient, "attacks")
+    answer = service.post("/diary", json=diary)
+    assert answer.status_code == 202
+    settled = wait_until_settled(service, [answer.get_json()["outbox_id"]])
+    assert [s["state"] for s in settled.values()] == ["sent"], settled
+
+    assert sort_entries(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == sort_entries(diary)
+    # The first record of attack a1 and its continuation share the attack identifier in the EHR.
+    value = f"it-{run_id}/a1"
+    assert count_by_identifier(ehr, "Observation", ATTACK_SYSTEM, value) == 2
+    pulled_summary = service.get(f"/patients/{patient}/summary").get_json()
+    assert (pulled_summary["headache_days"], pulled_summary["attacks"]) == (6, 4)
 
 
 def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: str) -> None:
