@@ -1,7 +1,7 @@
 """The validation corpus: every valid resource the project ships, and invalid ones made from them.
 
 Valid: each profile example (``profiles/examples``), each resource of each golden Bundle
-(``examples/bundles``, ``examples/diary/month.bundle.json``; a MedicationRequest keeps its
+(``examples/bundles``, ``examples/diary/month.bundle.json`` and ``attacks.bundle.json``; a MedicationRequest keeps its
 contained Medication), the PlanDefinition exported from each example protocol, and two small
 transaction Bundles whose ``urn:uuid`` references resolve. Invalid: each a copy of a valid
 resource with one small, named mutation that breaks one rule of one kind (``MUTATIONS``).
@@ -88,7 +88,8 @@ def _declared_profile(resource: Resource) -> str:
 
 
 def _golden_bundle_paths() -> list[Path]:
-    return sorted((ROOT / "examples" / "bundles").glob("*.bundle.json")) + [ROOT / "examples" / "diary" / "month.bundle.json"]
+    diary = ROOT / "examples" / "diary"
+    return sorted((ROOT / "examples" / "bundles").glob("*.bundle.json")) + [diary / "month.bundle.json", diary / "attacks.bundle.json"]
 
 
 # -- the valid resources ---------------------------------------------------------------------------

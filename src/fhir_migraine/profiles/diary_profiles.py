@@ -45,14 +45,16 @@ class Component:
         return head + "".join(part.capitalize() for part in rest)
 
 
-def _head(kind: str) -> list[Element]:
-    """identifier, status, category, code, subject: the same for every diary Observation."""
+def _head(kind: str, *identifier_slices: Element) -> list[Element]:
+    """identifier (and the kind's own identifier slices), status, category, code, subject: the same
+    for every diary Observation."""
     survey = {"coding": [{"system": CATEGORY, "code": "survey"}]}
     return [
         el(f"{OBS}.identifier", min=1, slicing=sliced_by("value", "system")),
         el(f"{OBS}.identifier:diary", min=1, max=1),
         el(f"{OBS}.identifier:diary.system", min=1, fixed=("Uri", DIARY_SYSTEM)),
         el(f"{OBS}.identifier:diary.value", min=1),
+        *identifier_slices,  # in the base's element order, as a differential must be
         el(f"{OBS}.status", min=1),
         el(f"{OBS}.category", min=1, slicing=sliced_by("pattern", "$this")),
         el(f"{OBS}.category:survey", min=1, max=1, pattern=("CodeableConcept", survey)),
@@ -115,10 +117,12 @@ def diary_attack() -> list[Element]:
             invariant("mig-att-1", "An attack does not end before it starts",
                       "effective.end.empty() or effective.start <= effective.end"),
         ]),
-        *_head("attack"),
-        el(f"{OBS}.identifier:attack", max=1, short="The patient's attack id: the same on every record of the attack"),
-        el(f"{OBS}.identifier:attack.system", min=1, fixed=("Uri", ATTACK_SYSTEM)),
-        el(f"{OBS}.identifier:attack.value", min=1),
+        *_head(
+            "attack",
+            el(f"{OBS}.identifier:attack", max=1, short="The patient's attack id: the same on every record of the attack"),
+            el(f"{OBS}.identifier:attack.system", min=1, fixed=("Uri", ATTACK_SYSTEM)),
+            el(f"{OBS}.identifier:attack.value", min=1),
+        ),
         _effective("Period"),
         el(f"{OBS}.effective[x].start", min=1),
         _performer(),
