@@ -4,24 +4,29 @@ warning), and a continued attack read as one attack by the summary and the warni
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fhir_migraine import operations
+from fhir_migraine.cli import main
 from fhir_migraine.ehr.importer import map_chunk
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM
 from fhir_migraine.inputs.diary import Ledger
 from fhir_migraine.inputs.diary_files import Located
+from tests.diary_cases import to_csv
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 PATIENT = {"reference": "Patient/77"}
 
 
 def entry(day: str, n: str = "", **fields: Any) -> dict[str, Any]:
-    return {"entry_id": f"at-{day}{n}", "patient": PATIENT, "date": f"2026-11-{day}", **fields}
+    return {"entry_id": f"at-2026-11-{day}{n}", "patient": PATIENT, "date": f"2026-11-{day}", **fields}
 
 
 def at(day: str, clock: str) -> str:
@@ -51,17 +56,17 @@ GOES_ON = entry("21", attacks=[{"continues": "a1", "start": at("21", "00:00"), "
 
 def test_each_attack_of_an_entry_is_an_observation_numbered_by_its_place() -> None:
     bundle, _ = mapped([TWO])
-    first, second = resource(bundle, "at-20/attack/0"), resource(bundle, "at-20/attack/1")
+    first, second = resource(bundle, "at-2026-11-20/attack/0"), resource(bundle, "at-2026-11-20/attack/1")
     assert first["effectivePeriod"] == {"start": at("20", "06:00"), "end": at("20", "08:00")} and first["status"] == "final"
     assert second["status"] == "preliminary" and "end" not in second["effectivePeriod"]
-    day = resource(bundle, "at-20")
+    day = resource(bundle, "at-2026-11-20")
     assert day["valueBoolean"] is True and len(day["hasMember"]) == 2
     assert len(first["identifier"]) == 1, "no attack id, no attack identifier"
 
 
 def test_a_continuation_carries_the_attack_identifier_of_the_attack_it_continues() -> None:
     bundle, _ = mapped([TWO, GOES_ON])
-    original, continued = resource(bundle, "at-20/attack/1"), resource(bundle, "at-21/attack/0")
+    original, continued = resource(bundle, "at-2026-11-20/attack/1"), resource(bundle, "at-2026-11-21/attack/0")
     expected = {"system": ATTACK_SYSTEM, "value": "77/a1"}
     assert original["identifier"][1] == expected and continued["identifier"][1] == expected
     assert "continued-attack" in codes(continued) and "continued-attack" not in codes(original)
@@ -70,8 +75,8 @@ def test_a_continuation_carries_the_attack_identifier_of_the_attack_it_continues
 
 def test_the_headache_shorthand_keeps_its_identifier_and_may_carry_an_id() -> None:
     bundle, _ = mapped([entry("20", headache={"id": "x", "start": at("20", "06:00")})])
-    attack = resource(bundle, "at-20/attack")
-    assert attack["identifier"] == [{"system": DIARY_SYSTEM, "value": "at-20/attack"}, {"system": ATTACK_SYSTEM, "value": "77/x"}]
+    attack = resource(bundle, "at-2026-11-20/attack")
+    assert attack["identifier"] == [{"system": DIARY_SYSTEM, "value": "at-2026-11-20/attack"}, {"system": ATTACK_SYSTEM, "value": "77/x"}]
 
 
 @pytest.mark.parametrize(("said", "kept"), [({"headache": None}, {"valueBoolean": False}), ({}, "dataAbsentReason")],
@@ -80,13 +85,13 @@ def test_a_day_an_attack_runs_into_is_a_headache_day_and_keeps_the_entrys_answer
     night = entry("20", headache={"start": at("20", "22:00"), "end": at("21", "03:00")})
     after = entry("21", **said)
     bundle, warnings = mapped([night, after])
-    day = resource(bundle, "at-21")
+    day = resource(bundle, "at-2026-11-21")
     assert day["valueBoolean"] is True and "dataAbsentReason" not in day
     [component] = day["component"]
     assert component["code"]["coding"][0]["code"] == "headache-as-recorded"
     assert component.get("valueBoolean") is False if kept != "dataAbsentReason" else "dataAbsentReason" in component
     [(path, message)] = warnings
-    assert path == "$[1].headache" and "'at-21'" in message and "'at-20'" in message and at("20", "22:00") in message
+    assert path == "$[1].headache" and "'at-2026-11-21'" in message and "'at-2026-11-20'" in message and at("20", "22:00") in message
     assert operations.unmap(bundle)["diary"] == [night, after]
 
 
@@ -94,7 +99,7 @@ def test_an_attack_of_a_later_entry_corrects_an_earlier_day_too() -> None:
     after = entry("21", headache=None)
     night = entry("20", headache={"start": at("20", "22:00"), "end": at("21", "03:00")})
     bundle, warnings = mapped([after, night])
-    assert resource(bundle, "at-21")["valueBoolean"] is True and [p for p, _ in warnings] == ["$[0].headache"]
+    assert resource(bundle, "at-2026-11-21")["valueBoolean"] is True and [p for p, _ in warnings] == ["$[0].headache"]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +114,7 @@ def test_an_attack_of_a_later_entry_corrects_an_earlier_day_too() -> None:
 )
 def test_a_day_no_attack_of_the_patient_reaches_stays_as_the_entry_says(night: dict[str, Any], after: dict[str, Any]) -> None:
     bundle, warnings = mapped([night, after])
-    day = resource(bundle, "at-21")
+    day = resource(bundle, "at-2026-11-21")
     assert day["valueBoolean"] is False and "component" not in day and warnings == []
 
 
@@ -120,7 +125,7 @@ def test_a_continued_attack_is_one_attack_in_the_summary() -> None:
     found = operations.diary_summary(operations.load_diary([Located(first, "$[0]"), Located(then, "$[1]")]))
     assert (found["attacks"], found["headache_days"], found["longest_attack_hours"]) == (1, 2, 11.67)
     [reading] = found["attack_readings"]
-    assert (reading["entry_id"], reading["start"], reading["end"]) == ("at-20", at("20", "21:30"), at("21", "09:10"))
+    assert (reading["entry_id"], reading["start"], reading["end"]) == ("at-2026-11-20", at("20", "21:30"), at("21", "09:10"))
     # Unilateral and pulsating from the first record, severe with nausea from the second: migraine features.
     assert found["migraine_days"] == 2
     separate = [first | {"attacks": [{"start": at("20", "21:30"), "location": "unilateral", "quality": "pulsating"}]},
@@ -159,7 +164,7 @@ def test_a_chunk_refused_in_part_leaves_the_ledger_with_the_entries_it_queued() 
     broken = entry("22", headache={"start": "yesterday"})
     _, queued, problems = map_chunk([Located(TWO, "$", line=1), Located(broken, "$", line=2)], ledger)
     assert queued == 1 and [p.location for p in problems] == ["line 2"]
-    assert [e.entry_id for e in ledger.entries] == ["at-20"]
+    assert [e.entry_id for e in ledger.entries] == ["at-2026-11-20"]
     _, queued, _ = map_chunk([Located(GOES_ON, "$", line=3)], ledger)
     assert queued == 1
 
@@ -168,5 +173,27 @@ def test_an_attack_id_may_be_given_again_by_another_patient() -> None:
     other = TWO | {"entry_id": "other-20", "patient": {"reference": "Patient/78"}}
     bundle, _ = mapped([TWO, other, GOES_ON])
     assert resource(bundle, "other-20/attack/1")["identifier"][1]["value"] == "78/a1"
-    with pytest.raises(InputError, match="already given by entry 'at-20'"):
+    with pytest.raises(InputError, match="already given by entry 'at-2026-11-20'"):
         operations.load_diary([Located(TWO, "$[0]"), Located(TWO | {"entry_id": "again"}, "$[1]")])
+
+
+NIGHT = entry("20", headache={"start": at("20", "22:00"), "end": at("21", "03:00")})
+AFTER = entry("21", headache=None)
+
+
+def test_the_command_prints_the_corrected_day_and_its_warning_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "diary.csv"
+    path.write_text(to_csv([NIGHT, AFTER]))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["map", "diary", str(path)], out=out, err=err) == 0
+    assert resource(json.loads(out.getvalue()), "at-2026-11-21")["valueBoolean"] is True
+    [issue] = json.loads(err.getvalue())["issue"]
+    assert issue["severity"] == "warning" and issue["expression"] == ["$.headache"]
+    assert "row 3, column headache" in issue["diagnostics"] and "'at-2026-11-20'" in issue["diagnostics"]
+
+
+def test_the_service_answers_the_corrected_day_with_its_warning(client: Any) -> None:
+    answer = client.post("/diary", json=[NIGHT, AFTER])
+    assert answer.status_code == 201
+    [shown] = json.loads(answer.headers["X-Warnings"])
+    assert shown["path"] == "$[1].headache" and "overlaps 2026-11-21" in shown["message"]
