@@ -31,9 +31,9 @@ from fhir_migraine.errors import (
     Problem,
     UnreadableInput,
 )
-from fhir_migraine.inputs.diary import Ledger
 from fhir_migraine.inputs.diary_files import FORMATS, format_of, iter_entries
 from fhir_migraine.inputs.orders import finder, parse_instant
+from fhir_migraine.mapping.attacks import Ledger
 from fhir_migraine.validation.issues import has_errors
 
 if TYPE_CHECKING:

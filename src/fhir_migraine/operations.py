@@ -77,13 +77,13 @@ MAX_PROBLEMS = 200
 
 
 def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] | None = None,
-               wheres: dict[str, Located] | None = None, ledger: diary.Ledger | None = None) -> list[diary.DiaryEntry]:
+               wheres: dict[str, Located] | None = None, ledger: attacks.Ledger | None = None) -> list[diary.DiaryEntry]:
     """Every entry checked; one InputError with the problems of all bad entries (up to 200).
     ``placed``/``wheres``, when given, receive each entry with its JSON path, and each path's input.
     ``ledger``: the attacks of the entries read before (a diary read in parts), which receives these."""
     loaded, problems = [], []
     seen: set[str] = set()
-    ledger = ledger if ledger is not None else diary.Ledger()
+    ledger = ledger if ledger is not None else attacks.Ledger()
     for where in entries:
         try:
             entry = diary.load(where.document, where.base)
@@ -112,13 +112,13 @@ def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] 
     return loaded
 
 
-def map_diary(entries: Iterable[Located], *, ledger: diary.Ledger | None = None) -> Resource:
+def map_diary(entries: Iterable[Located], *, ledger: attacks.Ledger | None = None) -> Resource:
     """Diary entries -> one transaction Bundle of Observations (all entries valid, or InputError)."""
     return map_diary_with_warnings(entries, ledger=ledger)[0]
 
 
 def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None = None,
-                            with_summary: bool = False, ledger: diary.Ledger | None = None,
+                            with_summary: bool = False, ledger: attacks.Ledger | None = None,
                             ) -> tuple[Resource, Resource | None]:
     """Diary entries -> the transaction Bundle, and the OperationOutcome of what is possible but
     unlikely in them (``mapping.plausibility``; None when nothing is): warnings never stop the diary.
@@ -128,9 +128,9 @@ def map_diary_with_warnings(entries: Iterable[Located], *, now: datetime | None 
     are found there, and their days corrected); it receives this part's."""
     placed: list[plausibility.Placed] = []
     wheres: dict[str, Located] = {}
-    ledger = ledger if ledger is not None else diary.Ledger()
+    ledger = ledger if ledger is not None else attacks.Ledger()
     loaded = load_diary(entries, placed=placed, wheres=wheres, ledger=ledger)
-    corrected = attacks.corrected_days(loaded, ledger.entries)
+    corrected = ledger.corrected(loaded)
     bundle = diary_map.to_fhir_bundle(loaded, corrected)
     if with_summary and loaded:
         bundle["entry"] += transaction(summary_fhir.to_fhir_summary(diary_summary(loaded)))["entry"]

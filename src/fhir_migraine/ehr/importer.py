@@ -19,8 +19,8 @@ from fhir_migraine.documents import parse_json
 from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
 from fhir_migraine.errors import EhrUnsupported, FhirMigraineError, InputError, Problem, ProfileError, UnreadableInput
-from fhir_migraine.inputs.diary import Ledger
 from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.mapping.attacks import Ledger
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]

@@ -9,7 +9,7 @@ from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.clinical.scores import HIT6_ITEMS, MIDAS_DISJOINT_PAIRS, MIDAS_PERIOD_DAYS, MIDAS_QUESTIONS
-from fhir_migraine.errors import InputError, Problem
+from fhir_migraine.errors import InputError
 from fhir_migraine.inputs import schema
 from fhir_migraine.inputs.orders import instant_problem, parse_instant
 from fhir_migraine.inputs.quantity import DOSE, Collector, Quantity
@@ -243,51 +243,3 @@ def _times(attack: Attack) -> tuple[datetime, datetime] | None:
     start = parse_instant(attack.start)
     end = parse_instant(attack.end) if attack.end else start
     return (start, max(start, end)) if start is not None and end is not None else None
-
-
-class Ledger:
-    """The attacks recorded so far, per patient, as a diary is read in order (a diary file, an NDJSON
-    stream, a POST of a list, the chunks of an import): a record may continue only an attack that an
-    earlier entry of the same patient recorded, and an attack id is given to one attack only."""
-
-    def __init__(self) -> None:
-        self.known: dict[str, dict[str, tuple[str, datetime | None]]] = {}  # patient -> id -> (entry, start)
-        self.entries: list[DiaryEntry] = []  # the entries that record attacks, in the order read
-
-    def problems(self, entry: DiaryEntry, base: str) -> list[Problem]:
-        """What the entry's attack ids contradict in the entries read before it."""
-        known = self.known.get(patient_token(entry.patient), {})
-        found = []
-        for path, attack in entry.recorded_attacks():
-            if attack.continues is not None:
-                earlier = known.get(attack.continues)
-                start = parse_instant(attack.start)
-                if earlier is None:
-                    found.append(Problem(f"{base}{path}.continues", f"continues attack {attack.continues!r}, which no "
-                                         "earlier entry of this patient records (give its entry first, in the same diary)"))
-                elif earlier[1] is not None and start is not None and start < earlier[1]:
-                    found.append(Problem(f"{base}{path}.start", f"{attack.start} is before attack {attack.continues!r}"
-                                         f" began (entry {earlier[0]!r}): a continuation starts after it"))
-            elif attack.id is not None and attack.id in known:
-                found.append(Problem(f"{base}{path}.id", f"attack id {attack.id!r} is already given by entry "
-                                     f"{known[attack.id][0]!r}; a later record of that attack says continues"))
-        return found
-
-    def copy(self) -> Ledger:
-        """A ledger to try a part with: this one is left as it is when the part is refused."""
-        other = Ledger()
-        other.known = {patient: dict(ids) for patient, ids in self.known.items()}
-        other.entries = list(self.entries)
-        return other
-
-    def update(self, other: Ledger) -> None:
-        """Take what ``other`` (a copy of this ledger) has learnt."""
-        self.known, self.entries = other.known, other.entries
-
-    def add(self, entry: DiaryEntry) -> None:
-        known = self.known.setdefault(patient_token(entry.patient), {})
-        for _, attack in entry.recorded_attacks():
-            if attack.id is not None:
-                known[attack.id] = (entry.entry_id, parse_instant(attack.start))
-        if entry.recorded_attacks():
-            self.entries.append(entry)

@@ -122,18 +122,89 @@ def merged(first: Attack, records: Sequence[Attack], end: str) -> Attack:
 
 def corrected_days(entries: Sequence[DiaryEntry], recorded: Iterable[DiaryEntry]) -> dict[str, Span]:
     """The entries (by id) that record no attack of their own although an attack of the same patient
-    in ``recorded`` overlaps their day: the first such attack of each."""
-    waiting = {(patient_token(e.patient), e.date): e.entry_id for e in entries if not e.recorded_attacks()}
-    found: dict[str, Span] = {}
-    if not waiting:
+    in ``recorded`` overlaps their day (``Ledger.corrected``)."""
+    ledger = Ledger()
+    for entry in recorded:
+        ledger.add(entry)
+    return ledger.corrected(entries)
+
+
+class Ledger:
+    """The attacks recorded so far, as a diary is read in order (a diary file, an NDJSON stream, a
+    POST of a list, the chunks of an import), kept up to date entry by entry: which attack ids each
+    patient has given (a record may continue only an attack an earlier entry of the same patient
+    recorded; an id names one attack), and the days their attacks overlap."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, dict[str, tuple[str, datetime | None]]] = {}  # patient -> id -> (entry, start)
+        self.records: dict[tuple[str, str], list[_Record]] = {}  # (patient, id) -> the attack's records
+        # (patient, day) -> the attack overlapping it first found, and the key of its records (None: unnamed)
+        self.days: dict[tuple[str, str], tuple[tuple[str, str] | None, Span]] = {}
+
+    def problems(self, entry: DiaryEntry, base: str) -> list[Problem]:
+        """What the entry's attack ids contradict in the entries read before it."""
+        known = self.known.get(patient_token(entry.patient), {})
+        found = []
+        for path, attack in entry.recorded_attacks():
+            if attack.continues is not None:
+                earlier = known.get(attack.continues)
+                start = parse_instant(attack.start)
+                if earlier is None:
+                    found.append(Problem(f"{base}{path}.continues", f"continues attack {attack.continues!r}, which no "
+                                         "earlier entry of this patient records (give its entry first, in the same diary)"))
+                elif earlier[1] is not None and start is not None and start < earlier[1]:
+                    found.append(Problem(f"{base}{path}.start", f"{attack.start} is before attack {attack.continues!r}"
+                                         f" began (entry {earlier[0]!r}): a continuation starts after it"))
+            elif attack.id is not None and attack.id in known:
+                found.append(Problem(f"{base}{path}.id", f"attack id {attack.id!r} is already given by entry "
+                                     f"{known[attack.id][0]!r}; a later record of that attack says continues"))
         return found
-    for span in spans(recorded):
-        key = patient_token(span.entry.patient)
+
+    def add(self, entry: DiaryEntry) -> None:
+        patient = patient_token(entry.patient)
+        known = self.known.setdefault(patient, {})
+        for path, attack in entry.recorded_attacks():
+            start = parse_instant(attack.start)
+            if attack.id is not None:
+                known[attack.id] = (entry.entry_id, start)
+            if start is None:
+                continue
+            record = _Record(entry, path, attack, start, parse_instant(attack.end) if attack.end else None)
+            name = attack.id or attack.continues
+            if name is None:
+                self._overlaps(patient, None, _span([record]))
+            else:
+                group = self.records.setdefault((patient, name), [])
+                group.append(record)
+                self._overlaps(patient, (patient, name), _span(group))
+
+    def _overlaps(self, patient: str, key: tuple[str, str] | None, span: Span) -> None:
         for day in span.days():
-            entry_id = waiting.get((key, day.isoformat()))
-            if entry_id is not None and entry_id not in found:
-                found[entry_id] = span
-    return found
+            found = self.days.get((patient, day.isoformat()))
+            if found is None or (key is not None and found[0] == key):
+                self.days[(patient, day.isoformat())] = (key, span)
+
+    def corrected(self, entries: Sequence[DiaryEntry]) -> dict[str, Span]:
+        """The entries (by id) that record no attack of their own although an attack this ledger
+        holds overlaps their day, and that attack (the first found)."""
+        found = {}
+        for entry in entries:
+            overlapping = self.days.get((patient_token(entry.patient), entry.date))
+            if overlapping is not None and not entry.recorded_attacks():
+                found[entry.entry_id] = overlapping[1]
+        return found
+
+    def copy(self) -> Ledger:
+        """A ledger to try a part with: this one is left as it is when the part is refused."""
+        other = Ledger()
+        other.known = {patient: dict(ids) for patient, ids in self.known.items()}
+        other.records = {key: list(records) for key, records in self.records.items()}
+        other.days = dict(self.days)
+        return other
+
+    def update(self, other: Ledger) -> None:
+        """Take what ``other`` (a copy of this ledger) has learnt."""
+        self.known, self.records, self.days = other.known, other.records, other.days
 
 
 def correction_warnings(placed: Sequence[Any], corrected: dict[str, Span]) -> list[Problem]:
