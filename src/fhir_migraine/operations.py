@@ -81,7 +81,8 @@ def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] 
     """Every entry checked; one InputError with the problems of all bad entries (up to 200).
     ``placed``/``wheres``, when given, receive each entry with its JSON path, and each path's input.
     ``ledger``: the attacks of the entries read before (a diary read in parts), which receives these."""
-    loaded, problems = [], []
+    read: list[tuple[diary.DiaryEntry, Located]] = []
+    problems: list[Problem] = []
     seen: set[str] = set()
     ledger = ledger if ledger is not None else attacks.Ledger()
     for where in entries:
@@ -96,20 +97,26 @@ def load_diary(entries: Iterable[Located], *, placed: list[plausibility.Placed] 
             problem = Problem(f"{where.base}.entry_id", f"entry id {entry.entry_id!r} appears twice in this diary")
             problems.append(located(problem, where))
             continue
-        contradicted = ledger.problems(entry, where.base)
-        if contradicted:
-            problems += [located(p, where) for p in contradicted]
-            continue
-        ledger.add(entry)
         seen.add(entry.entry_id)
-        loaded.append(entry)
+        read.append((entry, where))
+    # Attack ids across the diary, in the order the attacks began: an attack comes before its
+    # continuations whatever the order of the entries (a pulled diary comes in any order).
+    ordered = sorted(read, key=lambda pair: attacks.first_start(pair[0]))
+    for entry, where in ordered:
+        problems += [located(p, where) for p in ledger.claim(entry, where.base)]
+    for entry, where in ordered:
+        contradicted = ledger.continuing(entry, where.base)
+        problems += [located(p, where) for p in contradicted]
+        if not contradicted:
+            ledger.add(entry)
+    if problems:
+        raise InputError.of(problems[:MAX_PROBLEMS], "diary")
+    for entry, where in read:
         if placed is not None:
             placed.append(plausibility.Placed(entry, where.base))
         if wheres is not None:
             wheres[where.base] = where
-    if problems:
-        raise InputError.of(problems[:MAX_PROBLEMS], "diary")
-    return loaded
+    return [entry for entry, _ in read]
 
 
 def map_diary(entries: Iterable[Located], *, ledger: attacks.Ledger | None = None) -> Resource:

@@ -196,3 +196,14 @@ def test_the_service_answers_the_corrected_day_with_its_warning(client: Any) -> 
     assert answer.status_code == 201
     [shown] = json.loads(answer.headers["X-Warnings"])
     assert shown["path"] == "$[1].headache" and "overlaps 2026-11-21" in shown["message"]
+
+
+def test_a_diary_in_any_order_finds_the_attack_a_record_continues() -> None:
+    # A pulled diary comes in the EHR's order: the attack ids are read in the order the attacks began.
+    bundle, _ = mapped([GOES_ON, TWO])
+    assert operations.unmap(bundle)["diary"] == [GOES_ON, TWO]
+    searchset = {"resourceType": "Bundle", "type": "searchset",
+                 "entry": [{"resource": e["resource"]} for e in reversed(bundle["entry"])]}
+    pulled = operations.unmap(searchset)["diary"]
+    figures = operations.diary_summary(operations.load_diary(Located(e, f"$[{i}]") for i, e in enumerate(pulled)))
+    assert figures["attacks"] == 2 and figures["headache_days"] == 2

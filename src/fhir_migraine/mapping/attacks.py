@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fhir_migraine.errors import Problem
@@ -120,11 +120,22 @@ def merged(first: Attack, records: Sequence[Attack], end: str) -> Attack:
     )
 
 
+def first_start(entry: DiaryEntry) -> datetime:
+    """When the entry's first attack began (the latest instant when it records none): the order
+    in which a diary's attack ids are checked."""
+    starts = [start for _, attack in entry.recorded_attacks() if (start := parse_instant(attack.start)) is not None]
+    return min(starts, default=_LAST)
+
+
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
 def corrected_days(entries: Sequence[DiaryEntry], recorded: Iterable[DiaryEntry]) -> dict[str, Span]:
     """The entries (by id) that record no attack of their own although an attack of the same patient
     in ``recorded`` overlaps their day (``Ledger.corrected``)."""
     ledger = Ledger()
     for entry in recorded:
+        ledger.claim(entry, "$")
         ledger.add(entry)
     return ledger.corrected(entries)
 
@@ -141,32 +152,43 @@ class Ledger:
         # (patient, day) -> the attack overlapping it first found, and the key of its records (None: unnamed)
         self.days: dict[tuple[str, str], tuple[tuple[str, str] | None, Span]] = {}
 
-    def problems(self, entry: DiaryEntry, base: str) -> list[Problem]:
-        """What the entry's attack ids contradict in the entries read before it."""
+    def claim(self, entry: DiaryEntry, base: str) -> list[Problem]:
+        """Record the attack ids the entry gives; a problem for an id another entry of the patient gave."""
+        known = self.known.setdefault(patient_token(entry.patient), {})
+        found = []
+        for path, attack in entry.recorded_attacks():
+            if attack.id is None:
+                continue
+            if attack.id in known:
+                found.append(Problem(f"{base}{path}.id", f"attack id {attack.id!r} is already given by entry "
+                                     f"{known[attack.id][0]!r}; a later record of that attack says continues"))
+            else:
+                known[attack.id] = (entry.entry_id, parse_instant(attack.start))
+        return found
+
+    def continuing(self, entry: DiaryEntry, base: str) -> list[Problem]:
+        """What the entry's continuations contradict: an attack id no entry of the patient gives (in
+        this diary, or before it), or an attack that began after the continuation."""
         known = self.known.get(patient_token(entry.patient), {})
         found = []
         for path, attack in entry.recorded_attacks():
-            if attack.continues is not None:
-                earlier = known.get(attack.continues)
-                start = parse_instant(attack.start)
-                if earlier is None:
-                    found.append(Problem(f"{base}{path}.continues", f"continues attack {attack.continues!r}, which no "
-                                         "earlier entry of this patient records (give its entry first, in the same diary)"))
-                elif earlier[1] is not None and start is not None and start < earlier[1]:
-                    found.append(Problem(f"{base}{path}.start", f"{attack.start} is before attack {attack.continues!r}"
-                                         f" began (entry {earlier[0]!r}): a continuation starts after it"))
-            elif attack.id is not None and attack.id in known:
-                found.append(Problem(f"{base}{path}.id", f"attack id {attack.id!r} is already given by entry "
-                                     f"{known[attack.id][0]!r}; a later record of that attack says continues"))
+            if attack.continues is None:
+                continue
+            earlier = known.get(attack.continues)
+            start = parse_instant(attack.start)
+            if earlier is None:
+                found.append(Problem(f"{base}{path}.continues", f"continues attack {attack.continues!r}, which no "
+                                     "entry of this patient in the diary records (send that entry with it)"))
+            elif earlier[1] is not None and start is not None and start < earlier[1]:
+                found.append(Problem(f"{base}{path}.start", f"{attack.start} is before attack {attack.continues!r}"
+                                     f" began (entry {earlier[0]!r}): a continuation starts after it"))
         return found
 
     def add(self, entry: DiaryEntry) -> None:
+        """Add the entry's attacks (its ids claimed before) and the days they overlap."""
         patient = patient_token(entry.patient)
-        known = self.known.setdefault(patient, {})
         for path, attack in entry.recorded_attacks():
             start = parse_instant(attack.start)
-            if attack.id is not None:
-                known[attack.id] = (entry.entry_id, start)
             if start is None:
                 continue
             record = _Record(entry, path, attack, start, parse_instant(attack.end) if attack.end else None)
