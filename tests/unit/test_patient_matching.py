@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,9 @@ class PatientEhr(FakeEhr):
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(database=str(tmp_path / "patients.sqlite3"), ehr=EhrSettings(url=FakeEhr.base_url, transaction_size=40),
-                    outbox=OutboxSettings(retry_base=0.01, retry_cap=0.01))
+                    # A retry due half a second after a failure: no attempt on a loaded machine outlasts
+                    # it, so one drain never retries an item at once (a test's zero wait sees it pending).
+                    outbox=OutboxSettings(retry_base=0.5, retry_cap=0.5))
 
 
 def subjects(bundle: dict[str, Any]) -> list[Any]:
@@ -208,9 +209,7 @@ def test_a_dead_item_retried_is_matched_afresh(settings: Settings) -> None:
 def test_a_later_item_naming_the_resolved_patient_by_reference_waits_for_the_mrn_item(settings: Settings) -> None:
     ehr = PatientEhr(patient("p1"))
     ehr.errors.append(EhrUnavailable("down for a moment"))
-    # A retry due half a second later: a loaded machine's first attempt never outlasts it, so the
-    # item is still pending when push_now's zero wait ends (with 10 ms it could be retried at once).
-    gateway = EhrGateway(replace(settings, outbox=OutboxSettings(retry_base=0.5, retry_cap=0.5)), ehr)
+    gateway = EhrGateway(settings, ehr)
     first = gateway.push_now(ORDER, wait=0, sleep=lambda s: None)
     assert first.state == "pending" and first.resolved == {f"{SYSTEM}|{VALUE}": "Patient/p1"}
     assert "Patient/p1" in first.patients
