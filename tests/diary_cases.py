@@ -27,6 +27,7 @@ ENTRY: dict[str, Any] = {
         "triggers": ["stress"],
         "disability": 2,
     },
+    "menstruation": True,
     "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral", "taken_at": "2026-11-20T07:00:00+01:00", "relief_2h": True}],
     "hydration": [{"product": "MigraKet", "volume": "500 mL", "taken_at": "2026-11-20T08:00:00+01:00"}],
     "infusion": {"received_at": "2026-11-18T10:00:00+01:00", "protocol": "preventive-nutrient"},
@@ -72,6 +73,8 @@ BAD_ENTRIES = [
     DiaryCase("dose-as-volume", ("medications", 0, "dose"), "50 mL", "$.medications[0].dose", "medications"),
     DiaryCase("drink-volume-as-mass", ("hydration", 0, "volume"), "500 mg", "$.hydration[0].volume", "hydration"),
     DiaryCase("drink-time-not-an-instant", ("hydration", 0, "taken_at"), "morning", "$.hydration[0].taken_at", "hydration"),
+    DiaryCase("menstruation-maybe", ("menstruation",), "maybe", "$.menstruation", "menstruation"),
+    DiaryCase("menstruation-as-flow-level", ("menstruation",), "heavy", "$.menstruation", "menstruation"),
     DiaryCase("infusion-time-not-an-instant", ("infusion", "received_at"), "yesterday", "$.infusion.received_at", "infusion_received_at"),
     DiaryCase("patient-missing", ("patient",), DELETE, "$.patient", "patient"),
     DiaryCase("entry-id-with-spaces", ("entry_id",), "entry one", "$.entry_id", "entry_id"),
@@ -157,6 +160,7 @@ def to_csv(entries: list[dict[str, Any]]) -> str:
         row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))
         row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
         row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
+        row["menstruation"] = _yes_no(e["menstruation"]) if "menstruation" in e else ""
         row["notes"] = e.get("notes", "")
         for name in ("midas", "hit6"):
             for key, answer in e.get(name, {}).items():

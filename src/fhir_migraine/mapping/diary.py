@@ -2,7 +2,8 @@
 
 Per entry: a diary-day Observation (was there a headache: true, false for a headache-free day,
 or absent when not recorded; the notes; ``hasMember`` the others), the attack with its
-components, one per medication taken, one per drink, one for an infusion received, and for MIDAS
+components, one per medication taken, one per drink, one for an infusion received, one saying
+whether the patient was menstruating that day (when recorded), and for MIDAS
 and HIT-6 answers a QuestionnaireResponse and the score Observation derived from it.
 Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/questionnaireresponse.html
 """
@@ -66,6 +67,8 @@ def to_fhir_observations(entry: DiaryEntry, overlapped: bool = False) -> list[Re
     members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
     if entry.infusion is not None:
         members.append(to_fhir_infusion_received(entry, entry.infusion))
+    if entry.menstruation is not None:
+        members.append(to_fhir_menstruation(entry, entry.menstruation))
     if entry.midas is not None:
         answers = to_fhir_questionnaire_response(entry, "midas", entry.midas)
         members += [answers, to_fhir_midas_score(entry, entry.midas, answers)]
@@ -81,6 +84,7 @@ PROFILES = {
     "medication_taken": "diary-medication-taken",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "menstruation": "diary-menstruation",
     "midas_score": "diary-midas-score",
     "hit6_score": "diary-hit6-score",
     "questionnaire_response": "diary-questionnaire-response",
@@ -201,6 +205,15 @@ def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> 
     observation["valueBoolean"] = True
     if infusion.protocol is not None:
         observation["component"] = [_component("protocol", valueString=infusion.protocol)]
+    return with_text(observation)
+
+
+def to_fhir_menstruation(entry: DiaryEntry, menstruating: bool) -> Resource:
+    """Menstruating that day (true) or not (false): the days the summary reads the cycles from."""
+    observation = _observation(entry, "menstruation", "menstruation")
+    observation["effectiveDateTime"] = entry.date
+    observation["performer"] = _performer(entry)
+    observation["valueBoolean"] = menstruating
     return with_text(observation)
 
 
