@@ -19,6 +19,7 @@ from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import ATTACK_SYSTEM, DIARY_SYSTEM
 from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.mapping.attacks import Ledger
+from fhir_migraine.mapping.unmap_diary import entries_from_bundle
 from tests.diary_cases import to_csv
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -207,3 +208,12 @@ def test_a_diary_in_any_order_finds_the_attack_a_record_continues() -> None:
     pulled = operations.unmap(searchset)["diary"]
     figures = operations.diary_summary(operations.load_diary(Located(e, f"$[{i}]") for i, e in enumerate(pulled)))
     assert figures["attacks"] == 2 and figures["headache_days"] == 2
+
+
+def test_a_corrected_day_whose_kept_answer_says_headache_is_reported_not_guessed() -> None:
+    bundle, _ = mapped([NIGHT, AFTER])
+    day = resource(bundle, "at-2026-11-21")
+    day["component"][0]["valueBoolean"] = True
+    problems: list[dict[str, Any]] = []
+    assert [e["entry_id"] for e in entries_from_bundle(bundle, problems)] == ["at-2026-11-20"]
+    assert problems and problems[0]["entry_id"] == "at-2026-11-21" and "corrected day" in problems[0]["problem"]

@@ -72,6 +72,8 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
     recorded = _as_recorded(day)
     if recorded is not None:  # another entry's attack made it a headache day: the entry's own answer
         if recorded.opt("valueBoolean") is not None:
+            if recorded.get("valueBoolean").bool():
+                raise recorded.fail("says the patient recorded a headache, which a corrected day never is", ".valueBoolean")
             entry["headache"] = None
     elif day.opt("valueBoolean") is not None:
         had_headache = day.get("valueBoolean").bool()
