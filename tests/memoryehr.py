@@ -29,7 +29,7 @@ from fhir_migraine.mapping.fhir import identifiers
 
 Resource = dict[str, Any]
 TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient", "MedicationAdministration",
-         "QuestionnaireResponse")
+         "QuestionnaireResponse", "MedicationStatement")
 
 
 def _identifiers(resource: Resource) -> set[str]:
