@@ -139,7 +139,8 @@ def test_every_type_that_cannot_be_searched_by_patient_is_left_out_and_none_sear
     patient_only = no_search.types["Patient"]  # no patient, no subject parameter
     types = no_search.types | {"Observation": patient_only, "MedicationRequest": patient_only}
     pages = Recorded()
-    with pytest.raises(EhrUnsupported, match="MedicationRequest or MedicationStatement or Observation or QuestionnaireResponse or RequestGroup"):
+    every = "MedicationRequest or MedicationStatement or Observation or QuestionnaireResponse or RequestGroup"
+    with pytest.raises(EhrUnsupported, match=every):
         pull(pages, PATIENT, capabilities=Capabilities(no_search.system, types))
     assert pages.searches == [], "refused before any search"
 
