@@ -49,6 +49,8 @@ class MedicationTaken:
         return {name: value for name in OUTCOMES if (value := getattr(self, name)) is not None}
 
 
+#: The latest local time a medication with outcomes can be taken at (its outcome is dated 2 hours later).
+LAST_OUTCOME = datetime(9999, 12, 31, 21, 59, 59, 999999)
 #: The outcome fields of a medication taken, in the order they are written.
 OUTCOMES = ("relief_2h", "pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
 
@@ -181,7 +183,11 @@ class _Checker(Collector):
         )
 
     def medication(self, raw: dict[str, Any], path: str) -> MedicationTaken | None:
-        self.instant(raw["taken_at"], f"{path}.taken_at")
+        taken_at = self.instant(raw["taken_at"], f"{path}.taken_at")
+        if taken_at is not None and any(name in raw for name in OUTCOMES) and taken_at.replace(tzinfo=None) > LAST_OUTCOME:
+            # The outcome Observation is dated 2 hours later, which FHIR's dateTime (years to 9999) must hold.
+            self.fail(f"{path}.taken_at", "is less than 2 hours before the end of the year 9999: its outcomes at 2 hours "
+                                          "cannot be dated")
         dose = self.quantity(raw["dose"], f"{path}.dose", DOSE)
         own = raw.get("code")
         if own is not None:
