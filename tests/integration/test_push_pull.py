@@ -67,6 +67,8 @@ def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: 
         assert count_by_identifier(ehr, "MedicationRequest", ORDER_STEP_SYSTEM, step_value(order["order_id"], step)) == 1
     assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, entry["entry_id"]) == 1
     assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, diary_value(entry["entry_id"], "attack")) == 1
+    assert count_by_identifier(ehr, "MedicationStatement", DIARY_SYSTEM, diary_value(entry["entry_id"], "medication", 0)) == 1
+    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, diary_value(entry["entry_id"], "medication-outcome", 0)) == 1
 
 
 def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) -> None:
@@ -77,7 +79,7 @@ def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) ->
     wait_until_settled(service, [service.post("/diary", json=diary).get_json()["outbox_id"]])
     monkeypatch.setattr(pull_module, "PAGE_SIZE", 7)
     bundle = pull_module.pull(ehr, patient)
-    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 54
+    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 61
     assert sort_entries(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == sort_entries(diary)
 
 

@@ -159,10 +159,14 @@ def diary_medication_statement() -> list[Element]:
 def diary_medication_outcome() -> list[Element]:
     """The outcomes at 2 hours of a medication taken (IHS guidelines for acute-treatment trials),
     part of its MedicationStatement; only those the patient recorded."""
+    head = _head("medication_outcome")
+    identifier = [e for e in head if e["path"].startswith(f"{OBS}.identifier")]
+    # In the base's element order (a differential follows it): identifier, partOf, status, ...
     return [
         el(OBS),
-        *_head("medication_outcome"),
+        *identifier,
         el(f"{OBS}.partOf", min=1, max=1, types=reference("MedicationStatement"), short="The medication taken"),
+        *head[len(identifier):],
         _effective("dateTime"),
         _performer(),
         el(f"{OBS}.value[x]", max=0),
