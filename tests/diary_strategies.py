@@ -165,6 +165,8 @@ def diary_entry(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             infusion["protocol"] = draw(TEXT)
         raw["infusion"] = expected["infusion"] = infusion
     if draw(st.booleans()):
+        raw["menstruation"] = expected["menstruation"] = draw(st.booleans())
+    if draw(st.booleans()):
         raw["notes"] = expected["notes"] = draw(NOTES)
     if draw(st.booleans()):
         first, third = draw(st.integers(0, 92)), draw(st.integers(0, 92))

@@ -40,6 +40,7 @@ PROFILE_IDS = (
     "diary-medication-outcome",
     "diary-oral-intake",
     "diary-infusion-received",
+    "diary-menstruation",
     "diary-questionnaire-response",
     "diary-midas-score",
     "diary-hit6-score",
@@ -1230,6 +1231,33 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """site: Observation has no such element (bodySite has)."""
     r["site"] = "left arm"
+
+
+# diary-menstruation
+
+
+@breaks("menstruation-without-value", "diary-menstruation", "cardinality")
+def _(r: Resource) -> None:
+    """valueBoolean removed: the profile makes value[x] 1..1."""
+    del r["valueBoolean"]
+
+
+@breaks("menstruation-code-is-diary-day", "diary-menstruation", "pattern")
+def _(r: Resource) -> None:
+    """code migraine-diary 'diary-day': the profile's pattern is 'menstruating'."""
+    r["code"] = _concept(DIARY_CODES, "diary-day")
+
+
+@breaks("menstruation-value-as-text", "diary-menstruation", "type")
+def _(r: Resource) -> None:
+    """valueBoolean "yes" where a boolean is due."""
+    r["valueBoolean"] = "yes"
+
+
+@breaks("menstruation-value-as-flow", "diary-menstruation", "type")
+def _(r: Resource) -> None:
+    """A flow level as valueString: the profile allows value[x] as a boolean only."""
+    _retype(r, "valueBoolean", "valueString", "heavy")
 
 
 # diary-questionnaire-response

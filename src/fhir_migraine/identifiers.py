@@ -12,6 +12,7 @@ is built from the input's ids and parsed back (pure, no I/O).
                                 {entry_id}/medication/{i}/outcome  Observation (its outcome at 2 hours)
                                 {entry_id}/hydration/{i}           Observation (oral intake)
                                 {entry_id}/infusion                Observation (infusion received)
+                                {entry_id}/menstruation            Observation (menstruating that day or not)
                                 {entry_id}/midas, /hit6            QuestionnaireResponse (the answers)
                                 {entry_id}/midas-score, /hit6-score  Observation (the questionnaire's score)
 
@@ -44,11 +45,11 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}")
 _STEP_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _INDEX = re.compile(r"0|[1-9][0-9]{0,5}")
 
-DiaryPart = Literal["day", "attack", "medication", "medication-outcome", "hydration", "infusion", "midas", "hit6",
-                    "midas-score", "hit6-score"]
+DiaryPart = Literal["day", "attack", "medication", "medication-outcome", "hydration", "infusion", "menstruation", "midas",
+                    "hit6", "midas-score", "hit6-score"]
 #: Parts that occur once per entry, and parts that are numbered (the position in the entry's list).
 SINGLE_PARTS: dict[str, DiaryPart] = {
-    "attack": "attack", "infusion": "infusion",
+    "attack": "attack", "infusion": "infusion", "menstruation": "menstruation",
     "midas": "midas", "hit6": "hit6", "midas-score": "midas-score", "hit6-score": "hit6-score",
 }
 NUMBERED_PARTS: dict[str, DiaryPart] = {"medication": "medication", "hydration": "hydration"}

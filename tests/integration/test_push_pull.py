@@ -79,7 +79,7 @@ def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) ->
     wait_until_settled(service, [service.post("/diary", json=diary).get_json()["outbox_id"]])
     monkeypatch.setattr(pull_module, "PAGE_SIZE", 7)
     bundle = pull_module.pull(ehr, patient)
-    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 61
+    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 67
     assert sort_entries(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == sort_entries(diary)
 
 

@@ -44,6 +44,7 @@ def to_csv(entries: list[dict]) -> str:
         row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))
         row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
         row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
+        row["menstruation"] = yes_no(e["menstruation"]) if "menstruation" in e else ""
         row["notes"] = e.get("notes", "")
         for name in ("midas", "hit6"):
             for key, answer in e.get(name, {}).items():

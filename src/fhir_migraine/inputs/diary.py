@@ -87,6 +87,7 @@ class DiaryEntry:
     midas: tuple[int, ...] | None = None  # the answers to MIDAS questions 1 to 5, in days
     hit6: tuple[str, ...] | None = None  # the answers to HIT-6 items 1 to 6 (never ... always)
     notes: str | None = None
+    menstruation: bool | None = None  # menstruating that day (True), not (False), not recorded (None)
 
 
 def whole(value: int | float | None) -> int | None:
@@ -151,6 +152,7 @@ class _Checker(Collector):
             midas=self.midas(doc["midas"]) if "midas" in doc else None,
             hit6=tuple(doc["hit6"][key] for key in HIT6_KEYS) if "hit6" in doc else None,
             notes=doc.get("notes"),
+            menstruation=doc.get("menstruation"),
         )
 
     def midas(self, raw: dict[str, Any]) -> tuple[int, ...]:

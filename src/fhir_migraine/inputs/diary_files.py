@@ -20,7 +20,7 @@ PART_SEPARATOR = "|"
 CSV_COLUMNS = (
     "entry_id", "patient", "date", "headache", "start", "end", "peak_intensity", "location", "quality",
     "worse_with_activity", "symptoms", "aura", "triggers", "disability", "medications", "hydration",
-    "infusion_received_at", "infusion_protocol", "notes",
+    "infusion_received_at", "infusion_protocol", "menstruation", "notes",
     "midas_q1", "midas_q2", "midas_q3", "midas_q4", "midas_q5",
     "hit6_q1", "hit6_q2", "hit6_q3", "hit6_q4", "hit6_q5", "hit6_q6",
 )
@@ -190,6 +190,8 @@ def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
         if cell.get("infusion_protocol", "").strip():
             infusion["protocol"] = cell["infusion_protocol"].strip()
         entry["infusion"] = infusion
+    if cell.get("menstruation", "").strip():
+        entry["menstruation"] = _bool(cell["menstruation"])
     for name, columns in QUESTIONNAIRE_COLUMNS.items():
         # Any answer given makes the questionnaire; an answer left empty is then reported missing.
         answers = {c[len(name) + 1:]: cell[c].strip() for c in columns if cell.get(c, "").strip()}

@@ -5,8 +5,9 @@ Per entry: a diary-day Observation (was there a headache: true, false for a head
 or absent when not recorded; the notes; ``hasMember`` the day's other Observations and answers),
 the attack with its components, per medication taken a MedicationStatement and, when the patient
 recorded how it worked, its outcome at 2 hours (an Observation ``partOf`` the statement), one per
-drink, one for an infusion received, and for MIDAS and HIT-6 answers a QuestionnaireResponse and
-the score Observation derived from it.
+drink, one for an infusion received, one saying whether the patient was menstruating that day
+(when recorded), and for MIDAS and HIT-6 answers a QuestionnaireResponse and the score
+Observation derived from it.
 Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/medicationstatement.html,
 https://hl7.org/fhir/R4/questionnaireresponse.html
 """
@@ -65,6 +66,8 @@ def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
     members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
     if entry.infusion is not None:
         members.append(to_fhir_infusion_received(entry, entry.infusion))
+    if entry.menstruation is not None:
+        members.append(to_fhir_menstruation(entry, entry.menstruation))
     if entry.midas is not None:
         answers = to_fhir_questionnaire_response(entry, "midas", entry.midas)
         members += [answers, to_fhir_midas_score(entry, entry.midas, answers)]
@@ -81,6 +84,7 @@ PROFILES = {
     "medication_outcome": "diary-medication-outcome",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "menstruation": "diary-menstruation",
     "midas_score": "diary-midas-score",
     "hit6_score": "diary-hit6-score",
     "questionnaire_response": "diary-questionnaire-response",
@@ -232,6 +236,15 @@ def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> 
     observation["valueBoolean"] = True
     if infusion.protocol is not None:
         observation["component"] = [_component("protocol", valueString=infusion.protocol)]
+    return with_text(observation)
+
+
+def to_fhir_menstruation(entry: DiaryEntry, menstruating: bool) -> Resource:
+    """Menstruating that day (true) or not (false): the days the summary reads the cycles from."""
+    observation = _observation(entry, "menstruation", "menstruation")
+    observation["effectiveDateTime"] = entry.date
+    observation["performer"] = _performer(entry)
+    observation["valueBoolean"] = menstruating
     return with_text(observation)
 
 

@@ -281,6 +281,11 @@ def _infusion_received(infusion: Resource) -> list[str]:
     return [p(said)]
 
 
+def _menstruation(day: Resource) -> list[str]:
+    said = "Menstruating" if day.get("valueBoolean") else "Not menstruating"
+    return [p(f"{said}, {when(day.get('effectiveDateTime'))}")]
+
+
 def _score(score: Resource) -> list[str]:
     """A questionnaire score (MIDAS, HIT-6): the total and its grade or impact band."""
     said = f"{concept_text(score.get('code'))}, {when(score.get('effectiveDateTime'))}: {_number(score.get('valueInteger'))}"
@@ -347,6 +352,7 @@ _OBSERVATIONS: dict[str, Callable[[Resource], list[str]]] = {
     "diary-medication-outcome": _medication_outcome,
     "diary-oral-intake": _oral_intake,
     "diary-infusion-received": _infusion_received,
+    "diary-menstruation": _menstruation,
     "migraine-order-weight": _weight,
 }
 

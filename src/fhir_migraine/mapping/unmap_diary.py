@@ -85,6 +85,8 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
         entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
     if ("infusion", None) in found:
         entry["infusion"] = _infusion(found[("infusion", None)])
+    if ("menstruation", None) in found:
+        entry["menstruation"] = found[("menstruation", None)].get("valueBoolean").bool()
     if ("midas", None) in found:
         entry["midas"] = _answers(found[("midas", None)], "midas", MIDAS_KEYS)
     if ("hit6", None) in found:

@@ -85,6 +85,9 @@ PROFILES = (
                 "A hydration or electrolyte drink recorded in the diary.", diary_profiles.diary_oral_intake),
     ProfileSpec("diary-infusion-received", "Observation", "Infusion received",
                 "An infusion the patient received, as recorded in the diary.", diary_profiles.diary_infusion_received),
+    ProfileSpec("diary-menstruation", "Observation", "Menstruation",
+                "Whether the patient was menstruating on a diary day: the days the menstrual association is "
+                "read from (ICHD-3 A1.1.2).", diary_profiles.diary_menstruation),
     ProfileSpec("diary-questionnaire-response", "QuestionnaireResponse", "Diary questionnaire answers",
                 "The patient's answers to MIDAS or HIT-6 recorded with a diary entry, one item per question.",
                 diary_profiles.diary_questionnaire_response),

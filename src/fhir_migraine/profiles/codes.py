@@ -198,6 +198,9 @@ OBSERVATION_DEFINITIONS = {
     "product": "The name of the drink or product.",
     "infusion_received": "The patient received an infusion of a protocol.",
     "protocol": "The id of the infusion protocol received.",
+    "menstruation": "Whether the patient was menstruating on the diary day (true) or not (false).",
+    "menstrually_related": "Whether attacks started on day -2 to +3 of menstruation in at least two of every three "
+                           "recorded cycles, over at least three cycles (ICHD-3 appendix A1.1.2).",
 }
 METHOD_DEFINITIONS = {
     "infusion": "Given as an intravenous infusion from a bag: a base fluid with its additives.",

@@ -22,6 +22,7 @@ PROFILE_OF_KIND = {
     "medication_outcome": "diary-medication-outcome",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "menstruation": "diary-menstruation",
     "midas_score": "diary-midas-score",
     "hit6_score": "diary-hit6-score",
 }
@@ -206,6 +207,16 @@ def diary_infusion_received() -> list[Element]:
     ]
 
 
+def diary_menstruation() -> list[Element]:
+    return [
+        el(OBS),
+        *_head("menstruation"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("boolean"), short="true: menstruating that day; false: not"),
+    ]
+
+
 QR = "QuestionnaireResponse"
 
 
@@ -283,6 +294,7 @@ def diary_summary() -> list[Element]:
             Component("longest_attack", 0, 1, "Quantity"),
             *classes,
             Component("chronic_pattern", 1, 1, "boolean"),
+            Component("menstrually_related", 0, 1, "boolean"),
         ),
     ]
 
