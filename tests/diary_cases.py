@@ -28,7 +28,8 @@ ENTRY: dict[str, Any] = {
         "disability": 2,
     },
     "menstruation": True,
-    "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral", "taken_at": "2026-11-20T07:00:00+01:00", "relief_2h": True}],
+    "medications": [{"drug": "sumatriptan", "dose": "50 mg", "route": "oral", "taken_at": "2026-11-20T07:00:00+01:00", "relief_2h": True,
+                     "pain_2h": "mild", "pain_free_2h": False, "mbs_free_2h": True, "rescue": False, "recurrence_48h": False}],
     "hydration": [{"product": "MigraKet", "volume": "500 mL", "taken_at": "2026-11-20T08:00:00+01:00"}],
     "infusion": {"received_at": "2026-11-18T10:00:00+01:00", "protocol": "preventive-nutrient"},
     "midas": {"q1": 1, "q2": 2, "q3": 1, "q4": 3, "q5": 1},
@@ -68,6 +69,14 @@ BAD_ENTRIES = [
     DiaryCase("disability-out-of-range", ("headache", "disability"), 4, "$.headache.disability", "disability"),
     DiaryCase("worse-not-boolean", ("headache", "worse_with_activity"), "maybe", "$.headache.worse_with_activity", "worse_with_activity"),
     DiaryCase("relief-not-boolean", ("medications", 0, "relief_2h"), "sort of", "$.medications[0].relief_2h", "medications"),
+    DiaryCase("pain-2h-not-on-the-scale", ("medications", 0, "pain_2h"), "unbearable", "$.medications[0].pain_2h", "medications"),
+    DiaryCase("pain-free-not-boolean", ("medications", 0, "pain_free_2h"), "nearly", "$.medications[0].pain_free_2h", "medications"),
+    DiaryCase("mbs-free-not-boolean", ("medications", 0, "mbs_free_2h"), "partly", "$.medications[0].mbs_free_2h", "medications"),
+    DiaryCase("rescue-not-boolean", ("medications", 0, "rescue"), "twice", "$.medications[0].rescue", "medications"),
+    DiaryCase("recurrence-not-boolean", ("medications", 0, "recurrence_48h"), "later", "$.medications[0].recurrence_48h",
+              "medications"),
+    DiaryCase("pain-free-with-mild-pain", ("medications", 0, "pain_free_2h"), True, "$.medications[0].pain_free_2h", "medications"),
+    DiaryCase("no-pain-but-not-pain-free", ("medications", 0, "pain_2h"), "none", "$.medications[0].pain_free_2h", "medications"),
     DiaryCase("unknown-drug", ("medications", 0, "drug"), "unobtainium", "$.medications[0].drug", "medications"),
     DiaryCase("unknown-route", ("medications", 0, "route"), "inhaled", "$.medications[0].route", "medications"),
     DiaryCase("dose-as-volume", ("medications", 0, "dose"), "50 mL", "$.medications[0].dose", "medications"),
@@ -153,8 +162,9 @@ def to_csv(entries: list[dict[str, Any]]) -> str:
         if attacks:
             row["attack"] = "1"
             _attack_cells(row, attacks[0])
+        outcomes = ("relief_2h", "pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
         row["medications"] = ";".join(
-            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], _yes_no(m["relief_2h"]) if "relief_2h" in m else ""])
+            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], *(_yes_no(m[k]) if k in m else "" for k in outcomes)])
             for m in e.get("medications", [])
         )
         row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))

@@ -217,3 +217,16 @@ def test_a_corrected_day_whose_kept_answer_says_headache_is_reported_not_guessed
     problems: list[dict[str, Any]] = []
     assert [e["entry_id"] for e in entries_from_bundle(bundle, problems)] == ["at-2026-11-20"]
     assert problems and problems[0]["entry_id"] == "at-2026-11-21" and "corrected day" in problems[0]["problem"]
+
+
+@pytest.mark.parametrize(("clock", "expected"), [("07:00", "attack/0"), ("12:00", "attack/0"), ("22:00", "attack/1"),
+                                                  ("05:00", None)],
+                         ids=["during-the-first", "after-the-first-ended", "during-the-second", "before-any"])
+def test_a_medication_names_the_attack_it_was_taken_for(clock: str, expected: str | None) -> None:
+    taken = TWO | {"medications": [{"drug": "ibuprofen", "dose": "400 mg", "taken_at": at("20", clock)}]}
+    bundle, _ = mapped([taken])
+    statement = resource(bundle, "at-2026-11-20/medication/0")
+    reasons = [r["reference"] for r in statement.get("reasonReference", [])]
+    wanted = [] if expected is None else [next(e["fullUrl"] for e in bundle["entry"]
+                                              if e["resource"]["identifier"][0]["value"] == f"at-2026-11-20/{expected}")]
+    assert reasons == wanted

@@ -27,6 +27,7 @@ SEARCHES = (
     ("RequestGroup", ORDER_SYSTEM),
     ("Observation", ORDER_WEIGHT_SYSTEM),
     ("Observation", DIARY_SYSTEM),
+    ("MedicationStatement", DIARY_SYSTEM),  # the acute medications of diary entries
     ("QuestionnaireResponse", DIARY_SYSTEM),  # the MIDAS and HIT-6 answers of diary entries
 )
 PAGE_SIZE = 200  # asked as _count; the client brings it down to FHIR_MIGRAINE_EHR_MAX_COUNT

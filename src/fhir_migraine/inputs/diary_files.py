@@ -135,17 +135,24 @@ def _patient(text: str) -> dict[str, Any]:
     return {"reference": text.strip()}
 
 
+#: The parts of a ``medications`` item after the first five (each may be left empty, trailing ones left out).
+MEDICATION_OUTCOME_PARTS = ("pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
+
+
 def _medication(text: str) -> dict[str, Any] | str:
     parts = [p.strip() for p in text.split(PART_SEPARATOR)]
-    if len(parts) != 5:
+    if not 5 <= len(parts) <= 5 + len(MEDICATION_OUTCOME_PARTS):
         return text  # the schema reports it as not an object, with the row and column
-    drug, dose, route, taken_at, relief = parts
+    drug, dose, route, taken_at, relief = parts[:5]
     medication: dict[str, Any] = {"drug": drug, "dose": dose}
     if route:
         medication["route"] = route
     medication["taken_at"] = taken_at
     if relief:
         medication["relief_2h"] = _bool(relief)
+    for name, part in zip(MEDICATION_OUTCOME_PARTS, parts[5:], strict=False):
+        if part:
+            medication[name] = part if name == "pain_2h" else _bool(part)
     return medication
 
 
