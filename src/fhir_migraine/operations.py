@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping import diary as diary_map
-from fhir_migraine.mapping import plausibility, summary, summary_fhir
+from fhir_migraine.mapping import plausibility, report_document, summary, summary_fhir
 from fhir_migraine.mapping.fhir import transaction
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
 from fhir_migraine.mapping.orders import MappedOrder, to_fhir_order
@@ -193,3 +194,47 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
 def validate(resource: Any, profile: str | None = None) -> Resource:
     """The OperationOutcome of any resource or Bundle."""
     return validation.default_validator().validate(resource, profile=profile)
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    """A month's report: its view (``report.month``), the HTML page, the PDF, and the
+    DocumentReference that files both in the chart."""
+
+    view: dict[str, Any]
+    html: str
+    pdf: bytes
+    document: Resource
+
+
+def monthly_report(entries: list[diary.DiaryEntry], requests: list[Resource], month: str, *,
+                   made_at: datetime | None = None, replaces: str | None = None) -> MonthlyReport:
+    """The report of one patient's diary for ``month`` (YYYY-MM; InputError at ``$.month`` for one
+    that does not exist or has not begun), with the MedicationRequests ``requests`` as the EHR
+    holds them; ``replaces``: the reference of the month's report filed before, when there is one."""
+    from fhir_migraine.report import render
+    from fhir_migraine.report.month import month_of, month_view
+
+    made = made_at or datetime.now(UTC)
+    chosen = month_of(month, made.date())
+    if not entries:
+        raise InputError.of([Problem("$.diary", "the patient has no diary entries: there is nothing to report")], "request")
+    placed = [plausibility.Placed(e, f"$[{i}]") for i, e in enumerate(entries)]
+    dates = {f"$[{i}]": e.date for i, e in enumerate(entries)}
+    said = _month_warnings(placed, dates, made, str(chosen))
+    view = month_view(entries, requests, chosen, made_at=made, warnings=said)
+    page = render.html(view)
+    pdf = render.pdf(page)
+    document = report_document.to_fhir_report(view, pdf, page, replaces=replaces)
+    validation.check(document)
+    return MonthlyReport(view, page, pdf, document)
+
+
+def _month_warnings(placed: list[plausibility.Placed], dates: dict[str, str], now: datetime, month: str) -> list[str]:
+    """The plausibility warnings of the month's entries, each with its entry's day."""
+    found = []
+    for problem in plausibility.warnings(placed, now):
+        day = dates.get(problem.path.split(".")[0], "")
+        if day.startswith(month):
+            found.append(f"{day}: {problem.message}")
+    return found
