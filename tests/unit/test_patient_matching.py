@@ -50,7 +50,9 @@ class PatientEhr(FakeEhr):
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(database=str(tmp_path / "patients.sqlite3"), ehr=EhrSettings(url=FakeEhr.base_url, transaction_size=40),
-                    outbox=OutboxSettings(retry_base=0.01, retry_cap=0.01))
+                    # A retry due half a second after a failure: no attempt on a loaded machine outlasts
+                    # it, so one drain never retries an item at once (a test's zero wait sees it pending).
+                    outbox=OutboxSettings(retry_base=0.5, retry_cap=0.5))
 
 
 def subjects(bundle: dict[str, Any]) -> list[Any]:
