@@ -187,8 +187,9 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
     if find_protocol is not None:
         found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
         orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]
-    return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
-            "incomplete": incomplete, "warnings": warnings}
+    return {"orders": orders, "diary": entries_from_bundle(partial, incomplete),
+            "reports": report_document.reports_in(partial), "invalid": invalid, "incomplete": incomplete,
+            "warnings": warnings}
 
 
 def validate(resource: Any, profile: str | None = None) -> Resource:
@@ -207,12 +208,11 @@ class MonthlyReport:
     document: Resource
 
 
-def monthly_report(entries: list[diary.DiaryEntry], requests: list[Resource], month: str, *,
-                   made_at: datetime | None = None, replaces: str | None = None) -> MonthlyReport:
-    """The report of one patient's diary for ``month`` (YYYY-MM; InputError at ``$.month`` for one
-    that does not exist or has not begun), with the MedicationRequests ``requests`` as the EHR
-    holds them; ``replaces``: the reference of the month's report filed before, when there is one."""
-    from fhir_migraine.report import render
+def report_view(entries: list[diary.DiaryEntry], requests: list[Resource], month: str, *,
+                made_at: datetime | None = None) -> dict[str, Any]:
+    """The month's view of one patient's diary (``report.month``), with the MedicationRequests
+    ``requests`` as the EHR holds them. InputError at ``$.month`` for a month that does not exist
+    or has not begun, at ``$.diary`` for a patient with no diary entries."""
     from fhir_migraine.report.month import month_of, month_view
 
     made = made_at or datetime.now(UTC)
@@ -221,8 +221,14 @@ def monthly_report(entries: list[diary.DiaryEntry], requests: list[Resource], mo
         raise InputError.of([Problem("$.diary", "the patient has no diary entries: there is nothing to report")], "request")
     placed = [plausibility.Placed(e, f"$[{i}]") for i, e in enumerate(entries)]
     dates = {f"$[{i}]": e.date for i, e in enumerate(entries)}
-    said = _month_warnings(placed, dates, made, str(chosen))
-    view = month_view(entries, requests, chosen, made_at=made, warnings=said)
+    return month_view(entries, requests, chosen, made_at=made, warnings=_month_warnings(placed, dates, made, str(chosen)))
+
+
+def render_report(view: dict[str, Any], *, replaces: str | None = None) -> MonthlyReport:
+    """The view as HTML and PDF, and the DocumentReference filing both (validated);
+    ``replaces``: the reference of the month's report filed before, when there is one."""
+    from fhir_migraine.report import render
+
     page = render.html(view)
     pdf = render.pdf(page)
     document = report_document.to_fhir_report(view, pdf, page, replaces=replaces)

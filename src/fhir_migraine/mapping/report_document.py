@@ -23,10 +23,10 @@ import json
 from typing import Any
 
 from fhir_migraine import __version__, terminology
+from fhir_migraine.identifiers import REPORT_SYSTEM
 from fhir_migraine.mapping.fhir import Resource, identifier, profile, subject
 from fhir_migraine.mapping.narrative import with_text
 
-REPORT_SYSTEM = f"{terminology.CANONICAL_BASE}/sid/diary-report"
 DOCUMENT_TYPE = {"system": terminology.LOINC, "code": "53576-5", "display": "Personal health monitoring report Document"}
 MAKER_ID = "maker"
 
@@ -88,3 +88,27 @@ def _attachment(content_type: str, data: bytes, title: str, made: str) -> dict[s
         "title": title,
         "creation": made,
     }
+
+
+def reports_in(bundle: Resource) -> list[dict[str, Any]]:
+    """The monthly reports of a pulled searchset, newest first: each one's reference in the EHR,
+    its month and identifier value, when it was made, its status and what it replaces."""
+    found = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") != "DocumentReference":
+            continue
+        value = next((i.get("value") for i in resource.get("identifier", [])
+                      if isinstance(i, dict) and i.get("system") == REPORT_SYSTEM), None)
+        if not isinstance(value, str) or "/" not in value:
+            continue
+        found.append({
+            "reference": f"DocumentReference/{resource.get('id')}",
+            "month": value.split("/")[0],
+            "identifier": value,
+            "date": resource.get("date"),
+            "status": resource.get("status"),
+            "replaces": [r.get("target", {}).get("reference") for r in resource.get("relatesTo", [])
+                         if r.get("code") == "replaces"],
+        })
+    return sorted(found, key=lambda r: str(r["date"]), reverse=True)
