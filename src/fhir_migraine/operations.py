@@ -208,6 +208,14 @@ class MonthlyReport:
     document: Resource
 
 
+def report_month(month: str, now: datetime | None = None) -> str:
+    """``month`` (YYYY-MM) when a report can be made of it; InputError at ``$.month`` for a month
+    that does not exist or has not begun."""
+    from fhir_migraine.report.month import month_of
+
+    return str(month_of(month, (now or datetime.now(UTC)).date()))
+
+
 def report_view(entries: list[diary.DiaryEntry], requests: list[Resource], month: str, *,
                 made_at: datetime | None = None) -> dict[str, Any]:
     """The month's view of one patient's diary (``report.month``), with the MedicationRequests

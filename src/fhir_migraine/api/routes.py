@@ -283,8 +283,10 @@ def show_report(patient: str) -> Response:
     kind = request.args.get("format", "pdf")
     if kind not in ("pdf", "html"):
         raise InputError.of([Problem("$.format", "must be pdf or html")], "query")
+    month = _month()
+    operations.report_month(month)
     entries, requests, _ = _ehr().report_sources(patient)
-    report = operations.render_report(operations.report_view(entries, requests, _month()))
+    report = operations.render_report(operations.report_view(entries, requests, month))
     if kind == "html":
         return Response(report.html, mimetype="text/html")
     return Response(report.pdf, mimetype="application/pdf")

@@ -37,8 +37,8 @@ from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, NotFound, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM
-from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.inputs.orders import FindProtocol, parse_instant
 from fhir_migraine.mapping.fhir import split_transaction, transaction
 from fhir_migraine.mapping.report_document import report_value
 
@@ -281,6 +281,7 @@ class EhrGateway:
         """Make the patient's report of ``month`` from what the EHR holds and queue its
         DocumentReference; a report of the same content already in the EHR is not filed again, and
         one of the same month made from other data is replaced (``relatesTo``)."""
+        operations.report_month(month, made_at)  # a month that cannot be reported is refused before the EHR is asked
         entries, requests, reports = self.report_sources(patient)
         view = operations.report_view(entries, requests, month, made_at=made_at)
         value = report_value(view)
