@@ -15,6 +15,7 @@ AURA = ["visual", "sensory", "speech", "motor"]
 TRIGGERS = ["stress", "sleep-deprivation", "oversleeping", "dehydration", "skipped-meal", "alcohol", "menstruation",
             "weather", "bright-light", "strong-smell", "exercise", "travel", "caffeine-withdrawal", "other"]
 ROUTES = ["oral", "nasal", "subcutaneous", "intramuscular", "intravenous", "rectal"]
+PAIN_2H = ["none", "mild", "moderate", "severe"]
 DRUGS = terminology.drug_names()
 OFFSETS = st.integers(-12 * 60, 14 * 60).map(lambda m: m - m % 15)
 
@@ -103,7 +104,27 @@ def medication(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     raw["taken_at"] = expected["taken_at"] = draw(instant())
     if draw(st.booleans()):
         raw["relief_2h"] = expected["relief_2h"] = draw(st.booleans())
+    if not raw["taken_at"].startswith("9999-12-31T2"):  # its outcome is dated 2 hours later, within FHIR's years
+        raw.update(outcomes := draw(outcomes_2h()))
+        expected.update(outcomes)
     return raw, expected
+
+
+@st.composite
+def outcomes_2h(draw: Any) -> dict[str, Any]:
+    """Any of the IHS outcomes at 2 hours (none at all as often as not); pain freedom, when given
+    with the pain, agrees with it (pain-free exactly when the pain is none)."""
+    found: dict[str, Any] = {}
+    if draw(st.booleans()):
+        return found
+    if draw(st.booleans()):
+        found["pain_2h"] = draw(st.sampled_from(PAIN_2H))
+    if draw(st.booleans()):
+        found["pain_free_2h"] = found["pain_2h"] == "none" if "pain_2h" in found else draw(st.booleans())
+    for name in ("mbs_free_2h", "rescue", "recurrence_48h"):
+        if draw(st.booleans()):
+            found[name] = draw(st.booleans())
+    return found
 
 
 @st.composite
@@ -143,6 +164,8 @@ def diary_entry(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if draw(st.booleans()):
             infusion["protocol"] = draw(TEXT)
         raw["infusion"] = expected["infusion"] = infusion
+    if draw(st.booleans()):
+        raw["menstruation"] = expected["menstruation"] = draw(st.booleans())
     if draw(st.booleans()):
         raw["notes"] = expected["notes"] = draw(NOTES)
     if draw(st.booleans()):

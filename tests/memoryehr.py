@@ -29,7 +29,7 @@ from fhir_migraine.mapping.fhir import identifiers
 
 Resource = dict[str, Any]
 TYPES = ("Observation", "MedicationRequest", "RequestGroup", "DetectedIssue", "Patient", "MedicationAdministration",
-         "QuestionnaireResponse")
+         "QuestionnaireResponse", "MedicationStatement")
 
 
 def _identifiers(resource: Resource) -> set[str]:
@@ -105,7 +105,11 @@ class MemoryEhr:
         if "identifier" in params:
             if not self.identifier_search:
                 raise EhrRejected("unknown search parameter identifier", status=400)
-            found = [r for r in found if _unescaped(params["identifier"]) in _identifiers(r)]
+            wanted = _unescaped(params["identifier"])
+            if wanted.endswith("|"):  # "system|": any value of the system (FHIR token search)
+                found = [r for r in found if any(i.startswith(wanted) for i in _identifiers(r))]
+            else:
+                found = [r for r in found if wanted in _identifiers(r)]
         for key, elements in (("patient", ("subject", "patient")), ("subject", ("subject",)), ("request", ("request",))):
             if key in params:
                 found = [r for r in found if any((r.get(e) or {}).get("reference") == params[key] for e in elements)]

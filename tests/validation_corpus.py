@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_migraine import library, operations
-from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, DOSE_RATE_TYPE, ORDERED_DOSE_EXT, identifiers
+from fhir_migraine.mapping.fhir import DOSE_CEILING_EXT, DOSE_RATE_TYPE, ORDERED_DOSE_EXT, identifiers, references
 
 ROOT = Path(__file__).resolve().parents[1]
 CANONICAL_BASE = "https://fhir-migraine.org/fhir/StructureDefinition/"
@@ -36,9 +36,11 @@ PROFILE_IDS = (
     "migraine-detected-issue",
     "diary-day",
     "diary-attack",
-    "diary-medication-taken",
+    "diary-medication-statement",
+    "diary-medication-outcome",
     "diary-oral-intake",
     "diary-infusion-received",
+    "diary-menstruation",
     "diary-questionnaire-response",
     "diary-midas-score",
     "diary-hit6-score",
@@ -134,13 +136,19 @@ def _transaction(entries: list[Resource]) -> Resource:
 
 
 def _diary_day_bundle() -> Resource:
-    """A transaction of one diary day (the profile example's date) and the Observations it lists."""
+    """A transaction of one diary day (the profile example's date), the Observations it lists and
+    what they refer to in turn (an outcome's MedicationStatement)."""
     entries = _entries_of(ROOT / "examples" / "diary" / "month.bundle.json")
     day_date = _read(_example_path("diary-day"))["effectiveDateTime"]
     day = next(e for e in entries
                if e["resource"].get("effectiveDateTime") == day_date and e["resource"].get("hasMember"))
-    members = {m["reference"] for m in day["resource"]["hasMember"]}
-    return _transaction([day] + [e for e in entries if e["fullUrl"] in members])
+    wanted = {m["reference"] for m in day["resource"]["hasMember"]}
+    while True:
+        more = wanted | {r for e in entries if e["fullUrl"] in wanted for r in references(e["resource"])}
+        if more == wanted:
+            break
+        wanted = more
+    return _transaction([day] + [e for e in entries if e["fullUrl"] in wanted])
 
 
 def _order_bundle() -> Resource:
@@ -1008,67 +1016,107 @@ def _(r: Resource) -> None:
     r["severity"] = "high"
 
 
-# diary-medication-taken
+# diary-medication-statement
 
 
-@breaks("medication-without-dose", "diary-medication-taken", "slicing")
+@breaks("medication-without-dose", "diary-medication-statement", "cardinality")
 def _(r: Resource) -> None:
-    """The dose component removed: the required slice 'dose' is not found."""
-    _drop_components(r, "medication-dose")
+    """dosage.doseAndRate removed: the profile makes it 1..1."""
+    del r["dosage"][0]["doseAndRate"]
 
 
-@breaks("medication-with-two-doses", "diary-medication-taken", "slicing")
+@breaks("medication-without-information-source", "diary-medication-statement", "cardinality")
 def _(r: Resource) -> None:
-    """A second dose component: the slice 'dose' allows one."""
-    _duplicate_component(r, "medication-dose")
+    """informationSource (the patient) removed: the profile makes it 1..1."""
+    del r["informationSource"]
 
 
-@breaks("medication-with-unknown-component", "diary-medication-taken", "slicing")
+@breaks("medication-without-drug-text", "diary-medication-statement", "cardinality")
+def _(r: Resource) -> None:
+    """medicationCodeableConcept.text (the drug as written) removed: the profile makes it 1..1."""
+    del r["medicationCodeableConcept"]["text"]
+
+
+@breaks("medication-with-two-dosages", "diary-medication-statement", "cardinality")
+def _(r: Resource) -> None:
+    """A second dosage: the profile allows one."""
+    r["dosage"].append(copy.deepcopy(r["dosage"][0]))
+
+
+@breaks("medication-identifier-of-another-system", "diary-medication-statement", "slicing")
+def _(r: Resource) -> None:
+    """The identifier's system is the order system: the required slice 'diary' is not found."""
+    r["identifier"][0]["system"] = ORDER_ID
+
+
+@breaks("medication-route-not-in-value-set", "diary-medication-statement", "binding")
+def _(r: Resource) -> None:
+    """route SNOMED 447694001 (respiratory tract): not in the required ValueSet diary-medication-route."""
+    r["dosage"][0]["route"] = _concept(SNOMED, "447694001")
+
+
+@breaks("medication-dose-as-range", "diary-medication-statement", "type")
+def _(r: Resource) -> None:
+    """The dose as doseRange: the profile allows dose[x] as a Quantity only."""
+    dose = r["dosage"][0]["doseAndRate"][0]
+    _retype(dose, "doseQuantity", "doseRange", {"low": dose["doseQuantity"], "high": dose["doseQuantity"]})
+
+
+@breaks("medication-with-unknown-element", "diary-medication-statement", "unknown")
+def _(r: Resource) -> None:
+    """dosage.brand: Dosage has no such element."""
+    r["dosage"][0]["brand"] = "Zomig"
+
+
+# diary-medication-outcome
+
+
+@breaks("outcome-without-part-of", "diary-medication-outcome", "cardinality")
+def _(r: Resource) -> None:
+    """partOf (the MedicationStatement) removed: the profile makes it 1..1."""
+    del r["partOf"]
+
+
+@breaks("outcome-with-a-value", "diary-medication-outcome", "cardinality")
+def _(r: Resource) -> None:
+    """valueBoolean: the outcomes are components, the profile makes value[x] 0..0."""
+    r["valueBoolean"] = True
+
+
+@breaks("outcome-code-is-medication-taken", "diary-medication-outcome", "pattern")
+def _(r: Resource) -> None:
+    """code migraine-diary 'medication-taken': the profile's pattern is 'medication-outcome-2h'."""
+    r["code"] = _concept(DIARY_CODES, "medication-taken")
+
+
+@breaks("outcome-with-unknown-component", "diary-medication-outcome", "slicing")
 def _(r: Resource) -> None:
     """A component coded 'hydration-product': no slice of this profile, and the slicing is closed."""
     r["component"].append({"code": _concept(DIARY_CODES, "hydration-product"), "valueString": "water"})
 
 
-@breaks("medication-without-drug", "diary-medication-taken", "cardinality")
+@breaks("outcome-with-two-reliefs", "diary-medication-outcome", "slicing")
 def _(r: Resource) -> None:
-    """valueCodeableConcept (the drug) removed: the profile makes value[x] 1..1."""
-    del r["valueCodeableConcept"]
+    """A second relief component: the slice 'relief2h' allows one."""
+    _duplicate_component(r, "relief-2h")
 
 
-@breaks("medication-without-subject", "diary-medication-taken", "cardinality")
+@breaks("outcome-pain-not-in-value-set", "diary-medication-outcome", "binding")
 def _(r: Resource) -> None:
-    """subject removed: the profile makes it 1..1."""
-    del r["subject"]
+    """pain-2h SNOMED 24484000 (Severe): not in the required ValueSet diary-pain-4-point (LOINC answers)."""
+    _component(r, "pain-2h")["valueCodeableConcept"] = _concept(SNOMED, "24484000")
 
 
-@breaks("medication-code-is-oral-intake", "diary-medication-taken", "pattern")
-def _(r: Resource) -> None:
-    """code LOINC 8999-5: the profile's pattern is migraine-diary 'medication-taken'."""
-    r["code"] = _concept(LOINC, "8999-5")
-
-
-@breaks("medication-route-not-in-value-set", "diary-medication-taken", "binding")
-def _(r: Resource) -> None:
-    """route SNOMED 447694001 (respiratory tract): not in the required ValueSet diary-medication-route."""
-    _component(r, "medication-route")["valueCodeableConcept"] = _concept(SNOMED, "447694001")
-
-
-@breaks("medication-dose-as-string", "diary-medication-taken", "type")
-def _(r: Resource) -> None:
-    """The dose as valueString: the slice allows value[x] as a Quantity only."""
-    _retype(_component(r, "medication-dose"), "valueQuantity", "valueString", "2.5 mg")
-
-
-@breaks("medication-relief-as-text", "diary-medication-taken", "type")
+@breaks("outcome-relief-as-text", "diary-medication-outcome", "type")
 def _(r: Resource) -> None:
     """relief-2h valueBoolean "true" (a string) where a boolean is due."""
     _component(r, "relief-2h")["valueBoolean"] = "true"
 
 
-@breaks("medication-component-with-unknown-element", "diary-medication-taken", "unknown")
+@breaks("outcome-pain-free-as-string-value", "diary-medication-outcome", "type")
 def _(r: Resource) -> None:
-    """component.brand: Observation.component has no such element."""
-    _component(r, "medication-dose")["brand"] = "Zomig"
+    """pain-free-2h as valueString: the slice allows value[x] as a boolean only."""
+    _retype(_component(r, "pain-free-2h"), "valueBoolean", "valueString", "yes")
 
 
 # diary-oral-intake
@@ -1183,6 +1231,33 @@ def _(r: Resource) -> None:
 def _(r: Resource) -> None:
     """site: Observation has no such element (bodySite has)."""
     r["site"] = "left arm"
+
+
+# diary-menstruation
+
+
+@breaks("menstruation-without-value", "diary-menstruation", "cardinality")
+def _(r: Resource) -> None:
+    """valueBoolean removed: the profile makes value[x] 1..1."""
+    del r["valueBoolean"]
+
+
+@breaks("menstruation-code-is-diary-day", "diary-menstruation", "pattern")
+def _(r: Resource) -> None:
+    """code migraine-diary 'diary-day': the profile's pattern is 'menstruating'."""
+    r["code"] = _concept(DIARY_CODES, "diary-day")
+
+
+@breaks("menstruation-value-as-text", "diary-menstruation", "type")
+def _(r: Resource) -> None:
+    """valueBoolean "yes" where a boolean is due."""
+    r["valueBoolean"] = "yes"
+
+
+@breaks("menstruation-value-as-flow", "diary-menstruation", "type")
+def _(r: Resource) -> None:
+    """A flow level as valueString: the profile allows value[x] as a boolean only."""
+    _retype(r, "valueBoolean", "valueString", "heavy")
 
 
 # diary-questionnaire-response

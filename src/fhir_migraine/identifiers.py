@@ -8,9 +8,11 @@ is built from the input's ids and parsed back (pure, no I/O).
     {SID}/order-issue           {order_id}/{step_id}/{rule}        DetectedIssue (rate, off-label)
     {SID}/diary                 {entry_id}                         Observation (diary day)
                                 {entry_id}/attack                  Observation (the headache attack)
-                                {entry_id}/medication/{i}          Observation (acute medication taken)
+                                {entry_id}/medication/{i}          MedicationStatement (acute medication taken)
+                                {entry_id}/medication/{i}/outcome  Observation (its outcome at 2 hours)
                                 {entry_id}/hydration/{i}           Observation (oral intake)
                                 {entry_id}/infusion                Observation (infusion received)
+                                {entry_id}/menstruation            Observation (menstruating that day or not)
                                 {entry_id}/midas, /hit6            QuestionnaireResponse (the answers)
                                 {entry_id}/midas-score, /hit6-score  Observation (the questionnaire's score)
     {SID}/diary-report          {month}/{digest}                   DocumentReference (a month's report; the digest
@@ -46,13 +48,16 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}")
 _STEP_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _INDEX = re.compile(r"0|[1-9][0-9]{0,5}")
 
-DiaryPart = Literal["day", "attack", "medication", "hydration", "infusion", "midas", "hit6", "midas-score", "hit6-score"]
+DiaryPart = Literal["day", "attack", "medication", "medication-outcome", "hydration", "infusion", "menstruation", "midas",
+                    "hit6", "midas-score", "hit6-score"]
 #: Parts that occur once per entry, and parts that are numbered (the position in the entry's list).
 SINGLE_PARTS: dict[str, DiaryPart] = {
-    "attack": "attack", "infusion": "infusion",
+    "attack": "attack", "infusion": "infusion", "menstruation": "menstruation",
     "midas": "midas", "hit6": "hit6", "midas-score": "midas-score", "hit6-score": "hit6-score",
 }
 NUMBERED_PARTS: dict[str, DiaryPart] = {"medication": "medication", "hydration": "hydration"}
+#: Parts that follow a numbered part: ``{entry_id}/medication/{i}/outcome`` is "medication-outcome".
+SUFFIXED_PARTS: dict[tuple[str, str], DiaryPart] = {("medication", "outcome"): "medication-outcome"}
 
 
 def _id(value: str, what: str) -> str:
@@ -108,7 +113,7 @@ class DiaryKey:
 
     entry_id: str
     part: DiaryPart = "day"
-    index: int | None = None  # the position in the entry's medications or hydration list
+    index: int | None = None  # the position in the entry's medications or hydration list (or the outcome's medication)
 
 
 def diary_value(entry_id: str, part: DiaryPart = "day", index: int | None = None) -> str:
@@ -118,8 +123,12 @@ def diary_value(entry_id: str, part: DiaryPart = "day", index: int | None = None
         return base
     if part in SINGLE_PARTS and index is None:
         return f"{base}/{part}"
-    if part in NUMBERED_PARTS and isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+    numbered = isinstance(index, int) and not isinstance(index, bool) and index >= 0
+    if part in NUMBERED_PARTS and numbered:
         return f"{base}/{part}/{index}"
+    for (head, tail), suffixed in SUFFIXED_PARTS.items():
+        if part == suffixed and numbered:
+            return f"{base}/{head}/{index}/{tail}"
     raise ValueError(f"no diary identifier for part {part!r} with index {index!r}")
 
 
@@ -136,6 +145,8 @@ def parse_diary_value(value: str) -> DiaryKey | None:
         return DiaryKey(entry_id, SINGLE_PARTS[rest[0]])
     if len(rest) == 2 and rest[0] in NUMBERED_PARTS and _INDEX.fullmatch(rest[1]):
         return DiaryKey(entry_id, NUMBERED_PARTS[rest[0]], int(rest[1]))
+    if len(rest) == 3 and (rest[0], rest[2]) in SUFFIXED_PARTS and _INDEX.fullmatch(rest[1]):
+        return DiaryKey(entry_id, SUFFIXED_PARTS[(rest[0], rest[2])], int(rest[1]))
     return None
 
 

@@ -128,3 +128,19 @@ def test_openapi_diary_schema_accepts_the_example_month(client) -> None:
     validator = Draft202012Validator({"$ref": "#/components/schemas/DiaryEntry", **document})
     for entry in json.loads((EXAMPLES / "diary" / "month.json").read_text()):
         assert list(validator.iter_errors(entry)) == []
+
+
+@pytest.mark.parametrize(("change", "path", "said"), [
+    ({"pain_2h": "agony"}, "$[2].medications[0].pain_2h", "is not one of"),
+    ({"rescue": "yes"}, "$[2].medications[0].rescue", "is not of type 'boolean'"),
+    ({"pain_2h": "moderate", "pain_free_2h": True}, "$[2].medications[0].pain_free_2h", "pain freedom is pain 'none'"),
+], ids=["pain-off-the-scale", "rescue-as-text", "pain-free-with-moderate-pain"])
+def test_post_diary_refuses_a_bad_outcome_naming_its_path(client, change, path, said) -> None:
+    month = json.loads((EXAMPLES / "diary" / "month.json").read_text())
+    month[2]["medications"][0] |= change
+    answer = client.post("/diary", json=month)
+    assert answer.status_code == 422
+    assert answer.mimetype == "application/problem+json"
+    errors = answer.get_json()["errors"]
+    assert [e["path"] for e in errors] == [path]
+    assert said in errors[0]["message"]

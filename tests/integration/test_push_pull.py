@@ -67,6 +67,8 @@ def test_pushing_the_same_input_twice_creates_nothing_new(service, ehr, run_id: 
         assert count_by_identifier(ehr, "MedicationRequest", ORDER_STEP_SYSTEM, step_value(order["order_id"], step)) == 1
     assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, entry["entry_id"]) == 1
     assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, diary_value(entry["entry_id"], "attack")) == 1
+    assert count_by_identifier(ehr, "MedicationStatement", DIARY_SYSTEM, diary_value(entry["entry_id"], "medication", 0)) == 1
+    assert count_by_identifier(ehr, "Observation", DIARY_SYSTEM, diary_value(entry["entry_id"], "medication-outcome", 0)) == 1
 
 
 def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) -> None:
@@ -77,7 +79,7 @@ def test_pull_follows_every_next_link(service, ehr, run_id: str, monkeypatch) ->
     wait_until_settled(service, [service.post("/diary", json=diary).get_json()["outbox_id"]])
     monkeypatch.setattr(pull_module, "PAGE_SIZE", 7)
     bundle = pull_module.pull(ehr, patient)
-    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 54
+    assert bundle["total"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 67
     assert sort_entries(service.get(f"/patients/{patient}/diary").get_json()["diary"]) == sort_entries(diary)
 
 
@@ -111,3 +113,25 @@ def test_pulled_resources_that_break_their_profile_are_reported_not_dropped(serv
     assert "mig-att-2" in json.dumps(pulled["invalid"][0]["outcome"])
     assert [i["entry_id"] for i in pulled["incomplete"]] == [entry["entry_id"]]
     assert pulled["diary"] == []
+
+
+def test_a_retracted_diary_entry_takes_its_medication_statements_with_it(ehr, run_id: str, tmp_path: Path) -> None:
+    patient = f"Patient/it-{run_id}"
+    diary = example_diary(run_id, patient)
+    entry = next(e for e in diary if len(e.get("medications", [])) == 3)  # 24 Oct: three taken, each with an outcome
+    other = next(e for e in diary if e.get("medications") and e is not entry)
+    gateway = EhrGateway(Settings(database=str(tmp_path / "retract.sqlite3")), ehr)
+    bundle = operations.map_diary([Located(entry), Located(other)])
+    assert gateway.push_now(bundle, wait=60).state == "sent"
+    item = gateway.withdraw_now(gateway.retract_diary(entry["entry_id"], patient=patient), wait=60)
+    assert item.state == "sent", item.last_error
+
+    def status(resource_type: str, value: str) -> str:
+        [found] = [e["resource"] for page in ehr.search(resource_type, {"identifier": f"{DIARY_SYSTEM}|{value}"})
+                   for e in page.get("entry", [])]
+        return str(found["status"])
+
+    for i in range(3):
+        assert status("MedicationStatement", diary_value(entry["entry_id"], "medication", i)) == "entered-in-error"
+        assert status("Observation", diary_value(entry["entry_id"], "medication-outcome", i)) == "entered-in-error"
+    assert status("MedicationStatement", diary_value(other["entry_id"], "medication", 0)) == "completed"

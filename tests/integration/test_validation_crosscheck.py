@@ -75,6 +75,20 @@ KNOWN_DIFFERENCES: dict[str, Difference] = {
         "must be a code of its system.", hapi_valid=True),
 }
 
+#: HAPI holds no LOINC CodeSystem (the test EHR loads no external terminology), so it cannot check a
+#: LOINC code against a required ValueSet and reports an error for each one: the LOINC answers of
+#: the 4-point pain scale (ValueSet diary-pain-4-point, in the outcome Observations). The engine
+#: checks them against the ValueSet's expansion. Such an error is set aside before a case is judged,
+#: and only when it names one of those answers; any other HAPI error stays.
+_LOINC_UNKNOWN = "CodeSystem is unknown and can't be validated: http://loinc.org for 'http://loinc.org#{}'"
+PAIN_ANSWERS = ("LA131-5", "LA15111-0", "LA135-6", "LA15109-4")
+
+
+def _set_aside(issues: list[Issue]) -> list[Issue]:
+    """HAPI's issues without its errors about the LOINC pain answers it cannot look up."""
+    unknown = {_LOINC_UNKNOWN.format(code) for code in PAIN_ANSWERS}
+    return [i for i in issues if i.get("diagnostics") not in unknown]
+
 
 # -- where an issue points -------------------------------------------------------------------------
 
@@ -194,7 +208,7 @@ class Answers:
 
     @property
     def hapi_errors(self) -> list[Issue]:
-        return _errors(self.hapi)
+        return _errors(_set_aside(self.hapi))
 
     @property
     def engine_errors(self) -> list[Issue]:
@@ -342,3 +356,16 @@ def test_summary(answers: dict[str, Answers]) -> None:
         print(f"  known difference {case_id}: {KNOWN_DIFFERENCES[case_id].reason}")
     assert not failing, failing
     assert known == len(KNOWN_DIFFERENCES)
+
+
+def test_hapi_reports_exactly_the_loinc_pain_answers_it_cannot_look_up(answers: dict[str, Answers]) -> None:
+    """The errors set aside (``_set_aside``) are there: one per LOINC pain answer of the valid
+    outcome Observations, so the exception goes when HAPI can check LOINC codes."""
+    outcomes = [c for c in CASES if c.expected_valid and c.resource.get("resourceType") == "Observation"
+                and c.profile_id == "diary-medication-outcome"]
+    assert outcomes, "the corpus has valid outcome Observations"
+    for case in outcomes:
+        pains = [coding["code"] for component in case.resource.get("component", [])
+                 for coding in component.get("valueCodeableConcept", {}).get("coding", []) if coding["code"] in PAIN_ANSWERS]
+        aside = [i for i in answers[case.id].hapi if i not in _set_aside(answers[case.id].hapi)]
+        assert [i["diagnostics"] for i in aside] == [_LOINC_UNKNOWN.format(code) for code in pains], case.id

@@ -57,6 +57,7 @@ DIARY_FIELDS: dict[tuple[Any, ...], st.SearchStrategy[Any]] = {
     ("hydration", 0, "product"): TEXT,
     ("infusion", "received_at"): INSTANTS,
     ("notes",): TEXT,
+    ("menstruation",): st.one_of(st.booleans(), NUMBERS, TEXT, st.none()),
     ("date",): INSTANTS.map(lambda t: t[:10]),
 }
 ORDER_FIELDS: dict[tuple[Any, ...], st.SearchStrategy[Any]] = {

@@ -36,13 +36,15 @@ def to_csv(entries: list[dict]) -> str:
         row["worse_with_activity"] = yes_no(h["worse_with_activity"]) if "worse_with_activity" in h else ""
         for k in ("symptoms", "aura", "triggers"):
             row[k] = ";".join(h.get(k, []))
+        outcomes = ("relief_2h", "pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
         row["medications"] = ";".join(
-            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], yes_no(m["relief_2h"]) if "relief_2h" in m else ""])
+            "|".join([m["drug"], m["dose"], m.get("route", ""), m["taken_at"], *(yes_no(m[k]) if k in m else "" for k in outcomes)])
             for m in e.get("medications", [])
         )
         row["hydration"] = ";".join("|".join([d["product"], d["volume"], d["taken_at"]]) for d in e.get("hydration", []))
         row["infusion_received_at"] = e.get("infusion", {}).get("received_at", "")
         row["infusion_protocol"] = e.get("infusion", {}).get("protocol", "")
+        row["menstruation"] = yes_no(e["menstruation"]) if "menstruation" in e else ""
         row["notes"] = e.get("notes", "")
         for name in ("midas", "hit6"):
             for key, answer in e.get(name, {}).items():

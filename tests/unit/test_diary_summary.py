@@ -62,6 +62,11 @@ def test_the_example_month_counts_as_a_hand_count_says() -> None:
     # covers from the 18th only.
     assert (found["month"], found["month_complete"]) == ("2026-10", False)
     assert found["moh_risk"] == [] and found["moh_not_assessed"] == [] and found["chronic_pattern"] is False
+    # Menstruating 22-25 Oct: one cycle, day 1 on 22 Oct, whose window (20-24 Oct) holds the attacks
+    # of 20 and 24 Oct; one cycle is too few to read A1.1.2.
+    menstrual = found["menstrual_association"]
+    assert (menstrual["cycles"], menstrual["fits_a1_1_2"]) == (1, None)
+    assert menstrual["cycle_windows"] == [{"day_1": "2026-10-22", "attacks": ["2026-10-20", "2026-10-24"], "perimenstrual": True}]
 
 
 def test_headache_days_are_the_days_the_attacks_overlap_whatever_the_day_entry_says() -> None:

@@ -44,8 +44,9 @@ def test_a_step_value_is_order_slash_step_and_round_trips() -> None:
         ("infusion", None, "e1/infusion"),
         ("medication", 0, "e1/medication/0"),
         ("hydration", 12, "e1/hydration/12"),
+        ("medication-outcome", 3, "e1/medication/3/outcome"),
     ],
-    ids=["day", "attack", "infusion", "medication", "hydration"],
+    ids=["day", "attack", "infusion", "medication", "hydration", "medication-outcome"],
 )
 def test_a_diary_value_has_the_documented_shape_and_round_trips(part: identifiers.DiaryPart, index: int | None, expected: str) -> None:
     assert diary_value("e1", part, index) == expected
@@ -70,12 +71,14 @@ def test_a_malformed_step_value_parses_to_none(value: str) -> None:
 
 
 MALFORMED_DIARY = ["", "e1/", "e1/attack/1", "e1/medication", "e1/medication/x", "e1/medication/01",
-                   "e1/hydration/-1", "e1/day", "e1/notes", "e 1/attack"]
+                   "e1/hydration/-1", "e1/day", "e1/notes", "e 1/attack", "e1/hydration/0/outcome", "e1/medication/outcome",
+                   "e1/medication/0/result"]
 
 
 @pytest.mark.parametrize("value", MALFORMED_DIARY, ids=["empty", "trailing-slash", "numbered-attack", "unnumbered-medication",
                                                         "letter-index", "leading-zero", "negative", "day-spelled-out",
-                                                        "unknown-part", "space-in-entry"])
+                                                        "unknown-part", "space-in-entry", "outcome-of-a-drink",
+                                                        "outcome-without-index", "unknown-suffix"])
 def test_a_malformed_diary_value_parses_to_none(value: str) -> None:
     assert parse_diary_value(value) is None
 
@@ -97,9 +100,10 @@ def test_a_value_that_is_not_text_parses_to_none(value: Any) -> None:
         (lambda: diary_value("e1", "medication"), "index"),
         (lambda: diary_value("e1", "attack", 2), "index"),
         (lambda: diary_value("e1", "hydration", -1), "index"),
+        (lambda: diary_value("e1", "medication-outcome"), "index"),
     ],
     ids=["order-with-slash", "step-upper-case", "order-with-space", "entry-with-slash", "medication-without-index",
-         "attack-with-index", "negative-index"],
+         "attack-with-index", "negative-index", "outcome-without-index"],
 )
 def test_building_from_an_id_no_input_can_carry_is_a_clear_error(build: Callable[[], str], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -91,9 +91,21 @@ def test_a_diary_day_says_what_was_recorded(value: dict[str, Any], said: str) ->
     assert narrative(day)["div"] == f'<div xmlns="{XHTML}"><p>Headache diary, 25 Oct 2026: {said}</p></div>'
 
 
-def test_medication_taken_says_drug_dose_route_time_and_relief() -> None:
-    taken = _find("diary-medication-taken", lambda r: r["effectiveDateTime"] == "2026-10-20T07:00:00-04:00")
-    assert "sumatriptan 50 mg, Oral route, taken 20 Oct 2026 07:00 −04:00; relief at 2 h: yes" in _said(taken)
+def test_a_medication_statement_says_drug_dose_route_time_and_the_attack() -> None:
+    taken = _find("diary-medication-statement", lambda r: r["effectiveDateTime"] == "2026-10-20T07:00:00-04:00")
+    assert ("Medication taken (completed, patient-reported): sumatriptan 50 mg, Oral route, 20 Oct 2026 07:00 −04:00, "
+            "for the headache attack") in _said(taken)
+    free_day = copy.deepcopy(taken)
+    del free_day["reasonReference"]
+    assert "for the headache attack" not in narrative(free_day)["div"]
+
+
+def test_a_medication_outcome_says_each_outcome_recorded_two_hours_after() -> None:
+    outcome = _find("diary-medication-outcome", lambda r: r["effectiveDateTime"] == "2026-10-20T09:00:00-04:00")
+    assert ("Outcome at 2 h of a medication taken, 20 Oct 2026 09:00 −04:00: relief: yes; pain: No pain; pain-free: yes; "
+            "free of the most bothersome symptom: yes; recurrence within 48 h: no") in _said(outcome)
+    rescued = _find("diary-medication-outcome", lambda r: r["effectiveDateTime"] == "2026-10-24T23:30:00-04:00")
+    assert "relief: no; pain: Moderate pain; pain-free: no; rescue medication taken: yes" in _said(rescued)
 
 
 def test_a_request_says_its_dosage_text_timing_status_and_intent() -> None:

@@ -67,3 +67,18 @@ def test_the_thread_probes_at_once_and_stops() -> None:
         assert probe.stop(timeout=5)
     assert not probe.running and ehr.calls == 1
     assert probe.state()["reachable"] is True
+
+
+def test_a_diary_needs_medication_statement_create_and_ready_says_so() -> None:
+    from fhir_migraine.ehr.capabilities import read_capabilities
+    from fhir_migraine.ehr.probe import capability_state
+
+    def statement(*creatable: str) -> dict[str, Any]:
+        kinds = ("Observation", "QuestionnaireResponse", "MedicationStatement", "MedicationRequest", "RequestGroup", "DetectedIssue")
+        return {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "resource": [
+            {"type": t, "interaction": [{"code": "read"}] + ([{"code": "create"}] if t in creatable else [])} for t in kinds]}]}
+
+    without = capability_state(read_capabilities(statement("Observation", "QuestionnaireResponse")))
+    assert without["cannot_write"]["diary"] == ["create MedicationStatement"]
+    with_it = capability_state(read_capabilities(statement("Observation", "QuestionnaireResponse", "MedicationStatement")))
+    assert "diary" not in with_it["cannot_write"], "orders still cannot be written; the diary can"

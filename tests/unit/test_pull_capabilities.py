@@ -22,7 +22,7 @@ from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.ehr.interface import Page
 from fhir_migraine.ehr.pull import SEARCHES, plan, pull
 from fhir_migraine.errors import EhrUnsupported, InputError
-from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, REPORT_SYSTEM
 from tests.fakehttp import BASE, PATIENT, RESCUE, FakeEhrSession, observations
 
 DATA = Path(__file__).parent.parent / "data" / "capabilities"
@@ -132,20 +132,23 @@ def test_every_type_that_cannot_be_searched_by_patient_is_left_out_and_none_sear
         pages = Recorded()
         bundle = pull(pages, PATIENT, capabilities=found)
         assert "RequestGroup" not in {t for t, _ in pages.searches}
-        assert "offers no search of RequestGroup by patient or subject" in \
+        # The epic-like statement lists no MedicationStatement either: both are named.
+        assert "offers no search of MedicationStatement or RequestGroup by patient or subject" in \
             bundle["entry"][-1]["resource"]["issue"][0]["diagnostics"]
     no_search = read_capabilities(statement("oracle-like"))
     patient_only = no_search.types["Patient"]  # no patient, no subject parameter
     types = no_search.types | {"Observation": patient_only, "MedicationRequest": patient_only}
     pages = Recorded()
-    with pytest.raises(EhrUnsupported, match="MedicationRequest or Observation or QuestionnaireResponse or RequestGroup"):
+    every = "MedicationRequest or MedicationStatement or Observation or QuestionnaireResponse or RequestGroup"
+    with pytest.raises(EhrUnsupported, match=every):
         pull(pages, PATIENT, capabilities=Capabilities(no_search.system, types))
     assert pages.searches == [], "refused before any search"
 
 
 def test_without_last_updated_since_is_checked_on_the_client_keeping_resources_without_a_stamp(
         tmp_path: Path) -> None:
-    epic = with_type(statement("epic-like"), "RequestGroup", "patient", "subject")
+    epic = with_type(with_type(statement("epic-like"), "RequestGroup", "patient", "subject"),
+                     "MedicationStatement", "patient", "subject")
     old, new = observations(4, DIARY_SYSTEM, PATIENT)[:2], observations(4, DIARY_SYSTEM, PATIENT)[2:]
     unstamped = [{**o, "id": f"u{o['id']}"} for o in observations(1, DIARY_SYSTEM, PATIENT)]
     odd = [{**o, "id": "odd", "meta": {"lastUpdated": "yesterday"}} for o in observations(1, DIARY_SYSTEM, PATIENT)]
@@ -164,11 +167,14 @@ def test_without_a_statement_the_searches_are_as_they_always_were() -> None:
     pages = Recorded()
     bundle = pull(pages, "123", since=SINCE, count=50)
     systems = {"MedicationRequest": [ORDER_STEP_SYSTEM], "RequestGroup": [ORDER_SYSTEM],
-               "Observation": [ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM], "QuestionnaireResponse": [DIARY_SYSTEM]}
+               "Observation": [ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM], "MedicationStatement": [DIARY_SYSTEM],
+               "QuestionnaireResponse": [DIARY_SYSTEM], "DocumentReference": [REPORT_SYSTEM]}
     expected = [(t, {"subject": PATIENT, "identifier": f"{s}|", "_count": "50", "_lastUpdated": f"ge{SINCE}"})
-                for t in ("MedicationRequest", "RequestGroup", "Observation", "QuestionnaireResponse") for s in systems[t]]
+                for t in ("MedicationRequest", "RequestGroup", "Observation", "MedicationStatement", "QuestionnaireResponse",
+                          "DocumentReference")
+                for s in systems[t]]
     assert pages.searches == expected
-    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 5
+    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 7
     assert bundle["meta"] == {"lastUpdated": "2026-11-30T10:00:05.000Z"}
     assert plan(Capabilities.unknown(), PATIENT) == plan(Capabilities.unknown(), PATIENT, since=None, count=None)
     assert all(s.since is None for s in plan(Capabilities.unknown(), PATIENT, since=SINCE))

@@ -117,6 +117,46 @@ def test_a_retracted_diary_day_and_its_members_are_entered_in_error(tmp_path: Pa
     assert any(r["identifier"] == day["identifier"] for r in retracted)
 
 
+def _day_with_medications() -> tuple[str, dict[str, Any], set[str]]:
+    """The entry id, day Observation and medication identifiers of the month's 24 Oct (three taken)."""
+    day = next(e["resource"] for e in MONTH["entry"] if e["resource"].get("effectiveDateTime") == "2026-10-24")
+    entry_id = identifiers(day)[0]["value"]
+    taken = {identifiers(e["resource"])[0]["value"] for e in MONTH["entry"]
+             if e["resource"]["resourceType"] == "MedicationStatement"
+             and identifiers(e["resource"])[0]["value"].startswith(f"{entry_id}/")}
+    return entry_id, day, taken
+
+
+@pytest.mark.parametrize("ehr", [
+    MemoryEhr(conditional=True),
+    MemoryEhr(conditional=True, identifier_search=True),
+    MemoryEhr(conditional=True, identifier_search=True, patient_search=False),
+], ids=["by-patient", "by-patient-and-system", "by-identifier-one-index-after-the-other"])
+def test_a_retracted_diary_day_takes_its_medication_statements_with_it(tmp_path: Path, ehr: MemoryEhr) -> None:
+    entry_id, day, taken = _day_with_medications()
+    assert len(taken) == 3
+    outbox = delivered(ehr, tmp_path, MONTH)
+    item = outbox.add("withdrawal", [diary_retraction(entry_id, day["subject"])])
+    drain(outbox, ehr, POLICY, writer=ehr.writer())
+    assert outbox.get(item).state == "sent"
+    statuses = {identifiers(r)[0]["value"]: r["status"] for r in ehr.of_type("MedicationStatement")}
+    assert {k for k, v in statuses.items() if v == "entered-in-error"} == taken, "the entry's, and no other entry's"
+    outcomes = [r for r in ehr.of_type("Observation") if identifiers(r)[0]["value"].startswith(f"{entry_id}/medication/")]
+    assert len(outcomes) == 3 and {r["status"] for r in outcomes} == {"entered-in-error"}  # members of the day
+
+
+def test_a_retraction_is_refused_before_any_change_when_medication_statements_cannot_be_updated(tmp_path: Path) -> None:
+    entry_id, day, _ = _day_with_medications()
+    ehr = MemoryEhr(conditional=True, updatable=("Observation", "QuestionnaireResponse"))
+    outbox = delivered(ehr, tmp_path, MONTH)
+    calls = len(ehr.calls)
+    item = outbox.add("withdrawal", [diary_retraction(entry_id, day["subject"])])
+    drain(outbox, ehr, POLICY, writer=ehr.writer())
+    error = outbox.get(item).last_error
+    assert error["type"] == EhrUnsupported.__name__ and "update MedicationStatement" in error["message"]
+    assert not [c for c in ehr.calls[calls:] if c.startswith("PUT")], "nothing changed"
+
+
 def test_withdrawing_what_the_ehr_does_not_hold_or_cannot_update_is_dead(tmp_path: Path) -> None:
     ehr = MemoryEhr(identifier_search=True)
     outbox = Outbox(str(tmp_path / "o.sqlite3"))

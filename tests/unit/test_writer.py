@@ -16,6 +16,7 @@ from fhir_migraine.ehr.capabilities import read_capabilities
 from fhir_migraine.ehr.contents import business_identifier
 from fhir_migraine.ehr.known import KnownResources
 from fhir_migraine.errors import AmendmentRefused, EhrConflict, EhrRejected, EhrUnavailable, EhrUnsupported
+from fhir_migraine.mapping.fhir import identifiers
 from tests.conftest import EXAMPLES
 from tests.memoryehr import MemoryEhr
 
@@ -247,3 +248,20 @@ def test_a_long_or_unknown_wait_is_left_to_the_outbox(error: EhrUnavailable) -> 
     writer.calls.sleep = lambda s: pytest.fail("no wait in place")
     with pytest.raises(EhrUnavailable):
         writer.write(copy.deepcopy(ORDER))
+
+
+@pytest.mark.parametrize("bundles", [(), ("batch",)], ids=["per-resource", "batch"])
+def test_a_medication_statement_and_its_outcome_refer_to_the_ehrs_ids(bundles: tuple[str, ...]) -> None:
+    ehr = MemoryEhr(bundles=bundles)
+    ehr.writer().write(copy.deepcopy(MONTH))
+    stored = {f"{r['resourceType']}/{r['id']}": r for r in ehr.stored.values()}
+    statements = ehr.of_type("MedicationStatement")
+    assert statements and "urn:uuid" not in json.dumps(list(ehr.stored.values()))
+    for statement in statements:
+        for reason in statement.get("reasonReference", []):
+            assert identifiers(stored[reason["reference"]])[0]["value"].endswith("/attack")
+    outcomes = [r for r in ehr.of_type("Observation") if "partOf" in r]
+    assert len(outcomes) == 7
+    for outcome in outcomes:
+        statement = stored[outcome["partOf"][0]["reference"]]
+        assert identifiers(outcome)[0]["value"] == identifiers(statement)[0]["value"] + "/outcome"

@@ -615,6 +615,12 @@ def openapi() -> dict[str, Any]:
                         "moh_not_assessed": {"type": "array", "items": {"type": "object"}},
                         "chronic_pattern": {"type": "boolean"},
                         "chronic_pattern_months": {"type": "object"},
+                        "menstrual_association": {
+                            "type": "object", "required": ["cycles", "fits_a1_1_2", "association"],
+                            "description": "ICHD-3 A1.1.2 from the days recorded as menstruating: the cycles whose "
+                                           "day 1 is in the period; fits_a1_1_2 null with fewer than 3 cycles",
+                            "properties": {"cycles": {"type": "integer"}, "fits_a1_1_2": {"type": ["boolean", "null"]},
+                                           "association": {"type": "string"}}},
                         "attack_readings": {"type": "array", "items": {"type": "object"},
                                             "description": "each attack of the period against ICHD-3 1.1, 1.5.1 "
                                                            "and 1.2: statuses, criteria, warnings (never a diagnosis)"},

@@ -73,7 +73,7 @@ class EhrProbe(Repeating):
 #: DetectedIssue of an order's findings besides its requests).
 WRITES = {
     "orders": ("MedicationRequest", "RequestGroup", "Observation", "DetectedIssue"),
-    "diary": ("Observation", "QuestionnaireResponse"),
+    "diary": ("Observation", "MedicationStatement", "QuestionnaireResponse"),
     "report": ("DocumentReference",),
 }
 

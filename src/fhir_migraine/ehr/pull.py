@@ -27,6 +27,7 @@ SEARCHES = (
     ("RequestGroup", ORDER_SYSTEM),
     ("Observation", ORDER_WEIGHT_SYSTEM),
     ("Observation", DIARY_SYSTEM),
+    ("MedicationStatement", DIARY_SYSTEM),  # the acute medications of diary entries
     ("QuestionnaireResponse", DIARY_SYSTEM),  # the MIDAS and HIT-6 answers of diary entries
     ("DocumentReference", REPORT_SYSTEM),  # the monthly reports filed in the chart
 )

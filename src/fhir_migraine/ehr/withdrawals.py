@@ -19,7 +19,11 @@ Statuses (FHIR R4 value sets, see docs/ehr-compatibility.md):
   full completion of the intended actions"; ``completed`` and ``entered-in-error`` stay.
 - Observation (observation-status): ``entered-in-error`` for a retracted diary entry, "the
   observation has been withdrawn following previous final release"; the entry's MIDAS or HIT-6
-  QuestionnaireResponse (questionnaire-answers-status) ``entered-in-error`` too.
+  QuestionnaireResponse (questionnaire-answers-status) ``entered-in-error`` too, and its
+  MedicationStatements (medication-statement-status). A day's ``hasMember`` cannot name a
+  MedicationStatement (R4), so the writer looks for them: the patient's MedicationStatements
+  carrying an identifier of the entry (``statement_of``), or, where the EHR cannot search them by
+  patient, each identifier ``<entry_id>/medication/<i>`` in turn until one is not found.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM, diary_value, order_value
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM, diary_value, order_value, parse_diary_value
+from fhir_migraine.mapping.fhir import identifiers
 
 Resource = dict[str, Any]
 KIND = "withdrawal"
@@ -40,7 +45,10 @@ FINAL = {
     "RequestGroup": frozenset({"revoked", "completed", "entered-in-error"}),
     "Observation": frozenset({"entered-in-error"}),
     "QuestionnaireResponse": frozenset({"entered-in-error"}),
+    "MedicationStatement": frozenset({"entered-in-error"}),
 }
+#: What a diary retraction also withdraws that the day does not point to (found by identifier).
+STATEMENT = "MedicationStatement"
 #: What each action withdraws: the head's type, and the types of the members it points to.
 WITHDRAWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cancel-order": ("RequestGroup", ("MedicationRequest",)),
@@ -87,6 +95,16 @@ def members(head: Resource) -> list[str]:
     else:
         targets = list(head.get("hasMember") or [])
     return [t["reference"] for t in targets if isinstance(t, dict) and isinstance(t.get("reference"), str)]
+
+
+def statement_of(resource: Resource, entry_id: str) -> bool:
+    """Whether the resource carries the identifier of a medication of the diary entry ``entry_id``."""
+    for ident in identifiers(resource):
+        if isinstance(ident, dict) and ident.get("system") == DIARY_SYSTEM:
+            key = parse_diary_value(str(ident.get("value")))
+            if key is not None and key.entry_id == entry_id and key.part == "medication":
+                return True
+    return False
 
 
 def withdrawn(resource: Resource, action: Action, *, administered: bool | None = None,

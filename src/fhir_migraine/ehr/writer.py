@@ -30,6 +30,7 @@ and location), whatever the strategy, so the outbox keeps one shape.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -53,7 +54,7 @@ from fhir_migraine.ehr.interface import Deliveries, Written
 from fhir_migraine.ehr.known import Known, KnownResources
 from fhir_migraine.ehr.retrying import Retrying
 from fhir_migraine.ehr.statuses import status_code
-from fhir_migraine.ehr.withdrawals import FINAL, WITHDRAWS, action_of, members, withdrawn
+from fhir_migraine.ehr.withdrawals import FINAL, STATEMENT, WITHDRAWS, action_of, members, statement_of, withdrawn
 from fhir_migraine.errors import (
     AmendmentRefused,
     EhrConflict,
@@ -62,7 +63,8 @@ from fhir_migraine.errors import (
     EhrUnsupported,
     NothingToWithdraw,
 )
-from fhir_migraine.mapping.fhir import identifiers, if_none_exist, references, token
+from fhir_migraine.identifiers import DIARY_SYSTEM, diary_value
+from fhir_migraine.mapping.fhir import escaped, identifiers, if_none_exist, references, token
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
@@ -217,10 +219,14 @@ class Writer:
         if found is None:
             raise NothingToWithdraw(f"the EHR holds no {head_type} with the identifier {stub.identifier}: nothing to withdraw")
         head = found if found.resource is not None else self.calls.read(head_type, str(found.id))
+        statements = self._statements(stub, caps) if action == "retract-diary" else []
+        if statements and not caps.can(STATEMENT, "update"):
+            raise EhrUnsupported(f"the EHR does not advertise update {STATEMENT} in its CapabilityStatement: "
+                                 "the status cannot be changed there (see docs/ehr-compatibility.md)")
         reason = next((n.get("text") for n in stub.resource.get("note") or [] if isinstance(n, dict)), None)
         answers = dict(done or {})
         save = record or (lambda answers: None)
-        for reference in [*members(head.resource or {}), f"{head_type}/{head.id}"]:
+        for reference in [*members(head.resource or {}), *statements, f"{head_type}/{head.id}"]:
             if reference in answers:
                 continue
             kind, _, resource_id = reference.partition("/")
@@ -236,6 +242,32 @@ class Writer:
             save({reference: answers[reference]})
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [{"response": dict(answer)} for answer in answers.values()]}
+
+    def _statements(self, stub: Entry, caps: Capabilities) -> list[str]:
+        """``MedicationStatement/<id>`` of each medication of the retracted entry the EHR holds (a
+        day's ``hasMember`` cannot name them): the patient's, searched once, else by identifier one
+        index after the other; EhrUnsupported when the EHR offers neither search."""
+        entry_id = str(stub.identifier).partition("|")[2]
+        patient, param = _patient(stub.resource), caps.patient_param(STATEMENT)
+        if patient is not None and param is not None:
+            params = {param: patient}
+            if caps.searches(STATEMENT, "identifier"):
+                params["identifier"] = f"{escaped(DIARY_SYSTEM)}|"
+            found = [r for page in self.calls.search(STATEMENT, params) for r in _resources(page, STATEMENT)
+                     if statement_of(r, entry_id)]
+            return [f"{STATEMENT}/{r.get('id')}" for r in found]
+        if not caps.searches(STATEMENT, "identifier"):
+            raise EhrUnsupported(f"the EHR offers no search of {STATEMENT} by patient or identifier: the diary entry's "
+                                 "medications cannot be found to retract them (see docs/ehr-compatibility.md)")
+        by_index: list[str] = []
+        for index in itertools.count():
+            value = diary_value(entry_id, "medication", index)
+            matches = [r for page in self.calls.search(STATEMENT, {"identifier": token(DIARY_SYSTEM, value)})
+                       for r in _resources(page, STATEMENT) if _carries(r, f"{DIARY_SYSTEM}|{value}")]
+            if not matches:
+                break
+            by_index += [f"{STATEMENT}/{r.get('id')}" for r in matches]
+        return by_index
 
     def _administered(self, reference: str, caps: Capabilities) -> bool | None:
         """Whether the EHR shows a MedicationAdministration of the request; None when it cannot be asked."""

@@ -37,6 +37,22 @@ class MedicationTaken:
     taken_at: str
     route: str | None = None
     relief_2h: bool | None = None
+    # Outcomes as the IHS guidelines for acute-treatment trials define them (docs/clinical-rules.md).
+    pain_2h: str | None = None  # none, mild, moderate, severe
+    pain_free_2h: bool | None = None
+    mbs_free_2h: bool | None = None  # free of the most bothersome symptom
+    rescue: bool | None = None  # rescue medication taken
+    recurrence_48h: bool | None = None
+
+    def outcomes(self) -> dict[str, str | bool]:
+        """The 2-hour outcomes the patient recorded, by field name, in ``OUTCOMES`` order."""
+        return {name: value for name in OUTCOMES if (value := getattr(self, name)) is not None}
+
+
+#: The latest local time a medication with outcomes can be taken at (its outcome is dated 2 hours later).
+LAST_OUTCOME = datetime(9999, 12, 31, 21, 59, 59, 999999)
+#: The outcome fields of a medication taken, in the order they are written.
+OUTCOMES = ("relief_2h", "pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,7 @@ class DiaryEntry:
     midas: tuple[int, ...] | None = None  # the answers to MIDAS questions 1 to 5, in days
     hit6: tuple[str, ...] | None = None  # the answers to HIT-6 items 1 to 6 (never ... always)
     notes: str | None = None
+    menstruation: bool | None = None  # menstruating that day (True), not (False), not recorded (None)
 
 
 def whole(value: int | float | None) -> int | None:
@@ -135,6 +152,7 @@ class _Checker(Collector):
             midas=self.midas(doc["midas"]) if "midas" in doc else None,
             hit6=tuple(doc["hit6"][key] for key in HIT6_KEYS) if "hit6" in doc else None,
             notes=doc.get("notes"),
+            menstruation=doc.get("menstruation"),
         )
 
     def midas(self, raw: dict[str, Any]) -> tuple[int, ...]:
@@ -167,7 +185,11 @@ class _Checker(Collector):
         )
 
     def medication(self, raw: dict[str, Any], path: str) -> MedicationTaken | None:
-        self.instant(raw["taken_at"], f"{path}.taken_at")
+        taken_at = self.instant(raw["taken_at"], f"{path}.taken_at")
+        if taken_at is not None and any(name in raw for name in OUTCOMES) and taken_at.replace(tzinfo=None) > LAST_OUTCOME:
+            # The outcome Observation is dated 2 hours later, which FHIR's dateTime (years to 9999) must hold.
+            self.fail(f"{path}.taken_at", "is less than 2 hours before the end of the year 9999: its outcomes at 2 hours "
+                                          "cannot be dated")
         dose = self.quantity(raw["dose"], f"{path}.dose", DOSE)
         own = raw.get("code")
         if own is not None:
@@ -179,9 +201,21 @@ class _Checker(Collector):
                     f"{path}.drug",
                     f"unknown drug {raw['drug']!r}: not in the terminology table; give its code as {{system, code, display}} in 'code'",
                 )
+        self.pain_freedom(raw, path)
         if code is None or dose is None:
             return None
-        return MedicationTaken(raw["drug"], code, dose, raw["taken_at"], raw.get("route"), raw.get("relief_2h"))
+        return MedicationTaken(raw["drug"], code, dose, raw["taken_at"], raw.get("route"),
+                               **{name: raw.get(name) for name in OUTCOMES})
+
+    def pain_freedom(self, raw: dict[str, Any], path: str) -> None:
+        """Pain freedom at 2 hours is pain "none" on the 4-point scale (IHS guidelines): when both
+        are recorded they must agree; neither is derived from the other."""
+        pain, free = raw.get("pain_2h"), raw.get("pain_free_2h")
+        if pain is None or free is None or free == (pain == "none"):
+            return
+        said = "pain-free" if free else "not pain-free"
+        self.fail(f"{path}.pain_free_2h",
+                  f"says {said} at 2 hours but pain_2h is {pain!r}: pain freedom is pain 'none' on the 4-point scale")
 
     def drink(self, raw: dict[str, Any], path: str) -> Drink | None:
         self.instant(raw["taken_at"], f"{path}.taken_at")

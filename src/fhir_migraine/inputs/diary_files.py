@@ -20,7 +20,7 @@ PART_SEPARATOR = "|"
 CSV_COLUMNS = (
     "entry_id", "patient", "date", "headache", "start", "end", "peak_intensity", "location", "quality",
     "worse_with_activity", "symptoms", "aura", "triggers", "disability", "medications", "hydration",
-    "infusion_received_at", "infusion_protocol", "notes",
+    "infusion_received_at", "infusion_protocol", "menstruation", "notes",
     "midas_q1", "midas_q2", "midas_q3", "midas_q4", "midas_q5",
     "hit6_q1", "hit6_q2", "hit6_q3", "hit6_q4", "hit6_q5", "hit6_q6",
 )
@@ -124,17 +124,24 @@ def _patient(text: str) -> dict[str, Any]:
     return {"reference": text.strip()}
 
 
+#: The parts of a ``medications`` item after the first five (each may be left empty, trailing ones left out).
+MEDICATION_OUTCOME_PARTS = ("pain_2h", "pain_free_2h", "mbs_free_2h", "rescue", "recurrence_48h")
+
+
 def _medication(text: str) -> dict[str, Any] | str:
     parts = [p.strip() for p in text.split(PART_SEPARATOR)]
-    if len(parts) != 5:
+    if not 5 <= len(parts) <= 5 + len(MEDICATION_OUTCOME_PARTS):
         return text  # the schema reports it as not an object, with the row and column
-    drug, dose, route, taken_at, relief = parts
+    drug, dose, route, taken_at, relief = parts[:5]
     medication: dict[str, Any] = {"drug": drug, "dose": dose}
     if route:
         medication["route"] = route
     medication["taken_at"] = taken_at
     if relief:
         medication["relief_2h"] = _bool(relief)
+    for name, part in zip(MEDICATION_OUTCOME_PARTS, parts[5:], strict=False):
+        if part:
+            medication[name] = part if name == "pain_2h" else _bool(part)
     return medication
 
 
@@ -183,6 +190,8 @@ def entry_from_row(row: dict[str, str]) -> dict[str, Any]:
         if cell.get("infusion_protocol", "").strip():
             infusion["protocol"] = cell["infusion_protocol"].strip()
         entry["infusion"] = infusion
+    if cell.get("menstruation", "").strip():
+        entry["menstruation"] = _bool(cell["menstruation"])
     for name, columns in QUESTIONNAIRE_COLUMNS.items():
         # Any answer given makes the questionnaire; an answer left empty is then reported missing.
         answers = {c[len(name) + 1:]: cell[c].strip() for c in columns if cell.get(c, "").strip()}

@@ -1,14 +1,20 @@
-"""Diary entry -> patient-reported Observations (category ``survey``, performer the patient).
+"""Diary entry -> patient-reported Observations (category ``survey``, performer the patient) and
+MedicationStatements.
 
 Per entry: a diary-day Observation (was there a headache: true, false for a headache-free day,
-or absent when not recorded; the notes; ``hasMember`` the others), the attack with its
-components, one per medication taken, one per drink, one for an infusion received, and for MIDAS
-and HIT-6 answers a QuestionnaireResponse and the score Observation derived from it.
-Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/questionnaireresponse.html
+or absent when not recorded; the notes; ``hasMember`` the day's other Observations and answers),
+the attack with its components, per medication taken a MedicationStatement and, when the patient
+recorded how it worked, its outcome at 2 hours (an Observation ``partOf`` the statement), one per
+drink, one for an infusion received, one saying whether the patient was menstruating that day
+(when recorded), and for MIDAS and HIT-6 answers a QuestionnaireResponse and the score
+Observation derived from it.
+Spec: https://hl7.org/fhir/R4/observation.html, https://hl7.org/fhir/R4/medicationstatement.html,
+https://hl7.org/fhir/R4/questionnaireresponse.html
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fhir_migraine import terminology
@@ -24,10 +30,17 @@ from fhir_migraine.inputs.diary import (
     InfusionReceived,
     MedicationTaken,
 )
+from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.fhir import Resource, concept, full_url, identifier, identifiers, profile, subject, transaction
 from fhir_migraine.mapping.narrative import with_text
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+#: The types R4 allows as Observation.hasMember targets (of those the diary writes).
+HAS_MEMBER_TYPES = ("Observation", "QuestionnaireResponse")
+#: The outcome fields of a medication taken, by component kind, with their FHIR value type.
+OUTCOME_VALUES = {"relief_2h": "valueBoolean", "pain_2h": "valueCodeableConcept", "pain_free_2h": "valueBoolean",
+                  "mbs_free_2h": "valueBoolean", "rescue": "valueBoolean", "recurrence_48h": "valueBoolean"}
+OUTCOME_DELAY = timedelta(hours=2)
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 ATTACK_LISTS = (("symptoms", "symptom"), ("aura", "aura"), ("triggers", "trigger"))
 QUESTIONNAIRE_BASE = f"{terminology.CANONICAL_BASE}/Questionnaire"
@@ -40,14 +53,21 @@ def to_fhir_bundle(entries: list[DiaryEntry]) -> Resource:
 
 
 def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
-    """The day Observation first, then the attack, medications, drinks and infusion."""
+    """The day Observation first, then the attack, medications (each statement followed by its
+    outcome), drinks and infusion."""
     members: list[Resource] = []
     if isinstance(entry.headache, Attack):
         members.append(to_fhir_attack(entry, entry.headache))
-    members += [to_fhir_medication_taken(entry, i, m) for i, m in enumerate(entry.medications)]
+    for i, taken in enumerate(entry.medications):
+        statement = to_fhir_medication_statement(entry, i, taken)
+        members.append(statement)
+        if taken.outcomes():
+            members.append(to_fhir_medication_outcome(entry, i, taken, statement))
     members += [to_fhir_oral_intake(entry, i, d) for i, d in enumerate(entry.hydration)]
     if entry.infusion is not None:
         members.append(to_fhir_infusion_received(entry, entry.infusion))
+    if entry.menstruation is not None:
+        members.append(to_fhir_menstruation(entry, entry.menstruation))
     if entry.midas is not None:
         answers = to_fhir_questionnaire_response(entry, "midas", entry.midas)
         members += [answers, to_fhir_midas_score(entry, entry.midas, answers)]
@@ -60,9 +80,11 @@ def to_fhir_observations(entry: DiaryEntry) -> list[Resource]:
 PROFILES = {
     "diary_day": "diary-day",
     "attack": "diary-attack",
-    "medication_taken": "diary-medication-taken",
+    "medication_statement": "diary-medication-statement",
+    "medication_outcome": "diary-medication-outcome",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "menstruation": "diary-menstruation",
     "midas_score": "diary-midas-score",
     "hit6_score": "diary-hit6-score",
     "questionnaire_response": "diary-questionnaire-response",
@@ -70,13 +92,15 @@ PROFILES = {
 
 
 def _observation(
-    entry: DiaryEntry, part: DiaryPart, kind: str, status: str = "final", index: int | None = None
+    entry: DiaryEntry, part: DiaryPart, kind: str, status: str = "final", index: int | None = None,
+    part_of: Resource | None = None,
 ) -> Resource:
-    """The elements every diary Observation has, in FHIR element order."""
+    """The elements every diary Observation has, in FHIR element order (``partOf``: the event it is part of)."""
     return {
         "resourceType": "Observation",
         "meta": profile(PROFILES[kind]),
         "identifier": [identifier(DIARY_SYSTEM, diary_value(entry.entry_id, part, index))],
+        **({"partOf": [{"reference": full_url(identifiers(part_of)[0])}]} if part_of is not None else {}),
         "status": status,
         "category": [{"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]}],
         "code": concept(terminology.observation_code(kind)),
@@ -103,8 +127,11 @@ def to_fhir_diary_day(entry: DiaryEntry, members: list[Resource]) -> Resource:
         day["valueBoolean"] = entry.headache is not None
     if entry.notes is not None:
         day["note"] = [{"text": entry.notes}]
-    if members:
-        day["hasMember"] = [{"reference": full_url(identifiers(m)[0])} for m in members]
+    # R4 hasMember names Observations, QuestionnaireResponses and MolecularSequences only: a
+    # MedicationStatement is found by its identifier (and from its outcome's partOf).
+    held = [m for m in members if m["resourceType"] in HAS_MEMBER_TYPES]
+    if held:
+        day["hasMember"] = [{"reference": full_url(identifiers(m)[0])} for m in held]
     return with_text(day)
 
 
@@ -135,16 +162,60 @@ def to_fhir_attack(entry: DiaryEntry, attack: Attack) -> Resource:
     return with_text(observation)
 
 
-def to_fhir_medication_taken(entry: DiaryEntry, index: int, taken: MedicationTaken) -> Resource:
-    observation = _observation(entry, "medication", "medication_taken", index=index)
-    observation["effectiveDateTime"] = taken.taken_at
-    observation["performer"] = _performer(entry)
-    observation["valueCodeableConcept"] = concept(taken.code, taken.drug)
-    components = [_component("dose", valueQuantity=taken.dose.fhir())]
+def attack_for(entry: DiaryEntry, taken: MedicationTaken) -> dict[str, str] | None:
+    """The reference to the attack a medication was taken for: the entry's attack Observation (by
+    its fullUrl in the Bundle), None on a headache-free or unrecorded day. ``taken`` is there for
+    the day an entry may hold several attacks and the one it was taken in has to be chosen."""
+    if not isinstance(entry.headache, Attack):
+        return None
+    return {"reference": full_url(identifier(DIARY_SYSTEM, diary_value(entry.entry_id, "attack")))}
+
+
+def to_fhir_medication_statement(entry: DiaryEntry, index: int, taken: MedicationTaken) -> Resource:
+    """A medication the patient took, as they said it (R4 MedicationStatement: status ``completed``,
+    "the medication is no longer being taken", the patient as ``informationSource``)."""
+    dosage: dict[str, Any] = {}
     if taken.route is not None:
-        components.append(_component("route", valueCodeableConcept=concept(terminology.diary_code("route", taken.route))))
-    if taken.relief_2h is not None:
-        components.append(_component("relief_2h", valueBoolean=taken.relief_2h))
+        dosage["route"] = concept(terminology.diary_code("route", taken.route))
+    dosage["doseAndRate"] = [{"doseQuantity": taken.dose.fhir()}]
+    statement: Resource = {
+        "resourceType": "MedicationStatement",
+        "meta": profile(PROFILES["medication_statement"]),
+        "identifier": [identifier(DIARY_SYSTEM, diary_value(entry.entry_id, "medication", index))],
+        "status": "completed",
+        "medicationCodeableConcept": concept(taken.code, taken.drug),
+        "subject": subject(entry.patient),
+        "effectiveDateTime": taken.taken_at,
+        "informationSource": subject(entry.patient),
+    }
+    reason = attack_for(entry, taken)
+    if reason is not None:
+        statement["reasonReference"] = [reason]
+    statement["dosage"] = [dosage]
+    return with_text(statement)
+
+
+def two_hours_after(instant: str) -> str:
+    """The instant 2 hours later, in the same UTC offset as written (``Z`` stays ``Z``)."""
+    moment = parse_instant(instant)
+    if moment is None:  # the input checks let only instants through
+        raise ValueError(f"{instant!r} is not an instant")
+    later = (moment + OUTCOME_DELAY).isoformat()
+    return later.removesuffix("+00:00") + "Z" if instant.endswith("Z") else later
+
+
+def to_fhir_medication_outcome(entry: DiaryEntry, index: int, taken: MedicationTaken, statement: Resource) -> Resource:
+    """What the patient recorded of a medication's effect 2 hours after taking it (and of rescue
+    medication and recurrence), ``partOf`` its MedicationStatement: one component per outcome."""
+    observation = _observation(entry, "medication-outcome", "medication_outcome", index=index, part_of=statement)
+    observation["effectiveDateTime"] = two_hours_after(taken.taken_at)
+    observation["performer"] = _performer(entry)
+    components = []
+    for kind, value in taken.outcomes().items():
+        if OUTCOME_VALUES[kind] == "valueCodeableConcept":
+            components.append(_component(kind, valueCodeableConcept=concept(terminology.diary_code(kind, str(value)))))
+        else:
+            components.append(_component(kind, valueBoolean=value))
     observation["component"] = components
     return with_text(observation)
 
@@ -165,6 +236,15 @@ def to_fhir_infusion_received(entry: DiaryEntry, infusion: InfusionReceived) -> 
     observation["valueBoolean"] = True
     if infusion.protocol is not None:
         observation["component"] = [_component("protocol", valueString=infusion.protocol)]
+    return with_text(observation)
+
+
+def to_fhir_menstruation(entry: DiaryEntry, menstruating: bool) -> Resource:
+    """Menstruating that day (true) or not (false): the days the summary reads the cycles from."""
+    observation = _observation(entry, "menstruation", "menstruation")
+    observation["effectiveDateTime"] = entry.date
+    observation["performer"] = _performer(entry)
+    observation["valueBoolean"] = menstruating
     return with_text(observation)
 
 

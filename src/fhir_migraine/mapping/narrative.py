@@ -227,17 +227,42 @@ def _components(observation: Resource) -> dict[str, dict[str, Any]]:
     return {str(_code(c.get("code"))): c for c in observation.get("component", [])}
 
 
-def _medication_taken(taken: Resource) -> list[str]:
-    components = _components(taken)
-    said = concept_text(taken.get("valueCodeableConcept"))
-    if "medication-dose" in components:
-        said += f" {quantity(components['medication-dose'].get('valueQuantity'))}"
-    if "medication-route" in components:
-        said += f", {concept_text(components['medication-route'].get('valueCodeableConcept'))}"
-    said += f", taken {when(taken.get('effectiveDateTime'))}"
-    if "relief-2h" in components:
-        said += f"; relief at 2 h: {_yes_no(components['relief-2h'].get('valueBoolean'))}"
-    return [p(said)]
+def _medication_statement(statement: Resource) -> list[str]:
+    """``Medication taken (patient-reported): sumatriptan 50 mg, Oral route, 20 Oct 2026 07:00 −04:00``."""
+    said = concept_text(statement.get("medicationCodeableConcept"))
+    for dosage in statement.get("dosage", [])[:1]:
+        for dose in dosage.get("doseAndRate", [])[:1]:
+            said += f" {quantity(dose.get('doseQuantity'))}"
+        if dosage.get("route"):
+            said += f", {concept_text(dosage['route'])}"
+    said += f", {when(statement.get('effectiveDateTime'))}"
+    if statement.get("reasonReference"):
+        said += ", for the headache attack"
+    return [p(f"Medication taken ({statement.get('status')}, patient-reported): {said}")]
+
+
+# The outcome components (CodeSystem migraine-diary) as a short label.
+_OUTCOME_LABELS = {
+    "relief-2h": "relief",
+    "pain-2h": "pain",
+    "pain-free-2h": "pain-free",
+    "mbs-free-2h": "free of the most bothersome symptom",
+    "rescue-medication": "rescue medication taken",
+    "recurrence-48h": "recurrence within 48 h",
+}
+
+
+def _medication_outcome(outcome: Resource) -> list[str]:
+    """``Outcome at 2 h of a medication taken, 20 Oct 2026 09:00 −04:00: relief: yes; pain: Mild pain``."""
+    parts = []
+    for component in outcome.get("component", []):
+        code = str(_code(component.get("code")))
+        label = _OUTCOME_LABELS.get(code, concept_text(component.get("code")))
+        shown = _yes_no(component["valueBoolean"]) if "valueBoolean" in component \
+            else concept_text(component.get("valueCodeableConcept"))
+        parts.append(f"{label}: {shown}")
+    said = f"Outcome at 2 h of a medication taken, {when(outcome.get('effectiveDateTime'))}"
+    return [p(f"{said}: {'; '.join(parts)}" if parts else said)]
 
 
 def _oral_intake(drink: Resource) -> list[str]:
@@ -254,6 +279,11 @@ def _infusion_received(infusion: Resource) -> list[str]:
     if protocol:
         said += f" (protocol {protocol})"
     return [p(said)]
+
+
+def _menstruation(day: Resource) -> list[str]:
+    said = "Menstruating" if day.get("valueBoolean") else "Not menstruating"
+    return [p(f"{said}, {when(day.get('effectiveDateTime'))}")]
 
 
 def _score(score: Resource) -> list[str]:
@@ -319,9 +349,10 @@ _OBSERVATIONS: dict[str, Callable[[Resource], list[str]]] = {
     "diary-hit6-score": _score,
     "diary-day": _diary_day,
     "diary-attack": _attack,
-    "diary-medication-taken": _medication_taken,
+    "diary-medication-outcome": _medication_outcome,
     "diary-oral-intake": _oral_intake,
     "diary-infusion-received": _infusion_received,
+    "diary-menstruation": _menstruation,
     "migraine-order-weight": _weight,
 }
 
@@ -465,6 +496,7 @@ _RESOURCES: dict[str, Callable[[Resource], list[str]]] = {
     "DocumentReference": _document,
     "Device": _device,
     "MedicationRequest": _request,
+    "MedicationStatement": _medication_statement,
     "Medication": _bag,
     "RequestGroup": _group,
     "DetectedIssue": _detected_issue,

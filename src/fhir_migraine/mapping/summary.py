@@ -6,7 +6,8 @@ Days are the patient's local calendar days, in the UTC offset the entry's times 
 A day is a headache day when a recorded attack overlaps it, whatever the entry of that day says
 (an attack that runs past midnight makes the next day a headache day too; one that ends exactly
 at midnight does not). A migraine day is a day overlapped by an attack with migraine features
-(ICHD-3 1.3 C, as ``clinical.ichd3`` reads it). Sources and the rules: docs/clinical-rules.md.
+(ICHD-3 1.3 C, as ``clinical.ichd3`` reads it). The menstrual association (ICHD-3 A1.1.2) is read
+from the days the diary records as menstruating. Sources and the rules: docs/clinical-rules.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from fhir_migraine import terminology
-from fhir_migraine.clinical import ichd3
+from fhir_migraine.clinical import ichd3, menstrual
 from fhir_migraine.clinical.months import Month
 from fhir_migraine.clinical.overuse import HeadacheDay, Intake, chronic_pattern, medication_overuse
 from fhir_migraine.errors import InputError, Problem
@@ -227,6 +228,7 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "moh_not_assessed": [r.as_dict() for r in risks if r.threshold is None],
         "chronic_pattern": pattern.regular_over_3_months,
         "chronic_pattern_months": pattern.as_dict(),
+        "menstrual_association": menstrual_association(entries, attacks, inside),
         "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
         "attack_readings": [_reading_of(s, readings[id(s)][0]) for s in in_period],
         "ichd3_caveat": ichd3.CAVEAT,
@@ -253,6 +255,31 @@ def headache_days(attacks: Sequence[Span], readings: dict[int, tuple[ichd3.Readi
         for day in span.days():
             headache[day] = headache.get(day, False) or migraine
     return headache
+
+
+def menstruation_starts(entries: Iterable[DiaryEntry]) -> list[date]:
+    """Day 1 of each recorded menstruation: a day recorded as menstruating whose day before is not
+    (recorded as not menstruating, or not recorded at all)."""
+    days = {date.fromisoformat(e.date) for e in entries if e.menstruation}
+    return sorted(d for d in days if d - timedelta(days=1) not in days)
+
+
+def menstrual_association(entries: Sequence[DiaryEntry], attacks: Sequence[Span], inside: Any) -> dict[str, Any]:
+    """ICHD-3 A1.1.2 over the cycles whose day 1 is in the period, read against the attacks that start
+    in the period or in the window (day -2 to +3) of one of those cycles, which may reach past the
+    period: ``fits_a1_1_2`` None (not assessed) with fewer than three cycles."""
+    starts = [d for d in menstruation_starts(entries) if inside(d)]
+    windows = [menstrual.window(d) for d in starts]
+    days = [day for s in attacks if inside(day := s.start.date()) or any(a <= day <= b for a, b in windows)]
+    found = menstrual.menstrual_association(days, starts)
+    assessed = found.association != "not-enough-data"
+    return {
+        "cycles": len(found.cycles),
+        "fits_a1_1_2": found.association == "menstrually-related" if assessed else None,
+        "pure_menstrual": found.pure_menstrual if assessed else None,
+        **{k: v for k, v in found.as_dict().items() if k not in ("cycles", "pure_menstrual")},
+        "cycle_windows": [c.as_dict() for c in found.cycles],
+    }
 
 
 def _reading_of(span: Span, found: ichd3.Reading) -> dict[str, Any]:

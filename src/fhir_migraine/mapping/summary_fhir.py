@@ -47,6 +47,9 @@ def to_fhir_summary(figures: dict[str, Any]) -> list[Resource]:
     components += [_component(class_kind(key), valueInteger=days)
                    for key, days in figures["medication_days_by_class"].items()]
     components.append(_component("chronic_pattern", valueBoolean=figures["chronic_pattern"]))
+    fits = figures["menstrual_association"]["fits_a1_1_2"]
+    if fits is not None:  # not assessed with fewer than three recorded cycles
+        components.append(_component("menstrually_related", valueBoolean=fits))
     observation: Resource = {
         "resourceType": "Observation",
         "meta": profile("diary-summary"),

@@ -1,6 +1,8 @@
-"""Diary Observations and QuestionnaireResponses (a Bundle or a searchset, in any order) -> diary
-entries: the reverse of diary.py. Other resources are ignored, and so are the score Observations
-(derived from the answers, which are read from the QuestionnaireResponses)."""
+"""Diary Observations, MedicationStatements and QuestionnaireResponses (a Bundle or a searchset, in
+any order) -> diary entries: the reverse of diary.py. Other resources are ignored, and so are the
+score Observations (derived from the answers, which are read from the QuestionnaireResponses).
+A medication taken is read from its MedicationStatement and its outcome Observation, or from the
+Observation ``diary-medication-taken`` that earlier versions wrote under the same identifier."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ from typing import Any
 from fhir_migraine import terminology
 from fhir_migraine.errors import InputError
 from fhir_migraine.identifiers import DIARY_SYSTEM, DiaryPart, parse_diary_value
-from fhir_migraine.inputs.diary import HIT6_KEYS, MIDAS_KEYS
-from fhir_migraine.mapping.diary import ATTACK_LISTS, QUESTIONNAIRES
+from fhir_migraine.inputs.diary import HIT6_KEYS, MIDAS_KEYS, OUTCOMES
+from fhir_migraine.mapping.diary import ATTACK_LISTS, OUTCOME_VALUES, QUESTIONNAIRES
 from fhir_migraine.mapping.fhir import Resource, first_identifier
 from fhir_migraine.mapping.reader import Reader
 
-DIARY_TYPES = ("Observation", "QuestionnaireResponse")
+DIARY_TYPES = ("Observation", "MedicationStatement", "QuestionnaireResponse")
 #: Parts of an entry unmap leaves out: made again from the answers.
 DERIVED_PARTS = ("midas-score", "hit6-score")
 
@@ -75,14 +77,16 @@ def _entry(entry_id: str, found: dict[tuple[DiaryPart, int | None], Reader]) -> 
     medications: list[tuple[int, Reader]] = []
     hydration: list[tuple[int, Reader]] = []
     for (part, index), resource in found.items():
-        if index is not None:
+        if index is not None and part in ("medication", "hydration"):
             (medications if part == "medication" else hydration).append((index, resource))
     if medications:
-        entry["medications"] = [_medication(r) for _, r in sorted(medications, key=lambda p: p[0])]
+        entry["medications"] = [_medication(r, found.get(("medication-outcome", i))) for i, r in sorted(medications, key=lambda p: p[0])]
     if hydration:
         entry["hydration"] = [_drink(r) for _, r in sorted(hydration, key=lambda p: p[0])]
     if ("infusion", None) in found:
         entry["infusion"] = _infusion(found[("infusion", None)])
+    if ("menstruation", None) in found:
+        entry["menstruation"] = found[("menstruation", None)].get("valueBoolean").bool()
     if ("midas", None) in found:
         entry["midas"] = _answers(found[("midas", None)], "midas", MIDAS_KEYS)
     if ("hit6", None) in found:
@@ -144,8 +148,24 @@ def _attack(observation: Reader) -> dict[str, Any]:
     return result
 
 
-def _medication(observation: Reader) -> dict[str, Any]:
-    concept = observation.get("valueCodeableConcept")
+def _medication(resource: Reader, outcome: Reader | None) -> dict[str, Any]:
+    """A medication taken: from its MedicationStatement (and outcome), or a legacy Observation."""
+    if resource.get("resourceType").str() == "Observation":
+        return _medication_taken(resource)
+    medication = _drug(resource.get("medicationCodeableConcept"))
+    dosage = resource.get("dosage").get(0)
+    medication["dose"] = dosage.get("doseAndRate").get(0).get("doseQuantity").quantity_text()
+    route = dosage.opt("route")
+    if route is not None:
+        medication["route"] = _route(route)
+    medication["taken_at"] = resource.get("effectiveDateTime").str()
+    if outcome is not None:
+        medication.update(_outcomes(outcome))
+    return medication
+
+
+def _drug(concept: Reader) -> dict[str, Any]:
+    """The drug as written, and its code when the entry gave its own (not the table's)."""
     drug = concept.get("text").str()
     medication: dict[str, Any] = {"drug": drug}
     coding = concept.get("coding").get(0)
@@ -158,6 +178,36 @@ def _medication(observation: Reader) -> dict[str, Any]:
         if display is not None and display.str() != drug:
             own["display"] = display.str()
         medication["code"] = own
+    return medication
+
+
+def _route(concept: Reader) -> str:
+    coding = concept.get("coding").get(0)
+    system, code = coding.get("system").str(), coding.get("code").str()
+    value = terminology.diary_value("route", system, code)
+    if value is None:
+        raise coding.fail(f"{system}|{code} is not a known route code")
+    return value
+
+
+def _outcomes(observation: Reader) -> dict[str, Any]:
+    """The outcomes at 2 hours a medication's outcome Observation records, in input order."""
+    kinds = _component_kinds()
+    found: dict[str, Any] = {}
+    for component in (observation.opt("component") or Reader([], "")).items():
+        kind = _kind(component, kinds)
+        if kind not in OUTCOME_VALUES:
+            continue
+        if OUTCOME_VALUES[kind] == "valueBoolean":
+            found[kind] = component.get("valueBoolean").bool()
+        else:
+            found[kind] = _value(kind, component)
+    return {name: found[name] for name in OUTCOMES if name in found}
+
+
+def _medication_taken(observation: Reader) -> dict[str, Any]:
+    """A medication as the Observation ``diary-medication-taken`` of earlier versions holds it."""
+    medication = _drug(observation.get("valueCodeableConcept"))
     kinds = _component_kinds()
     fields: dict[str, Any] = {}
     for component in (observation.opt("component") or Reader([], "")).items():

@@ -76,13 +76,21 @@ PROFILES = (
     ProfileSpec("diary-attack", "Observation", "Headache attack",
                 "A headache attack recorded in the diary: when, how strong, its features, symptoms, aura, "
                 "triggers and disability.", diary_profiles.diary_attack),
-    ProfileSpec("diary-medication-taken", "Observation", "Acute medication taken",
-                "An acute medication the patient took, its dose and route, and whether it helped within 2 hours.",
-                diary_profiles.diary_medication_taken),
+    ProfileSpec("diary-medication-statement", "MedicationStatement", "Acute medication taken",
+                "An acute medication the patient took, as recorded in the diary: the drug, when, its dose and "
+                "route, and the attack it was taken for.", diary_profiles.diary_medication_statement),
+    ProfileSpec("diary-medication-outcome", "Observation", "Acute treatment outcome at 2 hours",
+                "How an acute medication worked 2 hours after it was taken (relief, pain on the 4-point scale, "
+                "pain freedom, most bothersome symptom freedom), rescue medication and recurrence within 48 "
+                "hours, as the IHS guidelines for acute-treatment trials define them.",
+                diary_profiles.diary_medication_outcome),
     ProfileSpec("diary-oral-intake", "Observation", "Oral hydration",
                 "A hydration or electrolyte drink recorded in the diary.", diary_profiles.diary_oral_intake),
     ProfileSpec("diary-infusion-received", "Observation", "Infusion received",
                 "An infusion the patient received, as recorded in the diary.", diary_profiles.diary_infusion_received),
+    ProfileSpec("diary-menstruation", "Observation", "Menstruation",
+                "Whether the patient was menstruating on a diary day: the days the menstrual association is "
+                "read from (ICHD-3 A1.1.2).", diary_profiles.diary_menstruation),
     ProfileSpec("diary-questionnaire-response", "QuestionnaireResponse", "Diary questionnaire answers",
                 "The patient's answers to MIDAS or HIT-6 recorded with a diary entry, one item per question.",
                 diary_profiles.diary_questionnaire_response),
@@ -259,6 +267,7 @@ def profile_of(resource: Resource) -> str | None:
         return "diary-overuse-risk"
     fixed = {
         "QuestionnaireResponse": "diary-questionnaire-response",
+        "MedicationStatement": "diary-medication-statement",
         "MedicationRequest": "migraine-infusion-request",
         "Medication": "migraine-bag-medication",
         "RequestGroup": "migraine-infusion-group",

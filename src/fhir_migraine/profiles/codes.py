@@ -117,6 +117,9 @@ VALUE_SETS = (
                  "The four HIT-6 impact bands, little or no impact to severe impact.", _diary("hit6_impact")),
     ValueSetSpec("diary-medication-route", "Diary medication routes",
                  "How the patient took an acute medication recorded in the diary.", _diary("route")),
+    ValueSetSpec("diary-pain-4-point", "Headache pain, 4-point scale",
+                 "Headache pain on the 4-point scale of the IHS guidelines for acute-treatment trials: none, "
+                 "mild, moderate, severe (LOINC answers).", _diary("pain_2h")),
     ValueSetSpec("migraine-body-weight-units", "Body weight units",
                  "UCUM units of a body weight used to calculate per-kilogram doses.",
                  _units(lambda code, entry: code in BODY_WEIGHT_UNITS)),
@@ -184,10 +187,20 @@ OBSERVATION_DEFINITIONS = {
     "dose": "The dose of the medication taken.",
     "route": "The route by which the medication was taken.",
     "relief_2h": "Whether the headache was relieved two hours after the medication.",
+    "medication_outcome": "How an acute medication worked two hours after it was taken, and what followed "
+                          "(rescue medication, recurrence); part of the MedicationStatement.",
+    "pain_2h": "Headache pain two hours after the medication on the 4-point scale (none, mild, moderate, severe).",
+    "pain_free_2h": "Whether the patient was pain-free two hours after the medication (pain none on the 4-point scale).",
+    "mbs_free_2h": "Whether the attack's most bothersome symptom was gone two hours after the medication.",
+    "rescue": "Whether the patient took rescue medication after this one.",
+    "recurrence_48h": "Whether the headache came back within 48 hours after the medication had relieved it.",
     "oral_intake": "A drink for hydration or electrolytes; the value is the volume.",
     "product": "The name of the drink or product.",
     "infusion_received": "The patient received an infusion of a protocol.",
     "protocol": "The id of the infusion protocol received.",
+    "menstruation": "Whether the patient was menstruating on the diary day (true) or not (false).",
+    "menstrually_related": "Whether attacks started on day -2 to +3 of menstruation in at least two of every three "
+                           "recorded cycles, over at least three cycles (ICHD-3 appendix A1.1.2).",
 }
 METHOD_DEFINITIONS = {
     "infusion": "Given as an intravenous infusion from a bag: a base fluid with its additives.",

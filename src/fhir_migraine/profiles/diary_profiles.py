@@ -19,9 +19,10 @@ OBS = "Observation"
 PROFILE_OF_KIND = {
     "diary_day": "diary-day",
     "attack": "diary-attack",
-    "medication_taken": "diary-medication-taken",
+    "medication_outcome": "diary-medication-outcome",
     "oral_intake": "diary-oral-intake",
     "infusion_received": "diary-infusion-received",
+    "menstruation": "diary-menstruation",
     "midas_score": "diary-midas-score",
     "hit6_score": "diary-hit6-score",
 }
@@ -128,17 +129,55 @@ def diary_attack() -> list[Element]:
     ]
 
 
-def diary_medication_taken() -> list[Element]:
+MS = "MedicationStatement"
+
+
+def diary_medication_statement() -> list[Element]:
+    """A medication the patient took, as they recorded it (R4 MedicationStatement): the drug, when,
+    the dose and route, the patient as information source, the attack it was taken for."""
+    dosage = f"{MS}.dosage"
+    return [
+        el(MS),
+        el(f"{MS}.identifier", min=1, slicing=sliced_by("value", "system")),
+        el(f"{MS}.identifier:diary", min=1, max=1),
+        el(f"{MS}.identifier:diary.system", min=1, fixed=("Uri", DIARY_SYSTEM)),
+        el(f"{MS}.identifier:diary.value", min=1),
+        el(f"{MS}.status", short="completed; entered-in-error once the diary entry is retracted"),
+        el(f"{MS}.medication[x]", types=of_type("CodeableConcept"), short="The drug taken: its code, the name as written"),
+        el(f"{MS}.medication[x].text", min=1),
+        el(f"{MS}.subject", types=reference("Patient")),
+        el(f"{MS}.effective[x]", min=1, types=of_type("dateTime"), short="When it was taken"),
+        el(f"{MS}.informationSource", min=1, types=reference("Patient", "RelatedPerson"),
+           short="Patient-reported: the patient (or a relative) who kept the diary"),
+        el(f"{MS}.reasonReference", max=1, types=reference("Observation"), short="The headache attack it was taken for"),
+        el(dosage, min=1, max=1),
+        el(f"{dosage}.route", binding="diary-medication-route"),
+        el(f"{dosage}.doseAndRate", min=1, max=1),
+        el(f"{dosage}.doseAndRate.dose[x]", min=1, types=of_type("Quantity"), short="The dose taken (UCUM)"),
+    ]
+
+
+def diary_medication_outcome() -> list[Element]:
+    """The outcomes at 2 hours of a medication taken (IHS guidelines for acute-treatment trials),
+    part of its MedicationStatement; only those the patient recorded."""
+    head = _head("medication_outcome")
+    identifier = [e for e in head if e["path"].startswith(f"{OBS}.identifier")]
+    # In the base's element order (a differential follows it): identifier, partOf, status, ...
     return [
         el(OBS),
-        *_head("medication_taken"),
+        *identifier,
+        el(f"{OBS}.partOf", min=1, max=1, types=reference("MedicationStatement"), short="The medication taken"),
+        *head[len(identifier):],
         _effective("dateTime"),
         _performer(),
-        el(f"{OBS}.value[x]", min=1, types=of_type("CodeableConcept"), short="The drug taken"),
+        el(f"{OBS}.value[x]", max=0),
         *_components(
-            Component("dose", 1, 1, "Quantity"),
-            Component("route", 0, 1, "CodeableConcept", "diary-medication-route"),
             Component("relief_2h", 0, 1, "boolean"),
+            Component("pain_2h", 0, 1, "CodeableConcept", "diary-pain-4-point"),
+            Component("pain_free_2h", 0, 1, "boolean"),
+            Component("mbs_free_2h", 0, 1, "boolean"),
+            Component("rescue", 0, 1, "boolean"),
+            Component("recurrence_48h", 0, 1, "boolean"),
         ),
     ]
 
@@ -165,6 +204,16 @@ def diary_infusion_received() -> list[Element]:
         _performer(),
         el(f"{OBS}.value[x]", min=1, types=of_type("boolean")),
         *_components(Component("protocol", 0, 1, "string")),
+    ]
+
+
+def diary_menstruation() -> list[Element]:
+    return [
+        el(OBS),
+        *_head("menstruation"),
+        _effective("dateTime"),
+        _performer(),
+        el(f"{OBS}.value[x]", min=1, types=of_type("boolean"), short="true: menstruating that day; false: not"),
     ]
 
 
@@ -245,6 +294,7 @@ def diary_summary() -> list[Element]:
             Component("longest_attack", 0, 1, "Quantity"),
             *classes,
             Component("chronic_pattern", 1, 1, "boolean"),
+            Component("menstrually_related", 0, 1, "boolean"),
         ),
     ]
 

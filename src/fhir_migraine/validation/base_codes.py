@@ -21,6 +21,9 @@ BASE_CODES: dict[str, frozenset[str]] = {
     # medicationrequest-intent
     "MedicationRequest.intent": frozenset({"proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
                                            "instance-order", "option"}),
+    # medication-statement-status
+    "MedicationStatement.status": frozenset({"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
+                                             "unknown", "not-taken"}),
     # observation-status, detectedissue-severity
     "DetectedIssue.status": frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                                        "entered-in-error", "unknown"}),
