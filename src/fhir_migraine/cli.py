@@ -169,13 +169,13 @@ def _push(args: argparse.Namespace, out: TextIO) -> int:
 def _cancel(args: argparse.Namespace, out: TextIO) -> int:
     gateway = _gateway(args)
     item_id = gateway.cancel_order(args.order_id, patient=args.patient, reason=args.reason)
-    return _delivered(gateway.withdraw_now(item_id, wait=args.wait), args.wait, out)
+    return _delivered(gateway.send_now(item_id, wait=args.wait), args.wait, out)
 
 
 def _retract(args: argparse.Namespace, out: TextIO) -> int:
     gateway = _gateway(args)
     item_id = gateway.retract_diary(args.entry_id, patient=args.patient)
-    return _delivered(gateway.withdraw_now(item_id, wait=args.wait), args.wait, out)
+    return _delivered(gateway.send_now(item_id, wait=args.wait), args.wait, out)
 
 
 def _delivered(item: Item, wait: float, out: TextIO) -> int:
@@ -220,6 +220,45 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
                 sys.stderr.write(f"fhir-migraine: warning: {issue['diagnostics']}\n")
     out.write(dumps(bundle))
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    """A month's report: from a diary file (written out only), or from what the EHR holds, then filed
+    in the chart as a DocumentReference through the outbox."""
+    if args.diary is not None:
+        if args.patient is not None or args.ehr is not None:
+            raise UsageError("give --diary FILE, or --patient REF (with --ehr or FHIR_MIGRAINE_EHR_URL), not both")
+        stream, fmt = _open_diary(args)
+        with stream:
+            entries = operations.load_diary(iter_entries(stream, fmt))
+        report = operations.render_report(operations.report_view(entries, [], args.month))
+        _write_report(args, report)
+        out.write(dumps({"month": report.view["month"], "figures": report.view["figures"],
+                         "moh_risk": report.view["moh_risk"], "identifier": report.document["identifier"][0]}))
+        return EXIT_OK
+    if args.patient is None:
+        raise UsageError("give --patient REF (the report is made from what the EHR holds), or --diary FILE")
+    gateway = _gateway(args)
+    filed = gateway.file_report(args.patient, args.month)
+    _write_report(args, filed.report)
+    said: dict[str, Any] = {"month": filed.report.view["month"], "figures": filed.report.view["figures"],
+                            "moh_risk": filed.report.view["moh_risk"],
+                            "identifier": filed.report.document["identifier"][0], "replaces": filed.replaces}
+    if filed.outbox_id is None:
+        out.write(dumps({**said, "state": "filed", "document": filed.document}))
+        return EXIT_OK
+    item = gateway.send_now(filed.outbox_id, wait=args.wait)
+    if item.state != "sent":
+        return _delivered(item, args.wait, out)  # raises what became of it
+    out.write(dumps({**said, "state": "sent", "outbox_id": item.id}))
+    return EXIT_OK
+
+
+def _write_report(args: argparse.Namespace, report: operations.MonthlyReport) -> None:
+    if args.out is not None:
+        Path(args.out).write_bytes(report.pdf)
+    if args.html is not None:
+        Path(args.html).write_text(report.html, encoding="utf-8")
 
 
 def _outbox_retry(args: argparse.Namespace, out: TextIO) -> int:
@@ -385,6 +424,21 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")
     pull.add_argument("--unmap", action="store_true", help="print orders and diary entries instead of the searchset Bundle")
     pull.set_defaults(handler=_pull)
+
+    report = commands.add_parser("report", help="a month of a patient's diary as a PDF report (and HTML), filed in the "
+                                                "chart as a DocumentReference")
+    report.add_argument("--month", required=True, metavar="YYYY-MM", help="the month of the report (begun already)")
+    source = report.add_mutually_exclusive_group()
+    source.add_argument("--patient", metavar="REF", help="Patient/123 or identifier=SYSTEM|VALUE: made from what the EHR "
+                                                        "holds, then filed there")
+    source.add_argument("--diary", metavar="DIARY", help="made from a diary file instead (not filed)")
+    report.add_argument("--format", choices=FORMATS, help="the diary file's format when its name does not say")
+    report.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
+    report.add_argument("--out", metavar="FILE.pdf", help="write the PDF here")
+    report.add_argument("--html", metavar="FILE.html", help="write the HTML here")
+    report.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to keep retrying the filing before leaving it queued (default 60)")
+    report.set_defaults(handler=_report)
 
     outbox = commands.add_parser("outbox", help="the outbox of the service's database (FHIR_MIGRAINE_DB)")
     actions = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -18,6 +18,8 @@ is built from the input's ids and parsed back (pure, no I/O).
                                 {entry_id}/midas-score, /hit6-score  Observation (the questionnaire's score)
     {SID}/diary-attack          {patient}/{attack id}              Observation (an attack the patient gave an id,
                                                                    and every record continuing it)
+    {SID}/diary-report          {month}/{digest}                   DocumentReference (a month's report; the digest
+                                                                   of its content, ``mapping.report_document``)
 
 Order and entry ids follow the input schemas (``[A-Za-z0-9][A-Za-z0-9.\\-_]{0,63}``), step ids
 the protocol's (``[a-z0-9]+(-[a-z0-9]+)*``), so ``/`` never occurs inside one and every value
@@ -41,6 +43,7 @@ ORDER_ISSUE_SYSTEM = f"{SID}/order-issue"
 DIARY_SYSTEM = f"{SID}/diary"
 SUMMARY_SYSTEM = f"{SID}/diary-summary"
 ATTACK_SYSTEM = f"{SID}/diary-attack"
+REPORT_SYSTEM = f"{SID}/diary-report"
 
 #: Every identifier system of the project, for searches that ask for "ours".
 SYSTEMS = (ORDER_SYSTEM, ORDER_STEP_SYSTEM, ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from fhir_migraine.inputs.diary_files import Located, located
 from fhir_migraine.inputs.order_limits import order_limit_problems
 from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.inputs.protocols import Protocol
-from fhir_migraine.mapping import attacks, plausibility, summary, summary_fhir
+from fhir_migraine.mapping import attacks, plausibility, report_document, summary, summary_fhir
 from fhir_migraine.mapping import diary as diary_map
 from fhir_migraine.mapping.fhir import transaction
 from fhir_migraine.mapping.order_settings import DEFAULT_ORDER_SETTINGS, OrderSettings
@@ -205,10 +206,68 @@ def unmap_pulled(bundle: Resource, find_protocol: FindProtocol | None = None) ->
     if find_protocol is not None:
         found = [(o, find_protocol(o["protocol"], o.get("protocol_version"))) for o in orders]
         orders = [without_protocol_defaults(o, p) if p is not None else o for o, p in found]
-    return {"orders": orders, "diary": entries_from_bundle(partial, incomplete), "invalid": invalid,
-            "incomplete": incomplete, "warnings": warnings}
+    return {"orders": orders, "diary": entries_from_bundle(partial, incomplete),
+            "reports": report_document.reports_in(partial), "invalid": invalid, "incomplete": incomplete,
+            "warnings": warnings}
 
 
 def validate(resource: Any, profile: str | None = None) -> Resource:
     """The OperationOutcome of any resource or Bundle."""
     return validation.default_validator().validate(resource, profile=profile)
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    """A month's report: its view (``report.month``), the HTML page, the PDF, and the
+    DocumentReference that files both in the chart."""
+
+    view: dict[str, Any]
+    html: str
+    pdf: bytes
+    document: Resource
+
+
+def report_month(month: str, now: datetime | None = None) -> str:
+    """``month`` (YYYY-MM) when a report can be made of it; InputError at ``$.month`` for a month
+    that does not exist or has not begun."""
+    from fhir_migraine.report.month import month_of
+
+    return str(month_of(month, (now or datetime.now(UTC)).date()))
+
+
+def report_view(entries: list[diary.DiaryEntry], requests: list[Resource], month: str, *,
+                made_at: datetime | None = None) -> dict[str, Any]:
+    """The month's view of one patient's diary (``report.month``), with the MedicationRequests
+    ``requests`` as the EHR holds them. InputError at ``$.month`` for a month that does not exist
+    or has not begun, at ``$.diary`` for a patient with no diary entries."""
+    from fhir_migraine.report.month import month_of, month_view
+
+    made = made_at or datetime.now(UTC)
+    chosen = month_of(month, made.date())
+    if not entries:
+        raise InputError.of([Problem("$.diary", "the patient has no diary entries: there is nothing to report")], "request")
+    placed = [plausibility.Placed(e, f"$[{i}]") for i, e in enumerate(entries)]
+    dates = {f"$[{i}]": e.date for i, e in enumerate(entries)}
+    return month_view(entries, requests, chosen, made_at=made, warnings=_month_warnings(placed, dates, made, str(chosen)))
+
+
+def render_report(view: dict[str, Any], *, replaces: str | None = None) -> MonthlyReport:
+    """The view as HTML and PDF, and the DocumentReference filing both (validated);
+    ``replaces``: the reference of the month's report filed before, when there is one."""
+    from fhir_migraine.report import render
+
+    page = render.html(view)
+    pdf = render.pdf(page)
+    document = report_document.to_fhir_report(view, pdf, page, replaces=replaces)
+    validation.check(document)
+    return MonthlyReport(view, page, pdf, document)
+
+
+def _month_warnings(placed: list[plausibility.Placed], dates: dict[str, str], now: datetime, month: str) -> list[str]:
+    """The plausibility warnings of the month's entries, each with its entry's day."""
+    found = []
+    for problem in plausibility.warnings(placed, now):
+        day = dates.get(problem.path.split(".")[0], "")
+        if day.startswith(month):
+            found.append(f"{day}: {problem.message}")
+    return found

@@ -55,9 +55,9 @@ def test_a_pull_follows_relative_next_links(proxy: FaultProxy, tmp_path: Path, m
     assert found["resources"] == len(operations.map_diary([Located(e) for e in diary])["entry"]) == 67
     assert sort_entries(found["diary"]) == sort_entries(diary)
     assert found["invalid"] == [] and found["incomplete"] == []
-    assert proxy.requests_seen == 1 + 3 + 9 + 2 + 1, \
+    assert proxy.requests_seen == 1 + 3 + 9 + 2 + 1 + 1, \
         "the statement, three searches of one page, the diary search of nine, the medication statements' of two, " \
-        "the questionnaire responses' of one"
+        "the questionnaire responses' of one, the reports' of one"
 
 
 def test_a_pull_waits_out_a_429_and_resumes_at_the_page_that_failed(proxy: FaultProxy, tmp_path: Path,
@@ -72,7 +72,7 @@ def test_a_pull_waits_out_a_429_and_resumes_at_the_page_that_failed(proxy: Fault
     assert time.monotonic() - started >= 2.0, "the page was asked again only after Retry-After"
     assert sort_entries(found["diary"]) == sort_entries(diary)
     assert "TooMany(2)" in proxy.faults_applied
-    assert proxy.requests_seen == 1 + 3 + 9 + 2 + 1 + 1, "one page asked again, the search not started over"
+    assert proxy.requests_seen == 1 + 3 + 9 + 2 + 1 + 1 + 1, "one page asked again, the search not started over"
 
 
 def test_absolute_links_to_another_origin_are_refused_unless_it_is_the_gateway_origin(

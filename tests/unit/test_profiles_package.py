@@ -48,10 +48,25 @@ def on_disk() -> dict[str, str]:
     }
 
 
+def without_pdf_bytes(text: str) -> str:
+    """A file with the bytes of its PDF attachments (the report example's) left out: WeasyPrint's
+    output follows the system's font files and font subsetter, so the PDF is compared by what it
+    is (tests/unit/test_report.py reads its pages and text), not byte for byte."""
+    if '"application/pdf"' not in text:
+        return text
+    document = json.loads(text)
+    for content in document.get("content", []):
+        attachment = content.get("attachment", {})
+        if attachment.get("contentType") == "application/pdf":
+            for key in ("data", "size", "hash"):
+                attachment.pop(key, None)
+    return json.dumps(document, sort_keys=True)
+
+
 def test_profiles_folder_is_what_the_build_makes_now(built: dict[str, str]) -> None:
     disk = on_disk()
     assert sorted(disk) == sorted(built), "run 'fhir-migraine profiles build' and commit profiles/"
-    changed = [name for name in built if disk[name] != built[name]]
+    changed = [name for name in built if without_pdf_bytes(disk[name]) != without_pdf_bytes(built[name])]
     assert not changed, f"{changed} differ from the build: run 'fhir-migraine profiles build'"
 
 

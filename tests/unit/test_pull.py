@@ -51,7 +51,7 @@ def test_the_cursor_is_the_first_pages_last_updated_less_the_overlap(settings: S
     session.sent.clear()
     pulls.pull(PATIENT, cursor=True)
     assert searched_since(session) == {"_lastUpdated=ge2026-11-30T09%3A59%3A00.000Z"}
-    assert len(first_requests(session)) == 6, "every search asked from the cursor"
+    assert len(first_requests(session)) == 7, "every search asked from the cursor"
 
 
 def test_a_last_updated_with_an_offset_is_turned_to_utc(settings: Settings) -> None:
@@ -90,10 +90,11 @@ def test_a_pull_waits_out_a_429_and_resumes_at_the_page_that_failed(settings: Se
     assert sorted(e["resource"]["id"] for e in bundle["entry"]) == ["1", "2", "3", "4", "5"]
     assert sleeps == [2.0]
     # The statement read, three searches of one page each, then the diary search: its second page
-    # failed and was asked again; then the medication statements' and questionnaire responses' searches.
+    # failed and was asked again; then the medication statements', questionnaire responses' and
+    # reports' searches.
     assert session.sent[0].url == f"{BASE}/metadata"
     assert session.sent[5].url == session.sent[6].url and "_offset=2" in session.sent[6].url
-    assert len(session.sent) == 10
+    assert len(session.sent) == 11
     assert all("_count=2" in url for url in first_requests(session))
 
 

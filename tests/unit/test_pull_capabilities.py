@@ -22,7 +22,7 @@ from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.ehr.interface import Page
 from fhir_migraine.ehr.pull import SEARCHES, plan, pull
 from fhir_migraine.errors import EhrUnsupported, InputError
-from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, REPORT_SYSTEM
 from tests.fakehttp import BASE, PATIENT, RESCUE, FakeEhrSession, observations
 
 DATA = Path(__file__).parent.parent / "data" / "capabilities"
@@ -168,12 +168,13 @@ def test_without_a_statement_the_searches_are_as_they_always_were() -> None:
     bundle = pull(pages, "123", since=SINCE, count=50)
     systems = {"MedicationRequest": [ORDER_STEP_SYSTEM], "RequestGroup": [ORDER_SYSTEM],
                "Observation": [ORDER_WEIGHT_SYSTEM, DIARY_SYSTEM], "MedicationStatement": [DIARY_SYSTEM],
-               "QuestionnaireResponse": [DIARY_SYSTEM]}
+               "QuestionnaireResponse": [DIARY_SYSTEM], "DocumentReference": [REPORT_SYSTEM]}
     expected = [(t, {"subject": PATIENT, "identifier": f"{s}|", "_count": "50", "_lastUpdated": f"ge{SINCE}"})
-                for t in ("MedicationRequest", "RequestGroup", "Observation", "MedicationStatement", "QuestionnaireResponse")
+                for t in ("MedicationRequest", "RequestGroup", "Observation", "MedicationStatement", "QuestionnaireResponse",
+                          "DocumentReference")
                 for s in systems[t]]
     assert pages.searches == expected
-    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 6
+    assert [list(p) for _, p in pages.searches] == [["subject", "identifier", "_count", "_lastUpdated"]] * 7
     assert bundle["meta"] == {"lastUpdated": "2026-11-30T10:00:05.000Z"}
     assert plan(Capabilities.unknown(), PATIENT) == plan(Capabilities.unknown(), PATIENT, since=None, count=None)
     assert all(s.since is None for s in plan(Capabilities.unknown(), PATIENT, since=SINCE))

@@ -194,7 +194,7 @@ def test_the_gateway_finds_the_patient_of_an_order_it_queued_or_asks_for_it(gate
 
 def test_the_gateway_cancels_what_it_pushed(gateway: EhrGateway) -> None:
     assert gateway.push_now(copy.deepcopy(ORDER), wait=5, sleep=lambda s: None).state == "sent"
-    item = gateway.withdraw_now(gateway.cancel_order("ed-2026-0001"), wait=5, sleep=lambda s: None)
+    item = gateway.send_now(gateway.cancel_order("ed-2026-0001"), wait=5, sleep=lambda s: None)
     assert item.state == "sent"
     ehr: MemoryEhr = gateway.ehr  # type: ignore[assignment]
     assert [r["status"] for r in ehr.of_type("RequestGroup")] == ["revoked"]

@@ -32,6 +32,10 @@ def _embed(name: str, title: str) -> dict[str, Any]:
     return walk(schema(name))  # type: ignore[no-any-return]
 
 
+REPORT_MONTH = {"name": "month", "in": "query", "required": True, "schema": {"type": "string"},
+                "description": "the month of the report, YYYY-MM (begun already)"}
+
+
 def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"{COMPONENTS}/{ref}"}}}
 
@@ -167,6 +171,31 @@ def openapi() -> dict[str, Any]:
                          "description": "last day, included; neither month nor from/to: the whole diary"},
                     ],
                     "responses": {"200": {"description": "The figures.", "content": _json("DiarySummary")},
+                                  "404": _problem("No EHR is configured, or it holds no diary entries of the patient."),
+                                  "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
+                }
+            },
+            "/patients/{patient}/reports": {
+                "post": {
+                    "summary": "Make the patient's report of a month from what the EHR holds (calendar, figures, "
+                               "medication-overuse flags, infusions, MIDAS and HIT-6) and file it in the chart as a "
+                               "DocumentReference (the PDF and its HTML) through the outbox; the same report already "
+                               "in the EHR is not filed again.",
+                    "parameters": [PATIENT, REPORT_MONTH],
+                    "responses": {"200": {"description": "The same report is in the EHR already.", "content": _json("FiledReport")},
+                                  "202": {"description": "Queued for the EHR.", "content": _json("FiledReport")},
+                                  "404": _problem("No EHR is configured, or it holds no diary entries of the patient."),
+                                  "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
+                }
+            },
+            "/patients/{patient}/report": {
+                "get": {
+                    "summary": "The patient's report of a month as the EHR's data make it now, as PDF or HTML, not filed.",
+                    "parameters": [PATIENT, REPORT_MONTH,
+                                   {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["pdf", "html"]},
+                                    "description": "pdf (default) or html"}],
+                    "responses": {"200": {"description": "The report.",
+                                          "content": {"application/pdf": {}, "text/html": {}}},
                                   "404": _problem("No EHR is configured, or it holds no diary entries of the patient."),
                                   "422": INVALID, "502": EHR_FAILED, "503": EHR_FAILED},
                 }
@@ -556,6 +585,16 @@ def openapi() -> dict[str, Any]:
                     "diary": {"type": "array", "items": {"$ref": f"{COMPONENTS}/DiaryEntry"}},
                     "resources": {"type": "integer"}, "invalid": INVALID_PULLED, "incomplete": INCOMPLETE,
                     "warnings": PULL_WARNINGS}},
+                "FiledReport": {
+                    "type": "object",
+                    "required": ["month", "figures", "moh_risk", "identifier", "state"],
+                    "properties": {
+                        "month": {"type": "string"}, "figures": {"type": "object"}, "moh_risk": {"type": "array"},
+                        "identifier": {"type": "object"}, "replaces": {"type": ["string", "null"]},
+                        "state": {"type": "string", "enum": ["pending", "filed"]},
+                        "outbox_id": {"type": "string"}, "document": {"type": "string"},
+                    },
+                },
                 "DiarySummary": {
                     "type": "object",
                     "required": ["patient", "from", "to", "days_recorded", "headache_days", "migraine_days",

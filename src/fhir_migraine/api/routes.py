@@ -253,6 +253,45 @@ def patient_summary(patient: str) -> Response:
                   "warnings": found["warnings"]})
 
 
+def _month() -> str:
+    month = request.args.get("month")
+    if month is None:
+        raise InputError.of([Problem("$.month", "give the month of the report, such as ?month=2026-11")], "query")
+    return month
+
+
+@blueprint.post("/patients/<path:patient>/reports")
+def file_report(patient: str) -> Response:
+    """Make the patient's report of a month from what the EHR holds, and file it in the chart as a
+    DocumentReference through the outbox (202); 200 when the same report is in the EHR already."""
+    filed = _ehr().file_report(patient, _month())
+    report = filed.report
+    body: dict[str, Any] = {"month": report.view["month"], "figures": report.view["figures"],
+                            "moh_risk": report.view["moh_risk"], "identifier": report.document["identifier"][0],
+                            "replaces": filed.replaces}
+    if filed.outbox_id is None:
+        return _json({**body, "state": "filed", "document": filed.document})
+    answer = _json({**body, "state": "pending", "outbox_id": filed.outbox_id}, 202)
+    answer.headers["Location"] = f"/outbox/{filed.outbox_id}"
+    return answer
+
+
+@blueprint.get("/patients/<path:patient>/report")
+def show_report(patient: str) -> Response:
+    """The patient's report of a month as the EHR's data make it now, as PDF or HTML
+    (``format``), without filing it."""
+    kind = request.args.get("format", "pdf")
+    if kind not in ("pdf", "html"):
+        raise InputError.of([Problem("$.format", "must be pdf or html")], "query")
+    month = _month()
+    operations.report_month(month)
+    entries, requests, _ = _ehr().report_sources(patient)
+    report = operations.render_report(operations.report_view(entries, requests, month))
+    if kind == "html":
+        return Response(report.html, mimetype="text/html")
+    return Response(report.pdf, mimetype="application/pdf")
+
+
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"), find_protocol=services().protocols.get)

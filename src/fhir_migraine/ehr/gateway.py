@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,11 +37,26 @@ from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, NotFound, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM
+from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
-from fhir_migraine.mapping.fhir import split_transaction
+from fhir_migraine.mapping.fhir import split_transaction, transaction
+from fhir_migraine.mapping.report_document import report_value
 
 log = logging.getLogger(__name__)
 Resource = dict[str, Any]
+#: The outbox kind of a monthly report's DocumentReference.
+REPORT_KIND = "report"
+
+
+@dataclass(frozen=True)
+class FiledReport:
+    """A month's report and what became of it: queued (``outbox_id``), or already in the EHR with the
+    same content (``document``: its reference there); ``replaces`` the earlier report of the month."""
+
+    report: operations.MonthlyReport
+    outbox_id: str | None
+    document: str | None
+    replaces: str | None
 
 
 def client_from_settings(settings: Settings, *, timeout: float | None = None) -> Ehr:
@@ -155,8 +172,8 @@ class EhrGateway:
             raise InputError.of([Problem("$.entry_id", str(error))], "request") from None
         return self.outbox.add(WITHDRAWAL, [part])
 
-    def withdraw_now(self, item_id: str, *, wait: float, sleep: Callable[[float], None] = time.sleep) -> Item:
-        """Send a queued withdrawal now, as ``push_now`` sends a push."""
+    def send_now(self, item_id: str, *, wait: float, sleep: Callable[[float], None] = time.sleep) -> Item:
+        """Send a queued item (a withdrawal, a report) now, as ``push_now`` sends a push."""
         return wait_for(self.outbox, item_id, self.ehr, self.policy, deadline=time.time() + wait, sleep=sleep,
                         writer=self.writer)
 
@@ -243,6 +260,39 @@ class EhrGateway:
         ``operations.unmap_pulled``); ``resources`` counts what the EHR returned."""
         bundle = self.pull(patient, since=since, cursor=cursor)
         return {**operations.unmap_pulled(bundle, find_protocol), "resources": bundle["total"]}
+
+    # --- the monthly report ------------------------------------------------------------------------
+
+    def report_sources(self, patient: str) -> tuple[list[Any], list[Resource], list[dict[str, Any]]]:
+        """What a month's report is made of, as the EHR holds it: the patient's diary entries, the
+        MedicationRequests of this project that conform to their profile, and the reports filed
+        before (``mapping.report_document.reports_in``, newest first)."""
+        bundle = self.pull(patient)
+        found = operations.unmap_pulled(bundle)
+        entries = operations.load_diary(Located(e, f"$.diary[{i}]") for i, e in enumerate(found["diary"]))
+        if not entries:
+            raise NotFound(f"The EHR holds no diary entries of this project for {patient}: there is nothing to report.")
+        invalid = {item["resource"] for item in found["invalid"]}
+        requests = [e["resource"] for e in bundle["entry"] if e["resource"].get("resourceType") == "MedicationRequest"
+                    and f"MedicationRequest/{e['resource'].get('id')}" not in invalid]
+        return entries, requests, found["reports"]
+
+    def file_report(self, patient: str, month: str, *, made_at: datetime | None = None) -> FiledReport:
+        """Make the patient's report of ``month`` from what the EHR holds and queue its
+        DocumentReference; a report of the same content already in the EHR is not filed again, and
+        one of the same month made from other data is replaced (``relatesTo``)."""
+        operations.report_month(month, made_at)  # a month that cannot be reported is refused before the EHR is asked
+        entries, requests, reports = self.report_sources(patient)
+        view = operations.report_view(entries, requests, month, made_at=made_at)
+        value = report_value(view)
+        earlier = [r for r in reports if r["month"] == view["month"]]
+        same = next((r for r in earlier if r["identifier"] == value), None)
+        replaces = None if same is not None or not earlier else earlier[0]["reference"]
+        report = operations.render_report(view, replaces=replaces)
+        if same is not None:
+            return FiledReport(report, None, same["reference"], replaces)
+        item_id = self.queue(transaction([report.document]), kind=REPORT_KIND, checked=True)
+        return FiledReport(report, item_id, None, replaces)
 
     # --- readiness and the worker -----------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class EhrProbe(Repeating):
 WRITES = {
     "orders": ("MedicationRequest", "RequestGroup", "Observation", "DetectedIssue"),
     "diary": ("Observation", "MedicationStatement", "QuestionnaireResponse"),
+    "report": ("DocumentReference",),
 }
 
 

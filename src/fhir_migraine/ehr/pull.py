@@ -13,7 +13,7 @@ from typing import Any
 from fhir_migraine.ehr.capabilities import Capabilities
 from fhir_migraine.ehr.interface import Page, Pages
 from fhir_migraine.errors import EhrUnavailable, EhrUnsupported, InputError, Problem
-from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM
+from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, REPORT_SYSTEM
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.fhir import identifiers
 from fhir_migraine.store import Store
@@ -29,6 +29,7 @@ SEARCHES = (
     ("Observation", DIARY_SYSTEM),
     ("MedicationStatement", DIARY_SYSTEM),  # the acute medications of diary entries
     ("QuestionnaireResponse", DIARY_SYSTEM),  # the MIDAS and HIT-6 answers of diary entries
+    ("DocumentReference", REPORT_SYSTEM),  # the monthly reports filed in the chart
 )
 PAGE_SIZE = 200  # asked as _count; the client brings it down to FHIR_MIGRAINE_EHR_MAX_COUNT
 _REFERENCE = re.compile(r"^(Patient/)?([A-Za-z0-9\-.]{1,64})$")

@@ -473,7 +473,32 @@ def _activity(activity: Resource) -> list[str]:
     return [*blocks, ordered(dosages)]
 
 
+def _document(document: Resource) -> list[str]:
+    period = document.get("context", {}).get("period", {})
+    head = f"{document.get('description') or concept_text(document.get('type'))}"
+    if period:
+        head += f", {period_text(period.get('start'), period.get('end'))}"
+    head += f" ({document.get('status')}); made {when(document.get('date'))}"
+    authors = [a.get("display") or a.get("reference") for a in document.get("author", [])]
+    if authors:
+        head += f" by {', '.join(str(a) for a in authors)}"
+    blocks = [p(head)]
+    kinds = [str(c.get("attachment", {}).get("contentType")) for c in document.get("content", [])]
+    blocks.append(p(f"Attached: {', '.join(kinds)}"))
+    for related in document.get("relatesTo", []):
+        blocks.append(p(f"{related.get('code', '').capitalize()} {related.get('target', {}).get('reference', '')}"))
+    return blocks
+
+
+def _device(device: Resource) -> list[str]:
+    names = [n.get("name") for n in device.get("deviceName", [])]
+    versions = [v.get("value") for v in device.get("version", [])]
+    return [p(f"Software {', '.join(str(n) for n in names)}" + (f", version {', '.join(str(v) for v in versions)}" if versions else ""))]
+
+
 _RESOURCES: dict[str, Callable[[Resource], list[str]]] = {
+    "DocumentReference": _document,
+    "Device": _device,
     "MedicationRequest": _request,
     "MedicationStatement": _medication_statement,
     "Medication": _bag,

@@ -152,14 +152,8 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
     patient = one_patient(entries)
     inside = _within(first, last)
     attacks = spans(entries)
-    acute_doses = Intakes(entries)
-    taken = {id(s): acute_doses.during(s) for s in attacks}
-    readings = {id(s): reading(s, taken[id(s)]) for s in attacks}
-    headache: dict[date, bool] = {}
-    for span in attacks:
-        migraine = readings[id(span)].migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(taken[id(span)])
-        for day in span.days():
-            headache[day] = headache.get(day, False) or migraine
+    readings = readings_of(entries, attacks)
+    headache = headache_days(attacks, readings)
     by_class = medication_days(entries)
     acute_by_class = medication_days(entries, acute=True)
     acute = set().union(*acute_by_class.values())
@@ -196,9 +190,31 @@ def summarize(entries: Sequence[DiaryEntry], first: date, last: date) -> dict[st
         "chronic_pattern_months": pattern.as_dict(),
         "menstrual_association": menstrual_association(entries, attacks, inside),
         "note": "figures read from patient-reported data: an interpretation, never a diagnosis",
-        "attack_readings": [_reading_of(s, readings[id(s)]) for s in in_period],
+        "attack_readings": [_reading_of(s, readings[id(s)][0]) for s in in_period],
         "ichd3_caveat": ichd3.CAVEAT,
     }
+
+
+def readings_of(entries: Sequence[DiaryEntry], attacks: Sequence[Span]) -> dict[int, tuple[ichd3.Reading, bool]]:
+    """Each attack (by ``id``) read against ICHD-3, and whether it makes its days migraine days:
+    its features meet 1.3 C, or a triptan or ergot taken during it relieved it (C3)."""
+    acute_doses = Intakes(entries)
+    found = {}
+    for span in attacks:
+        taken = acute_doses.during(span)
+        read = reading(span, taken)
+        found[id(span)] = (read, read.migraine_features == ichd3.MET or relieved_by_triptan_or_ergot(taken))
+    return found
+
+
+def headache_days(attacks: Sequence[Span], readings: dict[int, tuple[ichd3.Reading, bool]]) -> dict[date, bool]:
+    """Every local day an attack overlaps, and whether it is a migraine day."""
+    headache: dict[date, bool] = {}
+    for span in attacks:
+        migraine = readings[id(span)][1]
+        for day in span.days():
+            headache[day] = headache.get(day, False) or migraine
+    return headache
 
 
 def menstruation_starts(entries: Iterable[DiaryEntry]) -> list[date]:

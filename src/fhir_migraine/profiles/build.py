@@ -14,13 +14,14 @@ import json
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fhir_migraine import terminology
 from fhir_migraine.documents import dumps
 from fhir_migraine.mapping.plandefinition import to_fhir_plan_definition
-from fhir_migraine.profiles import codes, diary_profiles, order_profiles, questionnaires
+from fhir_migraine.profiles import codes, diary_profiles, order_profiles, questionnaires, report_profiles
 from fhir_migraine.profiles.elements import CANONICAL, CORE, Element, sd_url
 
 Resource = dict[str, Any]
@@ -32,6 +33,8 @@ EXAMPLE_ORDERS = "examples/orders"
 EXAMPLE_PROTOCOLS = "examples/protocols"
 EXAMPLE_DIARY = "examples/diary/month.json"
 EXAMPLE_OVERUSE = "examples/diary/overuse.json"
+EXAMPLE_REPORT_MONTH = "2026-11"
+EXAMPLE_REPORT_MADE = "2026-12-01T00:00:00+00:00"
 EXAMPLE_PROTOCOL = "preventive-nutrient"
 PUBLISHED = "profiles"
 SHIPPED_PACKAGE = "src/fhir_migraine/data/fhir-package"
@@ -104,6 +107,9 @@ PROFILES = (
     ProfileSpec("diary-overuse-risk", "DetectedIssue", "Medication-overuse risk",
                 "A class of acute medication taken on as many days a month as ICHD-3 8.2 counts towards "
                 "medication-overuse headache, with the diary summary as evidence.", diary_profiles.diary_overuse_risk),
+    ProfileSpec("diary-report", "DocumentReference", "Headache diary report",
+                "A month of a patient's headache diary (calendar, figures, medication-overuse flags, infusions, "
+                "MIDAS and HIT-6) as a PDF and HTML document filed in the chart.", report_profiles.diary_report),
 )
 
 
@@ -230,8 +236,21 @@ def read_sources(root: Path) -> Sources:
         overuse = load_diary(iter_entries(diary, "json"))
     for name, entries in (("month", month), ("overuse", overuse)):
         bundles[f"{name}.summary.bundle.json"] = transaction(to_fhir_summary(diary_summary(entries)))
+    bundles["month.report.bundle.json"] = transaction([_example_report(month)])
     plan = to_fhir_plan_definition(protocols[EXAMPLE_PROTOCOL])
     return Sources(bundles, plan)
+
+
+def _example_report(entries: list[Any]) -> Resource:
+    """The report of the example month, made as the month ended (so a rebuild is identical)."""
+    from fhir_migraine.mapping.report_document import to_fhir_report
+    from fhir_migraine.report import render
+    from fhir_migraine.report.month import month_of, month_view
+
+    made = datetime.fromisoformat(EXAMPLE_REPORT_MADE)
+    view = month_view(entries, [], month_of(EXAMPLE_REPORT_MONTH, made.date()), made_at=made)
+    page = render.html(view)
+    return to_fhir_report(view, render.pdf(page), page)
 
 
 def _no_clock() -> str:
@@ -255,6 +274,8 @@ def profile_of(resource: Resource) -> str | None:
         "PlanDefinition": "migraine-infusion-protocol",
         "DetectedIssue": "migraine-detected-issue",
     }
+    if kind == "DocumentReference":
+        return "diary-report"
     if kind in fixed:
         return fixed[kind]
     if kind != "Observation":

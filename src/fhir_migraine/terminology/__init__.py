@@ -230,6 +230,11 @@ def drug_class(name: str) -> DrugClass | None:
     return DrugClass(key, found["display"], tuple(_code(c) for c in found["atc"]))
 
 
+def drug_class_display(key: str) -> str:
+    """What a class of the class table is called (``triptan`` -> "Triptans (...)")."""
+    return str(_data("drug_classes.json")["classes"][key]["display"])
+
+
 def drug_class_keys() -> list[str]:
     """Every class of the class table, in table order."""
     return list(_data("drug_classes.json")["classes"])
