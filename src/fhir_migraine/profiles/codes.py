@@ -235,7 +235,7 @@ def _diary_concepts() -> list[Concept]:
                 template = DIARY_DEFINITIONS.get(kind, "Headache diary value: {display}.")
                 text = template.format(value=value, display=entry["display"])
             found.append(Concept(entry["code"], entry["display"], text))
-    for kind, entries in terminology.diary_codes().items():
+    for entries in terminology.diary_codes().values():
         for value, entry in entries.items():
             for earlier in entry.get("earlier", []):
                 if earlier["system"] == terminology.DIARY_CS:
