@@ -63,7 +63,9 @@ class ValueSetSpec:
 
 
 def _diary(kind: str) -> Callable[[], list[Code]]:
-    return lambda: [terminology.diary_code(kind, value) for value in terminology.diary_codes()[kind]]
+    # A value's earlier codes stay in its value set, so resources written with them still conform.
+    return lambda: [code for value in terminology.diary_codes()[kind]
+                    for code in (terminology.diary_code(kind, value), *terminology.diary_earlier_codes(kind, value))]
 
 
 def _routes() -> list[Code]:
@@ -235,6 +237,13 @@ def _diary_concepts() -> list[Concept]:
                 template = DIARY_DEFINITIONS.get(kind, "Headache diary value: {display}.")
                 text = template.format(value=value, display=entry["display"])
             found.append(Concept(entry["code"], entry["display"], text))
+    for entries in terminology.diary_codes().values():
+        for value, entry in entries.items():
+            for earlier in entry.get("earlier", []):
+                if earlier["system"] == terminology.DIARY_CS:
+                    found.append(Concept(earlier["code"], earlier["display"],
+                                         f"Earlier code of the diary value {value!r}, now {entry['system']} "
+                                         f"{entry['code']}; read, no longer written."))
     return found
 
 

@@ -188,10 +188,17 @@ def diary_code(kind: str, value: str | int) -> Code:
     return _code(diary_codes()[kind][str(value)])
 
 
+def diary_earlier_codes(kind: str, value: str | int) -> list[Code]:
+    """The codes a diary value was written with before it moved to a standard code (read, never
+    written: what an EHR already holds keeps being understood)."""
+    return [_code(found) for found in diary_codes()[kind][str(value)].get("earlier", [])]
+
+
 def diary_value(kind: str, system: str, code: str) -> str | None:
-    """The diary value a code stands for, or None: the reverse of ``diary_code``."""
+    """The diary value a code stands for (its code now or an earlier one), or None: the reverse of
+    ``diary_code``."""
     for value, entry in diary_codes()[kind].items():
-        if entry["system"] == system and entry["code"] == code:
+        if any(c["system"] == system and c["code"] == code for c in (entry, *entry.get("earlier", []))):
             return str(value)
     return None
 
