@@ -139,7 +139,7 @@ def test_a_retracted_diary_entry_takes_its_medication_statements_with_it(ehr, ru
     gateway = EhrGateway(Settings(database=str(tmp_path / "retract.sqlite3")), ehr)
     bundle = operations.map_diary([Located(entry), Located(other)])
     assert gateway.push_now(bundle, wait=60).state == "sent"
-    item = gateway.withdraw_now(gateway.retract_diary(entry["entry_id"], patient=patient), wait=60)
+    item = gateway.send_now(gateway.retract_diary(entry["entry_id"], patient=patient), wait=60)
     assert item.state == "sent", item.last_error
 
     def status(resource_type: str, value: str) -> str:
