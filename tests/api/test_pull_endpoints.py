@@ -73,4 +73,7 @@ def test_the_summary_of_the_pulled_diary_has_the_figures_of_the_diary_itself(set
     assert found["left_out"] == {"invalid": [], "incomplete": []}
     bad = client.get(f"/patients/{PATIENT}/summary?month=2026-10&from=2026-10-01")
     assert bad.status_code == 422 and [e["path"] for e in bad.get_json()["errors"]] == ["$.month"]
+    no_such_month = client.get(f"/patients/{PATIENT}/summary?month=2026-13")
+    assert no_such_month.status_code == 422 and [e["path"] for e in no_such_month.get_json()["errors"]] == ["$.month"]
+    assert "is not a month" in no_such_month.get_json()["errors"][0]["message"]
     assert client_with(settings, FakeEhrSession([])).get(f"/patients/{PATIENT}/summary").status_code == 404
