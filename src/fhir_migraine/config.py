@@ -20,7 +20,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
                                   becomes), weight_observation (also chart the weight as a vital sign)
       smart    SmartSettings      client_id, trusted issuers, public_url (the redirect URL's base),
-                                  session_ttl, allow_http (the SMART app; see docs/smart-app.md)
+                                  session_ttl, allow_http, frame_ancestors (the SMART app; see
+                                  docs/smart-app.md)
 """
 
 from __future__ import annotations
@@ -193,6 +194,8 @@ class SmartSettings:
     public_url: str | None = None
     session_ttl: float = 3600.0
     allow_http: bool = False  # plain http to an EHR that is not this machine
+    # Origins whose pages may frame the app (CSP frame-ancestors); empty: the trusted issuers' origins.
+    frame_ancestors: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -371,6 +374,8 @@ def _smart_settings(read: _Reader) -> SmartSettings:
         public_url=public,
         session_ttl=read.number("FHIR_MIGRAINE_SMART_SESSION_TTL", SmartSettings.session_ttl, positive=True),
         allow_http=read.flag("FHIR_MIGRAINE_SMART_ALLOW_HTTP", SmartSettings.allow_http),
+        frame_ancestors=tuple(str(_origin(o.strip(), "FHIR_MIGRAINE_SMART_FRAME_ANCESTORS"))
+                              for o in (read.text("FHIR_MIGRAINE_SMART_FRAME_ANCESTORS") or "").split(",") if o.strip()),
     )
     if smart.client_id and not smart.enabled:
         raise ConfigError("FHIR_MIGRAINE_SMART_CLIENT_ID needs FHIR_MIGRAINE_SMART_ISSUERS (the EHR FHIR base URLs "

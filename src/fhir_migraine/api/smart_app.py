@@ -195,9 +195,10 @@ def _page(html: str, status: int = 200) -> Response:
 
 
 def _frame_ancestors() -> str:
-    """The EHRs the app may be framed by: the origins of the trusted issuers, and this service."""
-    issuers = services_of_app().settings.smart.issuers
-    origins = sorted({f"{urlsplit(i).scheme}://{urlsplit(i).netloc}" for i in issuers})
+    """The pages the app may be framed by: this service's, and the configured origins (by default
+    those of the trusted issuers)."""
+    smart_settings = services_of_app().settings.smart
+    origins = smart_settings.frame_ancestors or sorted({f"{urlsplit(i).scheme}://{urlsplit(i).netloc}" for i in smart_settings.issuers})
     return "; frame-ancestors 'self' " + " ".join(origins)
 
 
@@ -205,8 +206,11 @@ def _error_page(exc: FhirMigraineError) -> Response:
     """Every error of the app as a page: what failed and what to do, with the problem's location."""
     problems = [str(p) for p in exc.problems]
     advice = None
-    if isinstance(exc, EhrAuthError):
+    if isinstance(exc, EhrAuthError) and exc.status != 403:
         title, advice = "The EHR refused the app's access", "Launch the app again from the patient's chart."
+    elif isinstance(exc, EhrError) and exc.status == 403:
+        title = "The EHR refused a request"
+        advice = "The EHR does not let the app read this for the patient; ask the EHR's administrators about its scopes."
     elif isinstance(exc, EhrError):
         title = "The EHR refused a request"
         advice = "The diary cannot be shown until the EHR answers; try again, or ask the EHR's administrators."

@@ -32,7 +32,11 @@ def _style() -> Style:
     return Style(background="#ffffff", plot_background="#ffffff", foreground=TEXT, foreground_strong=TEXT,
                  foreground_subtle="#595959", colors=colours, font_family='"Noto Sans", "DejaVu Sans", sans-serif',
                  label_font_size=12, major_label_font_size=12, legend_font_size=12, title_font_size=14,
-                 value_font_size=11, opacity="1", opacity_hover="1")
+                 value_font_size=11, opacity="1", opacity_hover="1", stroke_opacity="1", stroke_opacity_hover="1", stroke_width="2.5",
+                 stroke_width_hover="2.5",
+                 # Light solid guides, so that only the thresholds are dashed.
+                 guide_stroke_color="#d9d9d9", guide_stroke_dasharray="1,0", major_guide_stroke_color="#d9d9d9",
+                 major_guide_stroke_dasharray="1,0")
 
 
 def trend_svg(rows: Sequence[dict[str, Any]]) -> str:
@@ -44,8 +48,9 @@ def trend_svg(rows: Sequence[dict[str, Any]]) -> str:
                        print_values=False, tooltip_border_radius=0)
     chart.x_labels = [r["label"] for r in rows]
     for key, name, _ in SERIES:
-        chart.add(name, [r[key] for r in rows])
+        # A month without entries is a gap in the line, not a month of zero days.
+        chart.add(name, [r[key] if r["days_recorded"] else None for r in rows])
     for threshold in THRESHOLDS:
         chart.add(f"Overuse threshold {threshold} days", [threshold] * len(rows), show_dots=False,
-                  stroke_style={"width": 2, "dasharray": "8, 5"})
+                  stroke_style={"dasharray": "10, 6"})
     return _SCRIPT.sub("", chart.render(is_unicode=True))
