@@ -143,10 +143,10 @@ class Chart:
 
 
 def read_chart(iss: str, token: str, patient: str, *, timeout: float = 30.0, verify: bool | str = True,
-               max_count: int = PagingPolicy.max_count) -> Chart:
+               max_count: int = PagingPolicy.max_count, session: requests.Session | None = None) -> Chart:
     """The launched patient's diary and orders, read from ``iss`` with the clinician's ``token``
     (every page of each search; an EhrError naming the search the EHR refused)."""
-    client = FhirClient(iss, auth=BearerToken(token), timeout=timeout, verify=verify, max_count=max_count)
+    client = FhirClient(iss, auth=BearerToken(token), timeout=timeout, verify=verify, max_count=max_count, session=session)
     pager = _NamedSearches(client, PagingPolicy(max_retries=1, max_wait=5.0, max_count=max_count))
     bundle = pull(pager, patient_reference(patient), count=max_count, types=READ_TYPES)
     found = operations.unmap_pulled(bundle)

@@ -61,8 +61,8 @@ def trend(entries: Sequence[DiaryEntry], month: Month) -> list[dict[str, Any]]:
 
 def attacks(entries: Sequence[DiaryEntry], view: dict[str, Any]) -> list[dict[str, Any]]:
     """The month's attacks (``view["attacks"]``, summary's ICHD-3 readings) with what the diary says
-    of each: peak intensity, location, quality, worse with activity, symptoms, aura, and the ICHD-3
-    entries whose criteria it meets (the probable ones: all but one of them)."""
+    of each: peak intensity, location, quality, worse with activity, symptoms, aura; the ICHD-3
+    criteria it meets, and how it reads against each entry (met, not met, unknown)."""
     by_id = {e.entry_id: e for e in entries}
     rows = []
     for found in view["attacks"]:
@@ -77,6 +77,17 @@ def attacks(entries: Sequence[DiaryEntry], view: dict[str, Any]) -> list[dict[st
         rows.append({"start": found["start"], "end": found["end"], "hours": found["hours"],
                      "peak": headache.peak_intensity if headache is not None else None, "features": features,
                      "aura": list(headache.aura) if headache is not None else [],
-                     "meets": [f"{i['code']} {i['title']}" for i in found["interpretations"] if i["status"] == "met"],
+                     "meets": _criteria_met(found["interpretations"]),
+                     "readings": [f"{i['code']} {i['title']}: {i['status'].replace('-', ' ')}" for i in found["interpretations"]],
                      "warnings": found["warnings"]})
     return rows
+
+
+def _criteria_met(interpretations: Sequence[dict[str, Any]]) -> list[str]:
+    """The codes of the criteria met (``1.1 C``), each once, in the order the readings give them."""
+    found: list[str] = []
+    for interpretation in interpretations:
+        for criterion in interpretation.get("criteria", []):
+            if criterion["status"] == "met" and criterion["code"] not in found:
+                found.append(criterion["code"])
+    return found
