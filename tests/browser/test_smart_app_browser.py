@@ -6,6 +6,7 @@ views go to tests/artifacts/ at 1280x800 and 390 wide."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -148,3 +149,18 @@ def test_a_patient_with_no_diary_gets_the_empty_state(browser, stage) -> None:
     wait_for_page(browser, "empty")
     assert "No headache diary yet" in browser.find_element(By.TAG_NAME, "h1").text
     screenshots(browser, "smart-empty")
+
+
+def test_the_month_prints_without_its_navigation(browser, stage) -> None:
+    open_month(browser, stage, stage.month_patient)
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert not browser.find_element(By.CSS_SELECTOR, "nav.months").is_displayed()
+        assert browser.find_element(By.CSS_SELECTOR, "section.calendar").is_displayed()
+        assert browser.find_element(By.CSS_SELECTOR, ".trend-table").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    printed = browser.execute_cdp_cmd("Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69, "printBackground": True})
+    data = base64.b64decode(printed["data"])
+    assert data.startswith(b"%PDF")
+    (ARTIFACTS / "smart-month-printed.pdf").write_bytes(data)
