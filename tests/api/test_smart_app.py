@@ -206,3 +206,17 @@ def test_any_state_or_month_is_a_page_never_a_server_error(smart_client, state: 
     assert answer.status_code == 400 and "Traceback" not in answer.get_data(as_text=True)
     shown = smart_client.get(f"/smart/s/no-session/{requests.utils.quote(month, safe='')}")
     assert 400 <= shown.status_code < 500, shown.get_data(as_text=True)
+
+
+@given(iss=st.text(max_size=120))
+@hypothesis_settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_iss_but_the_trusted_one_is_refused_with_a_page(smart_client, iss: str) -> None:
+    # The trusted iss is the test EHR's, on a port of the system's choosing: never drawn here.
+    answer = smart_client.get("/smart/launch", query_string={"iss": iss, "launch": "L"})
+    assert answer.status_code == 400 and "$.iss" in answer.get_data(as_text=True)
+
+
+def test_a_token_naming_a_patient_that_is_not_an_id_is_refused(smart_client, smart_ehr) -> None:
+    launch = smart_ehr.new_launch("Patient/not an id!")
+    answer = smart_client.get(f"/smart/callback?{authorize(smart_client, f'?iss={smart_ehr.iss}&launch={launch}')}")
+    assert answer.status_code == 400 and "$.patient" in answer.get_data(as_text=True)

@@ -28,7 +28,7 @@ from fhir_migraine.ehr.interface import Page
 from fhir_migraine.ehr.paging import Pager, PagingPolicy
 from fhir_migraine.ehr.pull import patient_reference, pull
 from fhir_migraine.ehr.token_endpoint import WELL_KNOWN, check_token_url, json_object
-from fhir_migraine.errors import ConfigError, EhrAuthError, EhrError, EhrRejected, EhrUnavailable, LaunchRefused, Problem
+from fhir_migraine.errors import ConfigError, EhrAuthError, EhrError, EhrRejected, EhrUnavailable, InputError, LaunchRefused, Problem
 from fhir_migraine.inputs.diary_files import Located
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,10 @@ def exchange(endpoints: Endpoints, *, client_id: str, redirect_uri: str, code: s
     if not isinstance(patient, str) or not patient:
         raise LaunchRefused.of([Problem("$.patient", "the EHR's token carries no patient: launch the app from a patient's "
                                                      "chart, or choose a patient when the EHR asks")], "launch")
-    patient_reference(patient)  # an id that is not one is refused here, with its path
+    try:
+        patient_reference(patient)
+    except InputError:
+        raise LaunchRefused.of([Problem("$.patient", "the EHR's token names a patient that is not a FHIR id")], "launch") from None
     return token
 
 
