@@ -70,6 +70,8 @@ def test_the_attacks_carry_their_features_and_the_criteria_met() -> None:
         assert set(row["meets"]) == met
         assert len(row["readings"]) == len(found["interpretations"])
     assert sum(1 for r in rows if r["aura"]) == view["figures"]["attacks_with_aura"]
+    assert [r["began"] for r in rows] == [f"{a['start'][:10]} {a['start'][11:16]}" for a in view["attacks"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r["began"]) for r in rows)
 
 
 def test_the_chart_carries_no_script_and_draws_both_thresholds() -> None:

@@ -74,7 +74,9 @@ def attacks(entries: Sequence[DiaryEntry], view: dict[str, Any]) -> list[dict[st
             if headache.worse_with_activity:
                 features.append("worse with activity")
             features += [s.replace("-", " ") for s in headache.symptoms]
-        rows.append({"start": found["start"], "end": found["end"], "hours": found["hours"],
+        start = str(found["start"])
+        rows.append({"start": found["start"], "began": f"{start[:10]} {start[11:16]}".strip(), "end": found["end"],
+                     "hours": found["hours"],
                      "peak": headache.peak_intensity if headache is not None else None, "features": features,
                      "aura": list(headache.aura) if headache is not None else [],
                      "meets": _criteria_met(found["interpretations"]),
