@@ -19,6 +19,9 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
                                   protocols_token
       orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
                                   becomes), weight_observation (also chart the weight as a vital sign)
+      smart    SmartSettings      client_id, trusted issuers, public_url (the redirect URL's base),
+                                  session_ttl, allow_http, frame_ancestors (the SMART app; see
+                                  docs/smart-app.md)
 """
 
 from __future__ import annotations
@@ -173,6 +176,32 @@ class ApiAuthSettings:
     protocols_token: str | None = field(default=None, repr=False)
 
 
+#: The data scopes the SMART app asks for, read only (SMART App Launch 2.x, ``patient/<type>.rs``: read
+#: and search), beside ``launch`` (EHR launch) or ``launch/patient`` (standalone launch).
+SMART_SCOPES = ("patient/Patient.rs", "patient/Observation.rs", "patient/MedicationStatement.rs",
+                "patient/MedicationRequest.rs", "patient/QuestionnaireResponse.rs", "patient/DocumentReference.rs")
+
+
+@dataclass(frozen=True)
+class SmartSettings:
+    """The SMART on FHIR app (``api.smart_app``): its client id as the EHR registered it, the FHIR
+    base URLs (``iss``) it may be launched from (the first is the standalone launch's), the public
+    base URL of this service (the redirect URL is ``<public_url>/smart/callback``), and how many
+    seconds a launch and a clinician's session last. No client id: the app is off."""
+
+    client_id: str | None = None
+    issuers: tuple[str, ...] = ()
+    public_url: str | None = None
+    session_ttl: float = 3600.0
+    allow_http: bool = False  # plain http to an EHR that is not this machine
+    # Origins whose pages may frame the app (CSP frame-ancestors); empty: the trusted issuers' origins.
+    frame_ancestors: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id and self.issuers and self.public_url)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; the defaults run the service locally with nothing to set up."""
@@ -188,6 +217,7 @@ class Settings:
     api: ApiAuthSettings = field(default_factory=ApiAuthSettings)
     orders: OrderSettings = field(default_factory=OrderSettings)
     pull: PullSettings = field(default_factory=PullSettings)
+    smart: SmartSettings = field(default_factory=SmartSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -252,7 +282,7 @@ class Settings:
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
         return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api,
-                   _order_settings(read), pull)
+                   _order_settings(read), pull, _smart_settings(read))
 
 
 class _Reader:
@@ -322,6 +352,35 @@ def _order_settings(read: _Reader) -> OrderSettings:
         intent=read.choice("FHIR_MIGRAINE_ORDER_INTENT", OrderSettings.intent, ORDER_INTENTS),
         weight_observation=read.flag("FHIR_MIGRAINE_WEIGHT_OBSERVATION", OrderSettings.weight_observation),
     )
+
+
+def _smart_settings(read: _Reader) -> SmartSettings:
+    """The SMART app's settings; all three of client id, issuers and public URL, or none of them."""
+    issuers = tuple(i.strip().rstrip("/") for i in (read.text("FHIR_MIGRAINE_SMART_ISSUERS") or "").split(",") if i.strip())
+    for issuer in issuers:
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f"FHIR_MIGRAINE_SMART_ISSUERS: {issuer!r} is not a FHIR base URL (http(s), a host, a path)")
+    public = read.text("FHIR_MIGRAINE_PUBLIC_URL")
+    if public is not None:
+        parts = urlsplit(public)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f"FHIR_MIGRAINE_PUBLIC_URL must be this service's public base URL, such as "
+                              f"https://migraine.example.org, got {public!r}")
+        public = public.rstrip("/")
+    smart = SmartSettings(
+        client_id=read.text("FHIR_MIGRAINE_SMART_CLIENT_ID"),
+        issuers=issuers,
+        public_url=public,
+        session_ttl=read.number("FHIR_MIGRAINE_SMART_SESSION_TTL", SmartSettings.session_ttl, positive=True),
+        allow_http=read.flag("FHIR_MIGRAINE_SMART_ALLOW_HTTP", SmartSettings.allow_http),
+        frame_ancestors=tuple(str(_origin(o.strip(), "FHIR_MIGRAINE_SMART_FRAME_ANCESTORS"))
+                              for o in (read.text("FHIR_MIGRAINE_SMART_FRAME_ANCESTORS") or "").split(",") if o.strip()),
+    )
+    if smart.client_id and not smart.enabled:
+        raise ConfigError("FHIR_MIGRAINE_SMART_CLIENT_ID needs FHIR_MIGRAINE_SMART_ISSUERS (the EHR FHIR base URLs "
+                          "trusted to launch the app) and FHIR_MIGRAINE_PUBLIC_URL (this service's base URL)")
+    return smart
 
 
 def _pem(value: str | None, name: str) -> str | None:

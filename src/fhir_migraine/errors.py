@@ -2,6 +2,7 @@
 
     FhirMigraineError
     ├── InputError        input breaks a contract (422, exit 1); carries every problem with its path
+    │   ├── LaunchRefused     a SMART launch or app session that cannot go on (400, exit 1)
     │   ├── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
     │   ├── TooLarge          more than a request may carry (413, exit 1)
     │   └── UnsupportedMediaType  a body of a type the endpoint does not take (415, exit 1)
@@ -91,6 +92,14 @@ class InputError(FhirMigraineError):
         problems = list(problems)
         noun = "problem" if len(problems) == 1 else "problems"
         return cls(f"The {what} is invalid ({len(problems)} {noun}).", problems)
+
+
+class LaunchRefused(InputError):
+    """A SMART launch or app request that cannot go on: an unknown or expired ``state`` or session,
+    an ``iss`` the service does not trust, a token without the launched patient."""
+
+    http_status = 400
+    title = "Launch refused"
 
 
 class UnreadableInput(InputError):

@@ -14,7 +14,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import errors, fhir_routes, headers, import_routes, limits, routes, security
+from fhir_migraine.api import errors, fhir_routes, headers, import_routes, limits, routes, security, smart_app
 from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(fhir_routes.blueprint)
     app.register_blueprint(import_routes.blueprint)
+    app.register_blueprint(smart_app.blueprint)
 
     @app.after_request
     def _log(response: Response) -> Response:

@@ -44,6 +44,15 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": f"{COMPONENTS}/Problem"}}}}
 
 
+def _page(description: str) -> dict[str, Any]:
+    """An answer of the SMART app's browser routes: an HTML page, errors included."""
+    return {"description": description, "content": {"text/html": {}}}
+
+
+SESSION = {"name": "session", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "the opaque id of a clinician's session of the SMART app"}
+
+
 QUEUED = {
     "description": "With an EHR configured: the Bundle is stored in the outbox and will be pushed; "
     "`Location` is `/outbox/{outbox_id}`.",
@@ -213,6 +222,52 @@ def openapi() -> dict[str, Any]:
                     "summary": "Validate any resource or Bundle against FHIR R4 and the profiles it declares.",
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}/Resource"}}}},
                     "responses": {"200": OUTCOME, "400": MALFORMED},
+                }
+            },
+            "/smart/launch": {
+                "get": {
+                    "summary": "The SMART app's launch URL (browser): EHR launch with iss and launch, standalone with "
+                    "neither; redirects to the EHR's authorization endpoint (code with PKCE S256). See docs/smart-app.md.",
+                    "security": [],
+                    "parameters": [{"name": "iss", "in": "query", "schema": {"type": "string"},
+                                    "description": "the EHR's FHIR base URL (one of FHIR_MIGRAINE_SMART_ISSUERS)"},
+                                   {"name": "launch", "in": "query", "schema": {"type": "string"},
+                                    "description": "the EHR's launch context"}],
+                    "responses": {"302": {"description": "To the EHR's authorization endpoint."},
+                                  "400": _page("A launch that cannot go on (an iss not trusted, launch without iss)."),
+                                  "404": _page("The SMART app is not configured."), "502": _page("The EHR failed.")},
+                }
+            },
+            "/smart/callback": {
+                "get": {
+                    "summary": "The SMART app's redirect URL (browser): trades the code for the clinician's token and "
+                    "opens a session; a loading page that goes on to the diary.",
+                    "security": [],
+                    "parameters": [{"name": "code", "in": "query", "schema": {"type": "string"}},
+                                   {"name": "state", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": _page("The loading page."),
+                                  "400": _page("A missing, unknown or used state; no code; a token without patient."),
+                                  "502": _page("The EHR's token endpoint refused the code or failed.")},
+                }
+            },
+            "/smart/s/{session}/": {
+                "get": {
+                    "summary": "The SMART app's page of the diary's latest month (browser).",
+                    "security": [],
+                    "parameters": [SESSION],
+                    "responses": {"200": _page("The month, or the empty state."), "400": _page("No such session, or ended."),
+                                  "502": _page("The EHR refused a search (the page names it).")},
+                }
+            },
+            "/smart/s/{session}/{month}": {
+                "get": {
+                    "summary": "The SMART app's page of a month (browser).",
+                    "security": [],
+                    "parameters": [SESSION, {"name": "month", "in": "path", "required": True, "schema": {"type": "string"},
+                                             "description": "YYYY-MM, not in the future"}],
+                    "responses": {"200": _page("The month, or the empty state."), "400": _page("No such session, or ended."),
+                                  "422": _page("Not a month, or a month to come."),
+                                  "502": _page("The EHR refused a search (the page names it).")},
                 }
             },
             "/fhir/metadata": {

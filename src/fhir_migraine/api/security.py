@@ -1,4 +1,5 @@
-"""Bearer-token protection of every endpoint but ``/health``, ``/ready`` and ``/fhir/metadata``.
+"""Bearer-token protection of every endpoint but ``/health``, ``/ready``, ``/fhir/metadata`` and the
+SMART app's browser pages under ``/smart/`` (GET only; see ``api.smart_app``).
 
 A caller presents a static token or a JWT signed with the configured key. Scopes:
 
@@ -30,6 +31,9 @@ WRITE = "migraine:write"
 PROTOCOLS = "migraine:protocols"
 # Health, readiness and the CapabilityStatement are public (SMART clients read metadata first).
 OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "fhir.metadata", "static"})
+# The SMART app's browser routes (``api.smart_app``): a browser sent by the EHR carries no token of
+# this service; the EHR's authorization of the clinician protects what they show.
+SMART_BROWSER_ENDPOINTS = frozenset({"smart.launch", "smart.callback", "smart.latest", "smart.month"})
 # POST endpoints that only read (validation) need the read scope.
 READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir.fhir_validate", "fhir.fhir_validate_type"})
 # Endpoints that change the protocol library.
@@ -112,6 +116,8 @@ class Guard:
 
     def check(self) -> Response | None:
         if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+            return None
+        if request.endpoint in SMART_BROWSER_ENDPOINTS and request.method in ("GET", "HEAD"):
             return None
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")

@@ -1,5 +1,5 @@
 """What the endpoints use, kept on the Flask app: the settings, the protocol library, the EHR gateway,
-the import jobs and this process's importer."""
+the import jobs, this process's importer and the SMART app's sessions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
 from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import ImportJobs
+from fhir_migraine.ehr.smart_sessions import SmartSessions
 from fhir_migraine.library import ProtocolStore
 
 EXTENSION = "fhir_migraine"
@@ -26,6 +27,7 @@ class Services:
     gateway: EhrGateway | None = None
     imports: ImportJobs | None = None
     importer: Importer | None = None
+    smart: SmartSessions | None = None  # the SMART app's launches and sessions, opened on first use
 
 
 def services_of(app: Flask) -> Services:

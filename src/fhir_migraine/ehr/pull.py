@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,7 +105,7 @@ def left_out(types: list[str]) -> dict[str, Any]:
 
 
 def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | None = None,
-         capabilities: Capabilities | None = None) -> dict[str, Any]:
+         capabilities: Capabilities | None = None, types: Collection[str] | None = None) -> dict[str, Any]:
     """A searchset Bundle of the patient's resources of this project, changed since ``since``, asked
     ``count`` (default ``PAGE_SIZE``) to a page, with the parameters ``capabilities`` offer (``plan``;
     None: everything is offered); the types the EHR cannot search by patient are left out, named by an
@@ -115,10 +116,12 @@ def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | N
     Where the EHR offers no ``_lastUpdated`` search, ``since`` is checked on each resource's
     ``meta.lastUpdated``, and a resource without one (or with one that is not an instant) is kept:
     the safe side, as a resource pulled twice is unmapped to the same order or entry again, while
-    one left out would be missed by every later cursor pull."""
+    one left out would be missed by every later cursor pull.
+
+    ``types``: only the searches of these resource types (a SMART app's token may read no others)."""
     reference = patient_reference(patient)
     caps = capabilities or Capabilities.unknown()
-    searches = plan(caps, reference, since=since, count=count)
+    searches = [s for s in plan(caps, reference, since=since, count=count) if types is None or s.resource_type in types]
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     started: datetime | None = None

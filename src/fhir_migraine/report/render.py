@@ -50,3 +50,29 @@ def pdf(page: str) -> bytes:
     import weasyprint  # heavy: loaded only when a PDF is made
 
     return bytes(weasyprint.HTML(string=page).write_pdf())
+
+
+def _text(name: str) -> str:
+    return (resources.files("fhir_migraine.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def app_html(view: dict[str, Any], *, trend: list[dict[str, Any]], attacks: list[dict[str, Any]],
+             links: dict[str, str | None], left_out: list[str]) -> str:
+    """The SMART app's month page: the report's month with the trend (chart and table), the attacks,
+    the orders in full and the month links (``previous``, ``next``: None for a month to come, ``latest``)."""
+    from fhir_migraine.report.app_view import THRESHOLD_NAMES, THRESHOLDS
+    from fhir_migraine.report.chart import trend_svg
+
+    return _environment().get_template("app.html").render(
+        view=view, css=_text("month.css"), app_css=_text("app.css"), patient_label=patient_label(view["patient"]),
+        requests_read=True, class_marks=CLASS_MARKS, class_names={k: terminology.drug_class_display(k) for k in CLASS_MARKS},
+        maker=MAKER, trend=trend, chart=trend_svg(trend), thresholds=THRESHOLDS, threshold_names=THRESHOLD_NAMES,
+        attacks=attacks, links=links, left_out=left_out)
+
+
+def state_html(kind: str, title: str, message: str, *, status: int | None = None, problems: list[str] | None = None,
+               advice: str | None = None, next_url: str | None = None, links: dict[str, str] | None = None) -> str:
+    """One of the app's other pages: ``loading`` (on to ``next_url``), ``empty``, or ``error``."""
+    return _environment().get_template("app_state.html").render(
+        kind=kind, title=title, message=message, status=status, problems=problems or [], advice=advice,
+        next_url=next_url, links=links, css=_text("month.css"), app_css=_text("app.css"))
