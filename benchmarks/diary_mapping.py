@@ -40,12 +40,15 @@ def write_diary(path: Path, size: int) -> None:
 def measure(argv: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of a child process pinned to CPU 0."""
     pin = ["taskset", "-c", "0"] if _has_taskset() else []
-    started = time.perf_counter()
-    process = subprocess.Popen(pin + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{process.stderr.read().decode()}")
+    # The command's warnings go to a file: a pipe nobody reads while waiting would fill and stop it.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(pin + argv, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{errors.read().decode()[-4000:]}")
     return elapsed, usage.ru_maxrss
 
 
