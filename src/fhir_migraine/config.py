@@ -22,6 +22,9 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       smart    SmartSettings      client_id, trusted issuers, public_url (the redirect URL's base),
                                   session_ttl, allow_http, frame_ancestors (the SMART app; see
                                   docs/smart-app.md)
+      cds      CdsSettings        public_url, issuers (trusted EHRs and their JWKS), jku_allowed,
+                                  algorithms, allowed_origins (CORS), fetch_timeout, allow_http
+                                  (the CDS Hooks services; see docs/cds-hooks.md)
 """
 
 from __future__ import annotations
@@ -203,6 +206,37 @@ class SmartSettings:
 
 
 @dataclass(frozen=True)
+class CdsSettings:
+    """The CDS Hooks services (``api.cds_routes``): the public base URL of this service (each
+    service's JWT ``aud`` is ``<public_url>/cds-services/<id>``), the EHRs trusted to call them
+    (``issuers``: each ``iss`` with the file or https URL of its JWKS, or None when its keys are
+    only found through a ``jku`` header on ``jku_allowed``), the JWS algorithms accepted, the
+    browser origins allowed by CORS (``*``: any, the CDS Hooks default), how many seconds a query
+    to the EHR's ``fhirServer`` may take, and whether plain http to a ``fhirServer`` that is not
+    this machine is allowed. No issuer: every call is refused (401)."""
+
+    public_url: str | None = None
+    issuers: tuple[tuple[str, str | None], ...] = ()
+    jku_allowed: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = ("RS384", "ES384")
+    allowed_origins: tuple[str, ...] = ("*",)
+    fetch_timeout: float = 5.0
+    allow_http: bool = False
+
+    def jwks_of(self, iss: str) -> str | None:
+        """Where the JWKS of a trusted ``iss`` is (None: only through an allowed ``jku``)."""
+        return dict(self.issuers).get(iss)
+
+    def trusts(self, iss: str) -> bool:
+        return any(known == iss for known, _ in self.issuers)
+
+
+#: The JWS algorithms a CDS client may sign with: asymmetric only (CDS Hooks 2.0 names RS384 and
+#: ES384 as the ones a service must support); never ``none`` nor a shared-secret HMAC.
+CDS_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable; the defaults run the service locally with nothing to set up."""
 
@@ -218,6 +252,7 @@ class Settings:
     orders: OrderSettings = field(default_factory=OrderSettings)
     pull: PullSettings = field(default_factory=PullSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
+    cds: CdsSettings = field(default_factory=CdsSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -282,7 +317,7 @@ class Settings:
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
         return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api,
-                   _order_settings(read), pull, _smart_settings(read))
+                   _order_settings(read), pull, _smart_settings(read), _cds_settings(read))
 
 
 class _Reader:
@@ -361,13 +396,7 @@ def _smart_settings(read: _Reader) -> SmartSettings:
         parts = urlsplit(issuer)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ConfigError(f"FHIR_MIGRAINE_SMART_ISSUERS: {issuer!r} is not a FHIR base URL (http(s), a host, a path)")
-    public = read.text("FHIR_MIGRAINE_PUBLIC_URL")
-    if public is not None:
-        parts = urlsplit(public)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ConfigError(f"FHIR_MIGRAINE_PUBLIC_URL must be this service's public base URL, such as "
-                              f"https://migraine.example.org, got {public!r}")
-        public = public.rstrip("/")
+    public = _public_url(read)
     smart = SmartSettings(
         client_id=read.text("FHIR_MIGRAINE_SMART_CLIENT_ID"),
         issuers=issuers,
@@ -381,6 +410,56 @@ def _smart_settings(read: _Reader) -> SmartSettings:
         raise ConfigError("FHIR_MIGRAINE_SMART_CLIENT_ID needs FHIR_MIGRAINE_SMART_ISSUERS (the EHR FHIR base URLs "
                           "trusted to launch the app) and FHIR_MIGRAINE_PUBLIC_URL (this service's base URL)")
     return smart
+
+
+def _public_url(read: _Reader) -> str | None:
+    public = read.text("FHIR_MIGRAINE_PUBLIC_URL")
+    if public is None:
+        return None
+    parts = urlsplit(public)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"FHIR_MIGRAINE_PUBLIC_URL must be this service's public base URL, such as "
+                          f"https://migraine.example.org, got {public!r}")
+    return public.rstrip("/")
+
+
+def _cds_settings(read: _Reader) -> CdsSettings:
+    """The CDS Hooks settings. ``FHIR_MIGRAINE_CDS_ISSUERS`` lists the trusted EHRs, comma-separated,
+    each ``<iss>`` alone (its keys only through an allowed ``jku``) or ``<iss> <jwks>`` (a JWKS file
+    or https URL)."""
+    issuers: list[tuple[str, str | None]] = []
+    for item in (read.text("FHIR_MIGRAINE_CDS_ISSUERS") or "").split(","):
+        words = item.split()
+        if not words:
+            continue
+        if len(words) > 2:
+            raise ConfigError(f"FHIR_MIGRAINE_CDS_ISSUERS: {item.strip()!r} must be an issuer, optionally followed by "
+                              "a space and its JWKS (a file or an https URL)")
+        jwks = words[1] if len(words) == 2 else None
+        if jwks is not None and "://" not in jwks and not Path(jwks).is_file():
+            raise ConfigError(f"FHIR_MIGRAINE_CDS_ISSUERS: the JWKS of {words[0]!r} is neither a URL nor a file: {jwks!r}")
+        issuers.append((words[0], jwks))
+    jku = tuple(u.strip() for u in (read.text("FHIR_MIGRAINE_CDS_JKU_ALLOWED") or "").split(",") if u.strip())
+    for url in jku + tuple(j for _, j in issuers if j and "://" in j):
+        if urlsplit(url).scheme != "https" and not read.flag("FHIR_MIGRAINE_CDS_ALLOW_HTTP", False):
+            raise ConfigError(f"FHIR_MIGRAINE_CDS_JKU_ALLOWED and FHIR_MIGRAINE_CDS_ISSUERS: a JWKS URL must be https, "
+                              f"got {url!r}")
+    algorithms = tuple(a.strip().upper() for a in (read.text("FHIR_MIGRAINE_CDS_ALGORITHMS") or "RS384,ES384").split(",")
+                       if a.strip())
+    unsafe = [a for a in algorithms if a not in CDS_ALGORITHMS]
+    if unsafe or not algorithms:
+        raise ConfigError(f"FHIR_MIGRAINE_CDS_ALGORITHMS may name only {', '.join(CDS_ALGORITHMS)}; got "
+                          f"{', '.join(unsafe) or 'none'}")
+    origins = tuple(o.strip() for o in (read.text("FHIR_MIGRAINE_CDS_ALLOWED_ORIGINS") or "*").split(",") if o.strip())
+    return CdsSettings(
+        public_url=_public_url(read),
+        issuers=tuple(issuers),
+        jku_allowed=jku,
+        algorithms=algorithms,
+        allowed_origins=tuple(o if o == "*" else str(_origin(o, "FHIR_MIGRAINE_CDS_ALLOWED_ORIGINS")) for o in origins),
+        fetch_timeout=read.number("FHIR_MIGRAINE_CDS_FETCH_TIMEOUT", CdsSettings.fetch_timeout, positive=True),
+        allow_http=read.flag("FHIR_MIGRAINE_CDS_ALLOW_HTTP", CdsSettings.allow_http),
+    )
 
 
 def _pem(value: str | None, name: str) -> str | None:

@@ -3,6 +3,7 @@
     FhirMigraineError
     ├── InputError        input breaks a contract (422, exit 1); carries every problem with its path
     │   ├── LaunchRefused     a SMART launch or app session that cannot go on (400, exit 1)
+    │   ├── HookRefused       a CDS Hooks call whose body breaks the hook's contract (400, exit 1)
     │   ├── UnreadableInput   not JSON/YAML at all, or empty (400, exit 1)
     │   ├── TooLarge          more than a request may carry (413, exit 1)
     │   └── UnsupportedMediaType  a body of a type the endpoint does not take (415, exit 1)
@@ -100,6 +101,14 @@ class LaunchRefused(InputError):
 
     http_status = 400
     title = "Launch refused"
+
+
+class HookRefused(InputError):
+    """A CDS Hooks call that cannot be answered: a body that is not a hook request, a hook other
+    than the service's, a prefetch value that is not a resource or Bundle."""
+
+    http_status = 400
+    title = "CDS Hooks request refused"
 
 
 class UnreadableInput(InputError):

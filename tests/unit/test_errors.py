@@ -13,6 +13,7 @@ from fhir_migraine import errors
         (errors.InputError, 422, 1),
         (errors.UnreadableInput, 400, 1),
         (errors.LaunchRefused, 400, 1),
+        (errors.HookRefused, 400, 1),
         (errors.TooLarge, 413, 1),
         (errors.UnsupportedMediaType, 415, 1),
         (errors.ProfileError, 422, 1),
