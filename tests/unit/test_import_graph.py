@@ -16,7 +16,7 @@ PACKAGE = Path(fhir_migraine.__file__).resolve().parent
 # What each part of the package may import from the package (besides itself). The core does no
 # I/O and knows nothing of configuration, storage, the EHR or the web; the edges compose it.
 CORE = ("errors", "documents", "terminology", "identifiers", "shipped", "inputs", "mapping", "validation", "operations",
-        "clinical", "report")
+        "clinical", "report", "cds")
 ALLOWED: dict[str, tuple[str, ...]] = {
     **{part: CORE for part in CORE},
     "clinical": ("errors", "terminology"),  # the clinical rules stand on their own: plain records in, results out
