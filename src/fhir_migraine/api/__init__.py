@@ -14,7 +14,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import errors, fhir_routes, headers, import_routes, limits, routes, security, smart_app
+from fhir_migraine.api import cds_routes, errors, fhir_routes, headers, import_routes, limits, routes, security, smart_app
 from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.ehr.url:
         services.gateway = EhrGateway.from_settings(settings)
         services.imports = ImportJobs(settings.database)
+    cds_routes.open_stores(services)
     app.extensions[EXTENSION] = services
 
     @app.before_request
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(fhir_routes.blueprint)
     app.register_blueprint(import_routes.blueprint)
     app.register_blueprint(smart_app.blueprint)
+    app.register_blueprint(cds_routes.blueprint)
 
     @app.after_request
     def _log(response: Response) -> Response:

@@ -121,10 +121,11 @@ class CdsAuthenticator:
     def audience(self, service_id: str) -> str | None:
         return f"{self.settings.public_url}/cds-services/{service_id}" if self.settings.public_url else None
 
-    def client(self, token: str, service_id: str, *, now: float | None = None) -> CdsClient:
-        """The caller a valid token names; JwtRefused saying what is wrong otherwise."""
-        audience = self.audience(service_id)
-        if audience is None or not self.settings.issuers:
+    def client(self, token: str, service_id: str, *, feedback: bool = False, now: float | None = None) -> CdsClient:
+        """The caller a valid token names; JwtRefused saying what is wrong otherwise. A feedback
+        call's ``aud`` may be the service's URL or its feedback URL."""
+        service = self.audience(service_id)
+        if service is None or not self.settings.issuers:
             raise JwtRefused("the CDS services are not configured (FHIR_MIGRAINE_PUBLIC_URL, FHIR_MIGRAINE_CDS_ISSUERS)")
         now = time.time() if now is None else now
         try:
@@ -140,6 +141,7 @@ class CdsAuthenticator:
         if not isinstance(iss, str) or not self.settings.trusts(iss):
             raise JwtRefused("the token's 'iss' is not an EHR this service trusts")
         key = self.keys.key(self._source(iss, header.get("jku")), kid)
+        audience = [service, f"{service}/feedback"] if feedback else [service]
         claims = self._verified(token, key, alg, audience, iss, now)
         if not self.replays.first_use(iss, claims["jti"], float(claims["exp"]), now=now):
             raise JwtRefused("the token's 'jti' was used before: a token is accepted once")
@@ -156,7 +158,7 @@ class CdsAuthenticator:
             raise JwtRefused("no key set is configured for this 'iss' and the token names no 'jku'")
         return configured
 
-    def _verified(self, token: str, key: Any, alg: str, audience: str, iss: str, now: float) -> dict[str, Any]:
+    def _verified(self, token: str, key: Any, alg: str, audience: list[str], iss: str, now: float) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(token, key, algorithms=[alg], audience=audience, issuer=iss,
                                                 leeway=LEEWAY_S, options={"require": REQUIRED_CLAIMS})

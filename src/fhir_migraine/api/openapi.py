@@ -107,6 +107,51 @@ SINCE = {"name": "since", "in": "query", "schema": {"type": "string"},
          "description": "Only resources changed since this instant (FHIR _lastUpdated)."}
 
 
+CDS_SERVICE = {"name": "service_id", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "a CDS service id from discovery (migraine-order-select, migraine-order-sign, "
+                              "migraine-patient-view)"}
+CDS_JWT = [{"cdsClientJwt": []}]
+CDS_UNAUTHORIZED = _problem("No JWT, or one refused (untrusted iss, wrong key or aud, expired, replayed jti, "
+                            "alg not accepted, jku not allowed); `WWW-Authenticate` says why.")
+CDS_PATHS: dict[str, Any] = {
+    "/cds-services": {
+        "get": {
+            "summary": "CDS Hooks discovery: the three services with their hooks and prefetch templates. See docs/cds-hooks.md.",
+            "security": [],
+            "responses": {"200": {"description": "`{\"services\": [...]}` (CDS Hooks 2.0).",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }
+    },
+    "/cds-services/{service_id}": {
+        "post": {
+            "summary": "Call a CDS service: the cards for this hook call (CDS Hooks 2.0); missing prefetch is "
+                       "fetched from fhirServer with fhirAuthorization.",
+            "security": CDS_JWT,
+            "parameters": [CDS_SERVICE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "`{\"cards\": [...]}`.",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          "400": _problem("Not a request of this service's hook: `errors` names each path "
+                                          "(`$.hook`, `$.context`, `$.prefetch.<key>`, `$.fhirServer`)."),
+                          "401": CDS_UNAUTHORIZED, "404": _problem("No such service."),
+                          "422": INVALID},
+        }
+    },
+    "/cds-services/{service_id}/feedback": {
+        "post": {
+            "summary": "Record which cards were accepted or overridden (CDS Hooks 2.0 feedback); no free text is kept.",
+            "security": CDS_JWT,
+            "parameters": [CDS_SERVICE],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "`{\"recorded\": n}`.",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          "400": _problem("Not a feedback body; `errors` names each path."),
+                          "401": CDS_UNAUTHORIZED, "404": _problem("No such service.")},
+        }
+    },
+}
+
+
 @cache
 def openapi() -> dict[str, Any]:
     protocol_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$"}}
@@ -270,6 +315,7 @@ def openapi() -> dict[str, Any]:
                                   "502": _page("The EHR refused a search (the page names it).")},
                 }
             },
+            **CDS_PATHS,
             "/fhir/metadata": {
                 "get": {
                     "summary": "The CapabilityStatement: supported profiles by resource type and $validate.",
@@ -469,7 +515,14 @@ def openapi() -> dict[str, Any]:
                     "description": "The static token FHIR_MIGRAINE_API_TOKEN (read and write), the static token "
                                    "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN (read and protocols), or a JWT whose scope grants "
                                    "migraine:read, migraine:write and/or migraine:protocols.",
-                }
+                },
+                "cdsClientJwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The CDS Hooks 2.0 JWT the EHR signs for each call (RS384/ES384), verified against "
+                                   "its JWKS; see docs/cds-hooks.md.",
+                },
             },
             "schemas": {
                 "Protocol": _embed("protocol", "Protocol"),

@@ -1,5 +1,7 @@
-"""Bearer-token protection of every endpoint but ``/health``, ``/ready``, ``/fhir/metadata`` and the
-SMART app's browser pages under ``/smart/`` (GET only; see ``api.smart_app``).
+"""Bearer-token protection of every endpoint but ``/health``, ``/ready``, ``/fhir/metadata``, the
+SMART app's browser pages under ``/smart/`` (GET only; see ``api.smart_app``) and the CDS Hooks
+services under ``/cds-services`` (discovery is open; calls and feedback carry the EHR's own JWT,
+checked by ``api.cds_auth``).
 
 A caller presents a static token or a JWT signed with the configured key. Scopes:
 
@@ -34,6 +36,9 @@ OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "fhir
 # The SMART app's browser routes (``api.smart_app``): a browser sent by the EHR carries no token of
 # this service; the EHR's authorization of the clinician protects what they show.
 SMART_BROWSER_ENDPOINTS = frozenset({"smart.launch", "smart.callback", "smart.latest", "smart.month"})
+# The CDS Hooks endpoints (``api.cds_routes``): an EHR calls them with a JWT it signed itself, never
+# with this service's token; ``api.cds_auth`` checks that JWT on every call and feedback.
+CDS_ENDPOINTS = frozenset({"cds.discovery", "cds.call", "cds.feedback"})
 # POST endpoints that only read (validation) need the read scope.
 READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir.fhir_validate", "fhir.fhir_validate_type"})
 # Endpoints that change the protocol library.
@@ -115,7 +120,7 @@ class Guard:
                       frozenset(scope.split()) if isinstance(scope, str) else frozenset())
 
     def check(self) -> Response | None:
-        if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+        if request.endpoint in OPEN_ENDPOINTS or request.endpoint in CDS_ENDPOINTS or request.endpoint is None:
             return None
         if request.endpoint in SMART_BROWSER_ENDPOINTS and request.method in ("GET", "HEAD"):
             return None

@@ -1,9 +1,11 @@
 """What the endpoints use, kept on the Flask app: the settings, the protocol library, the EHR gateway,
-the import jobs, this process's importer and the SMART app's sessions."""
+the import jobs, this process's importer, the SMART app's sessions and the CDS services' JWT check
+and feedback."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -13,6 +15,10 @@ from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.ehr.smart_sessions import SmartSessions
 from fhir_migraine.library import ProtocolStore
+
+if TYPE_CHECKING:
+    from fhir_migraine.api.cds_auth import CdsAuthenticator
+    from fhir_migraine.api.cds_feedback import FeedbackStore
 
 EXTENSION = "fhir_migraine"
 
@@ -28,6 +34,8 @@ class Services:
     imports: ImportJobs | None = None
     importer: Importer | None = None
     smart: SmartSessions | None = None  # the SMART app's launches and sessions, opened on first use
+    cds_auth: CdsAuthenticator | None = None  # the CDS clients' JWT check, with its replay store
+    cds_feedback: FeedbackStore | None = None
 
 
 def services_of(app: Flask) -> Services:
