@@ -11,6 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from fhir_migraine.cds import context as patient_context
+from fhir_migraine.cds import order_select, patient_view
+from fhir_migraine.cds.cards import rule_card
+from fhir_migraine.cds.evaluate import evaluate
 from fhir_migraine.errors import InputError, NotFound, Problem
 from fhir_migraine.inputs.protocols import Protocol
 
@@ -86,10 +90,54 @@ def answer(service_id: str, request: dict[str, Any], prefetch: dict[str, Any | N
     saying the check could not run). InputError naming the JSON path for a context that breaks
     the hook's contract; NotFound for an unknown service."""
     entry = service(service_id)
+    if not isinstance(request, dict):
+        raise InputError.of([Problem("$", "must be an object")], "CDS Hooks request")
     context = request.get("context")
     if not isinstance(context, dict):
         raise InputError.of([Problem("$.context", "must be an object")], "CDS Hooks request")
     if request.get("hook") not in (None, entry["hook"]):
         raise InputError.of([Problem("$.hook", f"must be {entry['hook']!r} for service {service_id!r}")],
                             "CDS Hooks request")
-    return {"cards": []}
+    hook_instance = str(request.get("hookInstance") or "")
+    known = {key: prefetch.get(key) for key in entry["prefetch"]}
+    for key, value in known.items():
+        if value is not None and (not isinstance(value, dict) or not isinstance(value.get("resourceType"), str)):
+            raise InputError.of([Problem(f"$.prefetch.{key}", "must be a FHIR resource or Bundle, or null")],
+                                "CDS Hooks request")
+    if service_id == ORDER_SIGN:
+        drafts = draft_orders(context, "draftOrders")
+        patient = patient_context.read(known, drafts, now)
+        cards = [rule_card(hook_instance, i, rule, finding)
+                 for i, (rule, finding) in enumerate(evaluate(patient, protocols))]
+        return {"cards": cards}
+    if service_id == ORDER_SELECT:
+        selections = context.get("selections")
+        if not isinstance(selections, list) or not all(isinstance(s, str) for s in selections):
+            raise InputError.of([Problem("$.context.selections", "must be an array of strings")], "CDS Hooks request")
+        drafts = draft_orders(context, "draftOrders")
+        return {"cards": order_select.cards(hook_instance, context, selections, drafts, known, now=now,
+                                            protocols=protocols, protocol_ids=protocol_ids)}
+    return {"cards": patient_view.cards(hook_instance, context, known, now=now, app_url=app_url)}
+
+
+def draft_orders(context: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
+    """The MedicationRequests of ``context[key]`` (a Bundle) with their JSON paths; other resource
+    types are left to other services. InputError naming the path when it is not a Bundle."""
+    path = f"$.context.{key}"
+    bundle = context.get(key)
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InputError.of([Problem(path, "must be a FHIR Bundle of the draft orders")], "CDS Hooks request")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InputError.of([Problem(f"{path}.entry", "must be an array")], "CDS Hooks request")
+    found = []
+    problems = []
+    for i, item in enumerate(entries):
+        resource = item.get("resource") if isinstance(item, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            problems.append(Problem(f"{path}.entry[{i}].resource", "must be a FHIR resource"))
+        elif resource["resourceType"] == "MedicationRequest":
+            found.append((f"{path}.entry[{i}].resource", resource))
+    if problems:
+        raise InputError.of(problems, "CDS Hooks request")
+    return found

@@ -214,6 +214,22 @@ def drug_key(name: str) -> str | None:
     return None if entry is None else str(entry["key"])
 
 
+@cache
+def _drug_code_index() -> dict[tuple[str, str], str]:
+    index: dict[tuple[str, str], str] = {}
+    for entry in _data("drugs.json"):
+        for coded in [entry, *entry.get("products", [])]:
+            if "code" in coded:
+                index[(coded["system"], coded["code"])] = str(entry["key"])
+    return index
+
+
+def drug_key_by_code(system: str, code: str) -> str | None:
+    """The table key of a drug given by one of its codes (its RxNorm ingredient or a product the
+    table lists: ``37418`` -> ``sumatriptan``), or None when the table lacks the code."""
+    return _drug_code_index().get((system, code))
+
+
 def administration_limits(name: str, route: str) -> dict[str, Any] | None:
     """The labelled limits of a drug given by ``route`` (data/administration_limits.json), or None.
 
