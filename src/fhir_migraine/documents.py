@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from fhir_migraine.errors import Problem, UnreadableInput
@@ -103,45 +103,58 @@ def _constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
-def _walk(document: Any, base: str) -> Iterator[tuple[str, Any, int]]:
-    """Every value of ``document`` with its path and depth, without recursion (the depth is
-    checked here, so no recursive reader ever sees a deeper document)."""
-    stack = [(base, document, 0)]
-    while stack:
-        path, value, depth = stack.pop()
-        yield path, value, depth
+#: Where a value is: None for the document itself, else (where its container is, its key or index).
+Where = tuple[Any, Any] | None
+#: Values with nothing to check in them (a float is checked: YAML can give an infinite one).
+_PLAIN = frozenset({int, bool, type(None)})
+_LONE_SURROGATE = "holds a lone surrogate (an escape such as \\ud800 alone), which is not text"
+
+
+def _path(base: str, where: Where) -> str:
+    parts = []
+    while where is not None:
+        where, part = where
+        parts.append(part)
+    return json_path(base, reversed(parts))
+
+
+def _check(value: Any, where: Where, depth: int, found: list[tuple[Where, str]]) -> None:
+    """Add what is refused in ``value`` to ``found``, in document order. The recursion stops at
+    MAX_DEPTH, so no deeper document is ever followed; where a value is stays a chain of keys
+    until a problem needs its path (``_path``), as writing every path made a large body several
+    times slower to read."""
+    if len(found) >= MAX_READ_PROBLEMS:
+        return
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            found.append((where, _LONE_SURROGATE))
+    elif isinstance(value, (dict, list)):
         if depth >= MAX_DEPTH:
-            continue
+            found.append((where, f"is nested more than {MAX_DEPTH} levels deep"))
+            return
         if isinstance(value, dict):
-            stack.extend((json_path(path, [k]), v, depth + 1) for k, v in reversed(list(value.items())))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in reversed(list(enumerate(value))))
+            found += [((where, key), "appears twice") for key in getattr(value, "repeated", ())]
+            found += [((where, key), "is a key with a lone surrogate, which is not text")
+                      for key in value if isinstance(key, str) and _SURROGATE.search(key)]
+            items: Iterable[tuple[Any, Any]] = value.items()
+        else:
+            items = enumerate(value)
+        for key, item in items:
+            if type(item) not in _PLAIN:
+                _check(item, (where, key), depth + 1, found)
+    elif isinstance(value, _Refused):
+        found.append((where, value.message))
+    elif isinstance(value, float) and not math.isfinite(value):
+        found.append((where, "is not a finite number"))
 
 
 def read_problems(document: Any, base: str = "$") -> list[Problem]:
     """What the strict reading refuses in a parsed document (JSON, YAML or a CSV row): keys
     given twice, containers nested deeper than MAX_DEPTH, numbers beyond MAX_DIGITS or not
     finite, and text with a lone surrogate (it cannot be written as UTF-8 or sent to an EHR)."""
-    found: list[Problem] = []
-    for path, value, depth in _walk(document, base):
-        if len(found) >= MAX_READ_PROBLEMS:
-            break
-        if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
-            found.append(Problem(path, f"is nested more than {MAX_DEPTH} levels deep"))
-        elif isinstance(value, _Refused):
-            found.append(Problem(path, value.message))
-        elif isinstance(value, float) and not math.isfinite(value):
-            found.append(Problem(path, "is not a finite number"))
-        elif isinstance(value, str) and _SURROGATE.search(value):
-            found.append(Problem(path, "holds a lone surrogate (an escape such as \\ud800 alone), which is not text"))
-        if isinstance(value, dict):
-            found += [Problem(json_path(path, [key]), "appears twice") for key in getattr(value, "repeated", ())]
-            found += [
-                Problem(json_path(path, [key]), "is a key with a lone surrogate, which is not text")
-                for key in value
-                if isinstance(key, str) and _SURROGATE.search(key)
-            ]
-    return found[:MAX_READ_PROBLEMS]
+    found: list[tuple[Where, str]] = []
+    _check(document, None, 0, found)
+    return [Problem(_path(base, where), message) for where, message in found[:MAX_READ_PROBLEMS]]
 
 
 def parse_json(data: str | bytes, what: str = "input", *, base: str = "$", location: str | None = None) -> Any:

@@ -110,7 +110,7 @@ SINCE = {"name": "since", "in": "query", "schema": {"type": "string"},
 CDS_SERVICE = {"name": "service_id", "in": "path", "required": True, "schema": {"type": "string"},
                "description": "a CDS service id from discovery (migraine-order-select, migraine-order-sign, "
                               "migraine-patient-view)"}
-CDS_JWT = [{"cdsClientJwt": []}]
+CDS_JWT: list[dict[str, list[str]]] = [{"cdsClientJwt": []}]
 CDS_UNAUTHORIZED = _problem("No JWT, or one refused (untrusted iss, wrong key or aud, expired, replayed jti, "
                             "alg not accepted, jku not allowed); `WWW-Authenticate` says why.")
 CDS_PATHS: dict[str, Any] = {
