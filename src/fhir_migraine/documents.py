@@ -70,6 +70,9 @@ class _Refused:
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fast = dict(pairs)
+    if len(fast) == len(pairs):  # no key twice: the common case, without a Python loop
+        return fast
     found: dict[str, Any] = {}
     repeated = []
     for key, value in pairs:
@@ -107,6 +110,10 @@ def _constant(name: str) -> Any:
 Where = tuple[Any, Any] | None
 #: Values with nothing to check in them (a float is checked: YAML can give an infinite one).
 _PLAIN = frozenset({int, bool, type(None)})
+#: ... and text too, when the JSON has no escape of a surrogate (the only way one gets in: ``decode``
+#: refuses them in the text itself).
+_PLAIN_TEXT = _PLAIN | {str}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONE_SURROGATE = "holds a lone surrogate (an escape such as \\ud800 alone), which is not text"
 
 
@@ -118,7 +125,7 @@ def _path(base: str, where: Where) -> str:
     return json_path(base, reversed(parts))
 
 
-def _check(value: Any, where: Where, depth: int, found: list[tuple[Where, str]]) -> None:
+def _check(value: Any, where: Where, depth: int, found: list[tuple[Where, str]], plain: frozenset[type]) -> None:
     """Add what is refused in ``value`` to ``found``, in document order. The recursion stops at
     MAX_DEPTH, so no deeper document is ever followed; where a value is stays a chain of keys
     until a problem needs its path (``_path``), as writing every path made a large body several
@@ -134,26 +141,28 @@ def _check(value: Any, where: Where, depth: int, found: list[tuple[Where, str]])
             return
         if isinstance(value, dict):
             found += [((where, key), "appears twice") for key in getattr(value, "repeated", ())]
-            found += [((where, key), "is a key with a lone surrogate, which is not text")
-                      for key in value if isinstance(key, str) and _SURROGATE.search(key)]
+            if plain is _PLAIN:
+                found += [((where, key), "is a key with a lone surrogate, which is not text")
+                          for key in value if isinstance(key, str) and _SURROGATE.search(key)]
             items: Iterable[tuple[Any, Any]] = value.items()
         else:
             items = enumerate(value)
         for key, item in items:
-            if type(item) not in _PLAIN:
-                _check(item, (where, key), depth + 1, found)
+            if type(item) not in plain:
+                _check(item, (where, key), depth + 1, found, plain)
     elif isinstance(value, _Refused):
         found.append((where, value.message))
     elif isinstance(value, float) and not math.isfinite(value):
         found.append((where, "is not a finite number"))
 
 
-def read_problems(document: Any, base: str = "$") -> list[Problem]:
+def read_problems(document: Any, base: str = "$", *, text: bool = True) -> list[Problem]:
     """What the strict reading refuses in a parsed document (JSON, YAML or a CSV row): keys
     given twice, containers nested deeper than MAX_DEPTH, numbers beyond MAX_DIGITS or not
-    finite, and text with a lone surrogate (it cannot be written as UTF-8 or sent to an EHR)."""
+    finite, and text with a lone surrogate (it cannot be written as UTF-8 or sent to an EHR).
+    ``text=False``: the document's text is known to hold no surrogate, so its text is not checked."""
     found: list[tuple[Where, str]] = []
-    _check(document, None, 0, found)
+    _check(document, None, 0, found, _PLAIN if text else _PLAIN_TEXT)
     return [Problem(_path(base, where), message) for where, message in found[:MAX_READ_PROBLEMS]]
 
 
@@ -171,7 +180,7 @@ def parse_json(data: str | bytes, what: str = "input", *, base: str = "$", locat
     except RecursionError:
         problem = Problem(base, f"is nested more than {MAX_DEPTH} levels deep", location)
         raise UnreadableInput.of([problem], what) from None
-    problems = read_problems(document, base)
+    problems = read_problems(document, base, text=_SURROGATE_ESCAPE.search(text) is not None)
     if problems:
         raise UnreadableInput.of([Problem(p.path, p.message, location) for p in problems], what)
     return document
