@@ -38,8 +38,7 @@ def condition(code: str, system: str = terminology.ICD10CM, status: str = "activ
 
 def concept(drug: str) -> dict[str, Any]:
     code = terminology.drug(drug)
-    coding = [code.coding()] if code is not None else []
-    return {"coding": coding, "text": drug}
+    return {"coding": [code.coding()], "text": drug} if code is not None else {"text": drug}
 
 
 def request(drug: str, dose: float | None = None, unit: str = "mg", start: str = "2026-12-02T12:00:00Z",

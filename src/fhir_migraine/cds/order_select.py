@@ -50,21 +50,25 @@ def matching(selected: list[dict[str, Any]], protocols: list[Protocol]) -> list[
     return [p for p in protocols if p.status == "active" and (diagnosis or protocol_drugs(p) & keys)]
 
 
-def order_document(protocol: Protocol, patient_id: str, weight_kg: Any, hook_instance: str, now: datetime,
-                   encounter_id: Any = None) -> dict[str, Any]:
+def order_document(protocol: Protocol, context: Mapping[str, Any], patient: patient_context.PatientContext,
+                   hook_instance: str, now: datetime) -> dict[str, Any]:
+    """The project's order document of a protocol for the hook's patient, ordered by its user."""
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document: dict[str, Any] = {
         "order_id": f"cds-{hook_instance[:8] or 'call'}-{protocol.id}",
         "protocol": protocol.id,
         "protocol_version": protocol.version,
-        "patient": {"reference": f"Patient/{patient_id}"},
+        "patient": {"reference": f"Patient/{context.get('patientId')}"},
+        "requester": {"reference": str(context.get("userId"))},
         "start": stamp,
         "authored": stamp,
     }
-    if isinstance(encounter_id, str) and encounter_id:
-        document["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    if weight_kg is not None:
-        document["weight"] = {"quantity": f"{weight_kg.quantize(Decimal('0.1'))} kg"}
+    if isinstance(context.get("encounterId"), str) and context["encounterId"]:
+        document["encounter"] = {"reference": f"Encounter/{context['encounterId']}"}
+    if patient.weight_kg is not None:
+        document["weight"] = {"quantity": f"{patient.weight_kg.quantize(Decimal('0.1'))} kg"}
+    if patient.age is not None:
+        document["age"] = f"{patient.age} a"
     return document
 
 
@@ -88,8 +92,7 @@ def cards(hook_instance: str, context: Mapping[str, Any], selections: Sequence[s
     patient = patient_context.read(prefetch, [], now)
     found = []
     for index, protocol in enumerate(chosen):
-        document = order_document(protocol, str(context.get("patientId")), patient.weight_kg, hook_instance, now,
-                                  context.get("encounterId"))
+        document = order_document(protocol, context, patient, hook_instance, now)
         try:
             resources = draft_resources(document, protocols)
         except InputError as exc:
