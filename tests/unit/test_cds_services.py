@@ -182,3 +182,43 @@ def test_generated_draft_orders_never_raise_anything_but_input_error(drafts: lis
     except InputError:
         return
     assert all(len(c["summary"]) < 140 and c["indicator"] in ("info", "warning", "critical") for c in found["cards"])
+
+
+def valid_prefetch() -> dict[str, Any]:
+    return {
+        "patient": patient("female", "1990-03-04"),
+        "observations": bundle(observation("29463-7", 48, unit="kg"), observation("62238-1", 50, unit="mL/min/{1.73_m2}"),
+                               observation("8636-3", 470, unit="ms"), observation("2106-3", "NEG", "2026-11-20T08:00:00Z")),
+        "conditions": bundle(condition("I25.10"), condition("G43.409")),
+        "medicationRequests": bundle(request("clarithromycin", 500, status="active", rid="o1"),
+                                     request("ondansetron", 4, status="active", rid="o2")),
+        "administrations": bundle(taken("ketorolac", "2026-11-29T08:00:00Z", "MedicationAdministration")),
+        "statements": bundle(taken("sumatriptan", "2026-12-02T02:00:00Z"), taken("aspirin", "2026-12-02T03:00:00Z")),
+    }
+
+
+FIELDS_OF_PREFETCH = st.sampled_from(["birthDate", "gender", "status", "code", "valueQuantity", "valueCodeableConcept",
+                                      "effectiveDateTime", "effectivePeriod", "issued", "interpretation", "clinicalStatus",
+                                      "verificationStatus", "medicationCodeableConcept", "medicationReference", "contained",
+                                      "dosage", "dosageInstruction", "authoredOn", "resourceType"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_whatever_the_ehr_prefetches_order_sign_answers_cards(data: st.DataObject) -> None:
+    """Each prefetched resource, valid at first, with some of its fields replaced by any JSON."""
+    given_prefetch = valid_prefetch()
+    for key, found in given_prefetch.items():
+        resources = [found] if key == "patient" else [e["resource"] for e in found["entry"]]
+        for resource in resources:
+            resource.update(data.draw(st.dictionaries(FIELDS_OF_PREFETCH, JSON, max_size=2), label=key))
+        if key != "patient" and data.draw(st.booleans(), label=f"{key} entry junk"):
+            found["entry"].append(data.draw(JSON, label=f"{key} entry"))
+    drafts = [request("ketorolac", 30), request("dihydroergotamine", 1, rid="d2"), request("valproate", 500, rid="d3")]
+    try:
+        found = services.answer(services.ORDER_SIGN, sign_request(*drafts), given_prefetch, now=NOW, protocols=FIND)
+    except InputError as exc:  # only a prefetched value that is no resource at all is refused
+        assert [p.path for p in exc.problems] == ["$.prefetch.patient"]
+        return
+    assert all(c["indicator"] in ("info", "warning", "critical") for c in found["cards"])
+    assert found["cards"]  # the drafts call for several rules; at least one always answers

@@ -12,6 +12,7 @@ from typing import Any
 from fhir_migraine import operations, terminology
 from fhir_migraine.cds import context as patient_context
 from fhir_migraine.cds.cards import card, card_id
+from fhir_migraine.cds.context import array, codings, obj
 from fhir_migraine.errors import InputError
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping.order_settings import OrderSettings
@@ -22,19 +23,18 @@ SOURCE = {"label": "fhir-migraine protocol library", "url": f"{terminology.CANON
 
 
 def _selected(context: Mapping[str, Any], selections: Sequence[str]) -> list[dict[str, Any]]:
-    bundle = context.get("draftOrders") or {}
     found = []
-    for item in bundle.get("entry") or []:
-        resource = item.get("resource") or {}
+    for item in array(obj(context.get("draftOrders")).get("entry")):
+        resource = obj(obj(item).get("resource"))
         if f"{resource.get('resourceType')}/{resource.get('id')}" in selections:
             found.append(resource)
     return found
 
 
 def _is_migraine_diagnosis(resource: Mapping[str, Any]) -> bool:
-    concepts = [resource.get("code"), *(resource.get("reasonCode") or [])]
+    concepts = [resource.get("code"), *array(resource.get("reasonCode"))]
     return any(system == terminology.ICD10CM and code.upper().startswith(MIGRAINE_ICD10CM)
-               for concept in concepts for system, code in patient_context._codings(concept))
+               for concept in concepts for system, code in codings(concept))
 
 
 def protocol_drugs(protocol: Protocol) -> set[str]:
