@@ -46,6 +46,7 @@ NEGATIVE = frozenset({"NEG", "negative"})
 POSITIVE = frozenset({"POS", "positive"})
 INACTIVE_CONDITION = frozenset({"inactive", "resolved", "remission"})
 ORDER_STATUSES = frozenset({"active", "completed", "on-hold", "draft"})
+FINAL = ("final", "amended", "corrected")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,19 @@ class PatientContext:
     missing: frozenset[str] = frozenset()  # the prefetch keys that could not be had
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: the EHR's data is read, never trusted."""
+    return value if isinstance(value, dict) else {}
+
+
+def array(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def resources(found: Any) -> Iterator[dict[str, Any]]:
     """The resources of a prefetched resource or searchset Bundle (outcome entries left out)."""
     if not isinstance(found, dict):
@@ -93,8 +107,8 @@ def resources(found: Any) -> Iterator[dict[str, Any]]:
     if found.get("resourceType") != "Bundle":
         yield found
         return
-    for entry in found.get("entry") or []:
-        if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") == "outcome":
+    for entry in array(found.get("entry")):
+        if not isinstance(entry, dict) or obj(entry.get("search")).get("mode") == "outcome":
             continue
         resource = entry.get("resource")
         if isinstance(resource, dict):
@@ -115,25 +129,25 @@ def instant(value: Any) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _codings(concept: Any) -> list[tuple[str, str]]:
+def codings(concept: Any) -> list[tuple[str, str]]:
     if not isinstance(concept, dict):
         return []
-    return [(str(c.get("system")), str(c.get("code"))) for c in concept.get("coding") or [] if isinstance(c, dict)]
+    return [(str(c.get("system")), str(c.get("code"))) for c in array(concept.get("coding")) if isinstance(c, dict)]
 
 
 def _has_code(resource: Mapping[str, Any], system: str, codes: frozenset[str]) -> bool:
-    return any(s == system and c in codes for s, c in _codings(resource.get("code")))
+    return any(s == system and c in codes for s, c in codings(resource.get("code")))
 
 
 def drug_key(concept: Any) -> str | None:
     """The drug table key of a CodeableConcept: by RxNorm code, else by its text or display."""
     if not isinstance(concept, dict):
         return None
-    for system, code in _codings(concept):
+    for system, code in codings(concept):
         key = terminology.drug_key_by_code(system, code)
         if key is not None:
             return key
-    names = [concept.get("text")] + [c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict)]
+    names = [concept.get("text")] + [c.get("display") for c in array(concept.get("coding")) if isinstance(c, dict)]
     for name in names:
         if isinstance(name, str) and name.strip():
             return terminology.drug_key(name) or terminology.normalize_name(name)
@@ -146,13 +160,13 @@ def _medication_keys(resource: Mapping[str, Any]) -> list[str]:
     key = drug_key(resource.get("medicationCodeableConcept"))
     if key is not None:
         return [key]
-    reference = (resource.get("medicationReference") or {}).get("reference")
+    reference = obj(resource.get("medicationReference")).get("reference")
     if not isinstance(reference, str) or not reference.startswith("#"):
         return []
-    for contained in resource.get("contained") or []:
+    for contained in array(resource.get("contained")):
         if isinstance(contained, dict) and contained.get("id") == reference[1:]:
             own = drug_key(contained.get("code"))
-            found = [drug_key(i.get("itemCodeableConcept")) for i in contained.get("ingredient") or []
+            found = [drug_key(i.get("itemCodeableConcept")) for i in array(contained.get("ingredient"))
                      if isinstance(i, dict) and i.get("isActive") is not False]
             keys = [k for k in found if k is not None]
             return keys or ([own] if own else [])
@@ -167,7 +181,8 @@ def _quantity(value: Any) -> tuple[Decimal, str] | None:
     except InvalidOperation:
         return None
     unit = value.get("code") or value.get("unit")
-    if not amount.is_finite() or not isinstance(unit, str):
+    # A value no body, dose or interval has (1e999) is left unread rather than written out whole.
+    if not amount.is_finite() or abs(amount.adjusted()) > 9 or not isinstance(unit, str):
         return None
     return amount, unit
 
@@ -182,7 +197,7 @@ def _dosage(resource: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def _dose(dosage: Mapping[str, Any]) -> tuple[Decimal, str] | None:
     if "dose" in dosage:  # MedicationAdministration.dosage.dose
         return _quantity(dosage.get("dose"))
-    for rate in dosage.get("doseAndRate") or []:
+    for rate in array(dosage.get("doseAndRate")):
         if isinstance(rate, dict) and "doseQuantity" in rate:
             return _quantity(rate["doseQuantity"])
     return None
@@ -191,8 +206,9 @@ def _dose(dosage: Mapping[str, Any]) -> tuple[Decimal, str] | None:
 def _route(dosage: Mapping[str, Any]) -> str | None:
     route = dosage.get("route")
     if isinstance(route, dict):
-        text = route.get("text") or next((c.get("display") for c in route.get("coding") or [] if isinstance(c, dict)), None)
-        return str(text).lower() if text else None
+        text = _str(route.get("text")) or next(
+            (c["display"] for c in array(route.get("coding")) if isinstance(c, dict) and _str(c.get("display"))), None)
+        return text.lower() if text else None
     return None
 
 
@@ -209,12 +225,12 @@ def _period(resource: Mapping[str, Any], prefix: str) -> tuple[datetime | None, 
 def request_drugs(resource: Mapping[str, Any], source: str, path: str) -> list[Drug]:
     """The drugs of a MedicationRequest: when it starts (the timing's bounds, else authoredOn)."""
     dosage = _dosage(resource, "dosageInstruction")
-    bounds = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") if dosage else None
+    bounds = obj(obj(dosage.get("timing")).get("repeat")).get("boundsPeriod")
     start = end = None
     if isinstance(bounds, dict):
         start, end = instant(bounds.get("start")), instant(bounds.get("end"))
     start = start or instant(resource.get("authoredOn"))
-    status = resource.get("status") if isinstance(resource.get("status"), str) else None
+    status = _str(resource.get("status"))
     return [Drug(key, source, start, resource, path, _dose(dosage), _route(dosage), status, end)
             for key in _medication_keys(resource)]
 
@@ -223,7 +239,7 @@ def event_drugs(resource: Mapping[str, Any], source: str, path: str) -> list[Dru
     """The drugs of a MedicationAdministration or MedicationStatement, at their effective time."""
     start, end = _period(resource, "effective")
     dosage = _dosage(resource, "dosage")
-    status = resource.get("status") if isinstance(resource.get("status"), str) else None
+    status = _str(resource.get("status"))
     return [Drug(key, source, start, resource, path, _dose(dosage), _route(dosage), status, end)
             for key in _medication_keys(resource)]
 
@@ -241,15 +257,14 @@ def _age(patient: Mapping[str, Any], now: datetime) -> int | None:
 
 
 def _latest(observations: list[dict[str, Any]], codes: frozenset[str]) -> dict[str, Any] | None:
-    found = [(instant(o.get("effectiveDateTime") or (o.get("effectivePeriod") or {}).get("start")
-                      or o.get("issued")), o)
-             for o in observations if _has_code(o, LOINC, codes) and o.get("status") in ("final", "amended", "corrected")]
+    found = [(instant(o.get("effectiveDateTime") or obj(o.get("effectivePeriod")).get("start") or o.get("issued")), o)
+             for o in observations if _has_code(o, LOINC, codes) and _str(o.get("status")) in FINAL]
     dated = [(at, o) for at, o in found if at is not None]
     return max(dated, key=lambda pair: pair[0])[1] if dated else None
 
 
 def _weight_kg(observation: Mapping[str, Any] | None) -> Decimal | None:
-    value = _quantity((observation or {}).get("valueQuantity"))
+    value = _quantity(obj(observation).get("valueQuantity"))
     if value is None:
         return None
     factors = {"kg": Decimal(1), "g": Decimal("0.001"), "[lb_av]": Decimal("0.45359237"), "lb": Decimal("0.45359237")}
@@ -257,16 +272,15 @@ def _weight_kg(observation: Mapping[str, Any] | None) -> Decimal | None:
 
 
 def _value(observation: Mapping[str, Any] | None, units: tuple[str, ...]) -> Decimal | None:
-    value = _quantity((observation or {}).get("valueQuantity"))
+    value = _quantity(obj(observation).get("valueQuantity"))
     return value[0] if value is not None and value[1] in units else None
 
 
 def _pregnancy_result(observation: Mapping[str, Any]) -> bool | None:
     """True positive, False negative, None when the result cannot be read."""
-    codes = {c for _, c in _codings(observation.get("valueCodeableConcept"))}
-    codes |= {c for i in observation.get("interpretation") or [] for _, c in _codings(i)}
-    text = (observation.get("valueCodeableConcept") or {}).get("text") if isinstance(
-        observation.get("valueCodeableConcept"), dict) else observation.get("valueString")
+    codes = {c for _, c in codings(observation.get("valueCodeableConcept"))}
+    codes |= {c for i in array(observation.get("interpretation")) for _, c in codings(i)}
+    text = obj(observation.get("valueCodeableConcept")).get("text") or observation.get("valueString")
     if isinstance(text, str):
         codes.add(text.strip().lower())
     if codes & POSITIVE:
@@ -278,12 +292,12 @@ def _pregnancy_result(observation: Mapping[str, Any]) -> bool | None:
 
 def condition_keys(condition: Mapping[str, Any]) -> set[str]:
     """The rule conditions an active Condition is (none when it is inactive, resolved or refuted)."""
-    status = {c for _, c in _codings(condition.get("clinicalStatus"))}
-    if status & INACTIVE_CONDITION or {c for _, c in _codings(condition.get("verificationStatus"))} & {
+    status = {c for _, c in codings(condition.get("clinicalStatus"))}
+    if status & INACTIVE_CONDITION or {c for _, c in codings(condition.get("verificationStatus"))} & {
             "refuted", "entered-in-error"}:
         return set()
     found = set()
-    for system, code in _codings(condition.get("code")):
+    for system, code in codings(condition.get("code")):
         for key, prefixes in CONDITION_PREFIXES.items():
             if system == ICD10CM and code.upper().startswith(prefixes):
                 found.add(key)
@@ -309,16 +323,16 @@ def read(prefetch: Mapping[str, Any], drafts: list[tuple[str, dict[str, Any]]], 
             conditions |= condition_keys(c)
     drugs: list[Drug] = []
     for r in resources(prefetch.get("medicationRequests")):
-        if r.get("resourceType") == "MedicationRequest" and r.get("status") in ORDER_STATUSES - {"draft"}:
+        if r.get("resourceType") == "MedicationRequest" and _str(r.get("status")) in ORDER_STATUSES - {"draft"}:
             drugs += request_drugs(r, "order", "")
     for r in resources(prefetch.get("administrations")):
-        if r.get("resourceType") == "MedicationAdministration" and r.get("status") in ("completed", "in-progress"):
+        if r.get("resourceType") == "MedicationAdministration" and _str(r.get("status")) in ("completed", "in-progress"):
             drugs += event_drugs(r, "administration", "")
     for r in resources(prefetch.get("statements")):
-        if r.get("resourceType") == "MedicationStatement" and r.get("status") in ("completed", "active"):
+        if r.get("resourceType") == "MedicationStatement" and _str(r.get("status")) in ("completed", "active"):
             drugs += event_drugs(r, "diary", "")
     draft_drugs = [d for path, r in drafts for d in request_drugs(r, "draft", path)]
-    sex = patient.get("gender") if isinstance(patient.get("gender"), str) else None
+    sex = _str(patient.get("gender"))
     return PatientContext(
         now=now, age=_age(patient, now), sex=sex,
         weight_kg=_weight_kg(_latest(observations, WEIGHT_CODES)),

@@ -43,7 +43,10 @@ def _others(context: PatientContext, draft: Drug) -> list[Drug]:
 
 
 def _against(rule: Rule, draft: Drug, other: Drug, **fields: Any) -> Finding:
-    return _base(rule, draft, other=other.key, other_source=other.source, other_at=_when(other.at), **fields)
+    """A finding about a draft and another drug; ``pair`` lets two drafts found each against the
+    other make one card."""
+    return _base(rule, draft, other=other.key, other_source=other.source, other_at=_when(other.at),
+                 pair=frozenset({id(draft.resource), id(other.resource)}), **fields)
 
 
 def within_hours(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
@@ -243,5 +246,10 @@ def evaluate(context: PatientContext, find: FindProtocol | None = None,
         if set(rule.get("needs", ())) & context.missing:
             yield rule, None
             continue
+        pairs: set[frozenset[int]] = set()
         for finding in KINDS[rule["kind"]](rule, context, find):
+            if "pair" in finding:
+                if finding["pair"] in pairs:
+                    continue
+                pairs.add(finding["pair"])
             yield rule, finding

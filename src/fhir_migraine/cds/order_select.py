@@ -12,6 +12,7 @@ from typing import Any
 from fhir_migraine import operations, terminology
 from fhir_migraine.cds import context as patient_context
 from fhir_migraine.cds.cards import card, card_id
+from fhir_migraine.cds.context import array, codings, obj
 from fhir_migraine.errors import InputError
 from fhir_migraine.inputs.protocols import Protocol
 from fhir_migraine.mapping.order_settings import OrderSettings
@@ -22,19 +23,18 @@ SOURCE = {"label": "fhir-migraine protocol library", "url": f"{terminology.CANON
 
 
 def _selected(context: Mapping[str, Any], selections: Sequence[str]) -> list[dict[str, Any]]:
-    bundle = context.get("draftOrders") or {}
     found = []
-    for item in bundle.get("entry") or []:
-        resource = item.get("resource") or {}
+    for item in array(obj(context.get("draftOrders")).get("entry")):
+        resource = obj(obj(item).get("resource"))
         if f"{resource.get('resourceType')}/{resource.get('id')}" in selections:
             found.append(resource)
     return found
 
 
 def _is_migraine_diagnosis(resource: Mapping[str, Any]) -> bool:
-    concepts = [resource.get("code"), *(resource.get("reasonCode") or [])]
+    concepts = [resource.get("code"), *array(resource.get("reasonCode"))]
     return any(system == terminology.ICD10CM and code.upper().startswith(MIGRAINE_ICD10CM)
-               for concept in concepts for system, code in patient_context._codings(concept))
+               for concept in concepts for system, code in codings(concept))
 
 
 def protocol_drugs(protocol: Protocol) -> set[str]:
@@ -50,21 +50,25 @@ def matching(selected: list[dict[str, Any]], protocols: list[Protocol]) -> list[
     return [p for p in protocols if p.status == "active" and (diagnosis or protocol_drugs(p) & keys)]
 
 
-def order_document(protocol: Protocol, patient_id: str, weight_kg: Any, hook_instance: str, now: datetime,
-                   encounter_id: Any = None) -> dict[str, Any]:
+def order_document(protocol: Protocol, context: Mapping[str, Any], patient: patient_context.PatientContext,
+                   hook_instance: str, now: datetime) -> dict[str, Any]:
+    """The project's order document of a protocol for the hook's patient, ordered by its user."""
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document: dict[str, Any] = {
         "order_id": f"cds-{hook_instance[:8] or 'call'}-{protocol.id}",
         "protocol": protocol.id,
         "protocol_version": protocol.version,
-        "patient": {"reference": f"Patient/{patient_id}"},
+        "patient": {"reference": f"Patient/{context.get('patientId')}"},
+        "requester": {"reference": str(context.get("userId"))},
         "start": stamp,
         "authored": stamp,
     }
-    if isinstance(encounter_id, str) and encounter_id:
-        document["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    if weight_kg is not None:
-        document["weight"] = {"quantity": f"{weight_kg.quantize(Decimal('0.1'))} kg"}
+    if isinstance(context.get("encounterId"), str) and context["encounterId"]:
+        document["encounter"] = {"reference": f"Encounter/{context['encounterId']}"}
+    if patient.weight_kg is not None:
+        document["weight"] = {"quantity": f"{patient.weight_kg.quantize(Decimal('0.1'))} kg"}
+    if patient.age is not None:
+        document["age"] = f"{patient.age} a"
     return document
 
 
@@ -88,8 +92,7 @@ def cards(hook_instance: str, context: Mapping[str, Any], selections: Sequence[s
     patient = patient_context.read(prefetch, [], now)
     found = []
     for index, protocol in enumerate(chosen):
-        document = order_document(protocol, str(context.get("patientId")), patient.weight_kg, hook_instance, now,
-                                  context.get("encounterId"))
+        document = order_document(protocol, context, patient, hook_instance, now)
         try:
             resources = draft_resources(document, protocols)
         except InputError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from fhir_migraine import operations
 from fhir_migraine.cds import context as patient_context
 from fhir_migraine.cds import order_select, patient_view
 from fhir_migraine.cds.cards import rule_card
@@ -137,7 +138,21 @@ def draft_orders(context: dict[str, Any], key: str) -> list[tuple[str, dict[str,
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             problems.append(Problem(f"{path}.entry[{i}].resource", "must be a FHIR resource"))
         elif resource["resourceType"] == "MedicationRequest":
+            problems += _structure_problems(resource, f"{path}.entry[{i}].resource")
             found.append((f"{path}.entry[{i}].resource", resource))
     if problems:
         raise InputError.of(problems, "CDS Hooks request")
     return found
+
+
+def _structure_problems(resource: dict[str, Any], path: str) -> list[Problem]:
+    """Where a draft order breaks the FHIR R4 structure (the rules read only well-formed orders)."""
+    outcome = operations.validate(resource)
+    return [Problem(_json_path(path, issue), str(issue.get("diagnostics", "invalid")))
+            for issue in outcome.get("issue", []) if issue.get("severity") in ("error", "fatal")]
+
+
+def _json_path(path: str, issue: dict[str, Any]) -> str:
+    expression = str((issue.get("expression") or [""])[0])
+    element = expression.partition(".")[2]
+    return f"{path}.{element}" if element else path

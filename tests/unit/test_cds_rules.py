@@ -1,0 +1,174 @@
+"""Each order-sign rule with a positive and a negative case, on small FHIR resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fhir_migraine.cds import evaluate, services
+from fhir_migraine.cds.context import read
+from tests.unit.cds_fixtures import (
+    NOW,
+    bundle,
+    condition,
+    observation,
+    patient,
+    prefetch,
+    request,
+    sign_request,
+    taken,
+)
+
+
+def cards(drafts: list[dict[str, Any]], protocols: Any = None, **given: Any) -> list[dict[str, Any]]:
+    return services.answer(services.ORDER_SIGN, sign_request(*drafts), prefetch(**given), now=NOW,
+                           protocols=protocols)["cards"]
+
+
+def rule_cards(rule: str, drafts: list[dict[str, Any]], **given: Any) -> list[dict[str, Any]]:
+    found = cards(drafts, **given)
+    sources = {r["id"]: r["source"]["url"] for r in evaluate.rules()}
+    return [c for c in found if c["source"]["url"] == sources[rule] and rule_matches(rule, c)]
+
+
+def rule_matches(rule: str, card: dict[str, Any]) -> bool:
+    words = {"triptan-ergot-24h": " h of ", "dhe-condition": "contraindicated", "dhe-cyp3a4-inhibitor": "CYP3A4",
+             "ketorolac-lower-dose": "label's dose", "ketorolac-with-nsaid": "NSAID", "ketorolac-5-days": "days, more",
+             "valproate-pregnancy-test": "could be pregnant", "qt-prolonging": "QT", "duplicate-class": "Duplicate"}
+    return words[rule] in card["summary"]
+
+
+def test_triptan_taken_in_the_diary_within_24_hours_of_dhe_is_critical() -> None:
+    found = rule_cards("triptan-ergot-24h", [request("dihydroergotamine", 1)],
+                       statements=bundle(taken("sumatriptan", "2026-12-02T02:00:00Z")))
+    assert [c["indicator"] for c in found] == ["critical"]
+    assert "sumatriptan" in found[0]["summary"] and "10 h before" in found[0]["summary"]
+
+
+def test_triptan_ordered_after_dhe_was_given_counts_in_the_other_direction() -> None:
+    found = rule_cards("triptan-ergot-24h", [request("sumatriptan", 6, start="2026-12-02T12:00:00Z")],
+                       administrations=bundle(taken("dihydroergotamine", "2026-12-02T08:00:00Z", "MedicationAdministration")))
+    assert len(found) == 1 and "dihydroergotamine" in found[0]["summary"]
+
+
+def test_triptan_more_than_24_hours_before_dhe_is_no_card() -> None:
+    assert rule_cards("triptan-ergot-24h", [request("dihydroergotamine", 1)],
+                      statements=bundle(taken("sumatriptan", "2026-12-01T11:00:00Z"))) == []
+
+
+def test_dhe_with_clarithromycin_active_is_critical_and_without_is_not() -> None:
+    active = bundle(request("clarithromycin", 500, status="active", rid="o1", start="2026-11-30T08:00:00Z"))
+    found = rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], medicationRequests=active)
+    assert [c["indicator"] for c in found] == ["critical"] and "clarithromycin" in found[0]["summary"]
+    stopped = bundle(request("clarithromycin", 500, status="stopped", rid="o1", start="2026-11-30T08:00:00Z"))
+    assert rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], medicationRequests=stopped) == []
+
+
+@pytest.mark.parametrize(("code", "expected"), [("I25.10", "coronary artery disease"), ("I16.0", "uncontrolled hypertension"),
+                                                ("O09.90", "pregnancy"), ("G43.409", "hemiplegic or brainstem aura")])
+def test_dhe_with_a_contraindicating_condition_is_critical(code: str, expected: str) -> None:
+    found = rule_cards("dhe-condition", [request("dihydroergotamine", 1)], conditions=bundle(condition(code)))
+    assert [c["indicator"] for c in found] == ["critical"] and expected in found[0]["summary"]
+
+
+def test_dhe_with_a_resolved_or_unrelated_condition_is_no_card() -> None:
+    conditions = bundle(condition("I25.10", status="resolved"), condition("G43.909"))
+    assert rule_cards("dhe-condition", [request("dihydroergotamine", 1)], conditions=conditions) == []
+
+
+def test_dhe_with_a_positive_pregnancy_test_is_critical() -> None:
+    found = rule_cards("dhe-condition", [request("dihydroergotamine", 1)],
+                       observations=bundle(observation("2106-3", "POS", "2026-12-02T09:00:00Z")))
+    assert found and "pregnancy" in found[0]["summary"]
+
+
+def test_valproate_for_a_woman_of_30_without_a_recent_negative_test_is_critical() -> None:
+    woman = patient("female", "1996-01-01")
+    old_test = bundle(observation("2106-3", "NEG", "2026-11-27T09:00:00Z"))
+    found = rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=woman, observations=old_test)
+    assert [c["indicator"] for c in found] == ["critical"] and "72 h" in found[0]["summary"]
+
+
+def test_valproate_with_a_negative_test_in_72_hours_or_for_a_man_or_a_woman_of_60_is_no_card() -> None:
+    recent = bundle(observation("2118-8", "NEG", "2026-12-01T09:00:00Z"))
+    assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)],
+                      patient=patient("female", "1996-01-01"), observations=recent) == []
+    assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=patient("male")) == []
+    assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=patient("female", "1966-01-01")) == []
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ({"patient": patient("male", "1950-01-01")}, "age 76"),
+    ({"observations": bundle(observation("29463-7", 45, unit="kg"))}, "weight 45.0 kg"),
+    ({"observations": bundle(observation("62238-1", 40, unit="mL/min/{1.73_m2}"))}, "eGFR 40"),
+], ids=["age", "weight", "egfr"])
+def test_ketorolac_30_mg_for_an_older_light_or_renally_impaired_patient_suggests_15_mg(given: dict[str, Any], reason: str) -> None:
+    draft = request("ketorolac", 30)
+    found = rule_cards("ketorolac-lower-dose", [draft], **given)
+    assert [c["indicator"] for c in found] == ["warning"] and reason in found[0]["summary"]
+    action = found[0]["suggestions"][0]["actions"][0]
+    assert action["type"] == "update" and action["resource"]["id"] == "d1"
+    assert action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 15
+    assert found[0]["selectionBehavior"] == "at-most-one"
+
+
+def test_ketorolac_15_mg_or_a_young_heavy_patient_with_good_egfr_is_no_card() -> None:
+    observations = bundle(observation("29463-7", 80, unit="kg"), observation("62238-1", 95, unit="mL/min/{1.73_m2}"))
+    assert rule_cards("ketorolac-lower-dose", [request("ketorolac", 30)], observations=observations) == []
+    assert rule_cards("ketorolac-lower-dose", [request("ketorolac", 15)], patient=patient("male", "1950-01-01")) == []
+
+
+def test_ketorolac_with_aspirin_taken_today_is_a_warning_and_without_is_not() -> None:
+    found = rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)],
+                       statements=bundle(taken("aspirin", "2026-12-02T07:00:00Z")))
+    assert [c["indicator"] for c in found] == ["warning"] and "aspirin" in found[0]["summary"]
+    assert rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)],
+                      statements=bundle(taken("aspirin", "2026-11-25T07:00:00Z"))) == []
+
+
+def test_ketorolac_on_more_than_5_days_is_a_warning() -> None:
+    given = bundle(*[taken("ketorolac", f"2026-11-{d}T08:00:00Z", "MedicationAdministration") for d in (27, 28, 29, 30)])
+    draft = request("ketorolac", 15, start="2026-12-01T08:00:00Z", end="2026-12-02T20:00:00Z")
+    found = rule_cards("ketorolac-5-days", [draft], administrations=given)
+    assert [c["indicator"] for c in found] == ["warning"] and "6 days" in found[0]["summary"]
+
+
+def test_ketorolac_within_5_days_is_no_card() -> None:
+    given = bundle(*[taken("ketorolac", f"2026-11-{d}T08:00:00Z", "MedicationAdministration") for d in (29, 30)])
+    assert rule_cards("ketorolac-5-days", [request("ketorolac", 15)], administrations=given) == []
+
+
+def test_two_qt_prolonging_drugs_ordered_together_is_a_warning() -> None:
+    found = rule_cards("qt-prolonging", [request("ondansetron", 4), request("droperidol", 1.25, rid="d2")])
+    assert [c["indicator"] for c in found] == ["warning"]  # one card for the pair, not one per drug
+
+
+def test_one_qt_prolonging_drug_with_a_long_qtc_is_a_warning_and_with_a_normal_qtc_is_not() -> None:
+    long_qtc = bundle(observation("8636-3", 470, unit="ms"))
+    found = rule_cards("qt-prolonging", [request("haloperidol", 5)], observations=long_qtc)
+    assert found and "QTc 470" in found[0]["summary"]
+    assert rule_cards("qt-prolonging", [request("haloperidol", 5)],
+                      observations=bundle(observation("8636-3", 420, unit="ms"))) == []
+
+
+def test_two_drugs_of_one_class_in_the_order_set_is_duplicate_therapy() -> None:
+    found = rule_cards("duplicate-class", [request("ketorolac", 15), request("ibuprofen", 400, rid="d2")])
+    assert len(found) == 1 and "anti-inflammatory" in found[0]["summary"]
+    assert rule_cards("duplicate-class", [request("ketorolac", 15), request("dexamethasone", 10, rid="d2")]) == []
+
+
+def test_a_rule_whose_prefetch_is_missing_says_it_could_not_run() -> None:
+    found = cards([request("dihydroergotamine", 1)], conditions=None)
+    not_run = [c for c in found if c["summary"].startswith("Check not run: dhe-condition")]
+    assert len(not_run) == 1 and not_run[0]["indicator"] == "warning"
+
+
+def test_the_evaluator_reads_a_new_row_of_a_known_kind() -> None:
+    row = {"id": "dhe-with-sumatriptan-order", "kind": "with-drug", "drugs": ["dihydroergotamine"],
+           "others": ["propranolol"], "within_days": 1, "needs": [], "indicator": "info",
+           "summary": "{drug} with {other}", "detail": "d", "source": {"label": "l", "url": "https://example.org"}}
+    drafts = [("$.x", request("dihydroergotamine", 1)), ("$.y", request("propranolol", 40, rid="d2"))]
+    found = list(evaluate.evaluate(read(prefetch(), drafts, NOW), table=(row,)))
+    assert [(r["id"], f["other"]) for r, f in found if f] == [("dhe-with-sumatriptan-order", "propranolol")]
+    assert list(evaluate.evaluate(read(prefetch(), drafts[:1], NOW), table=(row,))) == []
