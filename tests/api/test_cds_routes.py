@@ -276,3 +276,16 @@ def test_the_logs_of_calls_name_no_patient_and_no_token(cds_app, ehr) -> None:
     assert {"cds call", "cds jwt refused", "prefetch not fetched"} <= {line["msg"] for line in lines}
     for secret in (PATIENT, ACCESS_TOKEN, token, body["hookInstance"], "dr-1"):
         assert secret not in text
+
+
+def test_exactly_the_cds_routes_are_exempt_from_the_services_token(app) -> None:
+    from fhir_migraine.api import security
+
+    cds_rules = {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith("/cds-services")}
+    assert cds_rules == security.CDS_ENDPOINTS == {"cds.discovery", "cds.call", "cds.feedback"}
+
+
+def test_a_cds_jwt_opens_no_other_endpoint(cds_app, ehr) -> None:
+    for method, path in (("get", "/protocols"), ("post", "/orders"), ("get", "/openapi.json")):
+        answer = getattr(cds_app.test_client(), method)(path, headers=ehr.headers(SIGN))
+        assert answer.status_code == 401, path

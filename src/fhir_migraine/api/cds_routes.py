@@ -131,8 +131,9 @@ def _fhir_access_problems(body: dict[str, Any]) -> list[Problem]:
         else:
             try:
                 check_ehr_url(server, allow_http=_services().settings.cds.allow_http, what="fhirServer")
-            except ConfigError as exc:
-                problems.append(Problem("$.fhirServer", exc.message))
+            except ConfigError:
+                # The access token must not cross a network in clear text (FHIR_MIGRAINE_CDS_ALLOW_HTTP for test EHRs).
+                problems.append(Problem("$.fhirServer", "must be an https URL (or http to this machine) with a host"))
     if authorization is not None:
         if server is None:
             problems.append(Problem("$.fhirAuthorization", "needs a fhirServer (CDS Hooks 2.0, cds-r-1)"))
