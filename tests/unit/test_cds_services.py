@@ -222,3 +222,21 @@ def test_whatever_the_ehr_prefetches_order_sign_answers_cards(data: st.DataObjec
         return
     assert all(c["indicator"] in ("info", "warning", "critical") for c in found["cards"])
     assert found["cards"]  # the drafts call for several rules; at least one always answers
+
+
+def test_a_draft_claiming_the_projects_profile_is_checked_even_when_it_no_longer_conforms() -> None:
+    draft = request("dihydroergotamine", 1)
+    draft["meta"] = {"profile": ["https://fhir-migraine.org/fhir/StructureDefinition/migraine-infusion-request"]}
+    found = services.answer(services.ORDER_SIGN, sign_request(draft),
+                            prefetch(conditions=bundle(condition("I25.10"))), now=NOW)["cards"]
+    assert [c["indicator"] for c in found] == ["critical"]
+
+
+def test_order_select_suggestion_resources_carry_ids_and_reference_each_other_by_them() -> None:
+    actions = select(request("ketorolac", 15))[0]["suggestions"][0]["actions"]
+    ids = {f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in actions}
+    text = json.dumps(actions)
+    assert "urn:uuid:" not in text
+    group = next(a["resource"] for a in actions if a["resource"]["resourceType"] == "RequestGroup")
+    targets = {action["resource"]["reference"] for action in group["action"]}
+    assert targets and targets <= ids

@@ -58,7 +58,7 @@ def within_hours(rule: Rule, context: PatientContext, find: FindProtocol | None)
             if other.drug_class in rule["classes"] and other.key != draft.key and other.at is not None \
                     and abs(other.at - at) < window:
                 hours = (other.at - at) / timedelta(hours=1)
-                when = f"{abs(hours):.0f} h {'after' if hours > 0 else 'before'}"
+                when = "within the hour" if abs(hours) < 1 else f"{abs(hours):.0f} h {'after' if hours > 0 else 'before'}"
                 yield _against(rule, draft, other, when=when)
                 break
 
