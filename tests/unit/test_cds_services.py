@@ -85,6 +85,7 @@ def test_order_sign_flags_a_dose_above_the_protocols_max_dose_with_a_fix() -> No
     found = services.answer(services.ORDER_SIGN, sign_request(draft), prefetch(), now=NOW, protocols=FIND)["cards"]
     above = [c for c in found if "max_dose" in c["summary"]]
     assert [c["indicator"] for c in above] == ["critical"]
+    assert above[0]["source"]["url"] == "https://fhir-migraine.org/fhir/PlanDefinition/ed-migraine-rescue"
     assert above[0]["suggestions"][0]["actions"][0]["type"] == "update"
     draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 15
     found = services.answer(services.ORDER_SIGN, sign_request(draft), prefetch(), now=NOW, protocols=FIND)["cards"]
@@ -240,3 +241,13 @@ def test_order_select_suggestion_resources_carry_ids_and_reference_each_other_by
     group = next(a["resource"] for a in actions if a["resource"]["resourceType"] == "RequestGroup")
     targets = {action["resource"]["reference"] for action in group["action"]}
     assert targets and targets <= ids
+
+
+@pytest.mark.parametrize("selections", [None, "MedicationRequest/d1", [1]], ids=["missing", "string", "not-strings"])
+def test_order_select_without_selections_as_an_array_of_strings_is_an_input_error(selections: Any) -> None:
+    body = select_request(request("valproate", 1000))
+    body["context"]["selections"] = selections
+    with pytest.raises(InputError) as raised:
+        services.answer(services.ORDER_SELECT, body, {"patient": patient(), "observations": bundle()}, now=NOW,
+                        protocols=FIND, protocol_ids=sorted(PROTOCOLS))
+    assert [p.path for p in raised.value.problems] == ["$.context.selections"]
