@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,40 @@ def test_the_evaluator_reads_a_new_row_of_a_known_kind() -> None:
     found = list(evaluate.evaluate(read(prefetch(), drafts, NOW), table=(row,)))
     assert [(r["id"], f["other"]) for r, f in found if f] == [("dhe-with-sumatriptan-order", "propranolol")]
     assert list(evaluate.evaluate(read(prefetch(), drafts[:1], NOW), table=(row,))) == []
+
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "cds-rules.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("rule", evaluate.rules(), ids=[r["id"] for r in evaluate.rules()])
+def test_every_rule_is_a_known_kind_with_a_sourced_card_and_its_own_section_in_the_docs(rule: dict[str, Any]) -> None:
+    assert rule["kind"] in evaluate.KINDS
+    assert rule["indicator"] in ("info", "warning", "critical")
+    assert rule["source"]["label"] and rule["source"]["url"].startswith(("https://", "http://"))
+    assert set(rule["needs"]) <= {"patient", "observations", "conditions", "medicationRequests", "administrations",
+                                  "statements"}
+    assert f"### {rule['id']} ({rule['kind']})" in DOC
+    assert rule["source"]["url"] in DOC
+
+
+def test_a_drug_is_recognised_by_its_rxnorm_code_by_a_brand_name_and_inside_a_bag() -> None:
+    by_code = request("dihydroergotamine", 1)
+    by_code["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                        "code": "3418"}]}
+    by_brand = request("ketorolac", 15, rid="d2")
+    by_brand["medicationCodeableConcept"] = {"text": "Toradol"}
+    bag = request("ketorolac", None, rid="d3")
+    del bag["medicationCodeableConcept"]
+    bag["medicationReference"] = {"reference": "#bag"}
+    bag["contained"] = [{"resourceType": "Medication", "id": "bag", "ingredient": [
+        {"itemCodeableConcept": {"text": "sodium chloride 0.9%"}, "isActive": False},
+        {"itemCodeableConcept": {"text": "magnesium sulfate"}, "isActive": True}]}]
+    context = read(prefetch(), [("$.a", by_code), ("$.b", by_brand), ("$.c", bag)], NOW)
+    assert [d.key for d in context.drafts] == ["dihydroergotamine", "ketorolac", "magnesium sulfate"]
+
+
+def test_valproate_with_a_positive_pregnancy_test_after_a_negative_one_is_critical() -> None:
+    tests = bundle(observation("2106-3", "NEG", "2026-12-01T08:00:00Z"), observation("2106-3", "POS", "2026-12-02T08:00:00Z"))
+    found = rule_cards("valproate-pregnancy-test", [request("valproate", 1000)],
+                       patient=patient("female", "1996-01-01"), observations=tests)
+    assert found and "positive pregnancy test" in found[0]["summary"]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from fhir_migraine import operations
 from fhir_migraine.cds import services
 from fhir_migraine.errors import InputError, NotFound
+from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.inputs.orders import finder
 from fhir_migraine.library import read_protocols
 from tests.conftest import EXAMPLES
@@ -85,6 +86,7 @@ def test_order_sign_flags_a_dose_above_the_protocols_max_dose_with_a_fix() -> No
     found = services.answer(services.ORDER_SIGN, sign_request(draft), prefetch(), now=NOW, protocols=FIND)["cards"]
     above = [c for c in found if "max_dose" in c["summary"]]
     assert [c["indicator"] for c in above] == ["critical"]
+    assert above[0]["source"]["url"] == "https://fhir-migraine.org/fhir/PlanDefinition/ed-migraine-rescue"
     assert above[0]["suggestions"][0]["actions"][0]["type"] == "update"
     draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 15
     found = services.answer(services.ORDER_SIGN, sign_request(draft), prefetch(), now=NOW, protocols=FIND)["cards"]
@@ -109,11 +111,13 @@ def test_a_preventive_infusion_sooner_than_the_protocols_interval_is_a_warning()
     assert not [c for c in found if "interval" in c["summary"]]
 
 
-def diary_prefetch() -> dict[str, Any]:
-    month = json.loads((EXAMPLES / "diary" / "month.bundle.json").read_text())
+def diary_prefetch(mapped: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the EHR answers the patient-view prefetch with for a mapped diary: its Observations
+    (category survey) and MedicationStatements; not its QuestionnaireResponses."""
+    month = mapped or json.loads((EXAMPLES / "diary" / "month.bundle.json").read_text())
     resources = [e["resource"] for e in month["entry"]]
     return {"patient": patient("female"),
-            "diary": bundle(*[r for r in resources if r["resourceType"] != "MedicationStatement"]),
+            "diary": bundle(*[r for r in resources if r["resourceType"] == "Observation"]),
             "statements": bundle(*[r for r in resources if r["resourceType"] == "MedicationStatement"])}
 
 
@@ -130,6 +134,22 @@ def test_patient_view_shows_the_last_30_days_of_the_diary_and_the_smart_link() -
     # The example month by hand (tests/unit/test_diary_summary.py): 8 headache days, 6 acute-medication days.
     assert "8 headache days, 6 acute-medication days" in card["summary"]
     assert card["links"] == [{"label": "Open the migraine diary app", "url": "https://app.example/smart/launch", "type": "smart"}]
+
+
+def test_patient_view_of_a_month_with_triptan_overuse_is_a_warning_naming_the_class() -> None:
+    entries = json.loads((EXAMPLES / "diary" / "overuse.json").read_text(encoding="utf-8"))
+    mapped = operations.map_diary([Located(e, f"$[{i}]") for i, e in enumerate(entries)])
+    card = services.answer(services.PATIENT_VIEW, view_request(), diary_prefetch(mapped),
+                           now=datetime(2026, 10, 31, 23, 0, tzinfo=UTC))["cards"][0]
+    # tests/unit/test_diary_summary.py: the example takes a triptan on 11 days of October 2026 (ICHD-3 8.2: 10).
+    assert card["indicator"] == "warning"
+    assert "triptan on 11 days (ICHD-3 threshold 10)" in card["detail"]
+
+
+def test_patient_view_with_no_entry_in_the_last_30_days_says_so() -> None:
+    card = services.answer(services.PATIENT_VIEW, view_request(), diary_prefetch(),
+                           now=datetime(2027, 3, 1, 12, 0, tzinfo=UTC))["cards"][0]
+    assert card["indicator"] == "info" and "no entries in the last 30 days" in card["summary"]
 
 
 def test_patient_view_without_the_diary_says_it_could_not_be_read_and_has_no_link_without_an_app() -> None:
@@ -222,3 +242,31 @@ def test_whatever_the_ehr_prefetches_order_sign_answers_cards(data: st.DataObjec
         return
     assert all(c["indicator"] in ("info", "warning", "critical") for c in found["cards"])
     assert found["cards"]  # the drafts call for several rules; at least one always answers
+
+
+def test_a_draft_claiming_the_projects_profile_is_checked_even_when_it_no_longer_conforms() -> None:
+    draft = request("dihydroergotamine", 1)
+    draft["meta"] = {"profile": ["https://fhir-migraine.org/fhir/StructureDefinition/migraine-infusion-request"]}
+    found = services.answer(services.ORDER_SIGN, sign_request(draft),
+                            prefetch(conditions=bundle(condition("I25.10"))), now=NOW)["cards"]
+    assert [c["indicator"] for c in found] == ["critical"]
+
+
+def test_order_select_suggestion_resources_carry_ids_and_reference_each_other_by_them() -> None:
+    actions = select(request("ketorolac", 15))[0]["suggestions"][0]["actions"]
+    ids = {f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in actions}
+    text = json.dumps(actions)
+    assert "urn:uuid:" not in text
+    group = next(a["resource"] for a in actions if a["resource"]["resourceType"] == "RequestGroup")
+    targets = {action["resource"]["reference"] for action in group["action"]}
+    assert targets and targets <= ids
+
+
+@pytest.mark.parametrize("selections", [None, "MedicationRequest/d1", [1]], ids=["missing", "string", "not-strings"])
+def test_order_select_without_selections_as_an_array_of_strings_is_an_input_error(selections: Any) -> None:
+    body = select_request(request("valproate", 1000))
+    body["context"]["selections"] = selections
+    with pytest.raises(InputError) as raised:
+        services.answer(services.ORDER_SELECT, body, {"patient": patient(), "observations": bundle()}, now=NOW,
+                        protocols=FIND, protocol_ids=sorted(PROTOCOLS))
+    assert [p.path for p in raised.value.problems] == ["$.context.selections"]

@@ -78,5 +78,7 @@ def rule_card(hook_instance: str, index: int, rule: Mapping[str, Any], finding: 
             "actions": [{"type": "update", "description": label,
                          "resource": with_dose(draft.resource, finding["new_dose"])}],
         })
+    # A protocol's own rule points at the protocol (its canonical URL) rather than the library.
+    source = {**rule["source"], "url": finding.get("source_url") or rule["source"]["url"]}
     return card(hook_instance, index, indicator=rule["indicator"], summary_text=_fill(rule["summary"], finding),
-                detail=_fill(rule["detail"], finding), source=rule["source"], suggestions=suggestions)
+                detail=_fill(rule["detail"], finding), source=source, suggestions=suggestions)

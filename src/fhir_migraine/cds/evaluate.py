@@ -58,7 +58,7 @@ def within_hours(rule: Rule, context: PatientContext, find: FindProtocol | None)
             if other.drug_class in rule["classes"] and other.key != draft.key and other.at is not None \
                     and abs(other.at - at) < window:
                 hours = (other.at - at) / timedelta(hours=1)
-                when = f"{abs(hours):.0f} h {'after' if hours > 0 else 'before'}"
+                when = "within the hour" if abs(hours) < 1 else f"{abs(hours):.0f} h {'after' if hours > 0 else 'before'}"
                 yield _against(rule, draft, other, when=when)
                 break
 
@@ -194,7 +194,7 @@ def above_limit(rule: Rule, context: PatientContext, find: FindProtocol | None) 
         dose = _dose_in(draft, limit.unit) if limit else None
         if limit is not None and dose is not None and dose > limit.value:
             yield _base(rule, draft, dose=draft.dose[0], unit=draft.dose[1], limit=limit.text(), new_dose=limit,
-                        protocol=found[0].id, version=found[0].version, step=found[1])
+                        protocol=found[0].id, version=found[0].version, step=found[1], source_url=found[0].canonical)
 
 
 def interval(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
@@ -211,7 +211,7 @@ def interval(rule: Rule, context: PatientContext, find: FindProtocol | None) -> 
         last = max(earlier, key=lambda d: d.at or at, default=None)
         if last is not None and last.at is not None and at - last.at < minimum:
             yield _against(rule, draft, last, days=(at - last.at).days, every=schedule.every, unit=schedule.unit,
-                           protocol=found[0].id)
+                           protocol=found[0].id, source_url=found[0].canonical)
 
 
 KINDS: dict[str, Callable[[Rule, PatientContext, FindProtocol | None], Iterator[Finding]]] = {

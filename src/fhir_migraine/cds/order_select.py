@@ -73,11 +73,32 @@ def order_document(protocol: Protocol, context: Mapping[str, Any], patient: pati
 
 
 def draft_resources(document: dict[str, Any], find: FindProtocol) -> list[dict[str, Any]]:
-    """The MedicationRequests and RequestGroup of the order, in draft status."""
+    """The MedicationRequests and RequestGroup of the order, in draft status, each with an id and
+    the references between them as ``Type/id``: a suggestion's actions are processed as a FHIR
+    transaction whose base is the EHR's (CDS Hooks 2.0, Suggestion; cds-hooks/docs#419, #610),
+    where a ``urn:uuid`` fullUrl would not travel."""
     bundle = operations.map_order(document, find, now=lambda: document["authored"],
                                   settings=OrderSettings())
-    return [e["resource"] for e in bundle["entry"]
-            if e["resource"]["resourceType"] in ("MedicationRequest", "RequestGroup")]
+    kept = [e for e in bundle["entry"] if e["resource"]["resourceType"] in ("MedicationRequest", "RequestGroup")]
+    local = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'].rpartition(':')[2]}"
+             for e in kept if str(e.get("fullUrl", "")).startswith("urn:uuid:")}
+    found = []
+    for entry in kept:
+        resource = _with_local_references(entry["resource"], local)
+        if entry.get("fullUrl") in local:
+            resource = {"resourceType": resource["resourceType"], "id": local[entry["fullUrl"]].partition("/")[2],
+                        **{k: v for k, v in resource.items() if k != "resourceType"}}
+        found.append(resource)
+    return found
+
+
+def _with_local_references(value: Any, local: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: (local.get(v, v) if k == "reference" and isinstance(v, str) else _with_local_references(v, local))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_local_references(v, local) for v in value]
+    return value
 
 
 def cards(hook_instance: str, context: Mapping[str, Any], selections: Sequence[str],

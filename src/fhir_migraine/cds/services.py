@@ -146,8 +146,10 @@ def draft_orders(context: dict[str, Any], key: str) -> list[tuple[str, dict[str,
 
 
 def _structure_problems(resource: dict[str, Any], path: str) -> list[Problem]:
-    """Where a draft order breaks the FHIR R4 structure (the rules read only well-formed orders)."""
-    outcome = operations.validate(resource)
+    """Where a draft order breaks the FHIR R4 structure (the rules read only well-formed orders).
+    Only the base structure: a draft the EHR made from one of our suggestions still claims our
+    profile, and its checks must run even if the EHR changed it (``meta`` is not read)."""
+    outcome = operations.validate({key: value for key, value in resource.items() if key != "meta"})
     return [Problem(_json_path(path, issue), str(issue.get("diagnostics", "invalid")))
             for issue in outcome.get("issue", []) if issue.get("severity") in ("error", "fatal")]
 
