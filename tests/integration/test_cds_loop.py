@@ -15,7 +15,6 @@ from fhir_migraine.api import create_app
 from fhir_migraine.ehr.client import FhirClient
 from fhir_migraine.errors import EhrRejected
 from fhir_migraine.inputs.diary_files import Located
-from fhir_migraine.mapping.fhir import full_url
 from fhir_migraine.validation import default_validator
 from tests.cdshooks import Ehr, rsa_key, trusting
 
@@ -66,15 +65,15 @@ def call(app, ehr: Ehr, service_id: str, body: dict[str, Any]) -> dict[str, Any]
 
 
 def created_in_ehr(ehr: FhirClient, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What an EHR does with an accepted suggestion: one transaction creating its resources; the
-    resources as the EHR now holds them. The resources refer to each other (the RequestGroup to
-    its MedicationRequests) by the project's ``urn:uuid`` of each one's identifier, so that is each
-    entry's fullUrl here: HAPI resolves the references to the new ids."""
+    """What an EHR does with an accepted suggestion: its actions as one FHIR transaction on the
+    EHR's base (cds-hooks/docs#610), each resource's fullUrl its ``Type/id`` there, so the
+    references between them (``Type/id``) resolve to the ids the EHR gives; the resources as the
+    EHR now holds them."""
     entries = []
     for action in actions:
         assert action["type"] == "create"
-        resource = {k: v for k, v in action["resource"].items() if k != "id"}
-        entries.append({"fullUrl": full_url(resource["identifier"][0]), "resource": resource,
+        resource = action["resource"]
+        entries.append({"fullUrl": f"{ehr.base_url}/{resource['resourceType']}/{resource['id']}", "resource": resource,
                         "request": {"method": "POST", "url": resource["resourceType"]}})
     answer = ehr.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     held = []
@@ -116,6 +115,9 @@ def offered_and_created(app, cds_client: Ehr, ehr: FhirClient, patient: str, dru
     held = created_in_ehr(ehr, actions)
     orders = [r for r in held if r["resourceType"] == "MedicationRequest"]
     assert orders and all(r["subject"]["reference"] == f"Patient/{patient}" and r["id"] for r in orders)
+    [group] = [r for r in held if r["resourceType"] == "RequestGroup"]
+    linked = {a["resource"]["reference"] for a in group.get("action", []) if "resource" in a}
+    assert linked and linked <= {f"MedicationRequest/{r['id']}" for r in orders}  # rewritten to the EHR's ids
     return orders
 
 
