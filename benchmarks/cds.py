@@ -7,7 +7,8 @@ the project), a weight, an eGFR and a QTc; the draft orders are the DHE protocol
 carries its own EHR-signed JWT (RS384), verified and recorded against replay as in production;
 the tokens are signed before the clock starts (signing is the EHR's work). Both routes go through
 the Flask app in this process (no socket), so the ratio is the CDS call's own cost against the
-cheapest route. Target: p99 under 200 ms.
+cheapest route. The diary's last day (today) has a triptan taken this morning, so the DHE order
+answers a critical card. Target: p99 under 200 ms.
 
     .venv/bin/python benchmarks/cds.py [--calls 200] [--health 1000]
 
@@ -60,14 +61,16 @@ def moved(text: str, shift: timedelta) -> str:
 
 
 def year_of_diary(today: date) -> list[dict[str, Any]]:
-    """365 days ending yesterday, each a day of the example month with every date moved with it."""
+    """365 days ending today, each a day of the example month with every date moved with it; the
+    month is cycled so that today is its first day with a triptan (taken in the morning)."""
     month = json.loads((EXAMPLES / "diary" / "month.json").read_text(encoding="utf-8"))
+    triptan_day = next(i for i, e in enumerate(month) if any("triptan" in m["drug"] for m in e.get("medications") or []))
+    offset = (triptan_day - 364) % len(month)
     entries = []
     for i in range(365):
-        source = month[i % len(month)]
-        day = today - timedelta(days=365 - i)
-        text = moved(json.dumps(source), day - date.fromisoformat(source["date"]))
-        entry = json.loads(text)
+        source = month[(i + offset) % len(month)]
+        day = today - timedelta(days=364 - i)
+        entry = json.loads(moved(json.dumps(source), day - date.fromisoformat(source["date"])))
         entry["entry_id"] = f"bench-{i}"
         entry["patient"] = {"reference": f"Patient/{PATIENT}"}
         entries.append(entry)
@@ -79,13 +82,16 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}} for r in resources]}
 
 
-def mapped_orders(app: Any, status: str) -> list[dict[str, Any]]:
-    """The MedicationRequests of every example order, for the benchmark's patient, with ids."""
+def mapped_orders(app: Any, status: str, start: datetime | None = None) -> list[dict[str, Any]]:
+    """The MedicationRequests of every example order, for the benchmark's patient, with ids
+    (starting at ``start`` when given, else when the example says)."""
     find = app.extensions["fhir_migraine"].protocols.get
     found = []
     for path in sorted((EXAMPLES / "orders").glob("*.json")):
         order = json.loads(path.read_text(encoding="utf-8"))
         order["patient"] = {"reference": f"Patient/{PATIENT}"}
+        if start is not None:
+            order["start"] = order["authored"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
         for entry in operations.map_order(order, find)["entry"]:
             resource = entry["resource"]
             if resource["resourceType"] == "MedicationRequest":
@@ -114,7 +120,7 @@ def prefetch(app: Any, now: datetime) -> tuple[dict[str, Any], list[dict[str, An
         observation("8636-3", "QTc", 420.0, "ms", "procedure", now - timedelta(days=30))]
     active = (mapped_orders(app, "active") * 4)[:20]
     active = [{**r, "id": f"active-{i}"} for i, r in enumerate(active)]
-    drafts = [r for r in mapped_orders(app, "draft") if r["id"].startswith("dhe-repeat")]
+    drafts = [r for r in mapped_orders(app, "draft", now) if r["id"].startswith("dhe-repeat")]  # DHE, to start now
     found = {
         "patient": {"resourceType": "Patient", "id": PATIENT, "gender": "female", "birthDate": "1986-03-14"},
         "observations": searchset(observations),
@@ -173,9 +179,10 @@ def main() -> None:
             assert client.get("/health").status_code == 200
             health_ms.append((time.perf_counter() - started) * 1000)
     cores = len(os.sched_getaffinity(0))
+    indicators = ", ".join(c["indicator"] for c in cards)
     print(f"prefetch: {diary_size} diary resources (365 days), {len(found['statements']['entry'])} MedicationStatements, "
           f"{len(found['observations']['entry'])} Observations, 20 active MedicationRequests; "
-          f"{len(drafts)} draft orders; {len(data) / 1024:.0f} KiB per request; {len(cards)} cards answered; "
+          f"{len(drafts)} draft orders; {len(data) / 1024:.0f} KiB per request; {len(cards)} card(s) answered ({indicators}); "
           f"{cores} core(s)")
     print(f"{'route':<34} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for name, values in ((f"POST /cds-services/{SIGN}", sign_ms), ("GET /health", health_ms)):
