@@ -289,3 +289,39 @@ def test_a_cds_jwt_opens_no_other_endpoint(cds_app, ehr) -> None:
     for method, path in (("get", "/protocols"), ("post", "/orders"), ("get", "/openapi.json")):
         answer = getattr(cds_app.test_client(), method)(path, headers=ehr.headers(SIGN))
         assert answer.status_code == 401, path
+
+
+def dhe_sign_request(**extra: Any) -> dict[str, Any]:
+    body = sign_request(PATIENT, **extra)
+    body["context"]["draftOrders"]["entry"] = [{"resource": {
+        "resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT}"}, "medicationCodeableConcept": {"text": "dihydroergotamine"}}}]
+    return body
+
+
+def test_a_fhir_server_that_does_not_answer_gives_cards_saying_the_checks_did_not_run(settings, tmp_path, ehr) -> None:
+    app = create_app(trusting(settings, tmp_path, ehr, allow_http=True))
+    body = dhe_sign_request(fhirServer="http://127.0.0.1:9/fhir", fhirAuthorization={"access_token": ACCESS_TOKEN})
+    answer = post(app, ehr, body)
+    assert answer.status_code == 200
+    not_run = [c for c in answer.get_json()["cards"] if c["summary"].startswith("Check not run")]
+    assert not_run and all(c["indicator"] == "warning" for c in not_run)
+    assert any("triptan-ergot-24h" in c["summary"] for c in not_run)
+
+
+def test_the_same_call_with_the_prefetch_sent_runs_every_check(settings, tmp_path, ehr) -> None:
+    app = create_app(trusting(settings, tmp_path, ehr))
+    prefetch = {key: bundle() for key in cds.service(SIGN)["prefetch"]}
+    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT, "gender": "male", "birthDate": "1970-01-01"}
+    answer = post(app, ehr, dhe_sign_request(prefetch=prefetch))
+    assert answer.status_code == 200
+    assert not [c for c in answer.get_json()["cards"] if c["summary"].startswith("Check not run")]
+
+
+def test_draft_orders_that_are_not_a_bundle_are_refused_by_the_rules_with_the_path(settings, tmp_path, ehr) -> None:
+    app = create_app(trusting(settings, tmp_path, ehr))
+    body = sign_request(PATIENT)
+    body["context"]["draftOrders"] = [{"resourceType": "MedicationRequest"}]
+    answer = post(app, ehr, body)
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["path"] == "$.context.draftOrders"
