@@ -210,14 +210,14 @@ class CdsSettings:
     """The CDS Hooks services (``api.cds_routes``): the public base URL of this service (each
     service's JWT ``aud`` is ``<public_url>/cds-services/<id>``), the EHRs trusted to call them
     (``issuers``: each ``iss`` with the file or https URL of its JWKS, or None when its keys are
-    only found through a ``jku`` header on ``jku_allowed``), the JWS algorithms accepted, the
+    only found through a ``jku`` header allowed for that issuer in ``jku_allowed``), the JWS algorithms accepted, the
     browser origins allowed by CORS (``*``: any, the CDS Hooks default), how many seconds a query
     to the EHR's ``fhirServer`` may take, and whether plain http to a ``fhirServer`` that is not
     this machine is allowed. No issuer: every call is refused (401)."""
 
     public_url: str | None = None
     issuers: tuple[tuple[str, str | None], ...] = ()
-    jku_allowed: tuple[str, ...] = ()
+    jku_allowed: tuple[tuple[str, str], ...] = ()  # (iss, jku URL): each jku only for its issuer
     algorithms: tuple[str, ...] = ("RS384", "ES384")
     allowed_origins: tuple[str, ...] = ("*",)
     fetch_timeout: float = 5.0
@@ -439,8 +439,16 @@ def _cds_settings(read: _Reader) -> CdsSettings:
         if jwks is not None and "://" not in jwks and not Path(jwks).is_file():
             raise ConfigError(f"FHIR_MIGRAINE_CDS_ISSUERS: the JWKS of {words[0]!r} is neither a URL nor a file: {jwks!r}")
         issuers.append((words[0], jwks))
-    jku = tuple(u.strip() for u in (read.text("FHIR_MIGRAINE_CDS_JKU_ALLOWED") or "").split(",") if u.strip())
-    for url in jku + tuple(j for _, j in issuers if j and "://" in j):
+    jku: list[tuple[str, str]] = []
+    for item in (read.text("FHIR_MIGRAINE_CDS_JKU_ALLOWED") or "").split(","):
+        words = item.split()
+        if not words:
+            continue
+        if len(words) != 2:
+            raise ConfigError(f"FHIR_MIGRAINE_CDS_JKU_ALLOWED: {item.strip()!r} must be an issuer, a space and a jku URL "
+                              "its tokens may name")
+        jku.append((words[0], words[1]))
+    for url in tuple(u for _, u in jku) + tuple(j for _, j in issuers if j and "://" in j):
         if urlsplit(url).scheme != "https" and not read.flag("FHIR_MIGRAINE_CDS_ALLOW_HTTP", False):
             raise ConfigError(f"FHIR_MIGRAINE_CDS_JKU_ALLOWED and FHIR_MIGRAINE_CDS_ISSUERS: a JWKS URL must be https, "
                               f"got {url!r}")
@@ -454,7 +462,7 @@ def _cds_settings(read: _Reader) -> CdsSettings:
     return CdsSettings(
         public_url=_public_url(read),
         issuers=tuple(issuers),
-        jku_allowed=jku,
+        jku_allowed=tuple(jku),
         algorithms=algorithms,
         allowed_origins=tuple(o if o == "*" else str(_origin(o, "FHIR_MIGRAINE_CDS_ALLOWED_ORIGINS")) for o in origins),
         fetch_timeout=read.number("FHIR_MIGRAINE_CDS_FETCH_TIMEOUT", CdsSettings.fetch_timeout, positive=True),

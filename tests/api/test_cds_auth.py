@@ -144,7 +144,7 @@ def test_a_jku_on_the_allow_list_gives_the_key(settings, tmp_path, ehr, monkeypa
     monkeypatch.setattr(cds, "answer", lambda *args, **kwargs: {"cards": []})
     with FakeServer({"/jwks.json": jwks(ehr.key)}).running() as keys:
         url = f"{keys.url}/jwks.json"
-        trusted = trusting(settings, tmp_path, ehr, jku_allowed=(url,))
+        trusted = trusting(settings, tmp_path, ehr, jku_allowed=((EHR_ISS, url),))
         app = create_app(replace(trusted, cds=replace(trusted.cds, issuers=((EHR_ISS, None),))))
         assert call(app, ehr.headers(SIGN, headers={"jku": url})).status_code == 200
         refused(call(app, ehr.headers(SIGN)), "no key set is configured")
@@ -160,3 +160,15 @@ def test_a_feedback_token_may_name_the_feedback_url(cds_app, ehr) -> None:
     headers = ehr.headers(SIGN, aud=f"{PUBLIC_URL}/cds-services/{SIGN}/feedback")
     assert cds_app.test_client().post(f"/cds-services/{SIGN}/feedback", json=body, headers=headers).status_code == 200
     assert call(cds_app, ehr.headers(SIGN, aud=f"{PUBLIC_URL}/cds-services/{SIGN}/feedback")).status_code == 401
+
+
+def test_a_jku_allowed_for_one_issuer_does_not_serve_another(settings, tmp_path, ehr, monkeypatch) -> None:
+    monkeypatch.setattr(cds, "answer", lambda *args, **kwargs: {"cards": []})
+    other = "https://other-ehr.example.org"
+    with FakeServer({"/jwks.json": jwks(ehr.key)}).running() as keys:
+        url = f"{keys.url}/jwks.json"
+        trusted = trusting(settings, tmp_path, ehr, jku_allowed=((EHR_ISS, url),))
+        app = create_app(replace(trusted, cds=replace(trusted.cds, issuers=((EHR_ISS, None), (other, None)))))
+        # The first EHR's key, claiming to be the other trusted EHR.
+        refused(call(app, Ehr(ehr.key, iss=other).headers(SIGN, headers={"jku": url})), "'jku'")
+    assert keys.seen == []

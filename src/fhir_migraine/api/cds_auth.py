@@ -4,8 +4,8 @@ key, which this module verifies.
 
 - the JWT's ``iss`` must be a configured issuer (``FHIR_MIGRAINE_CDS_ISSUERS``);
 - its key is found by the header's ``kid`` in the issuer's configured JWKS (a file, or an https
-  URL), or in the JWKS at the header's ``jku`` when that URL is on ``FHIR_MIGRAINE_CDS_JKU_ALLOWED``
-  (any other ``jku`` is refused before anything is fetched);
+  URL), or in the JWKS at the header's ``jku`` when ``FHIR_MIGRAINE_CDS_JKU_ALLOWED`` allows that URL
+  for that ``iss`` (any other ``jku`` is refused before anything is fetched);
 - ``alg`` must be one of ``FHIR_MIGRAINE_CDS_ALGORITHMS`` (never ``none``, never HMAC);
 - ``aud`` must be this service's URL, ``<FHIR_MIGRAINE_PUBLIC_URL>/cds-services/<id>``; ``exp``,
   ``iat`` and ``jti`` are required, ``exp`` at most five minutes ahead (the specification's
@@ -150,8 +150,10 @@ class CdsAuthenticator:
 
     def _source(self, iss: str, jku: Any) -> str:
         if jku is not None:
-            if not isinstance(jku, str) or jku not in self.settings.jku_allowed:
-                raise JwtRefused("the token's 'jku' is not on this service's allow-list (FHIR_MIGRAINE_CDS_JKU_ALLOWED)")
+            # Each jku is allowed for one issuer only: another trusted EHR's keys cannot sign for it.
+            if not isinstance(jku, str) or (iss, jku) not in self.settings.jku_allowed:
+                raise JwtRefused("the token's 'jku' is not on this service's allow-list for its 'iss' "
+                                 "(FHIR_MIGRAINE_CDS_JKU_ALLOWED)")
             return jku
         configured = self.settings.jwks_of(iss)
         if configured is None:
