@@ -325,3 +325,16 @@ def test_draft_orders_that_are_not_a_bundle_are_refused_by_the_rules_with_the_pa
     answer = post(app, ehr, body)
     assert answer.status_code == 422
     assert answer.get_json()["errors"][0]["path"] == "$.context.draftOrders"
+
+
+def test_the_smart_apps_launch_url_is_passed_when_the_app_is_configured(settings, tmp_path, ehr, answered) -> None:
+    from dataclasses import replace
+
+    from fhir_migraine.config import SmartSettings
+
+    trusted = trusting(settings, tmp_path, ehr)
+    smart = SmartSettings(client_id="app", issuers=("https://ehr.example.org/fhir",), public_url="https://migraine.example.org")
+    app = create_app(replace(trusted, smart=smart))
+    body = {"hook": "patient-view", "hookInstance": "h-1", "context": {"userId": "Practitioner/dr-1", "patientId": PATIENT}}
+    assert post(app, ehr, body, service="migraine-patient-view").status_code == 200
+    assert answered.calls[0]["app_url"] == "https://migraine.example.org/smart/launch"
