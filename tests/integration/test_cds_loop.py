@@ -13,7 +13,6 @@ import pytest
 from fhir_migraine import operations
 from fhir_migraine.api import create_app
 from fhir_migraine.ehr.client import FhirClient
-from fhir_migraine.errors import EhrRejected
 from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.validation import default_validator
 from tests.cdshooks import Ehr, rsa_key, trusting
@@ -108,7 +107,7 @@ def offered_and_created(app, cds_client: Ehr, ehr: FhirClient, patient: str, dru
     actions = card["suggestions"][0]["actions"]
     drafts = [a["resource"] for a in actions]
     assert {r["resourceType"] for r in drafts} >= {"MedicationRequest", "RequestGroup"}
-    assert all(r["status"] == "draft" for r in drafts)
+    assert all(r["status"] == "draft" for r in drafts if r["resourceType"] in ("MedicationRequest", "RequestGroup"))
     validator = default_validator()
     for resource in drafts:
         assert resource.get("meta", {}).get("profile"), resource["resourceType"]
@@ -159,10 +158,6 @@ def test_ketorolac_protocol_signed_for_a_younger_patient_raises_no_dose_card(ser
     assert not [c for c in cards if "ketorolac" in c["summary"].lower() and "15 mg" in c["summary"]]
 
 
-@pytest.mark.xfail(strict=True, raises=EhrRejected,
-                   reason="order-select's DHE suggestion keeps the MedicationRequest's detectedIssue reference "
-                          "(the off-label approval) without a create action for that DetectedIssue: HAPI refuses "
-                          "the dangling placeholder")
 def test_dhe_protocol_offered_created_then_signed_after_a_triptan_in_the_diary(service, ehr: FhirClient, run_id) -> None:
     app, cds_client = service
     now = datetime.now(UTC).replace(microsecond=0)

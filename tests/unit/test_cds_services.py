@@ -270,3 +270,17 @@ def test_order_select_without_selections_as_an_array_of_strings_is_an_input_erro
         services.answer(services.ORDER_SELECT, body, {"patient": patient(), "observations": bundle()}, now=NOW,
                         protocols=FIND, protocol_ids=sorted(PROTOCOLS))
     assert [p.path for p in raised.value.problems] == ["$.context.selections"]
+
+
+def test_order_select_suggestion_carries_the_detected_issues_its_requests_name() -> None:
+    # DHE repeated is given off-label with an approval: each MedicationRequest names the order's
+    # DetectedIssue, which the suggestion creates with them, so no reference is left dangling.
+    cards = select(request("dihydroergotamine", 1))
+    [dhe] = [c for c in cards if c["source"]["url"].rstrip("/").endswith("/dhe-repeat")]
+    resources = [a["resource"] for a in dhe["suggestions"][0]["actions"]]
+    created = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    named = {d["reference"] for r in resources if r["resourceType"] == "MedicationRequest" for d in r.get("detectedIssue", [])}
+    assert named, "the DHE protocol's requests name a DetectedIssue"
+    assert named <= created
+    for issue in (r for r in resources if r["resourceType"] == "DetectedIssue"):
+        assert {i["reference"] for i in issue.get("implicated", [])} <= created

@@ -73,13 +73,16 @@ def order_document(protocol: Protocol, context: Mapping[str, Any], patient: pati
 
 
 def draft_resources(document: dict[str, Any], find: FindProtocol) -> list[dict[str, Any]]:
-    """The MedicationRequests and RequestGroup of the order, in draft status, each with an id and
+    """The MedicationRequests, RequestGroup and DetectedIssues of the order, in draft status, each with an id and
     the references between them as ``Type/id``: a suggestion's actions are processed as a FHIR
     transaction whose base is the EHR's (CDS Hooks 2.0, Suggestion; cds-hooks/docs#419, #610),
     where a ``urn:uuid`` fullUrl would not travel."""
     bundle = operations.map_order(document, find, now=lambda: document["authored"],
                                   settings=OrderSettings())
-    kept = [e for e in bundle["entry"] if e["resource"]["resourceType"] in ("MedicationRequest", "RequestGroup")]
+    # The order's DetectedIssues (an approved off-label regimen, a rate above the label) travel with
+    # the requests that name them in ``detectedIssue``, so no reference is left dangling.
+    kept = [e for e in bundle["entry"]
+            if e["resource"]["resourceType"] in ("MedicationRequest", "RequestGroup", "DetectedIssue")]
     local = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'].rpartition(':')[2]}"
              for e in kept if str(e.get("fullUrl", "")).startswith("urn:uuid:")}
     found = []
