@@ -12,7 +12,7 @@ of its own says so, and the patient's own answer is kept beside it (docs/mapping
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -65,17 +65,22 @@ class _Record:
     end: datetime | None
 
 
+def _records(entry: DiaryEntry) -> Iterator[tuple[_Record, str | None]]:
+    """Each attack the entry records that has a start, and the id it is known by (its own or the
+    one it continues; None for an attack with neither)."""
+    for path, attack in entry.recorded_attacks():
+        start = parse_instant(attack.start)
+        if start is not None:
+            yield (_Record(entry, path, attack, start, parse_instant(attack.end) if attack.end else None),
+                   attack.id or attack.continues)
+
+
 def spans(entries: Iterable[DiaryEntry]) -> list[Span]:
     """Every attack the entries record, its records joined, in the order of their start."""
     joined: dict[tuple[str, str], list[_Record]] = {}
     alone: list[list[_Record]] = []
     for entry in entries:
-        for path, attack in entry.recorded_attacks():
-            start = parse_instant(attack.start)
-            if start is None:
-                continue
-            record = _Record(entry, path, attack, start, parse_instant(attack.end) if attack.end else None)
-            name = attack.id or attack.continues
+        for record, name in _records(entry):
             if name is None:
                 alone.append([record])
             else:
@@ -187,12 +192,7 @@ class Ledger:
     def add(self, entry: DiaryEntry) -> None:
         """Add the entry's attacks (its ids claimed before) and the days they overlap."""
         patient = patient_token(entry.patient)
-        for path, attack in entry.recorded_attacks():
-            start = parse_instant(attack.start)
-            if start is None:
-                continue
-            record = _Record(entry, path, attack, start, parse_instant(attack.end) if attack.end else None)
-            name = attack.id or attack.continues
+        for record, name in _records(entry):
             if name is None:
                 self._overlaps(patient, None, _span([record]))
             else:
