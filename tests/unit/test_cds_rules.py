@@ -13,6 +13,7 @@ from tests.unit.cds_fixtures import (
     NOW,
     bundle,
     condition,
+    long_term,
     observation,
     patient,
     prefetch,
@@ -210,3 +211,31 @@ def test_valproate_with_a_positive_pregnancy_test_after_a_negative_one_is_critic
     found = rule_cards("valproate-pregnancy-test", [request("valproate", 1000)],
                        patient=patient("female", "1996-01-01"), observations=tests)
     assert found and "positive pregnancy test" in found[0]["summary"]
+
+
+@pytest.mark.parametrize(("rule", "draft", "drug"), [
+    ("dhe-cyp3a4-inhibitor", request("dihydroergotamine", 1), "ritonavir"),
+    ("dhe-cyp3a4-inhibitor", request("dihydroergotamine", 1), "clarithromycin"),
+    ("ketorolac-with-nsaid", request("ketorolac", 15), "aspirin"),
+    ("qt-prolonging", request("droperidol", 1.25), "haloperidol"),
+], ids=["ritonavir", "clarithromycin", "aspirin", "qt"])
+def test_a_long_term_drug_started_years_ago_and_still_taken_counts_as_current(rule: str, draft: dict[str, Any],
+                                                                              drug: str) -> None:
+    observations = bundle(observation("8636-3", 400, unit="ms"))
+    ongoing = bundle(long_term(drug, "2020-03-01"))
+    found = rule_cards(rule, [draft], statements=ongoing, observations=observations)
+    assert len(found) == 1 and drug in found[0]["summary"]
+    until_next_year = bundle(long_term(drug, "2020-03-01", end="2027-03-01"))
+    assert len(rule_cards(rule, [draft], statements=until_next_year, observations=observations)) == 1
+    order = bundle(request(drug, 1, status="active", rid="o1", start="2020-03-01T08:00:00Z"))
+    assert len(rule_cards(rule, [draft], medicationRequests=order, observations=observations)) == 1
+
+
+@pytest.mark.parametrize("statement", [
+    long_term("ritonavir", "2020-03-01", end="2026-06-01"),
+    long_term("ritonavir", "2020-03-01", status="completed"),
+    taken("ritonavir", "2020-03-01T08:00:00Z"),
+    {**taken("ritonavir", "2020-03-01T08:00:00Z"), "status": "active"},
+], ids=["ended", "completed", "single-intake", "single-intake-active"])
+def test_a_long_term_drug_that_ended_or_a_single_intake_years_ago_is_not_current(statement: dict[str, Any]) -> None:
+    assert rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], statements=bundle(statement)) == []

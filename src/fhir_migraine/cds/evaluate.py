@@ -63,10 +63,20 @@ def within_hours(rule: Rule, context: PatientContext, find: FindProtocol | None)
                 break
 
 
+def _ongoing(other: Drug, now: datetime) -> bool:
+    """A diary MedicationStatement of a drug taken over time (not one intake at an
+    ``effectiveDateTime``) that is active and has not ended: current whenever it started."""
+    return other.source == "diary" and other.status == "active" and "effectiveDateTime" not in other.resource \
+        and (other.end is None or other.end >= now)
+
+
 def _active(other: Drug, now: datetime, days: int) -> bool:
-    """An order or draft in force, or something given or taken in the last ``days``."""
+    """An order or draft in force, a long-term drug still taken, or something given or taken in the
+    last ``days``."""
     if other.source in ("order", "draft"):
         return other.status in ("active", "on-hold", "draft") and (other.end is None or other.end >= now)
+    if _ongoing(other, now):
+        return True
     return other.at is not None and now - timedelta(days=days) <= other.at <= now + timedelta(hours=1)
 
 
