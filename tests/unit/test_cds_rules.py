@@ -239,3 +239,22 @@ def test_a_long_term_drug_started_years_ago_and_still_taken_counts_as_current(ru
 ], ids=["ended", "completed", "single-intake", "single-intake-active"])
 def test_a_long_term_drug_that_ended_or_a_single_intake_years_ago_is_not_current(statement: dict[str, Any]) -> None:
     assert rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], statements=bundle(statement)) == []
+
+
+@pytest.mark.parametrize("gender", ["female", "unknown", "other", None])
+def test_valproate_for_a_patient_of_gender_female_unknown_other_or_none_could_be_pregnant(gender: str | None) -> None:
+    person = patient("female", "1996-01-01")
+    if gender is None:
+        del person["gender"]
+    else:
+        person["gender"] = gender
+    found = rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=person)
+    assert [c["indicator"] for c in found] == ["critical"]
+    assert ("(gender" in found[0]["summary"]) == (gender != "female")
+
+
+def test_valproate_for_a_man_of_30_is_no_card_and_with_a_negative_test_whatever_the_gender_neither() -> None:
+    assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=patient("male", "1996-01-01")) == []
+    recent = bundle(observation("2106-3", "NEG", "2026-12-02T09:00:00Z"))
+    assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=patient("other", "1996-01-01"),
+                      observations=recent) == []

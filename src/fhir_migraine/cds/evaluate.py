@@ -101,9 +101,10 @@ def with_condition(rule: Rule, context: PatientContext, find: FindProtocol | Non
 
 
 def pregnancy_test(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
-    """A drug of ``drugs`` for a patient of ``sex`` aged ``min_age``..``max_age`` without a negative
-    pregnancy test in the last ``hours`` (or with a positive one since)."""
-    could_be = context.sex in (rule["sex"], None) and (
+    """A drug of ``drugs`` for a patient of a gender in ``sexes`` (or none recorded) aged
+    ``min_age``..``max_age`` without a negative pregnancy test in the last ``hours`` (or with a
+    positive one since)."""
+    could_be = (context.sex is None or context.sex in rule["sexes"]) and (
         context.age is None or rule["min_age"] <= context.age <= rule["max_age"])
     if not could_be:
         return
@@ -112,8 +113,10 @@ def pregnancy_test(rule: Rule, context: PatientContext, find: FindProtocol | Non
     if recent and not any(positive for _, positive in recent):
         return
     reason = "positive pregnancy test" if any(p for _, p in recent) else f"no negative pregnancy test in {rule['hours']} h"
-    if context.sex is None or context.age is None:
-        reason += " (sex or age unknown)"
+    if context.sex != "female":
+        reason += f" (gender {context.sex or 'not recorded'})"
+    if context.age is None:
+        reason += " (age unknown)"
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         yield _base(rule, draft, reason=reason)
 
