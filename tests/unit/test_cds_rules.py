@@ -36,7 +36,8 @@ def rule_cards(rule: str, drafts: list[dict[str, Any]], **given: Any) -> list[di
 
 def rule_matches(rule: str, card: dict[str, Any]) -> bool:
     words = {"triptan-ergot-24h": " h of ", "dhe-condition": "contraindicated", "dhe-cyp3a4-inhibitor": "CYP3A4",
-             "ketorolac-lower-dose": "label's dose", "ketorolac-with-nsaid": "NSAID", "ketorolac-5-days": "days, more",
+             "ketorolac-lower-dose": "label's dose",
+             "ketorolac-renal": "renal impairment", "ketorolac-with-nsaid": "NSAID", "ketorolac-5-days": "days, more",
              "valproate-pregnancy-test": "could be pregnant", "qt-prolonging": "QT", "duplicate-class": "Duplicate"}
     return words[rule] in card["summary"]
 
@@ -258,3 +259,20 @@ def test_valproate_for_a_man_of_30_is_no_card_and_with_a_negative_test_whatever_
     recent = bundle(observation("2106-3", "NEG", "2026-12-02T09:00:00Z"))
     assert rule_cards("valproate-pregnancy-test", [request("valproate", 1000)], patient=patient("other", "1996-01-01"),
                       observations=recent) == []
+
+
+def test_ketorolac_with_an_egfr_below_30_is_critical_without_a_lower_dose_suggestion() -> None:
+    low = bundle(observation("62238-1", 22, unit="mL/min/{1.73_m2}"))
+    old = patient("male", "1950-01-01")
+    found = rule_cards("ketorolac-renal", [request("ketorolac", 30)], patient=old, observations=low)
+    assert [c["indicator"] for c in found] == ["critical"] and "eGFR 22" in found[0]["summary"]
+    assert not found[0].get("suggestions")
+    assert rule_cards("ketorolac-lower-dose", [request("ketorolac", 30)], patient=old, observations=low) == []
+
+
+@pytest.mark.parametrize("egfr", [30, 59])
+def test_ketorolac_with_an_egfr_of_30_to_59_is_no_critical_card_but_suggests_15_mg(egfr: int) -> None:
+    given = bundle(observation("62238-1", egfr, unit="mL/min/{1.73_m2}"))
+    assert rule_cards("ketorolac-renal", [request("ketorolac", 30)], observations=given) == []
+    found = rule_cards("ketorolac-lower-dose", [request("ketorolac", 30)], observations=given)
+    assert len(found) == 1 and f"eGFR {egfr}" in found[0]["summary"] and found[0]["suggestions"]

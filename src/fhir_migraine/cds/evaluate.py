@@ -130,7 +130,19 @@ def _dose_in(draft: Drug, unit: str) -> Decimal | None:
         return None
 
 
+def below_egfr(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A drug of ``drugs`` for a patient whose latest eGFR is below ``below_egfr``."""
+    if context.egfr is None or context.egfr >= rule["below_egfr"]:
+        return
+    for draft in (d for d in context.drafts if d.key in rule["drugs"]):
+        yield _base(rule, draft, egfr=context.egfr)
+
+
 def age_weight_renal(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A dose above ``max_dose_mg`` for age ``min_age`` or more, weight below ``below_weight_kg``, or an
+    eGFR from ``min_egfr`` up to ``below_egfr`` (below ``min_egfr`` the drug is another rule's)."""
+    if context.egfr is not None and context.egfr < rule.get("min_egfr", 0):
+        return
     reasons = []
     if context.age is not None and context.age >= rule["min_age"]:
         reasons.append(f"age {context.age}")
@@ -232,6 +244,7 @@ KINDS: dict[str, Callable[[Rule, PatientContext, FindProtocol | None], Iterator[
     "with-drug": with_drug,
     "with-condition": with_condition,
     "pregnancy-test": pregnancy_test,
+    "below-egfr": below_egfr,
     "age-weight-renal": age_weight_renal,
     "course-days": course_days,
     "qt": qt,
