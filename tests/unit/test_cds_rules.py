@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fhir_migraine import terminology
 from fhir_migraine.cds import evaluate, services
 from fhir_migraine.cds.context import read
 from tests.unit.cds_fixtures import (
@@ -122,10 +123,10 @@ def test_ketorolac_15_mg_or_a_young_heavy_patient_with_good_egfr_is_no_card() ->
     assert rule_cards("ketorolac-lower-dose", [request("ketorolac", 15)], patient=patient("male", "1950-01-01")) == []
 
 
-def test_ketorolac_with_aspirin_taken_today_is_a_warning_and_without_is_not() -> None:
+def test_ketorolac_with_aspirin_taken_today_is_critical_and_without_is_not() -> None:
     found = rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)],
                        statements=bundle(taken("aspirin", "2026-12-02T07:00:00Z")))
-    assert [c["indicator"] for c in found] == ["warning"] and "aspirin" in found[0]["summary"]
+    assert [c["indicator"] for c in found] == ["critical"] and "aspirin" in found[0]["summary"]
     assert rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)],
                       statements=bundle(taken("aspirin", "2026-11-25T07:00:00Z"))) == []
 
@@ -276,3 +277,26 @@ def test_ketorolac_with_an_egfr_of_30_to_59_is_no_critical_card_but_suggests_15_
     assert rule_cards("ketorolac-renal", [request("ketorolac", 30)], observations=given) == []
     found = rule_cards("ketorolac-lower-dose", [request("ketorolac", 30)], observations=given)
     assert len(found) == 1 and f"eGFR {egfr}" in found[0]["summary"] and found[0]["suggestions"]
+
+
+@pytest.mark.parametrize("name", ["Excedrin Migraine", "acetaminophen/aspirin/caffeine", "aspirin / caffeine"])
+def test_ketorolac_with_an_aspirin_containing_combination_taken_today_is_critical(name: str) -> None:
+    combination = taken("aspirin", "2026-12-02T07:00:00Z")
+    combination["medicationCodeableConcept"] = {"text": name}
+    found = rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)], statements=bundle(combination))
+    assert [c["indicator"] for c in found] == ["critical"]
+
+
+@pytest.mark.parametrize("name", ["acetaminophen", "acetaminophen / caffeine", "Excedrin"])
+def test_ketorolac_with_a_drug_without_aspirin_or_a_combination_taken_last_week_is_no_card(name: str) -> None:
+    when = "2026-11-25T07:00:00Z" if name == "Excedrin" else "2026-12-02T07:00:00Z"
+    other = taken("aspirin", when)
+    other["medicationCodeableConcept"] = {"text": name}
+    assert rule_cards("ketorolac-with-nsaid", [request("ketorolac", 15)], statements=bundle(other)) == []
+
+
+def test_a_combination_is_read_by_its_listed_ingredients_or_by_the_parts_of_its_name() -> None:
+    assert terminology.drug_ingredients("Excedrin") == ("acetaminophen", "aspirin", "caffeine")
+    assert terminology.drug_ingredients("Paracetamol + Caffeine") == ("acetaminophen", "caffeine")
+    assert terminology.drug_ingredients("Toradol") == ("ketorolac",)
+    assert terminology.drug_ingredients("some new drug") == ("some new drug",)

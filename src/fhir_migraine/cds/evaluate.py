@@ -80,12 +80,20 @@ def _active(other: Drug, now: datetime, days: int) -> bool:
     return other.at is not None and now - timedelta(days=days) <= other.at <= now + timedelta(hours=1)
 
 
+def _is_one_of(other: Drug, names: set[str], classes: set[str]) -> bool:
+    """Whether a drug, or an ingredient of it (a combination product), is named or of a class."""
+    keys = {other.key, *terminology.drug_ingredients(other.key)}
+    found = {terminology.drug_class(k) for k in keys}
+    return bool(keys & names) or other.drug_class in classes or any(c is not None and c.key in classes for c in found)
+
+
 def with_drug(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
-    """A drug of ``drugs`` with an active drug of ``others`` or of ``other_classes``."""
+    """A drug of ``drugs`` with an active drug (or a combination with an ingredient) of ``others`` or
+    of ``other_classes``."""
     names, classes = set(rule.get("others", ())), set(rule.get("other_classes", ()))
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         for other in _others(context, draft):
-            if other.key != draft.key and (other.key in names or other.drug_class in classes) \
+            if other.key != draft.key and _is_one_of(other, names, classes) \
                     and _active(other, context.now, rule["within_days"]):
                 yield _against(rule, draft, other)
                 break
