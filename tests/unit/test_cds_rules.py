@@ -144,7 +144,9 @@ def test_ketorolac_within_5_days_is_no_card() -> None:
 
 
 def test_two_qt_prolonging_drugs_ordered_together_is_a_warning() -> None:
-    found = rule_cards("qt-prolonging", [request("ondansetron", 4), request("droperidol", 1.25, rid="d2")])
+    normal = bundle(observation("8636-3", 410, unit="ms"))  # droperidol without a QTc has its own ECG card
+    found = rule_cards("qt-prolonging", [request("ondansetron", 4), request("droperidol", 1.25, rid="d2")],
+                       observations=normal)
     assert [c["indicator"] for c in found] == ["warning"]  # one card for the pair, not one per drug
 
 
@@ -300,3 +302,32 @@ def test_a_combination_is_read_by_its_listed_ingredients_or_by_the_parts_of_its_
     assert terminology.drug_ingredients("Paracetamol + Caffeine") == ("acetaminophen", "caffeine")
     assert terminology.drug_ingredients("Toradol") == ("ketorolac",)
     assert terminology.drug_ingredients("some new drug") == ("some new drug",)
+
+
+@pytest.mark.parametrize(("sex", "qtc"), [("male", 445), ("female", 455)])
+def test_droperidol_above_the_labels_qtc_is_critical_and_another_qt_drug_a_warning(sex: str, qtc: int) -> None:
+    long_qtc = bundle(observation("8636-3", qtc, unit="ms"))
+    person = patient(sex)
+    found = rule_cards("qt-prolonging", [request("droperidol", 1.25)], patient=person, observations=long_qtc)
+    assert [c["indicator"] for c in found] == ["critical"] and f"QTc {qtc}" in found[0]["summary"]
+    found = rule_cards("qt-prolonging", [request("ondansetron", 4)], patient=person, observations=long_qtc)
+    assert [c["indicator"] for c in found] == ["warning"]
+
+
+def test_droperidol_for_a_woman_with_a_qtc_of_445_is_no_card() -> None:
+    assert rule_cards("qt-prolonging", [request("droperidol", 1.25)], patient=patient("female"),
+                      observations=bundle(observation("8636-3", 445, unit="ms"))) == []
+
+
+def test_droperidol_with_no_qtc_on_record_says_an_ecg_is_needed_and_ondansetron_does_not() -> None:
+    found = rule_cards("qt-prolonging", [request("droperidol", 1.25)])
+    assert [c["indicator"] for c in found] == ["warning"] and "12-lead ECG" in found[0]["summary"]
+    assert rule_cards("qt-prolonging", [request("ondansetron", 4)]) == []
+
+
+@pytest.mark.parametrize("drug", ["clarithromycin", "erythromycin", "promethazine"])
+def test_a_new_qt_drug_taken_with_haloperidol_is_a_warning_and_alone_is_not(drug: str) -> None:
+    normal = bundle(observation("8636-3", 410, unit="ms"))
+    found = rule_cards("qt-prolonging", [request("haloperidol", 5), request(drug, 25, rid="d2")], observations=normal)
+    assert [c["indicator"] for c in found] == ["warning"] and drug in found[0]["summary"]
+    assert rule_cards("qt-prolonging", [request(drug, 25)], observations=normal) == []

@@ -179,11 +179,18 @@ def course_days(rule: Rule, context: PatientContext, find: FindProtocol | None) 
 
 
 def qt(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A drug of ``drugs`` with a QTc above ``qtc_above_ms`` (``critical_above`` drugs: critical), or
+    with another of them; an ``ecg_first`` drug with no QTc on record needs an ECG before it is given."""
     threshold = rule["qtc_above_ms"].get(context.sex or "other", rule["qtc_above_ms"]["other"])
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         if context.qtc_ms is not None and context.qtc_ms > threshold:
-            yield _base(rule, draft, reason=f"{draft.key} with QTc {context.qtc_ms} ms (above {threshold} ms)")
+            critical = draft.key in rule.get("critical_above", ())
+            yield _base(rule, draft, reason=f"{draft.key} with QTc {context.qtc_ms} ms (above {threshold} ms)"
+                        + (", contraindicated" if critical else ""),
+                        indicator="critical" if critical else rule["indicator"])
             continue
+        if context.qtc_ms is None and draft.key in rule.get("ecg_first", ()):
+            yield _base(rule, draft, reason=f"{draft.key} with no QTc on record: a 12-lead ECG is needed before it is given")
         other = next((o for o in _others(context, draft) if o.key in rule["drugs"] and o.key != draft.key
                       and _active(o, context.now, 1)), None)
         if other is not None:
