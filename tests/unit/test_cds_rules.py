@@ -331,3 +331,25 @@ def test_a_new_qt_drug_taken_with_haloperidol_is_a_warning_and_alone_is_not(drug
     found = rule_cards("qt-prolonging", [request("haloperidol", 5), request(drug, 25, rid="d2")], observations=normal)
     assert [c["indicator"] for c in found] == ["warning"] and drug in found[0]["summary"]
     assert rule_cards("qt-prolonging", [request(drug, 25)], observations=normal) == []
+
+
+@pytest.mark.parametrize("name", ["cobicistat", "atazanavir", "darunavir", "lopinavir", "saquinavir", "tipranavir",
+                                  "voriconazole", "posaconazole", "nefazodone", "telithromycin", "nirmatrelvir/ritonavir",
+                                  "Lopinavir / Ritonavir", "Paxlovid", "Kaletra", "darunavir + cobicistat"])
+def test_dhe_with_a_strong_cyp3a4_inhibitor_or_a_combination_containing_one_is_critical(name: str) -> None:
+    inhibitor = taken("ritonavir", "2026-11-30T08:00:00Z")
+    inhibitor["medicationCodeableConcept"] = {"text": name}
+    found = rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], statements=bundle(inhibitor))
+    assert [c["indicator"] for c in found] == ["critical"]
+
+
+@pytest.mark.parametrize("name", ["nirmatrelvir", "fluconazole", "Paxlovid"])
+def test_dhe_with_no_strong_inhibitor_or_one_taken_weeks_ago_is_no_card(name: str) -> None:
+    other = taken("ritonavir", "2026-11-01T08:00:00Z" if name == "Paxlovid" else "2026-11-30T08:00:00Z")
+    other["medicationCodeableConcept"] = {"text": name}
+    assert rule_cards("dhe-cyp3a4-inhibitor", [request("dihydroergotamine", 1)], statements=bundle(other)) == []
+
+
+def test_a_combination_brand_of_the_table_is_read_as_its_ingredients() -> None:
+    assert terminology.drug_ingredients("Paxlovid") == ("nirmatrelvir", "ritonavir")
+    assert terminology.drug_ingredients("Kaletra") == ("lopinavir", "ritonavir")
