@@ -353,3 +353,24 @@ def test_dhe_with_no_strong_inhibitor_or_one_taken_weeks_ago_is_no_card(name: st
 def test_a_combination_brand_of_the_table_is_read_as_its_ingredients() -> None:
     assert terminology.drug_ingredients("Paxlovid") == ("nirmatrelvir", "ritonavir")
     assert terminology.drug_ingredients("Kaletra") == ("lopinavir", "ritonavir")
+
+
+def by_route(draft: dict[str, Any], route: str) -> dict[str, Any]:
+    draft["dosageInstruction"][0]["route"] = {"coding": [{"system": "http://snomed.info/sct", "display": route}]}
+    return draft
+
+
+@pytest.mark.parametrize(("route", "dose", "limit"), [("Intravenous route", 30, 15), ("Intramuscular route", 60, 30),
+                                                      ("IV", 20, 15), ("Oral route", 20, 15)])
+def test_ketorolac_for_an_older_patient_is_limited_by_route(route: str, dose: int, limit: int) -> None:
+    found = rule_cards("ketorolac-lower-dose", [by_route(request("ketorolac", dose), route)],
+                       patient=patient("male", "1950-01-01"))
+    assert len(found) == 1 and f"the label's dose is {limit} mg" in found[0]["summary"]
+    action = found[0]["suggestions"][0]["actions"][0]
+    assert action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == limit
+
+
+def test_ketorolac_30_mg_im_for_an_older_patient_is_the_labels_single_dose_and_no_card() -> None:
+    old = patient("male", "1950-01-01")
+    assert rule_cards("ketorolac-lower-dose", [by_route(request("ketorolac", 30), "Intramuscular route")], patient=old) == []
+    assert rule_cards("ketorolac-lower-dose", [by_route(request("ketorolac", 15), "Intravenous route")], patient=old) == []

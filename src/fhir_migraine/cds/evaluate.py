@@ -160,9 +160,22 @@ def age_weight_renal(rule: Rule, context: PatientContext, find: FindProtocol | N
         reasons.append(f"eGFR {context.egfr}")
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         dose = _dose_in(draft, "mg")
-        if reasons and dose is not None and dose > rule["max_dose_mg"]:
-            yield _base(rule, draft, dose=dose, reason=", ".join(reasons), limit=rule["max_dose_mg"],
-                        new_dose=Quantity(Decimal(rule["max_dose_mg"]), "mg"))
+        route = _route_key(draft.route)
+        limit = rule.get("max_dose_mg_by_route", {}).get(route, rule["max_dose_mg"])
+        if reasons and dose is not None and dose > limit:
+            yield _base(rule, draft, dose=dose, reason=", ".join(reasons), limit=limit,
+                        route=route or "route not recorded", new_dose=Quantity(Decimal(limit), "mg"))
+
+
+def _route_key(route: str | None) -> str | None:
+    """``intravenous`` or ``intramuscular`` from a route's text or display (``Intravenous route``,
+    ``IV``, ``IM``), else None (another route, or none recorded)."""
+    words = (route or "").replace("-", " ").split()
+    if "intravenous" in words or "iv" in words:
+        return "intravenous"
+    if "intramuscular" in words or "im" in words:
+        return "intramuscular"
+    return None
 
 
 def course_days(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
