@@ -56,6 +56,12 @@ def taken(drug: str, at: str, kind: str = "MedicationStatement") -> dict[str, An
             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": at}
 
 
+def long_term(drug: str, start: str, end: str | None = None, status: str = "active") -> dict[str, Any]:
+    """A MedicationStatement of a drug taken over time: an effectivePeriod, open unless ``end``."""
+    return {"resourceType": "MedicationStatement", "status": status, "medicationCodeableConcept": concept(drug),
+            "subject": {"reference": "Patient/p1"}, "effectivePeriod": {"start": start, **({"end": end} if end else {})}}
+
+
 def sign_request(*drafts: dict[str, Any]) -> dict[str, Any]:
     return {"hook": "order-sign", "hookInstance": "d1f0a7b2-0000-4000-8000-000000000001",
             "context": {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": bundle(*drafts)}}

@@ -80,5 +80,7 @@ def rule_card(hook_instance: str, index: int, rule: Mapping[str, Any], finding: 
         })
     # A protocol's own rule points at the protocol (its canonical URL) rather than the library.
     source = {**rule["source"], "url": finding.get("source_url") or rule["source"]["url"]}
-    return card(hook_instance, index, indicator=rule["indicator"], summary_text=_fill(rule["summary"], finding),
+    # A finding may raise its own indicator (droperidol above the QTc threshold is critical).
+    indicator = str(finding.get("indicator", rule["indicator"]))
+    return card(hook_instance, index, indicator=indicator, summary_text=_fill(rule["summary"], finding),
                 detail=_fill(rule["detail"], finding), source=source, suggestions=suggestions)

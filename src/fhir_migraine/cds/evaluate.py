@@ -63,19 +63,37 @@ def within_hours(rule: Rule, context: PatientContext, find: FindProtocol | None)
                 break
 
 
+def _ongoing(other: Drug, now: datetime) -> bool:
+    """A diary MedicationStatement of a drug taken over time (not one intake at an
+    ``effectiveDateTime``) that is active and has not ended: current whenever it started."""
+    return other.source == "diary" and other.status == "active" and "effectiveDateTime" not in other.resource \
+        and (other.end is None or other.end >= now)
+
+
 def _active(other: Drug, now: datetime, days: int) -> bool:
-    """An order or draft in force, or something given or taken in the last ``days``."""
+    """An order or draft in force, a long-term drug still taken, or something given or taken in the
+    last ``days``."""
     if other.source in ("order", "draft"):
         return other.status in ("active", "on-hold", "draft") and (other.end is None or other.end >= now)
+    if _ongoing(other, now):
+        return True
     return other.at is not None and now - timedelta(days=days) <= other.at <= now + timedelta(hours=1)
 
 
+def _is_one_of(other: Drug, names: set[str], classes: set[str]) -> bool:
+    """Whether a drug, or an ingredient of it (a combination product), is named or of a class."""
+    keys = {other.key, *terminology.drug_ingredients(other.key)}
+    found = {terminology.drug_class(k) for k in keys}
+    return bool(keys & names) or other.drug_class in classes or any(c is not None and c.key in classes for c in found)
+
+
 def with_drug(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
-    """A drug of ``drugs`` with an active drug of ``others`` or of ``other_classes``."""
+    """A drug of ``drugs`` with an active drug (or a combination with an ingredient) of ``others`` or
+    of ``other_classes``."""
     names, classes = set(rule.get("others", ())), set(rule.get("other_classes", ()))
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         for other in _others(context, draft):
-            if other.key != draft.key and (other.key in names or other.drug_class in classes) \
+            if other.key != draft.key and _is_one_of(other, names, classes) \
                     and _active(other, context.now, rule["within_days"]):
                 yield _against(rule, draft, other)
                 break
@@ -91,9 +109,10 @@ def with_condition(rule: Rule, context: PatientContext, find: FindProtocol | Non
 
 
 def pregnancy_test(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
-    """A drug of ``drugs`` for a patient of ``sex`` aged ``min_age``..``max_age`` without a negative
-    pregnancy test in the last ``hours`` (or with a positive one since)."""
-    could_be = context.sex in (rule["sex"], None) and (
+    """A drug of ``drugs`` for a patient of a gender in ``sexes`` (or none recorded) aged
+    ``min_age``..``max_age`` without a negative pregnancy test in the last ``hours`` (or with a
+    positive one since)."""
+    could_be = (context.sex is None or context.sex in rule["sexes"]) and (
         context.age is None or rule["min_age"] <= context.age <= rule["max_age"])
     if not could_be:
         return
@@ -102,8 +121,10 @@ def pregnancy_test(rule: Rule, context: PatientContext, find: FindProtocol | Non
     if recent and not any(positive for _, positive in recent):
         return
     reason = "positive pregnancy test" if any(p for _, p in recent) else f"no negative pregnancy test in {rule['hours']} h"
-    if context.sex is None or context.age is None:
-        reason += " (sex or age unknown)"
+    if context.sex != "female":
+        reason += f" (gender {context.sex or 'not recorded'})"
+    if context.age is None:
+        reason += " (age unknown)"
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         yield _base(rule, draft, reason=reason)
 
@@ -117,7 +138,19 @@ def _dose_in(draft: Drug, unit: str) -> Decimal | None:
         return None
 
 
+def below_egfr(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A drug of ``drugs`` for a patient whose latest eGFR is below ``below_egfr``."""
+    if context.egfr is None or context.egfr >= rule["below_egfr"]:
+        return
+    for draft in (d for d in context.drafts if d.key in rule["drugs"]):
+        yield _base(rule, draft, egfr=context.egfr)
+
+
 def age_weight_renal(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A dose above ``max_dose_mg`` for age ``min_age`` or more, weight below ``below_weight_kg``, or an
+    eGFR from ``min_egfr`` up to ``below_egfr`` (below ``min_egfr`` the drug is another rule's)."""
+    if context.egfr is not None and context.egfr < rule.get("min_egfr", 0):
+        return
     reasons = []
     if context.age is not None and context.age >= rule["min_age"]:
         reasons.append(f"age {context.age}")
@@ -127,9 +160,22 @@ def age_weight_renal(rule: Rule, context: PatientContext, find: FindProtocol | N
         reasons.append(f"eGFR {context.egfr}")
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         dose = _dose_in(draft, "mg")
-        if reasons and dose is not None and dose > rule["max_dose_mg"]:
-            yield _base(rule, draft, dose=dose, reason=", ".join(reasons), limit=rule["max_dose_mg"],
-                        new_dose=Quantity(Decimal(rule["max_dose_mg"]), "mg"))
+        route = _route_key(draft.route)
+        limit = rule.get("max_dose_mg_by_route", {}).get(route, rule["max_dose_mg"])
+        if reasons and dose is not None and dose > limit:
+            yield _base(rule, draft, dose=dose, reason=", ".join(reasons), limit=limit,
+                        route=route or "route not recorded", new_dose=Quantity(Decimal(limit), "mg"))
+
+
+def _route_key(route: str | None) -> str | None:
+    """``intravenous`` or ``intramuscular`` from a route's text or display (``Intravenous route``,
+    ``IV``, ``IM``), else None (another route, or none recorded)."""
+    words = (route or "").replace("-", " ").split()
+    if "intravenous" in words or "iv" in words:
+        return "intravenous"
+    if "intramuscular" in words or "im" in words:
+        return "intramuscular"
+    return None
 
 
 def course_days(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
@@ -146,11 +192,18 @@ def course_days(rule: Rule, context: PatientContext, find: FindProtocol | None) 
 
 
 def qt(rule: Rule, context: PatientContext, find: FindProtocol | None) -> Iterator[Finding]:
+    """A drug of ``drugs`` with a QTc above ``qtc_above_ms`` (``critical_above`` drugs: critical), or
+    with another of them; an ``ecg_first`` drug with no QTc on record needs an ECG before it is given."""
     threshold = rule["qtc_above_ms"].get(context.sex or "other", rule["qtc_above_ms"]["other"])
     for draft in (d for d in context.drafts if d.key in rule["drugs"]):
         if context.qtc_ms is not None and context.qtc_ms > threshold:
-            yield _base(rule, draft, reason=f"{draft.key} with QTc {context.qtc_ms} ms (above {threshold} ms)")
+            critical = draft.key in rule.get("critical_above", ())
+            yield _base(rule, draft, reason=f"{draft.key} with QTc {context.qtc_ms} ms (above {threshold} ms)"
+                        + (", contraindicated" if critical else ""),
+                        indicator="critical" if critical else rule["indicator"])
             continue
+        if context.qtc_ms is None and draft.key in rule.get("ecg_first", ()):
+            yield _base(rule, draft, reason=f"{draft.key} with no QTc on record: a 12-lead ECG is needed before it is given")
         other = next((o for o in _others(context, draft) if o.key in rule["drugs"] and o.key != draft.key
                       and _active(o, context.now, 1)), None)
         if other is not None:
@@ -219,6 +272,7 @@ KINDS: dict[str, Callable[[Rule, PatientContext, FindProtocol | None], Iterator[
     "with-drug": with_drug,
     "with-condition": with_condition,
     "pregnancy-test": pregnancy_test,
+    "below-egfr": below_egfr,
     "age-weight-renal": age_weight_renal,
     "course-days": course_days,
     "qt": qt,

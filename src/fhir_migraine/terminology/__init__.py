@@ -214,6 +214,19 @@ def drug_key(name: str) -> str | None:
     return None if entry is None else str(entry["key"])
 
 
+def drug_ingredients(name: str) -> tuple[str, ...]:
+    """The ingredients of a drug as table keys (or names as written): a fixed combination's listed
+    ingredients, the parts of a name written as a combination (``lopinavir/ritonavir``), else the
+    drug itself (``aspirin`` -> ``("aspirin",)``)."""
+    entry = _drug_index().get(normalize_name(name))
+    if entry is not None and entry.get("ingredients"):
+        return tuple(str(i["key"]) for i in entry["ingredients"])
+    parts = [p.strip() for p in normalize_name(name).replace("+", "/").split("/") if p.strip()]
+    if entry is not None or len(parts) < 2:
+        return (str(entry["key"]) if entry is not None else normalize_name(name),)
+    return tuple(drug_key(p) or p for p in parts)
+
+
 @cache
 def _drug_code_index() -> dict[tuple[str, str], str]:
     index: dict[tuple[str, str], str] = {}
