@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import settings as hypothesis_settings
 import fhir_migraine
 from fhir_migraine.api import create_app
 from fhir_migraine.config import ApiAuthSettings, Settings
+from fhir_migraine.postgres import close_pools
+from tests.postgres import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -69,3 +72,37 @@ def author(app):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {PROTOCOLS_TOKEN}"
     return client
+
+
+# --- the stores: SQLite (embedded default) and PostgreSQL (a throwaway cluster of the test run) ---
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of this test run, started on first use and removed at the end; without
+    PostgreSQL's binaries a skip, or a failure in CI (CI=true), where it must run."""
+    try:
+        cluster = Cluster(durable=False).start()
+    except (FileNotFoundError, RuntimeError) as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL could not start: {error}", pytrace=False)
+        pytest.skip(f"no PostgreSQL for the store tests: {error}")
+    yield cluster
+    close_pools()
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster: Cluster) -> Iterator[str]:
+    """The URL of a new, empty database of the test run's cluster, dropped after the test."""
+    url = postgres_cluster.new_database()
+    yield url
+    close_pools()
+    postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service's database on each store: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "service.sqlite3")
+    return str(request.getfixturevalue("postgres_database"))

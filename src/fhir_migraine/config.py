@@ -253,6 +253,9 @@ class Settings:
     pull: PullSettings = field(default_factory=PullSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
     cds: CdsSettings = field(default_factory=CdsSettings)
+    # Where NDJSON uploads wait for an importer; None: ``imports`` next to the SQLite database
+    # (``var/imports`` with PostgreSQL). Instances sharing a PostgreSQL database share this folder.
+    import_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -316,8 +319,19 @@ class Settings:
             jwt_issuer=read.text("FHIR_MIGRAINE_API_JWT_ISSUER"),
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
         )
-        return cls(read.text("FHIR_MIGRAINE_DB") or cls.database, seed, http, ehr, outbox, worker, api,
-                   _order_settings(read), pull, _smart_settings(read), _cds_settings(read))
+        return cls(_database(read.text("FHIR_MIGRAINE_DB") or cls.database), seed, http, ehr, outbox, worker, api,
+                   _order_settings(read), pull, _smart_settings(read), _cds_settings(read),
+                   import_dir=read.text("FHIR_MIGRAINE_IMPORT_DIR"))
+
+
+def _database(value: str) -> str:
+    """``FHIR_MIGRAINE_DB``: a SQLite file path or a ``postgresql://`` URL; any other URL scheme is
+    refused rather than taken for a file name."""
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        scheme = value.split("://", 1)[0]
+        raise ConfigError(f"FHIR_MIGRAINE_DB: {scheme!r} databases are not supported; give a SQLite file path "
+                          "or a postgresql:// URL")
+    return value
 
 
 class _Reader:

@@ -39,6 +39,7 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_EHR = 3
+EXIT_STORE = 4
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,16 @@ class ConfigError(FhirMigraineError):
     issue_code = "exception"
     exit_code = EXIT_USAGE
     title = "Configuration error"
+
+
+class StoreUnavailable(FhirMigraineError):
+    """The service's own database (PostgreSQL) cannot be reached now; retry later. Nothing was
+    accepted by the request that got this answer."""
+
+    http_status = 503
+    issue_code = "transient"
+    exit_code = EXIT_STORE
+    title = "Store unavailable"
 
 
 class EhrError(FhirMigraineError):

@@ -24,7 +24,7 @@ from fhir_migraine import shipped
 from fhir_migraine.errors import Conflict, InputError, NotFound, Problem
 from fhir_migraine.inputs import protocols
 from fhir_migraine.inputs.protocols import Protocol
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 log = logging.getLogger(__name__)
 PROTOCOL_SUFFIXES = (".yaml", ".yml", ".json")
@@ -98,7 +98,7 @@ class ProtocolStore:
     without one from the example protocols shipped inside the package."""
 
     def __init__(self, database: str, *, seed: str | None = None) -> None:
-        self._store = Store(database, _SCHEMA)
+        self._store = open_store(database, _SCHEMA)
         self._lock = threading.Lock()  # guards the parsed-protocol cache
         self._cache: dict[tuple[str, str], Protocol] = {}
         if self._count() == 0:
@@ -164,6 +164,8 @@ class ProtocolStore:
         digest = content_hash(text)
         # One transaction: two processes seeding or putting at once see one consistent answer.
         with self._store.transaction() as db:
+            if self._store.postgres:  # as SQLite's one writer: the check and the writes below as one
+                db.execute("SELECT pg_advisory_xact_lock(hashtext('protocol library'))")
             current = db.execute("SELECT document FROM protocols WHERE id = ?", (protocol_id,)).fetchone()
             if current is not None and (only_if_absent or current[0] == text):
                 return protocol, False

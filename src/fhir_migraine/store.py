@@ -1,5 +1,7 @@
-"""The project's SQLite database, opened the same way for every store in it (outbox, pull cursors,
-protocol library): one place for the pragmas, the locking and the schema.
+"""The project's database, opened the same way for every store in it (outbox, pull cursors,
+protocol library, …): ``open_store`` gives the embedded SQLite database described here, or the
+shared PostgreSQL database (``postgres``) when ``FHIR_MIGRAINE_DB`` is a ``postgresql://`` URL;
+both take the same portable SQL (``?``/``:name`` placeholders, ``ON CONFLICT`` upserts).
 
 - WAL journal, so readers never wait for the writer and gunicorn's worker processes share the file;
 - ``synchronous=FULL``: a write that returned survives a power cut (an accepted item is never lost);
@@ -27,11 +29,50 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 MEMORY = ":memory:"
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What ``transaction()`` yields on either database."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Any, /) -> Any: ...
+
+
+class Database(Protocol):
+    """The interface every store uses, on SQLite (``Store``) or PostgreSQL (``postgres.PostgresStore``)."""
+
+    postgres: bool
+    lock: str
+    database: str
+
+    def one(self, sql: str, params: Any = ...) -> tuple[Any, ...] | None: ...
+
+    def all(self, sql: str, params: Any = ...) -> list[tuple[Any, ...]]: ...
+
+    def write(self, sql: str, params: Any = ...) -> int: ...
+
+    def transaction(self) -> AbstractContextManager[Connection, bool | None]: ...
+
+    def checkpoint(self) -> bool: ...
+
+    def close(self) -> None: ...
 BUSY_TIMEOUT_S = 30.0
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -105,6 +146,11 @@ class _NoGate:
 class Store:
     """One SQLite connection with the project's pragmas and ``schema`` created (idempotently)."""
 
+    #: What the stores ask of the database they run on: not PostgreSQL, and no row locks (SQLite
+    #: has one writer at a time: a read in ``transaction()`` already sees what it will write over).
+    postgres = False
+    lock = ""
+
     def __init__(self, database: str, schema: str) -> None:
         if database != MEMORY:
             make_private(database)
@@ -164,3 +210,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_store(database: str, schema: str) -> Database:
+    """The store of ``database``: SQLite (a file path, or ``:memory:``) with ``schema`` created,
+    or PostgreSQL (a ``postgresql://`` URL) with its migrations applied."""
+    from fhir_migraine import postgres
+
+    if postgres.is_postgres(database):
+        return postgres.PostgresStore(database, schema)
+    return Store(database, schema)

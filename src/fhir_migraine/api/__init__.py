@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     services = Services(settings, ProtocolStore(settings.database, seed=settings.seed_protocols))
     if settings.ehr.url:
         services.gateway = EhrGateway.from_settings(settings)
-        services.imports = ImportJobs(settings.database)
+        services.imports = ImportJobs(settings.database, folder=settings.import_dir)
     cds_routes.open_stores(services)
     app.extensions[EXTENSION] = services
 

@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 
 from fhir_migraine.config import CdsSettings
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 #: Seconds of clock difference allowed between the EHR and this service.
 LEEWAY_S = 30
@@ -59,13 +59,13 @@ class ReplayStore:
     """The ``jti`` already accepted, kept until their token expires."""
 
     def __init__(self, database: str) -> None:
-        self._store = Store(database, _SCHEMA)
+        self._store = open_store(database, _SCHEMA)
 
     def first_use(self, iss: str, jti: str, expires_at: float, *, now: float) -> bool:
         """Record ``jti`` of ``iss``; whether it was not seen before (while its token is valid)."""
         with self._store.transaction() as db:
             db.execute("DELETE FROM cds_jti WHERE expires_at < ?", (now - LEEWAY_S,))
-            added = db.execute("INSERT OR IGNORE INTO cds_jti (iss, jti, expires_at) VALUES (?, ?, ?)",
+            added = db.execute("INSERT INTO cds_jti (iss, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                                (iss, jti, expires_at)).rowcount
         return bool(added)
 

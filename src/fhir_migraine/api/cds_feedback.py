@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_migraine.errors import HookRefused, Problem
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 OUTCOMES = ("accepted", "overridden")
 
@@ -94,7 +94,7 @@ class FeedbackStore:
     """The recorded outcomes of the cards."""
 
     def __init__(self, database: str) -> None:
-        self._store = Store(database, _SCHEMA)
+        self._store = open_store(database, _SCHEMA)
 
     def record(self, service: str, items: list[Feedback], *, client: str) -> None:
         now = time.time()

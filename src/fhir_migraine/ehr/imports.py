@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fhir_migraine.errors import Problem, TooLarge, UnreadableInput
-from fhir_migraine.store import MEMORY, Store
+from fhir_migraine.store import MEMORY, open_store
 
 log = logging.getLogger(__name__)
 STATES = ("pending", "mapping", "done", "failed")
@@ -106,11 +106,17 @@ def _iso(seconds: float) -> str:
 class ImportJobs:
     """The import jobs and their upload folder; safe to share between threads and processes."""
 
-    def __init__(self, database: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, database: str, *, clock: Callable[[], float] = time.time, folder: str | None = None) -> None:
         self.clock = clock
-        self._store = Store(database, _SCHEMA)
-        if database == MEMORY:
+        self._store = open_store(database, _SCHEMA)
+        # On PostgreSQL, instances share jobs: one claimed by another is skipped, not waited for.
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if self._store.postgres else ""
+        if folder is not None:  # instances that share jobs (PostgreSQL) must share this folder
+            self.folder = Path(folder)
+        elif database == MEMORY:
             self.folder = Path(tempfile.mkdtemp(prefix="fhir-migraine-imports-"))
+        elif self._store.postgres:
+            self.folder = Path("var/imports")
         else:
             self.folder = Path(database).parent / "imports"
         # The uploads are diaries (PHI): only the service's user may list or read them.
@@ -233,7 +239,7 @@ class ImportJobs:
         with self._store.transaction() as db:
             row = db.execute(
                 "SELECT id FROM imports WHERE state = 'pending' OR (state = 'mapping' AND lease_until < ?)"
-                " ORDER BY created_at LIMIT 1",
+                f" ORDER BY created_at LIMIT 1{self._skip_locked}",
                 (now,),
             ).fetchone()
             if row is None:
@@ -249,7 +255,7 @@ class ImportJobs:
         recorded) when the lease was lost to another importer, which then owns the job."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT problems, problems_omitted FROM imports WHERE id = ? AND lease_token = ?",
+            row = db.execute(f"SELECT problems, problems_omitted FROM imports WHERE id = ? AND lease_token = ?{self._store.lock}",
                              (job.id, job.token)).fetchone()
             if row is None:
                 return False
@@ -262,7 +268,8 @@ class ImportJobs:
                 db.execute("INSERT INTO import_items (import_id, position, outbox_id) VALUES (?, ?, ?)",
                            (job.id, position, progress.outbox_id))
             db.execute(
-                "UPDATE imports SET offset = ?, lines_read = ?, entries_queued = entries_queued + ?,"
+                'UPDATE imports SET "offset" = ?,'
+                " lines_read = ?, entries_queued = entries_queued + ?,"
                 " invalid = invalid + ?, problems = ?, problems_omitted = ?, lease_until = ?, updated_at = ?"
                 " WHERE id = ?",
                 (progress.offset, progress.lines_read, progress.entries, progress.invalid,

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ehr_resources (
@@ -46,7 +46,7 @@ class KnownResources:
 
     def __init__(self, database: str, ehr: str) -> None:
         self.ehr = ehr
-        self._store = Store(database, _SCHEMA)
+        self._store = open_store(database, _SCHEMA)
 
     def get(self, resource_type: str, identifier: str) -> Known | None:
         row = self._store.one(

@@ -1,4 +1,5 @@
-"""The durable outbox: transaction Bundles waiting to reach the EHR, in SQLite.
+"""The durable outbox: transaction Bundles waiting to reach the EHR, in the service's database
+(SQLite, or PostgreSQL shared by several instances).
 
 An item is stored before its request is acknowledged, with the patients it touches. A worker
 claims it with a lease and sends one part per claim: after a part that is not the last, the item
@@ -21,17 +22,17 @@ creates a resource the EHR already holds.
        |                  +--amendment refused--> conflict
        +-----------revive (dead or conflict)-------+
 
-Per-patient order, across threads and processes: a claim (``BEGIN IMMEDIATE``, so claims are
-serialized by SQLite) takes the item due longest such that no earlier unfinished item shares a
+Per-patient order, across threads, processes and instances: a claim takes the item due longest such that no earlier unfinished item shares a
 patient with it and no item sharing a patient is being sent now; items of different patients go
 in parallel. ``outbox_patients`` holds the patients of unfinished items only, so the check stays
-cheap however many items have been sent.
+cheap however many items have been sent. On SQLite claims are serialized (``BEGIN IMMEDIATE``);
+on PostgreSQL concurrent claims skip the items another claim holds (``FOR UPDATE SKIP LOCKED``),
+the lease then marks the item as taken, and queue numbers come from sequences.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ from typing import Any
 
 from fhir_migraine.errors import Conflict, NotFound
 from fhir_migraine.mapping.fhir import identifiers
-from fhir_migraine.store import Store
+from fhir_migraine.store import Connection, open_store
 
 STATES = ("pending", "sending", "sent", "dead", "conflict")
 UNFINISHED = ("pending", "sending")
@@ -97,9 +98,10 @@ _ADDED_INDEXES = (
     # The queue in round-robin order, unfinished items only: a claim walks it from the front.
     "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (turn) WHERE state IN ('pending', 'sending')",
 )
-#: The next place at the back of the round robin (inside a write transaction, so it is unique).
-_NEXT_TURN = "(SELECT COALESCE(max(turn), 0) + 1 FROM outbox)"
-_NEXT_SEQ = "(SELECT COALESCE(max(seq), 0) + 1 FROM outbox)"
+#: The next place at the back of the round robin, and in the queue: on SQLite the largest plus one
+#: (inside a write transaction, which SQLite serializes, so it is unique); on PostgreSQL a sequence.
+_NEXT = {False: ("(SELECT COALESCE(max(turn), 0) + 1 FROM outbox)", "(SELECT COALESCE(max(seq), 0) + 1 FROM outbox)"),
+         True: ("nextval('outbox_turn_numbers')", "nextval('outbox_seq_numbers')")}
 
 #: What a listing reads: never the Bundles (``parts``, ``responses``), which can be megabytes.
 _SUMMARY_COLUMNS = (
@@ -124,7 +126,7 @@ WHERE o.state IN ('pending', 'sending')
     JOIN outbox e ON e.id = other.item_id
     WHERE mine.item_id = o.id AND e.state = 'sending' AND e.lease_until >= :now)
 ORDER BY o.turn
-LIMIT 1
+LIMIT 1{skip}
 """
 
 
@@ -240,10 +242,10 @@ def _without_outcome(error: Any) -> Any:
     return kept
 
 
-def _hold(db: sqlite3.Connection, item_id: str) -> None:
+def _hold(db: Connection, item_id: str) -> None:
     """Record the patients of an unfinished item (its place in the queue with each)."""
     seq, patients = db.execute("SELECT seq, patients FROM outbox WHERE id = ?", (item_id,)).fetchone()
-    db.executemany("INSERT OR IGNORE INTO outbox_patients (patient, seq, item_id) VALUES (?, ?, ?)",
+    db.executemany("INSERT INTO outbox_patients (patient, seq, item_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                    [(patient, seq, item_id) for patient in _loads(patients, [])])
 
 
@@ -252,11 +254,14 @@ class Outbox:
 
     def __init__(self, database: str, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._store = Store(database, _SCHEMA)
-        self._upgrade()
+        self._store = open_store(database, _SCHEMA)
+        self._next_turn, self._next_seq = _NEXT[self._store.postgres]
+        self._lock = self._store.lock
+        if not self._store.postgres:  # PostgreSQL's schema is its migrations
+            self._upgrade()
 
     def _upgrade(self) -> None:
-        """Bring a database of an earlier release up to date: add the columns it lacks, give its
+        """Bring a SQLite database of an earlier release up to date: add the columns it lacks, give its
         items their place in the queue, and record the patients of its unfinished items (once;
         under the write lock, so two processes starting together do it once)."""
         with self._store.transaction() as db:
@@ -303,7 +308,7 @@ class Outbox:
         with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO outbox (id, kind, state, parts, part_count, resource_count, next_attempt_at, created_at,"
-                f" updated_at, patients, turn, seq) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, {_NEXT_TURN}, {_NEXT_SEQ})",
+                f" updated_at, patients, turn, seq) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, {self._next_turn}, {self._next_seq})",
                 (item_id, kind, _dumps(parts), len(parts), count, now, now, now, _dumps(patients)),
             )
             _hold(db, item_id)
@@ -381,7 +386,9 @@ class Outbox:
         it continues one after a part was sent."""
         now = self.clock()
         # One item asked for by id is found by its key; otherwise the queue is walked in order.
-        query = _CLAIM.format(index="" if only else "INDEXED BY outbox_queue", only="AND o.id = :only" if only else "")
+        index = "" if only or self._store.postgres else "INDEXED BY outbox_queue"
+        skip = "\nFOR UPDATE OF o SKIP LOCKED" if self._store.postgres else ""
+        query = _CLAIM.format(index=index, only="AND o.id = :only" if only else "", skip=skip)
         params: dict[str, Any] = {"now": now, "only": only} if only else {"now": now}
         with self._store.transaction() as db:
             row = db.execute(query, params).fetchone()
@@ -399,7 +406,7 @@ class Outbox:
         ``pending`` and due now, at the back of the round robin (its attempt goes on at its next claim)."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT responses, next_part, part_count, parts, progress FROM outbox WHERE id = ?",
+            row = db.execute(f"SELECT responses, next_part, part_count, parts, progress FROM outbox WHERE id = ?{self._lock}",
                              (item_id,)).fetchone()
             responses = _loads(row[0], [])
             responses.append(response)
@@ -409,7 +416,7 @@ class Outbox:
             progress = {url: answer for url, answer in _loads(row[4], {}).items() if url not in sent and state != "sent"}
             db.execute(
                 "UPDATE outbox SET state = ?, next_part = next_part + 1, responses = ?, next_attempt_at = ?,"
-                f" lease_until = NULL, resume = ?, progress = ?, turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
+                f" lease_until = NULL, resume = ?, progress = ?, turn = {self._next_turn}, updated_at = ? WHERE id = ?",
                 (state, _dumps(responses), now, int(state == "pending"), _dumps(progress), now, item_id),
             )
             if state == "sent":
@@ -421,7 +428,7 @@ class Outbox:
         so its later parts (and attempts) name the same Patient; those references join the item's
         patients, so later items naming the patient by reference wait for it too."""
         with self._store.transaction() as db:
-            row = db.execute("SELECT patients, state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute(f"SELECT patients, state FROM outbox WHERE id = ?{self._lock}", (item_id,)).fetchone()
             if row is None:
                 return
             patients = sorted({*_loads(row[0], []), *resolved.values()})
@@ -435,7 +442,7 @@ class Outbox:
         fullUrl, as they are written: a retry, or a worker taking the item over after a crash, goes on
         from the next entry and never writes this one again."""
         with self._store.transaction() as db:
-            row = db.execute("SELECT progress FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute(f"SELECT progress FROM outbox WHERE id = ?{self._lock}", (item_id,)).fetchone()
             if row is not None:
                 progress = {**_loads(row[0], {}), **answers}
                 db.execute("UPDATE outbox SET progress = ? WHERE id = ?", (_dumps(progress), item_id))
@@ -450,7 +457,7 @@ class Outbox:
         having refused it for its size); the item is due again now, its attempt going on."""
         now = self.clock()
         with self._store.transaction() as db:
-            row = db.execute("SELECT parts, next_part FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute(f"SELECT parts, next_part FROM outbox WHERE id = ?{self._lock}", (item_id,)).fetchone()
             stored = _loads(row[0], [])
             stored[row[1]:row[1] + 1] = parts
             db.execute(
@@ -475,7 +482,7 @@ class Outbox:
         with self._store.transaction() as db:
             db.execute(
                 "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-                f" resume = ?, last_error = COALESCE(?, last_error), turn = {_NEXT_TURN}, updated_at = ? WHERE id = ?",
+                f" resume = ?, last_error = COALESCE(?, last_error), turn = {self._next_turn}, updated_at = ? WHERE id = ?",
                 (state, next_attempt_at, int(resume), _dumps(error) if error else None, now, item_id),
             )
             if state not in UNFINISHED:
@@ -489,7 +496,7 @@ class Outbox:
         now = self.clock()
         with self._store.transaction() as db:
             row = db.execute("SELECT state, attempts, last_error, history, updated_at, resolved, next_part FROM outbox"
-                             " WHERE id = ?", (item_id,)).fetchone()
+                             f" WHERE id = ?{self._lock}", (item_id,)).fetchone()
             if row is None:
                 raise NotFound(f"No outbox item {item_id!r}.")
             state, attempts, last_error, history, died_at, resolved, next_part = row
@@ -501,7 +508,7 @@ class Outbox:
                 life["patients_resolved"] = _loads(resolved, {})
             db.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,"
-                f" lease_until = NULL, resume = 0, history = ?, resolved = ?, turn = {_NEXT_TURN}, updated_at = ?"
+                f" lease_until = NULL, resume = 0, history = ?, resolved = ?, turn = {self._next_turn}, updated_at = ?"
                 " WHERE id = ?",
                 (now, _dumps([*_loads(history, []), life]), resolved if next_part else "{}", now, item_id),
             )
@@ -515,7 +522,7 @@ class Outbox:
         with self._store.transaction() as db:
             rows = db.execute(
                 "SELECT id, responses, last_error, history FROM outbox"
-                " WHERE state = 'sent' AND purged_at IS NULL AND updated_at < ?",
+                f" WHERE state = 'sent' AND purged_at IS NULL AND updated_at < ?{self._lock}",
                 (now - older_than,),
             ).fetchall()
             for item_id, responses, last_error, history in rows:

@@ -17,7 +17,7 @@ from fhir_migraine.errors import EhrUnavailable, EhrUnsupported, InputError, Pro
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_STEP_SYSTEM, ORDER_SYSTEM, ORDER_WEIGHT_SYSTEM, REPORT_SYSTEM
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.fhir import identifiers
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class Cursors:
     """Per-patient pull cursors: the instant of the last pull, so the next fetches only changes."""
 
     def __init__(self, database: str) -> None:
-        self._store = Store(database, "CREATE TABLE IF NOT EXISTS pull_cursors (patient TEXT PRIMARY KEY, since TEXT NOT NULL);")
+        self._store = open_store(database, "CREATE TABLE IF NOT EXISTS pull_cursors (patient TEXT PRIMARY KEY, since TEXT NOT NULL);")
 
     def get(self, patient: str) -> str | None:
         row = self._store.one("SELECT since FROM pull_cursors WHERE patient = ?", (patient,))

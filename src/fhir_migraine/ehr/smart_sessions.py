@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fhir_migraine.store import Store
+from fhir_migraine.store import open_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS smart_launches (
@@ -58,7 +58,7 @@ class SmartSessions:
     """The ``smart_launches`` and ``smart_sessions`` tables; safe to share between threads and processes."""
 
     def __init__(self, database: str, *, ttl: float, clock: Callable[[], float] = time.time) -> None:
-        self._store = Store(database, _SCHEMA)
+        self._store = open_store(database, _SCHEMA)
         self.ttl = ttl
         self.clock = clock
 
@@ -72,8 +72,9 @@ class SmartSessions:
     def take(self, state: str) -> Launch | None:
         """The launch kept under ``state``, removed (a state works once); None when unknown or expired."""
         with self._store.transaction() as db:
-            row = db.execute("SELECT iss, verifier, expires_at FROM smart_launches WHERE state = ?", (state,)).fetchone()
-            db.execute("DELETE FROM smart_launches WHERE state = ?", (state,))
+            rows = db.execute("DELETE FROM smart_launches WHERE state = ? RETURNING iss, verifier, expires_at",
+                              (state,)).fetchall()
+        row = rows[0] if rows else None
         if row is None or row[2] < self.clock():
             return None
         return Launch(row[0], row[1])

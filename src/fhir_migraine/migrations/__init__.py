@@ -1,0 +1,1 @@
+"""Numbered SQL migrations of the PostgreSQL store (see ``fhir_migraine.postgres``)."""
