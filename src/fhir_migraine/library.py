@@ -94,7 +94,7 @@ def read_protocols(path: Traversable) -> dict[str, Protocol]:
 
 
 class ProtocolStore:
-    """Protocols in an SQLite database, seeded when the table is empty from a folder, or
+    """Protocols in the service's database, seeded when the table is empty from a folder, or
     without one from the example protocols shipped inside the package."""
 
     def __init__(self, database: str, *, seed: str | None = None) -> None:

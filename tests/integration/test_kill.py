@@ -33,15 +33,16 @@ def _free_port() -> int:
 
 
 class Service:
-    """``fhir-migraine serve`` (gunicorn, two workers) as a real process group."""
+    """``fhir-migraine serve`` (gunicorn, two workers) as a real process group, on a SQLite file of
+    its own or on ``database`` (a PostgreSQL URL, which several services may share)."""
 
-    def __init__(self, tmp_path: Path, ehr_url: str) -> None:
+    def __init__(self, tmp_path: Path, ehr_url: str, database: str | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "service.log"
         self.env = dict(
             os.environ,
-            FHIR_MIGRAINE_DB=str(tmp_path / "service.sqlite3"),
+            FHIR_MIGRAINE_DB=database or str(tmp_path / "service.sqlite3"),
             FHIR_MIGRAINE_SEED_PROTOCOLS=str(PROTOCOLS),
             FHIR_MIGRAINE_EHR_URL=ehr_url,
             FHIR_MIGRAINE_API_TOKEN=TOKEN,
@@ -103,8 +104,8 @@ def ehr_mode_names(request: pytest.FixtureRequest, ehr_modes: Any) -> tuple[str,
 
 
 @pytest.fixture
-def service(tmp_path: Path, proxy: FaultProxy, ehr_mode_names: tuple[str, ...]) -> Iterator[Service]:
-    running = Service(tmp_path, f"{proxy.url}/fhir").start()
+def service(tmp_path: Path, proxy: FaultProxy, ehr_mode_names: tuple[str, ...], database: str) -> Iterator[Service]:
+    running = Service(tmp_path, f"{proxy.url}/fhir", database).start()
     yield running
     running.stop()
 

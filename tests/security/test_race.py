@@ -28,9 +28,9 @@ SETTLE_S = 240.0
 
 
 @pytest.fixture
-def service(tmp_path: Path, ehr_url: str) -> Iterator[Service]:
+def service(tmp_path: Path, ehr_url: str, database: str) -> Iterator[Service]:
     with FaultProxy(ehr_url.rsplit("/fhir", 1)[0]) as proxy:  # plain pass-through: loopback, no faults
-        running = Service(tmp_path, f"{proxy.url}/fhir")
+        running = Service(tmp_path, f"{proxy.url}/fhir", database)
         running.env["FHIR_MIGRAINE_WORKERS"] = str(WORKERS)
         running.start()
         try:

@@ -67,7 +67,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def jobs(tmp_path: Path, clock: Clock) -> ImportJobs:
+def jobs(tmp_path: Path, clock: Clock, database: str) -> ImportJobs:
+    """The jobs on each store (SQLite, then PostgreSQL with the upload folder set)."""
+    if database.startswith("postgresql://"):
+        return ImportJobs(database, clock=clock, folder=str(tmp_path / "db" / "imports"))
     return ImportJobs(str(tmp_path / "db" / "service.sqlite3"), clock=clock)
 
 

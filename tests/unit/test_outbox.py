@@ -48,8 +48,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
-    return Outbox(str(tmp_path / "outbox.sqlite3"), clock=clock)
+def outbox(database: str, clock: Clock) -> Outbox:
+    """The outbox on each store (SQLite, then PostgreSQL)."""
+    return Outbox(database, clock=clock)
 
 
 def test_an_item_is_sent_and_keeps_the_ehr_answer(outbox: Outbox) -> None:
@@ -106,8 +107,8 @@ def test_parts_already_sent_are_not_sent_again_after_a_failure(outbox: Outbox, c
     assert outbox.get(item_id).state == "sent"
 
 
-def test_the_outbox_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
-    path = str(tmp_path / "outbox.sqlite3")
+def test_the_outbox_survives_a_restart(database: str, clock: Clock) -> None:
+    path = database
     item_id = Outbox(path, clock=clock).add("order", [PART])
     again = Outbox(path, clock=clock)
     assert again.get(item_id).parts == [PART]

@@ -40,8 +40,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, clock: Clock) -> Outbox:
-    return Outbox(str(tmp_path / "outbox.sqlite3"), clock=clock)
+def outbox(database: str, clock: Clock) -> Outbox:
+    """The outbox on each store (SQLite, then PostgreSQL)."""
+    return Outbox(database, clock=clock)
 
 
 def _response(status: int, headers: dict[str, str] | None = None) -> requests.Response:
@@ -98,8 +99,8 @@ def test_a_patient_named_by_identifier_is_ordered_the_same_way(outbox: Outbox) -
 WORKERS = 4
 
 
-def test_workers_in_several_processes_never_send_two_items_of_one_patient_at_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.sqlite3")
+def test_workers_in_several_processes_never_send_two_items_of_one_patient_at_once(database: str) -> None:
+    path = database
     producer = Outbox(path)
     queued: dict[str, list[str]] = defaultdict(list)
     for n in range(40):
@@ -284,8 +285,8 @@ def test_purge_drops_old_bundles_and_keeps_identifiers_and_delivery_metadata(out
     assert outbox.purge(30 * DAY_S) == [], "purging again finds nothing"
 
 
-def test_the_worker_purges_on_start(tmp_path: Path, clock: Clock) -> None:
-    outbox = Outbox(str(tmp_path / "outbox.sqlite3"), clock=clock)
+def test_the_worker_purges_on_start(database: str, clock: Clock) -> None:
+    outbox = Outbox(database, clock=clock)
     item_id = outbox.add("diary", [part("Patient/1", 1)])
     outbox.part_sent(outbox.claim(POLICY.lease).id, ANSWER)
     clock.now += 2 * DAY_S
