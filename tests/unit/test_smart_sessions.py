@@ -3,8 +3,6 @@ token's lifetime or the TTL, whichever is shorter, and its id is unguessable."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fhir_migraine.ehr.smart_sessions import LAUNCH_TTL, Launch, SmartSessions
 
 
