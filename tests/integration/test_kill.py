@@ -43,6 +43,7 @@ class Service:
         self.env = dict(
             os.environ,
             FHIR_MIGRAINE_DB=database or str(tmp_path / "service.sqlite3"),
+            FHIR_MIGRAINE_IMPORT_DIR=str(tmp_path / "imports"),
             FHIR_MIGRAINE_SEED_PROTOCOLS=str(PROTOCOLS),
             FHIR_MIGRAINE_EHR_URL=ehr_url,
             FHIR_MIGRAINE_API_TOKEN=TOKEN,
