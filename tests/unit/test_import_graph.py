@@ -22,7 +22,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "clinical": ("errors", "terminology"),  # the clinical rules stand on their own: plain records in, results out
     "": (),  # the package's __init__: its version only
     "logs": (),
-    "store": ("errors",),
+    "store": ("errors", "postgres"),
+    "postgres": ("errors",),  # the PostgreSQL side of the store; reads its migrations as package data
+    "migrations": (),  # numbered SQL files only
     "config": (*CORE,),
     "library": (*CORE, "store"),
     "profiles": (*CORE, "library"),
