@@ -201,6 +201,8 @@ def _delivered(item: Item, wait: float, out: TextIO) -> int:
 def _pull(args: argparse.Namespace, out: TextIO) -> int:
     if args.since is not None and parse_instant(args.since) is None:
         raise UsageError("--since must be an instant such as 2026-11-01T00:00:00Z")
+    if args.group is not None:
+        return _pull_group(args, out)
     gateway = _gateway(args)
     if args.unmap:
         found = gateway.pull_unmapped(args.patient, since=args.since, cursor=args.cursor)
@@ -219,6 +221,24 @@ def _pull(args: argparse.Namespace, out: TextIO) -> int:
             for issue in entry["resource"]["issue"]:
                 sys.stderr.write(f"fhir-migraine: warning: {issue['diagnostics']}\n")
     out.write(dumps(bundle))
+    return EXIT_OK
+
+
+def _pull_group(args: argparse.Namespace, out: TextIO) -> int:
+    """One JSON line per member of the group: its searchset Bundle, or (``--unmap``) its orders and
+    diary entries with the invalid and incomplete ones reported as for one patient."""
+    if args.cursor:
+        raise UsageError("--cursor is for one patient; give --since with --group")
+    gateway = _gateway(args)
+    found = gateway.group_pull(args.group, since=args.since)
+    sys.stderr.write(f"fhir-migraine: {found.group}: {len(found.members)} patient(s), "
+                     f"{'FHIR Bulk Data export' if found.method == 'bulk' else 'one pull per patient'}\n")
+    lines = gateway.unmapped(found) if args.unmap else ({"patient": p, "bundle": b} for p, b in found.bundles)
+    for line in lines:
+        out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if args.unmap and (line["invalid"] or line["incomplete"]):
+            sys.stderr.write(f"fhir-migraine: {line['patient']}: {len(line['invalid'])} invalid and "
+                             f"{len(line['incomplete'])} incomplete resource(s) left out\n")
     return EXIT_OK
 
 
@@ -415,10 +435,13 @@ def parser() -> argparse.ArgumentParser:
                              help="how long to keep retrying before leaving it queued (default 60)")
         command.set_defaults(handler=handler)
 
-    pull = commands.add_parser("pull", help="a patient's resources of this project from the EHR")
+    pull = commands.add_parser("pull", help="a patient's (or a group's) resources of this project from the EHR")
     pull.add_argument("--ehr", metavar="URL", help="the EHR's FHIR base URL (FHIR_MIGRAINE_EHR_URL)")
-    pull.add_argument("--patient", required=True, metavar="REF",
+    whom = pull.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--patient", metavar="REF",
                       help="Patient/123, or identifier=SYSTEM|VALUE (an MRN, found in the EHR first)")
+    whom.add_argument("--group", metavar="REF",
+                      help="Group/7: every member, by FHIR Bulk Data where the EHR offers it; one JSON line per patient")
     when = pull.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="INSTANT", help="only resources changed since (FHIR _lastUpdated)")
     when.add_argument("--cursor", action="store_true", help="only what changed since the last --cursor pull of this patient")

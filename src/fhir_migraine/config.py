@@ -14,7 +14,8 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       outbox   OutboxSettings     retry_base, retry_cap, lease, max_attempts, retry_after_cap,
                                   retention_days
       worker   WorkerSettings     enabled, interval
-      pull     PullSettings       max_retries, max_wait (of a page the EHR is busy for), cursor_overlap
+      pull     PullSettings       max_retries, max_wait (of a page the EHR is busy for), cursor_overlap,
+                                  bulk, bulk_timeout, bulk_max_file_bytes (a group's pull)
       api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer,
                                   protocols_token
       orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
@@ -163,6 +164,12 @@ class PullSettings:
     max_retries: int = 5
     max_wait: float = 60.0
     cursor_overlap: float = 60.0
+    #: A group's pull: FHIR Bulk Data where the EHR offers it (``auto``), or one pull per patient (``never``).
+    bulk: str = "auto"
+    #: Seconds a bulk export may take from kick-off to its last file.
+    bulk_timeout: float = 3600.0
+    #: The largest file of a bulk export written to disk.
+    bulk_max_file_bytes: int = 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -297,6 +304,9 @@ class Settings:
             max_retries=read.integer("FHIR_MIGRAINE_PULL_MAX_RETRIES", PullSettings.max_retries, low=0),
             max_wait=read.number("FHIR_MIGRAINE_PULL_MAX_WAIT", PullSettings.max_wait),
             cursor_overlap=read.number("FHIR_MIGRAINE_PULL_CURSOR_OVERLAP", PullSettings.cursor_overlap),
+            bulk=read.choice("FHIR_MIGRAINE_PULL_BULK", PullSettings.bulk, ("auto", "never")),
+            bulk_timeout=read.number("FHIR_MIGRAINE_BULK_TIMEOUT", PullSettings.bulk_timeout, positive=True),
+            bulk_max_file_bytes=read.integer("FHIR_MIGRAINE_BULK_MAX_FILE_BYTES", PullSettings.bulk_max_file_bytes, low=1),
         )
         outbox = OutboxSettings(
             retry_base=read.number("FHIR_MIGRAINE_RETRY_BASE", OutboxSettings.retry_base),

@@ -4,7 +4,9 @@ placeholders, and a database that cannot be reached."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +14,8 @@ import pytest
 from fhir_migraine import postgres
 from fhir_migraine.api.cds_auth import ReplayStore
 from fhir_migraine.api.cds_feedback import Feedback, FeedbackStore
+from fhir_migraine.ehr.group_pulls import GroupPulls
+from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.ehr.known import Known, KnownResources
 from fhir_migraine.ehr.outbox import Outbox
 from fhir_migraine.ehr.pull import Cursors
@@ -69,22 +73,29 @@ def test_an_empty_database_gets_every_migration_once_however_many_open_it_togeth
         applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert applied == [version for version, _, _ in postgres.migrations()]
     assert {"outbox", "outbox_patients", "ehr_resources", "pull_cursors", "protocols", "protocol_history", "imports",
-            "import_items", "smart_launches", "smart_sessions", "cds_jti", "cds_feedback"} <= _tables(postgres_database)
+            "import_items", "smart_launches", "smart_sessions", "cds_jti", "cds_feedback", "group_pulls",
+            "group_pull_patients"} <= _tables(postgres_database)
 
 
 def test_a_database_of_the_previous_version_keeps_its_items_when_upgraded(postgres_database: str) -> None:
     latest = postgres.migrations()[-1][0]
+    assert latest >= 2, "a previous version exists to upgrade from"
     with psycopg.connect(postgres_database, autocommit=True) as conn:
         assert postgres.migrate(conn, up_to=latest - 1) == list(range(1, latest))
-    if latest > 1:  # the previous version has the outbox: an item queued by it
-        Outbox(postgres_database)  # opening applies the rest
-    outbox = Outbox(postgres_database)
-    item_id = outbox.add("order", [PART])
+        # What the previous release left: an import job, written with that release's tables.
+        conn.execute('INSERT INTO imports (id, state, path, bytes, created_at, updated_at)'
+                     " VALUES ('job-1', 'pending', '/nowhere/job-1.ndjson', 10, 1, 1)")
+    assert "group_pulls" not in _tables(postgres_database)
+    pulls = GroupPulls(postgres_database)  # opening applies the rest
+    assert "group_pulls" in _tables(postgres_database)
     with psycopg.connect(postgres_database, autocommit=True) as conn:
         assert postgres.migrate(conn) == []  # nothing left to apply
         applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert applied == list(range(1, latest + 1))
-    assert outbox.claim(30).id == item_id
+    jobs = ImportJobs(postgres_database, folder=str(Path(tempfile.mkdtemp())))
+    assert jobs.get("job-1").state == "pending"
+    pull_id = pulls.create("Group/7", None)
+    assert pulls.summary(pull_id)["state"] == "pending"
 
 
 def test_a_database_newer_than_this_release_is_refused(postgres_database: str) -> None:

@@ -5,8 +5,8 @@ Read from ``rest`` of mode ``server``:
 
 - ``rest.interaction`` ``transaction`` / ``batch``: whether Bundles of those types are accepted;
 - ``rest.resource[type]``: ``interaction`` ``create`` / ``update`` / ``read`` / ``search-type``,
-  ``conditionalCreate`` (``If-None-Exist``), ``versioning`` and ``searchParam`` names (with the
-  common ones of ``rest.searchParam``).
+  ``conditionalCreate`` (``If-None-Exist``), ``versioning``, ``searchParam`` names (with the
+  common ones of ``rest.searchParam``) and ``operation`` names (``Group`` ``export``: FHIR Bulk Data).
 
 A statement that says nothing of a type does not allow it: an EHR lists what it supports (Epic's
 and Oracle Health's published statements list a few types). A type listed without any
@@ -42,6 +42,8 @@ class TypeCapabilities:
     interactions: frozenset[str] = frozenset()
     conditional_create: bool = False
     search_params: frozenset[str] = frozenset()
+    #: The operations listed on the type (``rest.resource.operation.name``, such as ``export``).
+    operations: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ class Capabilities:
             if self.searches(resource_type, param):
                 return param
         return None
+
+    def exports_group(self) -> bool:
+        """Whether the EHR lists FHIR Bulk Data's group export (``Group`` operation ``export``); an
+        EHR whose statement could not be read is asked, and a refused kick-off tells."""
+        found = self.types.get("Group")
+        return not self.known or (found is not None and "export" in found.operations)
 
     def strategy(self) -> str:
         """The best write strategy the EHR advertises."""
@@ -122,6 +130,7 @@ def read_capabilities(statement: Resource) -> Capabilities:
             interactions=_codes(resource.get("interaction")),
             conditional_create=resource.get("conditionalCreate") is True,
             search_params=(params | common) if params else STANDARD_SEARCH | common,
+            operations=_names(resource.get("operation")),
         )
     text = json.dumps(statement.get("rest"), sort_keys=True, default=str)
     return Capabilities(_codes(rest.get("interaction")), types, hashlib.sha256(text.encode()).hexdigest())

@@ -17,19 +17,23 @@ import email.utils
 import json
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import requests
 
 from fhir_migraine.ehr.answers import check_answer
-from fhir_migraine.ehr.interface import Auth, NoAuth, Page, Written
+from fhir_migraine.ehr.interface import Auth, ExportStatus, NoAuth, Page, Written
 from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
 from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
-from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable
+from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable, EhrUnsupported
 
 __all__ = ["STATUS_MEANING", "FhirClient", "retry_after", "translate_exception", "translate_status"]
 
 FHIR_JSON = "application/fhir+json"
+FHIR_NDJSON = "application/fhir+ndjson"
+#: Bytes read at a time while a Bulk Data file is written to disk.
+DOWNLOAD_CHUNK = 64 * 1024
+
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -165,15 +169,76 @@ class FhirClient:
     def get_page(self, url: str, params: dict[str, str] | None = None) -> Page:
         """One page of a search: GET ``url``, refused (``EhrRejected``, nothing sent) when its origin is
         not one the credentials may reach."""
+        self._check_origin(url, "page link")
+        response = self._request("GET", url, params=params)
+        return Page(self._json(response), response.headers.get("Date"))
+
+    def _check_origin(self, url: str, what: str) -> None:
         try:
             where = origin(url)
         except ValueError:
-            raise EhrRejected("the EHR's page link is not an http(s) URL") from None
+            raise EhrRejected(f"the EHR's {what} is not an http(s) URL") from None
         if where not in self.origins:
-            raise EhrRejected(f"the EHR's page link leads to {where}, not to the EHR's origin or a trusted one "
+            raise EhrRejected(f"the EHR's {what} leads to {where}, not to the EHR's origin or a trusted one "
                               "(FHIR_MIGRAINE_EHR_GATEWAY_ORIGIN): refused, the credentials are not sent there")
-        response = self._request("GET", url, params=params)
-        return Page(self._json(response), response.headers.get("Date"))
+
+    # --- FHIR Bulk Data (the asynchronous request pattern) -----------------------------------------
+
+    def kick_off(self, path: str, params: dict[str, str]) -> str:
+        """Start an export (``GET [base]/{path}`` with ``Prefer: respond-async``); the status URL of
+        the EHR's 202 (``Content-Location``). EhrUnsupported when the EHR answers anything but 202."""
+        response = self._request("GET", f"{self.base_url}/{path}", params=params, headers={"Prefer": "respond-async"})
+        if response.status_code != 202:
+            raise EhrUnsupported(f"the EHR answered the export kick-off with {response.status_code}, not 202 Accepted")
+        status_url = response.headers.get("Content-Location", "")
+        if not status_url:
+            raise EhrUnavailable("the EHR accepted the export without a Content-Location to ask its status at")
+        self._check_origin(status_url, "export status URL")
+        return status_url
+
+    def export_status(self, status_url: str) -> ExportStatus:
+        """Ask an export's status once: 202 (in progress) or 200 with the manifest; an EhrError for
+        an error answer (a 429 or 5xx is ``EhrUnavailable`` with its ``Retry-After``)."""
+        self._check_origin(status_url, "export status URL")
+        response = self._request("GET", status_url)
+        if response.status_code == 202:
+            return ExportStatus(None, retry_after(response.headers.get("Retry-After"), now=_answered_at(response)),
+                                response.headers.get("X-Progress"))
+        return ExportStatus(self._json(response))
+
+    def delete_export(self, status_url: str) -> None:
+        """Tell the EHR the export's files may go (``DELETE`` on the status URL); an EhrError if it refuses."""
+        self._check_origin(status_url, "export status URL")
+        self._request("DELETE", status_url)
+
+    def download(self, url: str, out: IO[bytes], *, authorized: bool, limit: int) -> int:
+        """Stream one Bulk Data file into ``out``, never whole in memory; its size in bytes. With
+        ``authorized`` (the manifest's ``requiresAccessToken``) the credentials go with it, so the URL
+        must be on an origin they may reach; without, none are sent. EhrRejected past ``limit`` bytes."""
+        if authorized:
+            self._check_origin(url, "export file URL")
+        elif not url.startswith(("https://", "http://")):
+            raise EhrRejected("the EHR's export file URL is not an http(s) URL")
+        for attempt in (1, 2):
+            headers = {"Accept": FHIR_NDJSON, **(self.auth.headers(self.session) if authorized else {})}
+            size = 0
+            try:
+                with self.session.get(url, headers=headers, timeout=self.timeout, stream=True) as response:
+                    if response.status_code == 401 and authorized and attempt == 1:
+                        self.auth.invalidate()
+                        continue
+                    if not response.ok:
+                        _ = response.content
+                        raise translate_status(response)
+                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                        size += len(chunk)
+                        if size > limit:
+                            raise EhrRejected(f"an export file is larger than {limit} bytes (FHIR_MIGRAINE_BULK_MAX_FILE_BYTES)")
+                        out.write(chunk)
+            except requests.RequestException as exc:
+                raise translate_exception(exc) from None
+            return size
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
         """Every page of a search with its Date header, following ``next`` links (``ehr.paging``; no

@@ -7,6 +7,7 @@ through it, so they behave the same.
     item = gateway.push_now(bundle, wait=60)                 # stored, then sent now (retried up to 60 s)
     bundle = gateway.pull("Patient/123", since="2026-11-01T00:00:00Z")
     found = gateway.pull_unmapped("Patient/123", cursor=True)
+    for patient in gateway.unmapped(gateway.group_pull("Group/7")): ...  # Bulk Data where offered
     gateway.start_worker(); ...; gateway.stop_worker()
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from fhir_migraine import operations
 from fhir_migraine.config import Settings
+from fhir_migraine.ehr.bulk import BulkPuller, GroupPull, bulk_bundles, group_members, group_reference
 from fhir_migraine.ehr.capabilities import CapabilityCache
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.known import KnownResources
@@ -35,7 +37,7 @@ from fhir_migraine.ehr.withdrawals import KIND as WITHDRAWAL
 from fhir_migraine.ehr.withdrawals import diary_retraction, order_cancellation
 from fhir_migraine.ehr.worker import RetryPolicy, Worker, wait_for
 from fhir_migraine.ehr.writer import Writer
-from fhir_migraine.errors import ConfigError, EhrError, EhrUnsupported, InputError, NotFound, Problem
+from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrUnsupported, InputError, NotFound, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM
 from fhir_migraine.inputs.diary_files import Located
 from fhir_migraine.inputs.orders import FindProtocol, parse_instant
@@ -260,6 +262,40 @@ class EhrGateway:
         ``operations.unmap_pulled``); ``resources`` counts what the EHR returned."""
         bundle = self.pull(patient, since=since, cursor=cursor)
         return {**operations.unmap_pulled(bundle, find_protocol), "resources": bundle["total"]}
+
+    def group_pull(self, group: str, *, since: str | None = None, folder: str | None = None,
+                   alive: Callable[[], bool] = lambda: True) -> GroupPull:
+        """A group's pull: its members read from the EHR's Group, then FHIR Bulk Data's group export
+        where the EHR lists it (and ``FHIR_MIGRAINE_PULL_BULK`` is ``auto``), else (or when the EHR
+        refuses the kick-off as unsupported) one pull per member. Each member's Bundle is the one a
+        single pull of it gives. ``folder``: where the export's files are written (a private folder
+        of the system's temporary one when None); ``alive``: asked between waits, False gives up."""
+        reference = group_reference(group)
+        if since is not None and parse_instant(since) is None:
+            raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        patients = group_members(self.ehr, reference)
+        settings, caps = self.settings.pull, self.capabilities.get()
+        if settings.bulk == "auto" and caps.exports_group():
+            puller = BulkPuller(self.ehr, timeout=settings.bulk_timeout, max_file_bytes=settings.bulk_max_file_bytes,
+                                folder=folder, sleep=self.sleep, alive=alive)
+            try:
+                exported = puller.export(reference, since=since)
+            except EhrRejected as error:
+                # An EHR whose statement could not be read may not know the operation at all (404).
+                if not isinstance(error, EhrUnsupported) and (caps.known or error.status not in (400, 404)):
+                    raise
+                log.warning("the EHR refused the group export; pulling one patient at a time",
+                            extra={"reason": error.message})
+            else:
+                return GroupPull(reference, "bulk", patients, bulk_bundles(exported, patients))
+        return GroupPull(reference, "per-patient", patients, ((p, self.pull(p, since=since)) for p in patients))
+
+    @staticmethod
+    def unmapped(found: GroupPull, find_protocol: FindProtocol | None = None) -> Iterator[dict[str, Any]]:
+        """Each member of a group's pull read back as ``pull_unmapped`` reads one patient's, with its
+        ``patient`` reference first."""
+        for patient, bundle in found.bundles:
+            yield {"patient": patient, **operations.unmap_pulled(bundle, find_protocol), "resources": bundle["total"]}
 
     # --- the monthly report ------------------------------------------------------------------------
 

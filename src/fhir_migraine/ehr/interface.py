@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import requests
 
@@ -114,9 +114,39 @@ class Pages(Protocol):
         ...
 
 
-class Ehr(Transactions, Writes, Searches, Protocol):
+@dataclass(frozen=True)
+class ExportStatus:
+    """One answer of a Bulk Data status URL: the manifest once the export is complete, else how
+    long the EHR asks to wait (``Retry-After``) and its ``X-Progress`` text."""
+
+    manifest: Resource | None
+    retry_after: float | None = None
+    progress: str | None = None
+
+
+class Exports(Protocol):
+    """FHIR Bulk Data's asynchronous export (what a group's pull asks; ``ehr.bulk``)."""
+
+    def kick_off(self, path: str, params: dict[str, str]) -> str:
+        """Start an export of ``[base]/{path}``; its status URL, or an ``EhrError``."""
+        ...
+
+    def export_status(self, status_url: str) -> ExportStatus:
+        """The export's status, asked once, or an ``EhrError``."""
+        ...
+
+    def delete_export(self, status_url: str) -> None:
+        """Tell the EHR the export may go, or an ``EhrError``."""
+        ...
+
+    def download(self, url: str, out: IO[bytes], *, authorized: bool, limit: int) -> int:
+        """Stream one exported file into ``out``; its size, or an ``EhrError``."""
+        ...
+
+
+class Ehr(Transactions, Writes, Searches, Exports, Protocol):
     """A whole EHR: transactions, searches, one page by its URL (what ``ehr.paging`` follows links
-    with), and its CapabilityStatement (what readiness checks)."""
+    with), its CapabilityStatement (what readiness checks) and Bulk Data exports."""
 
     base_url: str
 

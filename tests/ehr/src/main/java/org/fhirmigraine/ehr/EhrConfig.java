@@ -1,6 +1,8 @@
 package org.fhirmigraine.ehr;
 
+import ca.uhn.fhir.batch2.api.IJobMaintenanceService;
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
@@ -113,6 +115,12 @@ public class EhrConfig {
 		// No full-text indexing (no Lucene / Elasticsearch).
 		s.setHibernateSearchIndexFullText(false);
 		s.setHibernateSearchIndexSearchParams(false);
+
+		// FHIR Bulk Data export ($export at system, Patient and Group level),
+		// never answered from an earlier job with the same parameters: a test
+		// that writes and then exports again must see its write.
+		s.setEnableTaskBulkExportJobExecution(true);
+		s.setEnableBulkExportJobReuse(false);
 		return s;
 	}
 
@@ -120,6 +128,12 @@ public class EhrConfig {
 	@Bean
 	public EhrModes ehrModes() {
 		return new EhrModes(EhrModes.parse(mySettings.modes), mySettings.throttleEvery);
+	}
+
+	/** Bulk export jobs advance within a second or so instead of HAPI's one-minute maintenance pass. */
+	@Bean(destroyMethod = "close")
+	public QuickJobMaintenance quickJobMaintenance(IJobMaintenanceService theMaintenance) {
+		return new QuickJobMaintenance(theMaintenance);
 	}
 
 	@Bean
@@ -197,6 +211,7 @@ public class EhrConfig {
 			DatabaseBackedPagingProvider thePagingProvider,
 			ValueSetOperationProvider theValueSetOperationProvider,
 			DaoRegistry theDaoRegistry,
+			BulkDataExportProvider theBulkExport,
 			EhrModes theModes) {
 
 		theFhirContext.setNarrativeGenerator(new NullNarrativeGenerator());
@@ -205,6 +220,7 @@ public class EhrConfig {
 		server.registerProviders(theResourceProviders.createProviders());
 		server.registerProvider(theSystemProvider);
 		server.registerProvider(theValueSetOperationProvider);
+		server.registerProvider(theBulkExport);
 
 		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
 				server, theSystemDao, theStorageSettings, theSearchParamRegistry, theValidationSupport);

@@ -70,6 +70,7 @@ public final class EhrServer {
 			ServletHolder holder = new ServletHolder("fhir", fhirServlet);
 			holder.setInitOrder(1);
 			context.addServlet(holder, "/fhir/*");
+			context.addFilter(QuickExportPolling.class, "/fhir/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
 			EhrModes modes = spring.getBean(EhrModes.class);
 			context.addServlet(new ServletHolder("admin", new AdminModesServlet(modes)), "/admin/*");
 			jetty.setHandler(context);
