@@ -21,7 +21,7 @@ SAFE_FIELDS = frozenset(
         "outbox_id", "attempt", "delay_s", "error", "error_type", "status", "parts", "resources", "state",
         "method", "route", "duration_ms", "entries", "pages", "kind", "count", "worker",
         "protocol_id", "version", "content_hash", "previous_hash", "import_id", "lines", "invalid",
-        "retry_after_capped", "failed_entries", "prefetch_missing",
+        "retry_after_capped", "failed_entries", "prefetch_missing", "bulk_pull_id",
     }
 )
 

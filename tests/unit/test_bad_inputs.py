@@ -84,3 +84,15 @@ def test_an_unreadable_protocol_is_refused_with_its_path_in_every_form(
         assert answer.status_code == 400, (content_type, answer.get_json())
         assert answer.mimetype == "application/problem+json"
         assert [e["path"] for e in answer.get_json()["errors"]] == [expected]
+
+
+def test_pull_takes_a_patient_or_a_group_and_a_cursor_only_for_a_patient(capsys) -> None:
+    for argv in (["pull", "--ehr", "http://127.0.0.1:9/fhir"],
+                 ["pull", "--ehr", "http://127.0.0.1:9/fhir", "--patient", "Patient/1", "--group", "Group/7"]):
+        run = run_cli(*argv)
+        assert run.code == 2
+        assert "--patient" in run.err + capsys.readouterr().err
+    run = run_cli("pull", "--ehr", "http://127.0.0.1:9/fhir", "--group", "Group/7", "--cursor")
+    assert run.code == 2 and "--cursor is for one patient" in run.err
+    run = run_cli("pull", "--ehr", "http://127.0.0.1:9/fhir", "--group", "Group/7", "--since", "yesterday")
+    assert run.code == 2 and "--since" in run.err

@@ -1,7 +1,7 @@
 """The HTTP service: Flask app factory, blueprints, error handlers and the OpenAPI description.
 
-``create_app`` builds the app and its stores but starts no thread: the outbox worker and the
-importer are started by ``start_outbox_worker`` once the process that will serve is running (under
+``create_app`` builds the app and its stores but starts no thread: the outbox worker, the
+importer and the group puller are started by ``start_outbox_worker`` once the process that will serve is running (under
 gunicorn, in each worker process after the fork, see ``api.server``) and stopped by
 ``stop_outbox_worker``.
 """
@@ -14,10 +14,23 @@ import time
 
 from flask import Flask, Response, g, request
 
-from fhir_migraine.api import cds_routes, errors, fhir_routes, headers, import_routes, limits, routes, security, smart_app
+from fhir_migraine.api import (
+    bulk_routes,
+    cds_routes,
+    errors,
+    fhir_routes,
+    headers,
+    import_routes,
+    limits,
+    routes,
+    security,
+    smart_app,
+)
 from fhir_migraine.api.services import EXTENSION, Services, services_of
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
+from fhir_migraine.ehr.group_puller import GroupPuller
+from fhir_migraine.ehr.group_pulls import GroupPulls
 from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.library import ProtocolStore
@@ -43,6 +56,10 @@ def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
         return False
     if found.imports is not None and found.importer is None:
         found.importer = importer_of(found.settings, found.imports, gateway).start()
+    if found.group_pulls is not None and found.group_puller is None:
+        found.group_puller = GroupPuller(found.group_pulls, gateway, lease=found.settings.outbox.lease,
+                                         retention_days=found.settings.outbox.retention_days,
+                                         find_protocol=found.protocols.get).start()
     if stop_at_exit:
         atexit.unregister(gateway.stop_worker)
         atexit.register(gateway.stop_worker)
@@ -70,9 +87,12 @@ def importer_of(settings: Settings, jobs: ImportJobs, gateway: EhrGateway) -> Im
 
 
 def _stop_importer(app: Flask, timeout: float = 10.0) -> bool:
+    """Stop the importer and the group puller (each gives its job back, or leaves it leased)."""
     found = services_of(app)
     importer, found.importer = found.importer, None
-    return importer.stop(timeout) if importer is not None else True
+    puller, found.group_puller = found.group_puller, None
+    stopped = puller.stop(timeout) if puller is not None else True
+    return (importer.stop(timeout) if importer is not None else True) and stopped
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -86,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.ehr.url:
         services.gateway = EhrGateway.from_settings(settings)
         services.imports = ImportJobs(settings.database, folder=settings.import_dir)
+        services.group_pulls = GroupPulls(settings.database)
     cds_routes.open_stores(services)
     app.extensions[EXTENSION] = services
 
@@ -100,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(fhir_routes.blueprint)
     app.register_blueprint(import_routes.blueprint)
+    app.register_blueprint(bulk_routes.blueprint)
     app.register_blueprint(smart_app.blueprint)
     app.register_blueprint(cds_routes.blueprint)
 

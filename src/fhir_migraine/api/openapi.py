@@ -451,6 +451,43 @@ def openapi() -> dict[str, Any]:
                                   "404": _problem("No such import, or no EHR is configured.")},
                 }
             },
+            "/bulk-pulls": {
+                "post": {
+                    "summary": "Pull every member of a group of patients from the EHR, in the background: FHIR Bulk Data's "
+                               "group export where the EHR offers it, else one pull per patient. Each member is unmapped "
+                               "into orders and diary entries as a single pull is.",
+                    "requestBody": {"required": True, "content": _json("BulkPullRequest")},
+                    "responses": {
+                        "202": {"description": "Queued; `Location` is `/bulk-pulls/{id}`.", "content": _json("BulkPull")},
+                        "400": MALFORMED,
+                        "404": _problem("No EHR is configured."),
+                        "422": INVALID,
+                    },
+                }
+            },
+            "/bulk-pulls/{id}": {
+                "get": {
+                    "summary": "One group pull: its state (pending, pulling, done, failed), how it is made (bulk or "
+                               "per-patient), the members read so far and what they held; the reason when it failed.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The group pull.", "content": _json("BulkPull")},
+                                  "404": _problem("No such group pull, or no EHR is configured.")},
+                }
+            },
+            "/bulk-pulls/{id}/patients": {
+                "get": {
+                    "summary": "Each member of a finished group pull, one JSON object per line: `patient`, `orders`, "
+                               "`diary`, `reports`, `invalid`, `incomplete`, `warnings` and `resources`, as a single "
+                               "patient's pull gives them.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "NDJSON, one member per line, in the group's order.",
+                                "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                        "404": _problem("No such group pull, or no EHR is configured."),
+                        "409": _problem("The group pull is not done yet (or failed)."),
+                    },
+                }
+            },
             "/orders/{order_id}": {
                 "delete": {
                     "summary": "Cancel an order in the EHR, through the outbox behind the patient's earlier items: its "
@@ -652,6 +689,30 @@ def openapi() -> dict[str, Any]:
                         "history": {"type": "array", "items": {"type": "object"},
                                     "description": "earlier lives: each time the item was dead and put back, its last error"},
                         "purged_at": {"type": "string", "description": "when its Bundles were dropped (retention)"},
+                    },
+                },
+                "BulkPullRequest": {
+                    "type": "object",
+                    "required": ["group"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "group": {"type": "string", "description": "Group/<id> in the EHR, or its id."},
+                        "since": {"type": "string", "description": "Only resources changed since this instant."},
+                    },
+                },
+                "BulkPull": {
+                    "type": "object",
+                    "required": ["bulk_pull_id", "group", "state", "members", "patients_read", "resources",
+                                 "invalid", "incomplete", "created_at", "updated_at"],
+                    "properties": {
+                        "bulk_pull_id": {"type": "string"}, "group": {"type": "string"},
+                        "state": {"enum": ["pending", "pulling", "done", "failed"]},
+                        "method": {"enum": ["bulk", "per-patient", None]},
+                        "members": {"type": "integer"}, "patients_read": {"type": "integer"},
+                        "resources": {"type": "integer"}, "invalid": {"type": "integer"},
+                        "incomplete": {"type": "integer"}, "since": {"type": "string"},
+                        "error": {"type": "string"}, "patients": {"type": "string"},
+                        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
                     },
                 },
                 "ImportAccepted": {

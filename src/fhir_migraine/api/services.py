@@ -1,5 +1,5 @@
 """What the endpoints use, kept on the Flask app: the settings, the protocol library, the EHR gateway,
-the import jobs, this process's importer, the SMART app's sessions and the CDS services' JWT check
+the import jobs and group pulls, this process's importer and group puller, the SMART app's sessions and the CDS services' JWT check
 and feedback."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from flask import Flask
 
 from fhir_migraine.config import Settings
 from fhir_migraine.ehr.gateway import EhrGateway
+from fhir_migraine.ehr.group_puller import GroupPuller
+from fhir_migraine.ehr.group_pulls import GroupPulls
 from fhir_migraine.ehr.importer import Importer
 from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.ehr.smart_sessions import SmartSessions
@@ -25,14 +27,16 @@ EXTENSION = "fhir_migraine"
 
 @dataclass
 class Services:
-    """What the endpoints use; ``gateway`` and ``imports`` are None when no EHR is configured,
-    ``importer`` while this process's importer is not running."""
+    """What the endpoints use; ``gateway``, ``imports`` and ``group_pulls`` are None when no EHR is
+    configured, ``importer`` and ``group_puller`` while this process's threads are not running."""
 
     settings: Settings
     protocols: ProtocolStore
     gateway: EhrGateway | None = None
     imports: ImportJobs | None = None
     importer: Importer | None = None
+    group_pulls: GroupPulls | None = None
+    group_puller: GroupPuller | None = None
     smart: SmartSessions | None = None  # the SMART app's launches and sessions, opened on first use
     cds_auth: CdsAuthenticator | None = None  # the CDS clients' JWT check, with its replay store
     cds_feedback: FeedbackStore | None = None

@@ -154,7 +154,7 @@ class BulkPuller:
         if since is not None:
             params["_since"] = since
         status_url = self.ehr.kick_off(f"{group}/$export", params)
-        log.info("bulk export started", extra={"group": group})
+        log.info("bulk export started")
         try:
             manifest = self._wait(status_url)
             return self._download(manifest)
@@ -162,7 +162,7 @@ class BulkPuller:
             try:
                 self.ehr.delete_export(status_url)
             except EhrError as error:  # the EHR deletes the files itself after a while
-                log.info("bulk export not deleted on the EHR", extra={"reason": error.message})
+                log.info("bulk export not deleted on the EHR", extra={"error_type": type(error).__name__})
 
     def _wait(self, status_url: str) -> Resource:
         started = self.clock()

@@ -285,7 +285,7 @@ class EhrGateway:
                 if not isinstance(error, EhrUnsupported) and (caps.known or error.status not in (400, 404)):
                     raise
                 log.warning("the EHR refused the group export; pulling one patient at a time",
-                            extra={"reason": error.message})
+                            extra={"error_type": type(error).__name__})
             else:
                 return GroupPull(reference, "bulk", patients, bulk_bundles(exported, patients))
         return GroupPull(reference, "per-patient", patients, ((p, self.pull(p, since=since)) for p in patients))
