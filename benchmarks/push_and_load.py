@@ -11,10 +11,18 @@
 3. Load: ``fhir-migraine serve`` (gunicorn, 2 workers, the outbox worker pushing to HAPI) takes
    ``POST /diary`` from concurrent clients in a second process on loopback; accepted requests per
    second and p50/p99 latency, against ``GET /health`` under the same load (the baseline).
+4. Instances (``--store postgresql``, instead of 1-3): ``POST /diary`` on one instance on SQLite
+   (the baseline), then on 1, 2 and 3 instances (``--instances``) sharing one database (a new one
+   each round) of a throwaway PostgreSQL cluster (tests/postgres.py, fsync on), the load client
+   (benchmarks/load_client.py) spreading its requests round robin over their ports, each round
+   after ``--warmup`` seconds of load not counted; accepted requests per second, p50/p99 and
+   the ratios of throughput and p99 to the baseline; every service and the cluster stopped at the
+   end, also on Ctrl-C or SIGTERM.
 
 Needs the local EHR: ``scripts/ehr start`` (or FHIR_MIGRAINE_TEST_EHR_URL).
 
     .venv/bin/python benchmarks/push_and_load.py [--resources 600] [--clients 50] [--seconds 10]
+    .venv/bin/python benchmarks/push_and_load.py --store postgresql [--instances 1,2,3] [--seconds 10] [--warmup 1]
 
 The service's outbox worker delivers what it accepts while the load runs, so the test EHR (on the
 same cores) works during the ``POST /diary`` round but not during the ``/health`` one; with
