@@ -17,7 +17,7 @@ from fhir_migraine.api.cds_feedback import Feedback, FeedbackStore
 from fhir_migraine.ehr.group_pulls import GroupPulls
 from fhir_migraine.ehr.imports import ImportJobs
 from fhir_migraine.ehr.known import Known, KnownResources
-from fhir_migraine.ehr.outbox import Outbox
+from fhir_migraine.ehr.outbox import QUEUE_WALK, Outbox, claim_query
 from fhir_migraine.ehr.pull import Cursors
 from fhir_migraine.errors import ConfigError, StoreUnavailable
 from fhir_migraine.library import ProtocolStore
@@ -113,6 +113,22 @@ def test_a_database_that_cannot_be_reached_is_store_unavailable() -> None:
         Outbox(url)
     assert raised.value.http_status == 503
     assert "secret-password" not in str(raised.value)
+
+
+def test_the_claim_walks_the_queue_in_turn_order_and_stops_at_the_first_item_free(postgres_database: str) -> None:
+    """The plan of the claim on a new table (no statistics yet, when the planner guessed worst):
+    the queue index read in turn order under a Limit, never every queued item sorted."""
+    outbox = Outbox(postgres_database)
+    for _ in range(300):
+        outbox.add("diary", [PART])
+    with psycopg.connect(postgres_database) as conn, conn.transaction():
+        for setting in QUEUE_WALK:
+            conn.execute(setting)
+        plan = "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN " + postgres.to_postgres(claim_query(True)), {"now": 2e9}))
+    assert "Index Scan using outbox_queue on outbox o" in plan, plan
+    assert "Sort" not in plan and "Seq Scan" not in plan, plan
+    assert outbox.claim(30) is not None
 
 
 # --- each store, the same on both databases --------------------------------------------------------
