@@ -18,6 +18,7 @@ built then, in the process that uses them.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -119,6 +120,14 @@ def prepare_multiprocess() -> str:
     folder = tempfile.mkdtemp(prefix="fhir-migraine-metrics-")  # 0700
     os.chmod(folder, 0o700)
     os.environ[MULTIPROC_ENV] = folder
+    # Imported now, with the folder named: gunicorn calls ``process_exited`` from its SIGCHLD
+    # handler, which may interrupt itself (two workers exiting together), and an import it
+    # interrupted would leave the module half made for the second call.
+    importlib.import_module("prometheus_client.multiprocess")
+    from prometheus_client import values
+
+    if not getattr(values.ValueClass, "_multiprocess", False):  # imported earlier, without the folder
+        values.ValueClass = values.get_value_class()
     return folder
 
 
