@@ -338,6 +338,16 @@ class Settings:
                    import_dir=read.text("FHIR_MIGRAINE_IMPORT_DIR"))
 
 
+def set_library_variable(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the process environment that a library reads
+    itself, not a setting of this project: prometheus-client's ``PROMETHEUS_MULTIPROC_DIR``, which
+    ``serve`` names before gunicorn forks its workers (see ``metrics``)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def _database(value: str) -> str:
     """``FHIR_MIGRAINE_DB``: a SQLite file path or a ``postgresql://`` URL; any other URL scheme is
     refused rather than taken for a file name."""

@@ -110,43 +110,56 @@ def count_delivery(outcome: str) -> None:
 
 # --- several processes (gunicorn) -------------------------------------------------------------------
 
+#: Sets (a value) or removes (None) a variable of the process environment, which
+#: prometheus-client reads itself; ``config.set_library_variable``, passed in by ``serve``.
+SetVariable = Callable[[str, str | None], None]
+_folder: str | None = None  # the folder this process (or its parent before the fork) made
+
+
 def multiprocess() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
+    """Whether this process's values go to files of a shared folder (prometheus-client decided
+    when it was imported, from ``PROMETHEUS_MULTIPROC_DIR``)."""
+    from prometheus_client import values
+
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
-def prepare_multiprocess() -> str:
+def prepare_multiprocess(set_variable: SetVariable) -> str:
     """Create a private folder for the worker processes' values and name it in the environment
     (before they fork); its path."""
+    global _folder
     folder = tempfile.mkdtemp(prefix="fhir-migraine-metrics-")  # 0700
     os.chmod(folder, 0o700)
-    os.environ[MULTIPROC_ENV] = folder
+    set_variable(MULTIPROC_ENV, folder)
+    _folder = folder
     # Imported now, with the folder named: gunicorn calls ``process_exited`` from its SIGCHLD
     # handler, which may interrupt itself (two workers exiting together), and an import it
     # interrupted would leave the module half made for the second call.
     importlib.import_module("prometheus_client.multiprocess")
     from prometheus_client import values
 
-    if not getattr(values.ValueClass, "_multiprocess", False):  # imported earlier, without the folder
+    if not multiprocess():  # imported earlier, before the folder was named
         values.ValueClass = values.get_value_class()
     return folder
 
 
 def process_exited(pid: int) -> None:
     """In gunicorn's master, after a worker exited: drop what only a live process may report."""
-    folder = os.environ.get(MULTIPROC_ENV)
-    if folder and os.path.isdir(folder):
+    if _folder is not None and os.path.isdir(_folder):
         from prometheus_client import multiprocess as prometheus_multiprocess
 
-        prometheus_multiprocess.mark_process_dead(pid, folder)
+        prometheus_multiprocess.mark_process_dead(pid, _folder)
 
 
-def remove_multiprocess(folder: str, owner: int) -> None:
+def remove_multiprocess(folder: str, owner: int, set_variable: SetVariable) -> None:
     """Remove the folder once no worker writes to it any more: only in the process that created it
     (``owner``; a gunicorn worker leaves ``serve`` through the same stack when it exits)."""
+    global _folder
     if os.getpid() != owner:
         return
-    if os.environ.get(MULTIPROC_ENV) == folder:
-        del os.environ[MULTIPROC_ENV]
+    if _folder == folder:
+        set_variable(MULTIPROC_ENV, None)
+        _folder = None
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -115,22 +115,20 @@ def test_the_multiprocess_folder_is_private_and_removed_only_by_its_creator(monk
                                                                             tmp_path: Any) -> None:
     import os
     import stat
-
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
     import tempfile
 
-    monkeypatch.setattr(tempfile, "tempdir", None)
     from prometheus_client import values
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(values, "ValueClass", values.ValueClass)  # this process keeps its values in memory
-    folder = metrics.prepare_multiprocess()
+    named: dict[str, str | None] = {}
+    folder = metrics.prepare_multiprocess(named.__setitem__)
     try:
-        assert os.environ[metrics.MULTIPROC_ENV] == folder and folder.startswith(str(tmp_path))
+        assert named == {metrics.MULTIPROC_ENV: folder} and folder.startswith(str(tmp_path))
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
-        metrics.remove_multiprocess(folder, os.getpid() + 1)  # not its creator: a worker leaving
-        assert os.path.isdir(folder)
-        metrics.remove_multiprocess(folder, os.getpid())
-        assert not os.path.exists(folder) and metrics.MULTIPROC_ENV not in os.environ
+        metrics.remove_multiprocess(folder, os.getpid() + 1, named.__setitem__)  # not its creator: a worker leaving
+        assert os.path.isdir(folder) and named[metrics.MULTIPROC_ENV] == folder
+        metrics.remove_multiprocess(folder, os.getpid(), named.__setitem__)
+        assert not os.path.exists(folder) and named[metrics.MULTIPROC_ENV] is None
     finally:
-        os.environ.pop(metrics.MULTIPROC_ENV, None)
+        monkeypatch.setattr(metrics, "_folder", None)

@@ -28,7 +28,7 @@ from gunicorn.glogging import Logger
 
 from fhir_migraine import logs, metrics
 from fhir_migraine.api.edge_worker import EdgeWorker
-from fhir_migraine.config import Settings
+from fhir_migraine.config import Settings, set_library_variable
 
 
 class JsonLogger(Logger):  # type: ignore[misc]
@@ -115,9 +115,10 @@ def gunicorn_options(settings: Settings, *, host: str, port: int) -> dict[str, A
 def serve(settings: Settings, *, host: str, port: int) -> int:
     logs.configure()
     options = gunicorn_options(settings, host=host, port=port)
-    folder, master = metrics.prepare_multiprocess(), os.getpid()  # before the workers fork and any metric exists
+    # Before the workers fork and before any metric exists.
+    folder, master = metrics.prepare_multiprocess(set_library_variable), os.getpid()
     try:
         _Gunicorn(settings, options).run()
     finally:
-        metrics.remove_multiprocess(folder, master)  # in the master only: a worker exits through here too
+        metrics.remove_multiprocess(folder, master, set_library_variable)  # in the master only: a worker exits through here too
     return 0
