@@ -4,6 +4,7 @@ outbox collector when the store cannot be read."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -132,3 +133,26 @@ def test_the_multiprocess_folder_is_private_and_removed_only_by_its_creator(monk
         assert not os.path.exists(folder) and named[metrics.MULTIPROC_ENV] is None
     finally:
         monkeypatch.setattr(metrics, "_folder", None)
+
+
+def test_the_steps_of_a_bulk_export_are_timed_under_their_own_interactions() -> None:
+    from tests.unit.test_bulk_client import STATUS, answer
+    from tests.unit.test_bulk_client import client as bulk_client
+
+    body = b'{"resourceType": "Observation", "id": "secret-obs-1"}\n'
+    ehr, _ = bulk_client(answer(202, **{"Content-Location": STATUS}), answer(202, **{"Retry-After": "1"}),
+                         answer(200, {"transactionTime": "2026-11-30T10:00:00Z", "output": []}),
+                         answer(200, body), answer(202))
+    before = parse(metrics.exposition().decode())
+    ehr.kick_off("Group/group-secret-7/$export", {"_type": "Observation"})
+    ehr.export_status(STATUS)
+    ehr.export_status(STATUS)
+    ehr.download("https://ehr.example/fhir/Binary/1", io.BytesIO(), authorized=True, limit=len(body))
+    ehr.delete_export(STATUS)
+    text = metrics.exposition().decode()
+    after = parse(text)
+    name = "fhir_migraine_ehr_request_duration_seconds_count"
+    grew = {i: value(after, name, interaction=i, status_class="2xx") - value(before, name, interaction=i, status_class="2xx")
+            for i in ("export", "export-status", "export-download", "export-delete")}
+    assert grew == {"export": 1, "export-status": 2, "export-download": 1, "export-delete": 1}
+    assert "group-secret-7" not in text and "secret-obs-1" not in text and "_jobId" not in text
