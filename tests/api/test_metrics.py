@@ -228,3 +228,22 @@ def test_no_patient_identifier_id_or_token_appears_in_the_metrics(service: Any) 
                 assert re.fullmatch(r"[A-Za-z0-9]+(-[a-z]+)?", label), label
             else:
                 assert name == "le", name
+
+
+def test_the_outbox_gauges_read_the_shared_store(metered: Settings, database: str) -> None:
+    """On SQLite and on PostgreSQL, the gauges are what the database holds at the scrape, whichever
+    process queued the items."""
+    from fhir_migraine.ehr.outbox import Outbox
+
+    app = create_app(replace(metered, database=database, ehr=EhrSettings(url=BASE), worker=WorkerSettings(enabled=False)))
+    client = app.test_client()
+    outbox = Outbox(database, clock=lambda: time.time() - 120)  # another process, which queued two minutes ago
+    part = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    ids = [outbox.add("diary", [part]) for _ in range(3)]
+    outbox.claim(30.0)
+    outbox.bury(ids[0], {"type": "EhrRejected", "message": "refused", "status": 422})
+    samples = scrape(client)
+    assert {s: value(samples, "fhir_migraine_outbox_items", state=s) for s in ("pending", "sending", "dead")} == \
+        {"pending": 2, "sending": 0, "dead": 1}
+    assert value(samples, "fhir_migraine_outbox_readable") == 1
+    assert 119 <= value(samples, "fhir_migraine_outbox_oldest_pending_age_seconds") < 180
