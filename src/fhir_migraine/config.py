@@ -17,7 +17,7 @@ variables by ``Settings.from_env``. Nothing else in the project reads the enviro
       pull     PullSettings       max_retries, max_wait (of a page the EHR is busy for), cursor_overlap,
                                   bulk, bulk_timeout, bulk_max_file_bytes (a group's pull)
       api      ApiAuthSettings    token, jwt_key, jwt_algorithms, jwt_audience, jwt_issuer,
-                                  protocols_token
+                                  protocols_token, metrics_token (GET /metrics only)
       orders   OrderSettings      status, intent (of the MedicationRequests and RequestGroup an order
                                   becomes), weight_observation (also chart the weight as a vital sign)
       smart    SmartSettings      client_id, trusted issuers, public_url (the redirect URL's base),
@@ -176,7 +176,9 @@ class PullSettings:
 class ApiAuthSettings:
     """Callers of this service: static bearer tokens and/or JWTs checked against a public key. The
     static ``token`` reads and writes orders and diaries; only ``protocols_token`` (or a JWT with
-    the protocols scope) may change the protocol library. A JWT key needs ``jwt_audience``."""
+    the protocols scope) may change the protocol library, and only ``metrics_token`` (or a JWT with
+    the metrics scope) may read ``GET /metrics``, which grants nothing else. A JWT key needs
+    ``jwt_audience``."""
 
     token: str | None = field(default=None, repr=False)
     jwt_key: str | None = field(default=None, repr=False)  # PEM text
@@ -184,6 +186,7 @@ class ApiAuthSettings:
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     protocols_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 #: The data scopes the SMART app asks for, read only (SMART App Launch 2.x, ``patient/<type>.rs``: read
@@ -328,10 +331,21 @@ class Settings:
             jwt_audience=read.text("FHIR_MIGRAINE_API_JWT_AUDIENCE"),
             jwt_issuer=read.text("FHIR_MIGRAINE_API_JWT_ISSUER"),
             protocols_token=read.text("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN"),
+            metrics_token=read.text("FHIR_MIGRAINE_API_METRICS_TOKEN"),
         )
         return cls(_database(read.text("FHIR_MIGRAINE_DB") or cls.database), seed, http, ehr, outbox, worker, api,
                    _order_settings(read), pull, _smart_settings(read), _cds_settings(read),
                    import_dir=read.text("FHIR_MIGRAINE_IMPORT_DIR"))
+
+
+def set_library_variable(name: str, value: str | None) -> None:
+    """Set (or, with None, remove) a variable of the process environment that a library reads
+    itself, not a setting of this project: prometheus-client's ``PROMETHEUS_MULTIPROC_DIR``, which
+    ``serve`` names before gunicorn forks its workers (see ``metrics``)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _database(value: str) -> str:

@@ -14,6 +14,7 @@ PROTECTED = [
     ("post", "/orders"),
     ("post", "/diary"),
     ("get", "/openapi.json"),
+    ("get", "/metrics"),
 ]
 
 

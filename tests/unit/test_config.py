@@ -225,3 +225,10 @@ def test_the_process_environment_is_read_when_no_mapping_is_given(tmp_path: Path
                             env={"FHIR_MIGRAINE_PORT": "8123", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "8123"
+
+
+def test_the_metrics_token_is_read_and_kept_out_of_the_repr() -> None:
+    settings = Settings.from_env({"FHIR_MIGRAINE_API_TOKEN": "caller-token", "FHIR_MIGRAINE_API_METRICS_TOKEN": "scraper-token"})
+    assert settings.api.metrics_token == "scraper-token"
+    assert "scraper-token" not in repr(settings)
+    assert Settings.from_env({}).api.metrics_token is None

@@ -22,16 +22,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "clinical": ("errors", "terminology"),  # the clinical rules stand on their own: plain records in, results out
     "": (),  # the package's __init__: its version only
     "logs": (),
+    "metrics": (),  # the Prometheus instruments: imported by the edges, imports nothing of the package
     "store": ("errors", "postgres"),
     "postgres": ("errors",),  # the PostgreSQL side of the store; reads its migrations as package data
     "migrations": (),  # numbered SQL files only
     "config": (*CORE,),
     "library": (*CORE, "store"),
     "profiles": (*CORE, "library"),
-    "ehr": (*CORE, "config", "store", "logs"),
-    "api": (*CORE, "config", "store", "logs", "library", "ehr"),
+    "ehr": (*CORE, "config", "store", "logs", "metrics"),
+    "api": (*CORE, "config", "store", "logs", "metrics", "library", "ehr"),
     # The CLI never loads the web layer for its own work; only `serve` starts it (api.server).
-    "cli": (*CORE, "config", "store", "logs", "library", "ehr", "profiles", "api.server"),
+    "cli": (*CORE, "config", "store", "logs", "metrics", "library", "ehr", "profiles", "api.server"),
 }
 
 

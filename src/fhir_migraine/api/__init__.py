@@ -14,6 +14,7 @@ import time
 
 from flask import Flask, Response, g, request
 
+from fhir_migraine import metrics
 from fhir_migraine.api import (
     bulk_routes,
     cds_routes,
@@ -22,6 +23,7 @@ from fhir_migraine.api import (
     headers,
     import_routes,
     limits,
+    metrics_routes,
     routes,
     security,
     smart_app,
@@ -124,14 +126,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(bulk_routes.blueprint)
     app.register_blueprint(smart_app.blueprint)
     app.register_blueprint(cds_routes.blueprint)
+    app.register_blueprint(metrics_routes.blueprint)
 
     @app.after_request
     def _log(response: Response) -> Response:
         # The route template, never the URL: a URL can name a patient.
         route = request.url_rule.rule if request.url_rule else "(no route)"
-        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         log.info("request", extra={"method": request.method, "route": route, "status": response.status_code,
-                                   "duration_ms": round(elapsed, 1)})
+                                   "duration_ms": round(elapsed * 1000, 1)})
+        metrics.observe_request(request.url_rule.rule if request.url_rule else None, request.method,
+                                response.status_code, elapsed)
         return response
 
     return app

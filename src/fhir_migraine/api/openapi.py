@@ -178,6 +178,20 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "Ready.", "content": _json("Ready")}},
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format 0.0.4): request and EHR call latencies, "
+                    "outbox deliveries by status class, and the outbox's items by state and oldest waiting item, "
+                    "read at each scrape. Needs the scope migraine:metrics (FHIR_MIGRAINE_API_METRICS_TOKEN), "
+                    "which no other token holds; see docs/metrics.md.",
+                    "responses": {
+                        "200": {"description": "The metrics.",
+                                "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}},
+                        "401": _problem("No valid bearer token."),
+                        "403": _problem("The token lacks the scope migraine:metrics."),
+                    },
+                }
+            },
             "/outbox": {
                 "get": {
                     "summary": "Outbox item summaries, oldest first, optionally of one state (the Bundles are not read).",
@@ -550,8 +564,9 @@ def openapi() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "The static token FHIR_MIGRAINE_API_TOKEN (read and write), the static token "
-                                   "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN (read and protocols), or a JWT whose scope grants "
-                                   "migraine:read, migraine:write and/or migraine:protocols.",
+                                   "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN (read and protocols), the static token "
+                                   "FHIR_MIGRAINE_API_METRICS_TOKEN (GET /metrics only), or a JWT whose scope grants "
+                                   "migraine:read, migraine:write, migraine:protocols and/or migraine:metrics.",
                 },
                 "cdsClientJwt": {
                     "type": "http",

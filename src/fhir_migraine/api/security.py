@@ -8,10 +8,13 @@ A caller presents a static token or a JWT signed with the configured key. Scopes
 - ``migraine:read``: reading endpoints (GET, and POSTs that only validate);
 - ``migraine:write``: endpoints that map, store or push orders and diaries;
 - ``migraine:protocols``: changing the protocol library (``PUT /protocols/{id}``), which sets the
-  dose limits every order is checked against, so it is never implied by ``migraine:write``.
+  dose limits every order is checked against, so it is never implied by ``migraine:write``;
+- ``migraine:metrics``: ``GET /metrics`` (the Prometheus scrape), and nothing else; no other scope
+  implies it, so a scraper's token reads no clinical data and an API token no metrics.
 
 The static ``FHIR_MIGRAINE_API_TOKEN`` grants read and write; the static
-``FHIR_MIGRAINE_API_PROTOCOLS_TOKEN`` grants read and protocols. A JWT grants what its ``scope``
+``FHIR_MIGRAINE_API_PROTOCOLS_TOKEN`` grants read and protocols; the static
+``FHIR_MIGRAINE_API_METRICS_TOKEN`` grants metrics only. A JWT grants what its ``scope``
 claim names; it must carry ``exp`` and the configured audience (``aud``), and the configured issuer
 when one is set. Who made a request (a JWT's ``sub``, or which static token) is ``g.caller``.
 """
@@ -31,6 +34,7 @@ from fhir_migraine.errors import ConfigError
 READ = "migraine:read"
 WRITE = "migraine:write"
 PROTOCOLS = "migraine:protocols"
+METRICS = "migraine:metrics"
 # Health, readiness and the CapabilityStatement are public (SMART clients read metadata first).
 OPEN_ENDPOINTS = frozenset({"fhir_migraine.health", "fhir_migraine.ready", "fhir.metadata", "static"})
 # The SMART app's browser routes (``api.smart_app``): a browser sent by the EHR carries no token of
@@ -43,9 +47,12 @@ CDS_ENDPOINTS = frozenset({"cds.discovery", "cds.call", "cds.feedback"})
 READ_ONLY_POSTS = frozenset({"fhir_migraine.validate", "fhir.fhir_validate", "fhir.fhir_validate_type"})
 # Endpoints that change the protocol library.
 PROTOCOL_WRITES = frozenset({"fhir_migraine.put_protocol"})
-#: The subjects recorded for the two static tokens.
+# The Prometheus scrape: its own scope, implied by no other.
+METRICS_ENDPOINTS = frozenset({"metrics.metrics"})
+#: The subjects recorded for the static tokens.
 TOKEN_SUBJECT = "static-token"
 PROTOCOLS_TOKEN_SUBJECT = "static-protocols-token"
+METRICS_TOKEN_SUBJECT = "static-metrics-token"
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ def _unauthorized(detail: str) -> Response:
 def needed_scope(endpoint: str | None, method: str) -> str:
     if endpoint in PROTOCOL_WRITES:
         return PROTOCOLS
+    if endpoint in METRICS_ENDPOINTS:
+        return METRICS
     return READ if method in ("GET", "HEAD") or endpoint in READ_ONLY_POSTS else WRITE
 
 
@@ -85,6 +94,9 @@ class Guard:
             )
         if settings.token and settings.protocols_token and settings.token == settings.protocols_token:
             raise ConfigError("FHIR_MIGRAINE_API_PROTOCOLS_TOKEN must differ from FHIR_MIGRAINE_API_TOKEN")
+        if settings.metrics_token and settings.metrics_token in (settings.token, settings.protocols_token):
+            raise ConfigError("FHIR_MIGRAINE_API_METRICS_TOKEN must differ from FHIR_MIGRAINE_API_TOKEN and "
+                              "FHIR_MIGRAINE_API_PROTOCOLS_TOKEN")
         self.settings = settings
 
     def caller(self, token: str) -> Caller | None:
@@ -93,6 +105,8 @@ class Guard:
             return Caller(TOKEN_SUBJECT, frozenset({READ, WRITE}))
         if _same(token, self.settings.protocols_token):
             return Caller(PROTOCOLS_TOKEN_SUBJECT, frozenset({READ, PROTOCOLS}))
+        if _same(token, self.settings.metrics_token):
+            return Caller(METRICS_TOKEN_SUBJECT, frozenset({METRICS}))
         if self.settings.jwt_key and token.count(".") == 2:
             return self._jwt_caller(token)
         return None

@@ -5,6 +5,11 @@ database connection crosses the fork), ``post_worker_init`` starts its outbox wo
 the EHR readiness probe, and ``worker_exit`` stops them after the transaction in flight. The
 master process never builds an app or starts a thread.
 
+Metrics: ``serve`` creates a private folder for the worker processes' counters and histograms and
+names it in ``PROMETHEUS_MULTIPROC_DIR`` before gunicorn forks (``metrics.prepare_multiprocess``);
+``child_exit`` marks an exited worker dead there and the folder is removed when gunicorn stops, so
+``GET /metrics`` answered by any worker adds up every worker's counts.
+
 Each worker process serves with ``EdgeWorker`` (``api.edge_worker``): gunicorn's threaded worker
 with a bounded pool, which reads request headers in its event loop, so a slow client holds no
 thread, and cuts off a client that takes longer than ``http.read_timeout`` to send its headers or
@@ -15,14 +20,15 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from fhir_migraine import logs
+from fhir_migraine import logs, metrics
 from fhir_migraine.api.edge_worker import EdgeWorker
-from fhir_migraine.config import Settings
+from fhir_migraine.config import Settings, set_library_variable
 
 
 class JsonLogger(Logger):  # type: ignore[misc]
@@ -74,6 +80,12 @@ def worker_exit(server: Any, worker: Any) -> None:
         stop_outbox_worker(app, timeout=STOP_TIMEOUT_S)
 
 
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the master once a worker has exited: what only a live process may report
+    is dropped from the metrics folder (its counters stay, so totals never go down)."""
+    metrics.process_exited(worker.pid)
+
+
 #: gunicorn gives a worker this long to finish its requests on shutdown; the outbox worker gets
 #: most of it, so a delivery in flight can end before the process does.
 GRACEFUL_TIMEOUT_S = 20
@@ -92,6 +104,7 @@ def gunicorn_options(settings: Settings, *, host: str, port: int) -> dict[str, A
         "keepalive": 0,
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
+        "child_exit": child_exit,
         "accesslog": None,
         "logger_class": JsonLogger,  # request paths can name patients; the app logs without PHI
         "timeout": max(1, math.ceil(settings.http.hung_worker_timeout)),  # gunicorn takes whole seconds
@@ -102,5 +115,10 @@ def gunicorn_options(settings: Settings, *, host: str, port: int) -> dict[str, A
 def serve(settings: Settings, *, host: str, port: int) -> int:
     logs.configure()
     options = gunicorn_options(settings, host=host, port=port)
-    _Gunicorn(settings, options).run()
+    # Before the workers fork and before any metric exists.
+    folder, master = metrics.prepare_multiprocess(set_library_variable), os.getpid()
+    try:
+        _Gunicorn(settings, options).run()
+    finally:
+        metrics.remove_multiprocess(folder, master, set_library_variable)  # in the master only: a worker exits through here too
     return 0

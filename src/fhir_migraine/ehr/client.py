@@ -18,16 +18,18 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 
+from fhir_migraine import metrics
 from fhir_migraine.ehr.answers import check_answer
 from fhir_migraine.ehr.interface import Auth, ExportStatus, NoAuth, Page, Written
 from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
 from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
 from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable, EhrUnsupported
 
-__all__ = ["STATUS_MEANING", "FhirClient", "retry_after", "translate_exception", "translate_status"]
+__all__ = ["STATUS_MEANING", "FhirClient", "interaction_of", "retry_after", "translate_exception", "translate_status"]
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
@@ -100,6 +102,44 @@ def translate_exception(exc: requests.RequestException) -> EhrError:
     return EhrUnavailable(f"the request to the EHR failed ({type(exc).__name__})")
 
 
+def interaction_of(method: str, url: str, base_url: str, *, bundle_type: str | None = None) -> str:
+    """The FHIR interaction a request is, from its method and the shape of its URL (the label of
+    the EHR call metrics, never the URL itself): ``capabilities``, ``transaction``, ``batch``,
+    ``read``, ``vread``, ``history``, ``search``, ``create``, ``update``, ``patch``, ``delete``,
+    ``operation``, or ``other``."""
+    method = method.upper()
+    path = urlsplit(url).path.rstrip("/")
+    base = urlsplit(base_url).path.rstrip("/")
+    rest = path[len(base):] if path == base or path.startswith(f"{base}/") else path
+    segments = [s for s in rest.split("/") if s]
+    if any(s.startswith("$") for s in segments):
+        return "operation"
+    if not segments:
+        if method == "POST":
+            return bundle_type if bundle_type in ("transaction", "batch") else "transaction"
+        return "search" if method == "GET" else "other"  # a page link of a search on the base
+    if segments == ["metadata"]:
+        return "capabilities" if method == "GET" else "other"
+    if segments[-1] == "_search" or (method == "GET" and len(segments) == 1):
+        return "search"
+    if method == "GET":
+        if len(segments) == 2:
+            return "read"
+        if len(segments) >= 3 and segments[2] == "_history":
+            return "vread" if len(segments) == 4 else "history"
+        return "other"
+    if method == "POST" and len(segments) == 1:
+        return "create"
+    return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, "other")
+
+
+def _outcome_class(error: EhrError) -> str:
+    """The metrics' class of a failed call: its status's, ``network`` without an answer."""
+    if error.status is not None:
+        return metrics.status_class(error.status)
+    return "network" if isinstance(error, EhrUnavailable) else "other"
+
+
 class FhirClient:
     """One EHR's FHIR API. Credentials go only to the base URL's origin and the ``trusted_origins``
     (an API gateway the EHR's links lead to): a page link elsewhere is refused before any request."""
@@ -127,16 +167,22 @@ class FhirClient:
         self.session = session or requests.Session()
         self.session.verify = verify
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, url: str, *, interaction: str | None = None, **kwargs: Any) -> requests.Response:
         headers = {"Accept": FHIR_JSON, **kwargs.pop("headers", {})}
+        interaction = interaction or interaction_of(method, url, self.base_url)
         for attempt in (1, 2):
+            started: float | None = None  # a token fetch is not timed as the EHR's call
             try:
-                response = self.session.request(
-                    method, url, headers={**headers, **self.auth.headers(self.session)}, timeout=self.timeout, **kwargs
-                )
+                auth_headers = self.auth.headers(self.session)
+                started = time.perf_counter()
+                response = self.session.request(method, url, headers={**headers, **auth_headers}, timeout=self.timeout, **kwargs)
                 _ = response.content  # read the whole body here, so a cut-off answer fails inside the try
             except requests.RequestException as exc:
-                raise translate_exception(exc) from None
+                error = translate_exception(exc)
+                if started is not None:
+                    metrics.observe_ehr_call(interaction, _outcome_class(error), time.perf_counter() - started)
+                raise error from None
+            metrics.observe_ehr_call(interaction, metrics.status_class(response.status_code), time.perf_counter() - started)
             if response.status_code == 401 and attempt == 1:
                 self.auth.invalidate()  # an expired token: fetch a new one and try once more
                 continue
@@ -161,7 +207,9 @@ class FhirClient:
         """POST a transaction (or batch) Bundle; the transaction-response (batch-response) Bundle,
         only when every entry of it is 2xx (``answers.check_answer``)."""
         body = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
-        response = self._request("POST", self.base_url, data=body, headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"})
+        kind = bundle.get("type")
+        response = self._request("POST", self.base_url, data=body, headers={"Content-Type": f"{FHIR_JSON}; charset=utf-8"},
+                                 interaction=kind if kind in ("transaction", "batch") else "transaction")
         answer = self._json(response)
         check_answer(bundle, answer, retry_after=retry_after(response.headers.get("Retry-After")))
         return answer
@@ -170,7 +218,7 @@ class FhirClient:
         """One page of a search: GET ``url``, refused (``EhrRejected``, nothing sent) when its origin is
         not one the credentials may reach."""
         self._check_origin(url, "page link")
-        response = self._request("GET", url, params=params)
+        response = self._request("GET", url, params=params, interaction="search")
         return Page(self._json(response), response.headers.get("Date"))
 
     def _check_origin(self, url: str, what: str) -> None:
@@ -187,7 +235,8 @@ class FhirClient:
     def kick_off(self, path: str, params: dict[str, str]) -> str:
         """Start an export (``GET [base]/{path}`` with ``Prefer: respond-async``); the status URL of
         the EHR's 202 (``Content-Location``). EhrUnsupported when the EHR answers anything but 202."""
-        response = self._request("GET", f"{self.base_url}/{path}", params=params, headers={"Prefer": "respond-async"})
+        response = self._request("GET", f"{self.base_url}/{path}", params=params, headers={"Prefer": "respond-async"},
+                                 interaction="export")
         if response.status_code != 202:
             raise EhrUnsupported(f"the EHR answered the export kick-off with {response.status_code}, not 202 Accepted")
         status_url = response.headers.get("Content-Location", "")
@@ -200,7 +249,7 @@ class FhirClient:
         """Ask an export's status once: 202 (in progress) or 200 with the manifest; an EhrError for
         an error answer (a 429 or 5xx is ``EhrUnavailable`` with its ``Retry-After``)."""
         self._check_origin(status_url, "export status URL")
-        response = self._request("GET", status_url)
+        response = self._request("GET", status_url, interaction="export-status")
         if response.status_code == 202:
             return ExportStatus(None, retry_after(response.headers.get("Retry-After"), now=_answered_at(response)),
                                 response.headers.get("X-Progress"))
@@ -209,7 +258,7 @@ class FhirClient:
     def delete_export(self, status_url: str) -> None:
         """Tell the EHR the export's files may go (``DELETE`` on the status URL); an EhrError if it refuses."""
         self._check_origin(status_url, "export status URL")
-        self._request("DELETE", status_url)
+        self._request("DELETE", status_url, interaction="export-delete")
 
     def download(self, url: str, out: IO[bytes], *, authorized: bool, limit: int) -> int:
         """Stream one Bulk Data file into ``out``, never whole in memory; its size in bytes. With
@@ -222,8 +271,10 @@ class FhirClient:
         for attempt in (1, 2):
             headers = {"Accept": FHIR_NDJSON, **(self.auth.headers(self.session) if authorized else {})}
             size = 0
+            started, outcome = time.perf_counter(), "network"  # the whole file is timed, not only its headers
             try:
                 with self.session.get(url, headers=headers, timeout=self.timeout, stream=True) as response:
+                    outcome = metrics.status_class(response.status_code)
                     if response.status_code == 401 and authorized and attempt == 1:
                         self.auth.invalidate()
                         continue
@@ -236,7 +287,10 @@ class FhirClient:
                             raise EhrRejected(f"an export file is larger than {limit} bytes (FHIR_MIGRAINE_BULK_MAX_FILE_BYTES)")
                         out.write(chunk)
             except requests.RequestException as exc:
+                outcome = "network"  # the answer broke off
                 raise translate_exception(exc) from None
+            finally:
+                metrics.observe_ehr_call("export-download", outcome, time.perf_counter() - started)
             return size
         raise AssertionError("unreachable")  # pragma: no cover
 
