@@ -94,8 +94,9 @@ def test_a_status_url_or_file_off_the_ehrs_origin_is_never_sent_the_token() -> N
         ehr.export_status("https://elsewhere.example/status")
     with pytest.raises(EhrRejected, match="credentials are not sent"):
         ehr.download("https://elsewhere.example/file.ndjson", io.BytesIO(), authorized=True, limit=100)
-    with pytest.raises(EhrRejected):
-        ehr.download("file:///etc/passwd", io.BytesIO(), authorized=False, limit=100)
+    for url in ("file:///etc/passwd", "http://files.example/1.ndjson"):  # PHI only over TLS from a TLS EHR
+        with pytest.raises(EhrRejected, match="not an https URL"):
+            ehr.download(url, io.BytesIO(), authorized=False, limit=100)
     assert session.sent == []
 
 

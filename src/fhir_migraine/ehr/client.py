@@ -263,11 +263,13 @@ class FhirClient:
     def download(self, url: str, out: IO[bytes], *, authorized: bool, limit: int) -> int:
         """Stream one Bulk Data file into ``out``, never whole in memory; its size in bytes. With
         ``authorized`` (the manifest's ``requiresAccessToken``) the credentials go with it, so the URL
-        must be on an origin they may reach; without, none are sent. EhrRejected past ``limit`` bytes."""
+        must be on an origin they may reach; without, none are sent and the URL must be https (as the
+        EHR's own, when that is plain http). EhrRejected past ``limit`` bytes."""
         if authorized:
             self._check_origin(url, "export file URL")
-        elif not url.startswith(("https://", "http://")):
-            raise EhrRejected("the EHR's export file URL is not an http(s) URL")
+        elif not url.startswith("https://") and not (url.startswith("http://") and self.base_url.startswith("http://")):
+            # PHI goes over TLS, unless the EHR itself is spoken to without it (a local test server).
+            raise EhrRejected("the EHR's export file URL is not an https URL")
         for attempt in (1, 2):
             headers = {"Accept": FHIR_NDJSON, **(self.auth.headers(self.session) if authorized else {})}
             size = 0
