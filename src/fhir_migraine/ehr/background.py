@@ -1,5 +1,5 @@
 """A daemon thread that repeats one step every few seconds until stopped: the outbox worker, the
-importer and the readiness probe each run on one.
+importer, the group puller and the readiness probe each run on one.
 
 Daemon threads, so a process that must exit is never held up by an EHR that does not answer:
 what a step leaves half done (an outbox item, an import job) stays leased and is taken up again
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Self
+from typing import Any, Self
 
 
 class Repeating:
@@ -74,3 +74,27 @@ class Repeating:
             action()
         except Exception as exc:  # keep the thread alive; a lease brings back what was in hand
             self.log.error(f"{self.name} error", extra={"error": type(exc).__name__})
+
+
+class JobRunner(Repeating):
+    """A ``Repeating`` whose step handles every job its ``claim`` gives, one after another, until
+    none is due or it is asked to stop (the importer, the group puller)."""
+
+    def claim(self) -> Any:  # pragma: no cover - every subclass has its own
+        """The next job due, claimed under a lease; None when none is."""
+        raise NotImplementedError
+
+    def process(self, job: Any) -> str:  # pragma: no cover - every subclass has its own
+        """Handle one claimed job; its state afterwards."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.run_once()
+
+    def run_once(self) -> int:
+        """Handle every job due now (until stopped); how many were handled."""
+        handled = 0
+        while not self._stop.is_set() and (job := self.claim()) is not None:
+            self.process(job)
+            handled += 1
+        return handled

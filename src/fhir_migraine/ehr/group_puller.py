@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from fhir_migraine.ehr.background import Repeating
+from fhir_migraine.ehr.background import JobRunner
 from fhir_migraine.ehr.bulk import GroupPull
 from fhir_migraine.ehr.group_pulls import GroupPullJob, GroupPulls
 from fhir_migraine.errors import FhirMigraineError
@@ -27,7 +27,7 @@ class Puller(Protocol):
     def unmapped(self, found: GroupPull, find_protocol: FindProtocol | None = ...) -> Any: ...
 
 
-class GroupPuller(Repeating):
+class GroupPuller(JobRunner):
     """Claims group pulls from ``jobs`` and runs them through ``gateway``; a thread when started,
     or driven by ``run_once``."""
 
@@ -46,16 +46,8 @@ class GroupPuller(Repeating):
         if purged:
             log.info("group pulls purged", extra={"count": purged})
 
-    def step(self) -> None:
-        self.run_once()
-
-    def run_once(self) -> int:
-        """Run every group pull due now (until stopped); how many were handled."""
-        handled = 0
-        while not self._stop.is_set() and (job := self.jobs.claim(self.lease)) is not None:
-            self.process(job)
-            handled += 1
-        return handled
+    def claim(self) -> GroupPullJob | None:
+        return self.jobs.claim(self.lease)
 
     def process(self, job: GroupPullJob) -> str:
         """Run one claimed pull to its end; its state afterwards (``lost`` when another puller took

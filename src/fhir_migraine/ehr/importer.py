@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from fhir_migraine import operations
 from fhir_migraine.documents import parse_json
-from fhir_migraine.ehr.background import Repeating
+from fhir_migraine.ehr.background import JobRunner
 from fhir_migraine.ehr.imports import ImportJobs, Job, Progress
 from fhir_migraine.errors import EhrUnsupported, FhirMigraineError, InputError, Problem, ProfileError, UnreadableInput
 from fhir_migraine.inputs.diary_files import Located
@@ -30,7 +30,7 @@ CHUNK_ENTRIES = 100
 SKIP_SIZE = 64 * 1024
 
 
-class Importer(Repeating):
+class Importer(JobRunner):
     """Claims import jobs from ``jobs`` and hands each chunk's Bundle to ``queue`` (which stores
     it in the outbox and answers its id); a thread when started, or driven by ``run_once``."""
 
@@ -47,16 +47,8 @@ class Importer(Repeating):
     def first(self) -> None:
         self.jobs.sweep()
 
-    def step(self) -> None:
-        self.run_once()
-
-    def run_once(self) -> int:
-        """Import every job due now (until stopped); how many were handled."""
-        handled = 0
-        while not self._stop.is_set() and (job := self.jobs.claim(self.lease)) is not None:
-            self.process(job)
-            handled += 1
-        return handled
+    def claim(self) -> Job | None:
+        return self.jobs.claim(self.lease)
 
     def process(self, job: Job) -> str:
         """Import a claimed job from its last recorded chunk; its state afterwards (``lost`` when
