@@ -234,11 +234,14 @@ def _pull_group(args: argparse.Namespace, out: TextIO) -> int:
     sys.stderr.write(f"fhir-migraine: {found.group}: {len(found.members)} patient(s), "
                      f"{'FHIR Bulk Data export' if found.method == 'bulk' else 'one pull per patient'}\n")
     lines = gateway.unmapped(found) if args.unmap else ({"patient": p, "bundle": b} for p, b in found.bundles)
-    for line in lines:
-        out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-        if args.unmap and (line["invalid"] or line["incomplete"]):
-            sys.stderr.write(f"fhir-migraine: {line['patient']}: {len(line['invalid'])} invalid and "
-                             f"{len(line['incomplete'])} incomplete resource(s) left out\n")
+    try:
+        for line in lines:
+            out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            if args.unmap and (line["invalid"] or line["incomplete"]):
+                sys.stderr.write(f"fhir-migraine: {line['patient']}: {len(line['invalid'])} invalid and "
+                                 f"{len(line['incomplete'])} incomplete resource(s) left out\n")
+    finally:
+        found.close()
     return EXIT_OK
 
 

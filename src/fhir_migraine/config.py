@@ -166,7 +166,7 @@ class PullSettings:
     cursor_overlap: float = 60.0
     #: A group's pull: FHIR Bulk Data where the EHR offers it (``auto``), or one pull per patient (``never``).
     bulk: str = "auto"
-    #: Seconds a bulk export may take from kick-off to its last file.
+    #: Seconds a bulk export may take from kick-off to its manifest.
     bulk_timeout: float = 3600.0
     #: The largest file of a bulk export written to disk.
     bulk_max_file_bytes: int = 1024 ** 3

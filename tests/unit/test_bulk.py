@@ -5,6 +5,7 @@ makes them, the EHR's errors reported, and the fall back to one pull per patient
 from __future__ import annotations
 
 import json
+import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -147,7 +148,10 @@ def test_only_resources_of_this_project_are_kept_and_each_names_its_patient() ->
     assert not keeps(observation("Patient/a", "1", system="urn:other"))
     assert not keeps({**observation("Patient/a", "1"), "id": None})
     assert not keeps({"resourceType": "Patient", "id": "a", "identifier": [{"system": DIARY_SYSTEM, "value": "1"}]})
-    assert patient_of(request("Patient/a", "1")) == "Patient/a"
+    assert patient_of(observation("Patient/a", "1")) == "Patient/a"
+    assert patient_of(request("Patient/a", "1"), "http://ehr.test/fhir") == "Patient/a"
+    assert patient_of(request("Patient/a", "1")) is None, "an absolute reference to another server names no patient here"
+    assert patient_of(observation("https://elsewhere.example/fhir/Patient/a", "1"), "http://ehr.test/fhir") is None
     assert patient_of({"subject": {"reference": "Group/7"}}) is None
 
 
@@ -182,6 +186,10 @@ def test_without_retry_after_the_waits_grow_and_are_bounded(tmp_path: Path) -> N
     bulk.discard(export.export("Group/7"))
     assert sleeps[:4] == [1.0, 2.0, 4.0, 8.0]
     assert max(sleeps) == bulk.MAX_WAIT
+    ehr = ExportingEhr({}, waits=2, retry=300.0)
+    export, sleeps = puller(ehr, tmp_path, timeout=1000)
+    bulk.discard(export.export("Group/7"))
+    assert sleeps == [300.0, 300.0], "a long Retry-After is followed, within the time-out"
     ehr = ExportingEhr({}, waits=1, retry=0)
     export, sleeps = puller(ehr, tmp_path)
     bulk.discard(export.export("Group/7"))
@@ -193,6 +201,11 @@ def test_a_busy_status_url_is_asked_again_and_an_error_status_ends_the_export(tm
     export, sleeps = puller(ehr, tmp_path)
     bulk.discard(export.export("Group/7"))
     assert sleeps == [7.0]
+    transient = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "transient"}]}
+    ehr = ExportingEhr({}, waits=0, fail_status=EhrUnavailable("try later", status=500, outcome=transient))
+    export, sleeps = puller(ehr, tmp_path)
+    bulk.discard(export.export("Group/7"))
+    assert sleeps == [1.0], "a transient failure of the polling is not a failed export"
     ehr = ExportingEhr({}, waits=0, fail_status=EhrUnavailable("the export failed", status=500))
     export, _ = puller(ehr, tmp_path)
     with pytest.raises(EhrUnavailable, match="the export failed"):
@@ -214,6 +227,13 @@ def test_an_export_whose_job_was_taken_over_stops(tmp_path: Path) -> None:
     export, _ = puller(ehr, tmp_path, alive=lambda: False)
     with pytest.raises(EhrUnavailable, match="taken over"):
         export.export("Group/7")
+    ehr = ExportingEhr({"http://ehr.test/fhir/Binary/1": b"", "http://ehr.test/fhir/Binary/2": b""}, waits=0)
+    answers = iter([True, False])
+    export, _ = puller(ehr, tmp_path, alive=lambda: next(answers))
+    with pytest.raises(EhrUnavailable, match="taken over"):
+        export.export("Group/7")
+    assert [c[1][0] for c in ehr.calls if c[0] == "download"] == ["http://ehr.test/fhir/Binary/1"], "asked between files"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("manifest", [{"output": "x"}, {"output": [{"type": "Observation"}]}, {"error": [1], "output": []}])
@@ -235,7 +255,7 @@ def test_files_without_an_access_token_are_fetched_without_credentials(tmp_path:
 
 def test_lines_that_are_not_resources_others_patients_and_the_ehrs_errors_are_reported(tmp_path: Path) -> None:
     files = {"http://ehr.test/fhir/Binary/1": ndjson(observation("Patient/a", "1"), b"{not json", b"[1]",
-                                                     observation("Patient/z", "2")),
+                                                     b"[" * 100_000, observation("Patient/z", "2")),
              "http://ehr.test/fhir/Binary/error": ndjson({"resourceType": "OperationOutcome", "issue": [
                  {"severity": "error", "code": "processing", "diagnostics": "MedicationStatement could not be read"}]})}
     export, _ = puller(ExportingEhr(files), tmp_path)
@@ -243,9 +263,10 @@ def test_lines_that_are_not_resources_others_patients_and_the_ehrs_errors_are_re
     entries = bundles["Patient/a"]["entry"]
     assert [e["search"]["mode"] for e in entries] == ["match", "outcome"]
     warnings = [i["diagnostics"] for i in entries[-1]["resource"]["issue"]]
-    assert warnings == ["2 line(s) of the EHR's export were not FHIR resources in JSON and were left out",
+    assert warnings == ["3 line(s) of the EHR's export were not FHIR resources in JSON and were left out",
                         "1 exported resource(s) of patients outside the group were left out",
-                        "the EHR's export reported: MedicationStatement could not be read"]
+                        "the EHR's export listed 1 error(s) (OperationOutcome): some resources may be missing"]
+    assert "could not be read" not in json.dumps(bundles), "the EHR's error text (it may name a patient) is not copied"
     assert bundles["Patient/a"]["total"] == 1
 
 
@@ -316,3 +337,43 @@ def test_each_member_is_unmapped_as_a_single_pull_is(tmp_path: Path) -> None:
     assert [line["patient"] for line in lines] == ["Patient/a", "Patient/b"]
     assert set(lines[0]) == {"patient", "orders", "diary", "reports", "invalid", "incomplete", "warnings", "resources"}
     assert lines[0]["resources"] == 1 and lines[1]["resources"] == 0
+
+
+def test_resources_changed_before_since_are_left_out_as_a_single_pull_would(tmp_path: Path) -> None:
+    old = {**observation("Patient/a", "old"), "meta": {"lastUpdated": "2026-10-01T00:00:00Z"}}
+    new = {**observation("Patient/a", "new"), "meta": {"lastUpdated": "2026-11-02T00:00:00Z"}}
+    undated = observation("Patient/a", "undated")
+    export, _ = puller(ExportingEhr({"http://ehr.test/fhir/Binary/1": ndjson(old, new, undated)}, waits=0), tmp_path)
+    exported = export.export("Group/7", since="2026-11-01T00:00:00Z")
+    bundles = dict(bulk.bulk_bundles(exported, ["Patient/a"], since="2026-11-01T00:00:00Z"))
+    assert [e["resource"]["id"] for e in bundles["Patient/a"]["entry"]] == ["o-new", "o-undated"]
+
+
+def test_export_folders_a_stopped_process_left_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    stale, live = tmp_path / f"{bulk.FOLDER_PREFIX}old", tmp_path / f"{bulk.FOLDER_PREFIX}new"
+    other = tmp_path / "someone-elses"
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "00000.ndjson").write_text("{}")
+    os.utime(stale, (0, 0))
+    os.utime(other, (0, 0))
+    assert bulk.sweep(str(tmp_path)) == 1
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_group_pull_not_read_to_its_end_is_closed_and_leaves_nothing(tmp_path: Path) -> None:
+    ehr = ExportingEhr({"http://ehr.test/fhir/Binary/1": ndjson(observation("Patient/a", "1"))}, waits=0)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    found = gateway(ehr, tmp_path).group_pull("Group/7", folder=str(exports))
+    assert len(list(exports.iterdir())) == 1
+    found.close()
+    assert list(exports.iterdir()) == []
+
+
+@pytest.mark.parametrize("operation", [{"name": "export"}, {"name": "$export"},
+                                       {"name": "bulk", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}])
+def test_the_group_export_is_found_by_name_or_by_its_definition(operation: Resource) -> None:
+    statement = {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "resource": [
+        {"type": "Group", "interaction": [{"code": "read"}], "operation": [operation]}]}]}
+    assert read_capabilities(statement).exports_group()

@@ -122,3 +122,28 @@ def test_a_file_the_ehr_refuses_is_its_error() -> None:
     ehr, _ = client(answer(503, **{"Retry-After": "3"}))
     with pytest.raises(EhrUnavailable):
         ehr.download(f"{BASE}/Binary/1", io.BytesIO(), authorized=True, limit=100)
+
+
+def test_a_relative_status_url_is_read_against_the_base() -> None:
+    ehr, _ = client(answer(202, **{"Content-Location": "$export-poll-status?_jobId=9"}))
+    assert ehr.kick_off("Group/7/$export", {}) == STATUS
+
+
+def test_a_redirected_file_is_followed_under_the_rules_of_its_target() -> None:
+    body = b'{"resourceType":"Observation","id":"1"}\n'
+    ehr, session = client(answer(302, Location="/fhir/Binary/2"), answer(200, body))
+    out = io.BytesIO()
+    assert ehr.download(f"{BASE}/Binary/1", out, authorized=True, limit=100) == len(body)
+    assert [s[1] for s in session.sent] == [f"{BASE}/Binary/1", f"{BASE}/Binary/2"]
+    assert session.sent[1][2]["Authorization"] == "Bearer secret-token"
+    # Off the EHR's origin with the credentials, or to plain http without them: refused, nothing sent there.
+    ehr, session = client(answer(302, Location="https://elsewhere.example/f"))
+    with pytest.raises(EhrRejected, match="credentials are not sent"):
+        ehr.download(f"{BASE}/Binary/1", io.BytesIO(), authorized=True, limit=100)
+    ehr, session = client(answer(302, Location="http://files.example/f"))
+    with pytest.raises(EhrRejected, match="not an https URL"):
+        ehr.download("https://files.example/f", io.BytesIO(), authorized=False, limit=100)
+    assert len(session.sent) == 1
+    ehr, _ = client(*(answer(302, Location=f"{BASE}/Binary/{n}") for n in range(5)))
+    with pytest.raises(EhrRejected, match="redirected more than 3 times"):
+        ehr.download(f"{BASE}/Binary/x", io.BytesIO(), authorized=True, limit=100)

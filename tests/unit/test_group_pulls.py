@@ -5,6 +5,8 @@ and the group puller thread's runs: done, failed with the reason, given back whe
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from fhir_migraine.ehr.bulk import GroupPull
 from fhir_migraine.ehr.group_puller import GroupPuller
-from fhir_migraine.ehr.group_pulls import GroupPulls
+from fhir_migraine.ehr.group_pulls import MAX_ATTEMPTS, GroupPulls
 from fhir_migraine.errors import EhrUnavailable
 
 Resource = dict[str, Any]
@@ -101,7 +103,7 @@ class Gateway:
         self.asked: list[tuple[str, str | None]] = []
 
     def group_pull(self, group: str, *, since: str | None = None, folder: str | None = None,
-                   alive: Any = None) -> GroupPull:
+                   alive: Any = None, sleep: Any = None) -> GroupPull:
         self.asked.append((group, since))
         if self.error is not None:
             raise self.error
@@ -142,3 +144,67 @@ def test_a_stopping_puller_gives_its_pull_back(database: str, members: list[str]
     puller._stop.set()
     assert puller.process(job) == ("pending" if members else "done")
     assert pulls.summary(pull_id)["state"] == ("pending" if members else "done")
+
+
+def test_a_pull_that_never_finishes_is_failed_after_its_attempts(database: str) -> None:
+    clock = Clock()
+    pulls = GroupPulls(database, clock=clock)
+    pull_id = pulls.create("Group/7", None)
+    for _ in range(MAX_ATTEMPTS):  # each claim ends with its process killed: the lease runs out
+        assert pulls.claim(30) is not None
+        clock.now += 31
+    assert pulls.claim(30) is None
+    summary = pulls.summary(pull_id)
+    assert summary["state"] == "failed" and f"after {MAX_ATTEMPTS} attempts" in summary["error"]
+
+
+def test_a_stop_gives_the_pull_back_without_counting_an_attempt(database: str) -> None:
+    pulls = GroupPulls(database)
+    pull_id = pulls.create("Group/7", None)
+    for _ in range(MAX_ATTEMPTS + 2):
+        job = pulls.claim(30)
+        assert job is not None
+        pulls.release(job)
+    assert pulls.summary(pull_id)["state"] == "pending"
+
+
+def test_a_local_failure_fails_the_pull_without_its_detail(database: str) -> None:
+    pulls = GroupPulls(database)
+    pull_id = pulls.create("Group/7", None)
+    error = OSError(28, "No space left on device: /tmp/fhir-migraine-bulk-x/Patient-123.ndjson")
+    puller = GroupPuller(pulls, Gateway([], error), lease=30, retention_days=30)
+    assert puller.run_once() == 1
+    summary = pulls.summary(pull_id)
+    assert summary["state"] == "failed"
+    assert summary["error"] == "the pull failed on this machine (OSError); see the service's logs"
+
+
+def test_the_heartbeat_renews_the_lease_while_a_pull_runs_and_a_lost_lease_stops_it(database: str) -> None:
+    pulls = GroupPulls(database)
+    pull_id = pulls.create("Group/7", None)
+    renewed = threading.Event()
+
+    class Slow(Gateway):
+        def group_pull(self, group: str, **kwargs: Any) -> GroupPull:
+            # Longer than the lease: only the heartbeat keeps it; then another puller takes it over.
+            assert renewed.wait(5)
+            with pulls._store.transaction() as db:
+                db.execute("UPDATE group_pulls SET lease_token = 'other' WHERE id = ?", (pull_id,))
+            deadline = time.monotonic() + 5
+            while kwargs["alive"]() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            raise EhrUnavailable("the export was given up: the pull is stopping or was taken over")
+
+    original = pulls.renew
+
+    def renew(job: Any, lease: float) -> bool:
+        answer = original(job, lease)
+        renewed.set()
+        return answer
+
+    pulls.renew = renew  # type: ignore[method-assign]
+    puller = GroupPuller(pulls, Slow([]), lease=0.3, retention_days=30)
+    job = pulls.claim(0.3)
+    assert job is not None
+    assert puller.process(job) == "lost"
+    assert pulls.summary(pull_id)["state"] == "pulling", "left to the puller that owns it now"

@@ -5,10 +5,12 @@ same searchset Bundle a single pull makes (``ehr.pull``), so they are unmapped a
 Bulk Data (https://hl7.org/fhir/uv/bulkdata/export.html): the kick-off ``GET [base]/Group/[id]/$export``
 with ``Prefer: respond-async`` and ``_type`` (the types of this project) is answered 202 with a
 status URL in ``Content-Location``; the status URL answers 202 while the export runs (waited on as
-its ``Retry-After`` says, within bounds) and then 200 with a manifest listing one or more NDJSON
-files per type. Each file is streamed to disk in a private folder (0700, files 0600: they hold
-PHI), read line by line, and deleted with the folder; the export is then deleted on the EHR
-(``DELETE`` on the status URL) as the specification asks of a client done with it.
+its ``Retry-After`` says, within the pull's time-out) and then 200 with a manifest listing one or
+more NDJSON files per type. Each file is streamed to disk in a private folder (0700, files 0600:
+they hold PHI), read line by line, and deleted with the folder (``GroupPull.close``; folders a
+stopped process left behind are swept: ``sweep``); the export is then deleted on the EHR
+(``DELETE`` on the status URL) as the specification asks of a client done with it. The members'
+resources are held in memory between reading the files and unmapping them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fhir_migraine.ehr.interface import Exports, ExportStatus, Resource, Written
-from fhir_migraine.ehr.pull import SEARCHES, instant_text
+from fhir_migraine.ehr.pull import SEARCHES, changed_before, instant_text
 from fhir_migraine.errors import EhrError, EhrRejected, EhrTimeout, EhrUnavailable, InputError, Problem
 from fhir_migraine.inputs.orders import parse_instant
 from fhir_migraine.mapping.fhir import identifiers
@@ -38,9 +40,13 @@ EXPORT_TYPES = tuple(sorted({t for t, _ in SEARCHES}))
 #: The identifier systems of this project each type is kept for (as a single pull keeps them).
 SYSTEMS = {t: frozenset(s for u, s in SEARCHES if u == t) for t in EXPORT_TYPES}
 _GROUP = re.compile(r"^(Group/)?([A-Za-z0-9\-.]{1,64})$")
-_PATIENT = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
-#: The shortest and longest waits between two questions to the status URL, whatever Retry-After says.
+_PATIENT = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+#: The shortest wait between two questions to the status URL, whatever Retry-After says, and the
+#: longest when the EHR says nothing (waits grow 1, 2, 4… s up to it).
 MIN_WAIT, MAX_WAIT = 0.5, 60.0
+#: The prefix of an export's private folder; one older than ``STALE_EXPORT_S`` is a stopped process's.
+FOLDER_PREFIX = "fhir-migraine-bulk-"
+STALE_EXPORT_S = 24 * 3600.0
 
 
 class BulkEhr(Exports, Protocol):
@@ -57,18 +63,20 @@ def group_reference(text: str) -> str:
     return f"Group/{match.group(2)}"
 
 
-def patient_of(resource: Resource) -> str | None:
-    """``Patient/<id>`` of the resource's ``subject`` (or ``patient``), relative or absolute; None
-    when it names no patient."""
+def patient_of(resource: Resource, base: str = "") -> str | None:
+    """``Patient/<id>`` of the resource's ``subject`` (or ``patient``): a relative reference, or an
+    absolute one on the EHR's ``base`` URL; None when it names no patient of this EHR."""
     for name in ("subject", "patient"):
         found = resource.get(name)
         reference = found.get("reference") if isinstance(found, dict) else None
-        if isinstance(reference, str) and (match := _PATIENT.search(reference)):
+        if isinstance(reference, str) and base and reference.startswith(f"{base}/"):
+            reference = reference[len(base) + 1:]
+        if isinstance(reference, str) and (match := _PATIENT.match(reference)):
             return f"Patient/{match.group(1)}"
     return None
 
 
-def members(group: Resource) -> list[str]:
+def members(group: Resource, base: str = "") -> list[str]:
     """The patients of a Group (``member.entity`` naming a Patient, not ``inactive``), in its order,
     each once; EhrUnavailable when the EHR's answer is not a Group."""
     if not isinstance(group, dict) or group.get("resourceType") != "Group":
@@ -77,8 +85,7 @@ def members(group: Resource) -> list[str]:
     for member in group.get("member") or []:
         if not isinstance(member, dict) or member.get("inactive") is True:
             continue
-        entity = member.get("entity")
-        patient = patient_of({"subject": entity})
+        patient = patient_of({"subject": member.get("entity")}, base)
         if patient is not None and patient not in found:
             found.append(patient)
     return found
@@ -127,19 +134,21 @@ class Exported:
 @dataclass(frozen=True)
 class GroupPull:
     """A group's pull: how it was made (``bulk`` or ``per-patient``), its members, and each
-    member's searchset Bundle (as ``(patient, bundle)``, in member order, made as they are read)."""
+    member's searchset Bundle (as ``(patient, bundle)``, in member order). ``close`` deletes what
+    the pull holds on disk; call it when done, also when the bundles were not all read."""
 
     group: str
     method: str
     members: list[str]
     bundles: Iterator[tuple[str, Resource]]
+    close: Callable[[], None] = lambda: None
 
 
 class BulkPuller:
     """Runs a group's export against one EHR: kick-off, waits, downloads, and reading back."""
 
     def __init__(self, ehr: BulkEhr, *, timeout: float, max_file_bytes: int, folder: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  alive: Callable[[], bool] = lambda: True) -> None:
         self.ehr, self.timeout, self.max_file_bytes, self.folder = ehr, timeout, max_file_bytes, folder
         self.sleep, self.clock = sleep, clock
@@ -166,22 +175,26 @@ class BulkPuller:
 
     def _wait(self, status_url: str) -> Resource:
         started = self.clock()
-        wait = MIN_WAIT
+        backoff = MIN_WAIT
         while True:
             try:
                 status = self.ehr.export_status(status_url)
             except EhrUnavailable as error:
-                if isinstance(error, EhrTimeout) or error.status not in (429, 503):
+                if isinstance(error, EhrTimeout) or not _transient(error):
                     raise  # an error status: the export failed (Bulk Data, "Response - Error Status")
                 status = ExportStatus(None, error.retry_after)  # busy: asked again after Retry-After
             if status.manifest is not None:
                 return status.manifest
-            wait = min(MAX_WAIT, max(MIN_WAIT, status.retry_after if status.retry_after is not None else wait * 2))
+            backoff = min(MAX_WAIT, backoff * 2)
+            wait = max(MIN_WAIT, status.retry_after if status.retry_after is not None else backoff)
             if self.clock() - started + wait > self.timeout:
                 raise EhrTimeout(f"the EHR's export did not finish within {self.timeout:g} s (FHIR_MIGRAINE_BULK_TIMEOUT)")
-            if not self.alive():
-                raise EhrUnavailable("the export was given up: its job was taken over")
+            self._check_alive()
             self.sleep(wait)
+
+    def _check_alive(self) -> None:
+        if not self.alive():
+            raise EhrUnavailable("the export was given up: the pull is stopping or was taken over")
 
     def _download(self, manifest: Resource) -> Exported:
         outputs, errors = manifest.get("output"), manifest.get("error", [])
@@ -191,11 +204,12 @@ class BulkPuller:
         stamp = manifest.get("transactionTime")
         when = parse_instant(stamp) if isinstance(stamp, str) else None
         authorized = manifest.get("requiresAccessToken") is not False
-        exported = Exported(Path(tempfile.mkdtemp(prefix="fhir-migraine-bulk-", dir=self.folder)),
+        exported = Exported(Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=self.folder)),
                             transaction_time=instant_text(when) if when is not None else None)
         files = [(o, exported.files) for o in outputs if o.get("type") in EXPORT_TYPES]  # an EHR may add others
         try:
             for number, (item, kept) in enumerate([*files, *((e, exported.error_files) for e in errors)]):
+                self._check_alive()
                 path = exported.folder / f"{number:05d}.ndjson"
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
@@ -208,17 +222,46 @@ class BulkPuller:
         return exported
 
 
+def _transient(error: EhrUnavailable) -> bool:
+    """Whether a failed question to the status URL is to be asked again: 429 or 503 (busy), or an
+    OperationOutcome saying ``transient`` (Bulk Data: a failure of the polling, not of the export)."""
+    issues = (error.outcome or {}).get("issue") if isinstance(error.outcome, dict) else None
+    said = any(isinstance(i, dict) and i.get("code") == "transient" for i in issues) if isinstance(issues, list) else False
+    return error.status in (429, 503) or said
+
+
 def discard(exported: Exported) -> None:
     """Delete an export's folder and its files."""
     shutil.rmtree(exported.folder, ignore_errors=True)
 
 
-def read_export(exported: Exported, patients: list[str]) -> tuple[dict[str, list[Resource]], list[str]]:
-    """The exported resources of this project per member (those of other patients are left out),
-    and the warnings to report with every member: lines that are not JSON objects, resources of
-    patients outside the group, the EHR's own error file issues."""
+def sweep(folder: str | None, *, older_than: float = STALE_EXPORT_S, now: float | None = None) -> int:
+    """Delete the export folders a stopped or killed process left in ``folder`` (the system's
+    temporary folder when None), once older than ``older_than`` seconds; how many."""
+    where = Path(folder or tempfile.gettempdir())
+    cutoff = (time.time() if now is None else now) - older_than
+    swept = 0
+    for path in where.glob(f"{FOLDER_PREFIX}*"):
+        try:
+            stale = path.is_dir() and path.stat().st_mtime < cutoff and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            swept += 1
+    return swept
+
+
+def read_export(exported: Exported, patients: list[str], *, since: str | None = None,
+                base: str = "") -> tuple[dict[str, list[Resource]], list[str]]:
+    """The exported resources of this project per member, and the warnings to report with every
+    member (counts only: they go to every member's result). Left out: resources of patients
+    outside the group, those changed before ``since`` by their ``meta.lastUpdated`` (a group export
+    may add older resources of members who joined the group later; a single pull would not give
+    them), and lines that are not JSON objects; the EHR's error files are counted."""
     wanted = set(patients)
     found: dict[str, list[Resource]] = {p: [] for p in patients}
+    start = parse_instant(since) if since else None
     unreadable = outside = 0
     for path in exported.files:
         with path.open("rb") as lines:
@@ -227,15 +270,14 @@ def read_export(exported: Exported, patients: list[str]) -> tuple[dict[str, list
                     continue
                 try:
                     resource = json.loads(line)
-                except ValueError:
-                    unreadable += 1
-                    continue
+                except (ValueError, RecursionError):
+                    resource = None
                 if not isinstance(resource, dict):
                     unreadable += 1
                     continue
-                if not keeps(resource):  # another type, or none of this project's
-                    continue
-                patient = patient_of(resource)
+                if not keeps(resource) or (start is not None and changed_before(resource, start)):
+                    continue  # another type, none of this project's, or not changed since
+                patient = patient_of(resource, base)
                 if patient in wanted:
                     found[patient].append(resource)  # type: ignore[index]
                 else:
@@ -245,41 +287,41 @@ def read_export(exported: Exported, patients: list[str]) -> tuple[dict[str, list
         warnings.append(f"{unreadable} line(s) of the EHR's export were not FHIR resources in JSON and were left out")
     if outside:
         warnings.append(f"{outside} exported resource(s) of patients outside the group were left out")
-    warnings += _error_issues(exported.error_files)
+    if errors := _count_errors(exported.error_files):
+        warnings.append(f"the EHR's export listed {errors} error(s) (OperationOutcome): some resources may be missing")
     return found, warnings
 
 
-def _error_issues(paths: list[Path]) -> list[str]:
-    """The diagnostics of the OperationOutcomes the EHR listed as the export's errors (at most 20)."""
-    found: list[str] = []
+def _count_errors(paths: list[Path]) -> int:
+    """How many issues the OperationOutcomes of the export's error files hold (their text may name a
+    patient, so it is not copied into every member's result)."""
+    count = 0
     for path in paths:
         with path.open("rb") as lines:
             for line in lines:
                 try:
                     outcome = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 issues = outcome.get("issue") if isinstance(outcome, dict) else None
-                for issue in issues if isinstance(issues, list) else []:
-                    text = issue.get("diagnostics") if isinstance(issue, dict) else None
-                    found.append(f"the EHR's export reported: {text}" if isinstance(text, str) else
-                                 "the EHR's export reported an error without a description")
-    return found[:20]
+                count += len(issues) if isinstance(issues, list) else 0
+    return count
 
 
 def group_members(ehr: BulkEhr, group: str) -> list[str]:
     """The group's patients, read from the EHR (``GET Group/<id>``); EhrRejected when it has none."""
     answer = ehr.read("Group", group.removeprefix("Group/"))
-    found = members(answer.resource or {})
+    found = members(answer.resource or {}, getattr(ehr, "base_url", ""))
     if not found:
         raise EhrRejected(f"{group} has no active Patient members in the EHR: there is no one to pull")
     return found
 
 
-def bulk_bundles(exported: Exported, patients: list[str]) -> Iterator[tuple[str, Resource]]:
+def bulk_bundles(exported: Exported, patients: list[str], *, since: str | None = None,
+                 base: str = "") -> Iterator[tuple[str, Resource]]:
     """Each member's searchset Bundle from an export on disk, which is deleted once read."""
     try:
-        found, warnings = read_export(exported, patients)
+        found, warnings = read_export(exported, patients, since=since, base=base)
     finally:
         discard(exported)
     for patient in patients:

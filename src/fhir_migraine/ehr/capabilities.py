@@ -112,6 +112,17 @@ def _names(items: Any) -> frozenset[str]:
         if isinstance(items, list) else frozenset()
 
 
+def _operations(items: Any) -> frozenset[str]:
+    """The operations a type lists, by name without a leading ``$``; Bulk Data's group export also
+    when only its canonical definition (``…/OperationDefinition/group-export``) names it."""
+    found = {name.removeprefix("$") for name in _names(items)}
+    for item in items if isinstance(items, list) else []:
+        definition = item.get("definition") if isinstance(item, dict) else None
+        if isinstance(definition, str) and definition.rstrip("/").endswith("/OperationDefinition/group-export"):
+            found.add("export")
+    return frozenset(found)
+
+
 def read_capabilities(statement: Resource) -> Capabilities:
     """The Capabilities of a CapabilityStatement; EhrUnsupported when it is not one or has no server part."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
@@ -130,7 +141,7 @@ def read_capabilities(statement: Resource) -> Capabilities:
             interactions=_codes(resource.get("interaction")),
             conditional_create=resource.get("conditionalCreate") is True,
             search_params=(params | common) if params else STANDARD_SEARCH | common,
-            operations=_names(resource.get("operation")),
+            operations=_operations(resource.get("operation")),
         )
     text = json.dumps(statement.get("rest"), sort_keys=True, default=str)
     return Capabilities(_codes(rest.get("interaction")), types, hashlib.sha256(text.encode()).hexdigest())

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -35,6 +35,8 @@ FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
 #: Bytes read at a time while a Bulk Data file is written to disk.
 DOWNLOAD_CHUNK = 64 * 1024
+#: Redirects followed for one Bulk Data file (each checked as the file's own URL).
+MAX_REDIRECTS = 3
 
 
 
@@ -242,6 +244,7 @@ class FhirClient:
         status_url = response.headers.get("Content-Location", "")
         if not status_url:
             raise EhrUnavailable("the EHR accepted the export without a Content-Location to ask its status at")
+        status_url = urljoin(f"{self.base_url}/", status_url)  # RFC 9110: relative to the request's URL
         self._check_origin(status_url, "export status URL")
         return status_url
 
@@ -264,37 +267,40 @@ class FhirClient:
         """Stream one Bulk Data file into ``out``, never whole in memory; its size in bytes. With
         ``authorized`` (the manifest's ``requiresAccessToken``) the credentials go with it, so the URL
         must be on an origin they may reach; without, none are sent and the URL must be https (as the
-        EHR's own, when that is plain http). EhrRejected past ``limit`` bytes."""
+        EHR's own, when that is plain http). A redirect is followed (at most 3) under the same rules
+        for its target. EhrRejected past ``limit`` bytes."""
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_download(url, authorized)
+            for attempt in (1, 2):
+                headers = {"Accept": FHIR_NDJSON, **(self.auth.headers(self.session) if authorized else {})}
+                started, outcome = time.perf_counter(), "network"  # the whole file is timed, not only its headers
+                try:
+                    with self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
+                                          allow_redirects=False) as response:
+                        outcome = metrics.status_class(response.status_code)
+                        if response.status_code == 401 and authorized and attempt == 1:
+                            self.auth.invalidate()
+                            continue
+                        if response.is_redirect:
+                            url = urljoin(url, response.headers.get("Location", ""))
+                            break
+                        if not response.ok:
+                            _ = response.content
+                            raise translate_status(response)
+                        return _stream(response, out, limit)
+                except requests.RequestException as exc:
+                    outcome = "network"  # the answer broke off
+                    raise translate_exception(exc) from None
+                finally:
+                    metrics.observe_ehr_call("export-download", outcome, time.perf_counter() - started)
+        raise EhrRejected(f"the EHR's export file redirected more than {MAX_REDIRECTS} times")
+
+    def _check_download(self, url: str, authorized: bool) -> None:
         if authorized:
             self._check_origin(url, "export file URL")
         elif not url.startswith("https://") and not (url.startswith("http://") and self.base_url.startswith("http://")):
             # PHI goes over TLS, unless the EHR itself is spoken to without it (a local test server).
             raise EhrRejected("the EHR's export file URL is not an https URL")
-        for attempt in (1, 2):
-            headers = {"Accept": FHIR_NDJSON, **(self.auth.headers(self.session) if authorized else {})}
-            size = 0
-            started, outcome = time.perf_counter(), "network"  # the whole file is timed, not only its headers
-            try:
-                with self.session.get(url, headers=headers, timeout=self.timeout, stream=True) as response:
-                    outcome = metrics.status_class(response.status_code)
-                    if response.status_code == 401 and authorized and attempt == 1:
-                        self.auth.invalidate()
-                        continue
-                    if not response.ok:
-                        _ = response.content
-                        raise translate_status(response)
-                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                        size += len(chunk)
-                        if size > limit:
-                            raise EhrRejected(f"an export file is larger than {limit} bytes (FHIR_MIGRAINE_BULK_MAX_FILE_BYTES)")
-                        out.write(chunk)
-            except requests.RequestException as exc:
-                outcome = "network"  # the answer broke off
-                raise translate_exception(exc) from None
-            finally:
-                metrics.observe_ehr_call("export-download", outcome, time.perf_counter() - started)
-            return size
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def pages(self, resource_type: str, params: dict[str, str]) -> Iterator[Page]:
         """Every page of a search with its Date header, following ``next`` links (``ehr.paging``; no
@@ -330,6 +336,17 @@ class FhirClient:
         """PUT a resource as it is (tests set up the EHR with it); the EHR's answer."""
         answer = self.update(resource)
         return answer.resource or {}
+
+
+def _stream(response: requests.Response, out: IO[bytes], limit: int) -> int:
+    """Write an answer's body into ``out`` a chunk at a time; its size. EhrRejected past ``limit``."""
+    size = 0
+    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise EhrRejected(f"an export file is larger than {limit} bytes (FHIR_MIGRAINE_BULK_MAX_FILE_BYTES)")
+        out.write(chunk)
+    return size
 
 
 def written(status: int, headers: Any, body: dict[str, Any] | None, resource_type: str) -> Written:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from fhir_migraine import operations
 from fhir_migraine.config import Settings
-from fhir_migraine.ehr.bulk import BulkPuller, GroupPull, bulk_bundles, group_members, group_reference
+from fhir_migraine.ehr.bulk import BulkPuller, GroupPull, bulk_bundles, discard, group_members, group_reference
 from fhir_migraine.ehr.capabilities import CapabilityCache
 from fhir_migraine.ehr.interface import Ehr
 from fhir_migraine.ehr.known import KnownResources
@@ -264,12 +264,14 @@ class EhrGateway:
         return {**operations.unmap_pulled(bundle, find_protocol), "resources": bundle["total"]}
 
     def group_pull(self, group: str, *, since: str | None = None, folder: str | None = None,
-                   alive: Callable[[], bool] = lambda: True) -> GroupPull:
+                   alive: Callable[[], bool] = lambda: True, sleep: Callable[[float], object] | None = None) -> GroupPull:
         """A group's pull: its members read from the EHR's Group, then FHIR Bulk Data's group export
         where the EHR lists it (and ``FHIR_MIGRAINE_PULL_BULK`` is ``auto``), else (or when the EHR
         refuses the kick-off as unsupported) one pull per member. Each member's Bundle is the one a
         single pull of it gives. ``folder``: where the export's files are written (a private folder
-        of the system's temporary one when None); ``alive``: asked between waits, False gives up."""
+        of the system's temporary one when None); ``alive``: asked between waits and files, False
+        gives up; ``sleep``: how the export is waited for (the gateway's when None). The caller
+        closes what it is given (``GroupPull.close``)."""
         reference = group_reference(group)
         if since is not None and parse_instant(since) is None:
             raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
@@ -277,7 +279,7 @@ class EhrGateway:
         settings, caps = self.settings.pull, self.capabilities.get()
         if settings.bulk == "auto" and caps.exports_group():
             puller = BulkPuller(self.ehr, timeout=settings.bulk_timeout, max_file_bytes=settings.bulk_max_file_bytes,
-                                folder=folder, sleep=self.sleep, alive=alive)
+                                folder=folder, sleep=sleep or self.sleep, alive=alive)
             try:
                 exported = puller.export(reference, since=since)
             except EhrRejected as error:
@@ -287,7 +289,8 @@ class EhrGateway:
                 log.warning("the EHR refused the group export; pulling one patient at a time",
                             extra={"error_type": type(error).__name__})
             else:
-                return GroupPull(reference, "bulk", patients, bulk_bundles(exported, patients))
+                bundles = bulk_bundles(exported, patients, since=since, base=self.ehr.base_url)
+                return GroupPull(reference, "bulk", patients, bundles, close=lambda: discard(exported))
         return GroupPull(reference, "per-patient", patients, ((p, self.pull(p, since=since)) for p in patients))
 
     @staticmethod

@@ -6,8 +6,9 @@ stored as it is read, so any instance sharing the database answers ``GET /bulk-p
        ^                  |
        +--lease ran out---+--the EHR refused or failed--> failed (its reason kept)
 
-A job taken over after its lease ran out (its instance stopped or died) starts again from the
-kick-off; what the earlier attempt stored is deleted when it is claimed. Finished jobs and their
+A job taken over after its lease ran out (its instance died) starts again from the kick-off; what
+the earlier attempt stored is deleted when it is claimed. After ``MAX_ATTEMPTS`` claims that did not
+finish it, it is failed instead (a pull that kills its process is not run for ever). Finished jobs and their
 results (PHI: diaries and orders) are deleted after ``FHIR_MIGRAINE_RETENTION_DAYS``.
 """
 
@@ -23,6 +24,9 @@ from typing import Any
 from fhir_migraine.store import open_store
 
 STATES = ("pending", "pulling", "done", "failed")
+#: Claims of one pull that may end without finishing it (its process died, or lost the lease)
+#: before it is failed rather than exported again.
+MAX_ATTEMPTS = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS group_pulls (
@@ -37,6 +41,7 @@ CREATE TABLE IF NOT EXISTS group_pulls (
     invalid INTEGER NOT NULL DEFAULT 0,
     incomplete INTEGER NOT NULL DEFAULT 0,
     error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     lease_token TEXT,
     lease_until REAL,
     created_at REAL NOT NULL,
@@ -121,21 +126,30 @@ class GroupPulls:
 
     def claim(self, lease: float) -> GroupPullJob | None:
         """Take the oldest pending pull, or one whose puller's lease ran out, for ``lease`` seconds;
-        what an earlier attempt stored of it is deleted."""
-        now, token = self.clock(), uuid.uuid4().hex
-        with self._store.transaction() as db:
-            row = db.execute(
-                "SELECT id, group_ref, since FROM group_pulls WHERE state = 'pending'"
-                " OR (state = 'pulling' AND lease_until < ?)"
-                f" ORDER BY created_at LIMIT 1{self._skip_locked}", (now,)).fetchone()
-            if row is None:
-                return None
-            db.execute("DELETE FROM group_pull_patients WHERE pull_id = ?", (row[0],))
-            db.execute(
-                "UPDATE group_pulls SET state = 'pulling', method = NULL, members = 0, patients_read = 0, resources = 0,"
-                " invalid = 0, incomplete = 0, lease_token = ?, lease_until = ?, updated_at = ? WHERE id = ?",
-                (token, now + lease, now, row[0]))
-        return GroupPullJob(row[0], row[1], row[2], token)
+        what an earlier attempt stored of it is deleted. A pull claimed ``MAX_ATTEMPTS`` times
+        already is failed instead, and the next one looked at."""
+        while True:
+            now, token = self.clock(), uuid.uuid4().hex
+            with self._store.transaction() as db:
+                row = db.execute(
+                    "SELECT id, group_ref, since, attempts FROM group_pulls WHERE state = 'pending'"
+                    " OR (state = 'pulling' AND lease_until < ?)"
+                    f" ORDER BY created_at LIMIT 1{self._skip_locked}", (now,)).fetchone()
+                if row is None:
+                    return None
+                db.execute("DELETE FROM group_pull_patients WHERE pull_id = ?", (row[0],))
+                if row[3] >= MAX_ATTEMPTS:
+                    db.execute(
+                        "UPDATE group_pulls SET state = 'failed', error = ?, lease_token = NULL, lease_until = NULL,"
+                        " updated_at = ? WHERE id = ?",
+                        (f"given up after {row[3]} attempts that did not finish (each process stopped or died "
+                         "during the pull)", now, row[0]))
+                    continue
+                db.execute(
+                    "UPDATE group_pulls SET state = 'pulling', method = NULL, members = 0, patients_read = 0, resources = 0,"
+                    " invalid = 0, incomplete = 0, attempts = attempts + 1, lease_token = ?, lease_until = ?, updated_at = ?"
+                    " WHERE id = ?", (token, now + lease, now, row[0]))
+            return GroupPullJob(row[0], row[1], row[2], token)
 
     def renew(self, job: GroupPullJob, lease: float) -> bool:
         """Extend the lease; False when it was lost (another puller owns the job now)."""
@@ -175,9 +189,11 @@ class GroupPulls:
             ("failed" if error else "done", error, self.clock(), job.id, job.token)) == 1
 
     def release(self, job: GroupPullJob) -> None:
-        """Give a claimed pull back, pending (its puller is stopping); another starts it again."""
+        """Give a claimed pull back, pending (its puller is stopping: the attempt is not counted);
+        another starts it again."""
         self._store.write(
-            "UPDATE group_pulls SET state = 'pending', lease_token = NULL, lease_until = NULL, updated_at = ?"
+            "UPDATE group_pulls SET state = 'pending', attempts = attempts - 1, lease_token = NULL, lease_until = NULL,"
+            " updated_at = ?"
             " WHERE id = ? AND lease_token = ?", (self.clock(), job.id, job.token))
 
     def purge(self, older_than_days: float) -> int:

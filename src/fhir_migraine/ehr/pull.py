@@ -136,7 +136,7 @@ def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | N
                 # resources of the type: only those carrying an identifier of ours are kept.
                 if not _has_system(resource, search.system):
                     continue
-                if search.since is not None and _before(resource, search.since):
+                if search.since is not None and changed_before(resource, search.since):
                     continue
                 key = f"{resource.get('resourceType')}/{resource.get('id')}"
                 if key in seen:
@@ -196,7 +196,7 @@ def _matches(page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     return [e for e in entries if not (isinstance(e.get("search"), dict) and e["search"].get("mode") == "outcome")]
 
 
-def _before(resource: dict[str, Any], since: datetime) -> bool:
+def changed_before(resource: dict[str, Any], since: datetime) -> bool:
     """Whether the resource's ``meta.lastUpdated`` is an instant before ``since`` (False without one)."""
     meta = resource.get("meta")
     stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None

@@ -11,6 +11,7 @@ CREATE TABLE group_pulls (
     invalid BIGINT NOT NULL DEFAULT 0,
     incomplete BIGINT NOT NULL DEFAULT 0,
     error TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0,
     lease_token TEXT,
     lease_until DOUBLE PRECISION,
     created_at DOUBLE PRECISION NOT NULL,
