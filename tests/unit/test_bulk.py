@@ -377,3 +377,19 @@ def test_the_group_export_is_found_by_name_or_by_its_definition(operation: Resou
     statement = {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "resource": [
         {"type": "Group", "interaction": [{"code": "read"}], "operation": [operation]}]}]}
     assert read_capabilities(statement).exports_group()
+
+
+def test_the_export_is_sorted_into_one_private_file_per_member_and_read_one_member_at_a_time(tmp_path: Path) -> None:
+    files = {"http://ehr.test/fhir/Binary/1": ndjson(observation("Patient/b", "b1"), observation("Patient/a", "a1")),
+             "http://ehr.test/fhir/Binary/2": ndjson(observation("Patient/b", "b2"))}
+    export, _ = puller(ExportingEhr(files), tmp_path)
+    exported = export.export("Group/7")
+    bundles = bulk.bulk_bundles(exported, ["Patient/a", "Patient/b", "Patient/c"])
+    patient, first = next(bundles)
+    assert (patient, [e["resource"]["id"] for e in first["entry"]]) == ("Patient/a", ["o-a1"])
+    sorted_files = sorted(exported.folder.glob("member-*.ndjson"))
+    assert [f.name for f in sorted_files] == ["member-0000000.ndjson", "member-0000001.ndjson"]
+    assert {stat.S_IMODE(f.stat().st_mode) for f in sorted_files} == {0o600}
+    assert [(p, [e["resource"]["id"] for e in b["entry"]]) for p, b in bundles] == [
+        ("Patient/b", ["o-b1", "o-b2"]), ("Patient/c", [])]
+    assert not exported.folder.exists()

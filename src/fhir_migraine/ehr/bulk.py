@@ -9,8 +9,9 @@ its ``Retry-After`` says, within the pull's time-out) and then 200 with a manife
 more NDJSON files per type. Each file is streamed to disk in a private folder (0700, files 0600:
 they hold PHI), read line by line, and deleted with the folder (``GroupPull.close``; folders a
 stopped process left behind are swept: ``sweep``); the export is then deleted on the EHR
-(``DELETE`` on the status URL) as the specification asks of a client done with it. The members'
-resources are held in memory between reading the files and unmapping them.
+(``DELETE`` on the status URL) as the specification asks of a client done with it. The exported
+files are sorted into one file per member in the same folder as they are read, so only one
+member's resources are in memory at a time, however large the group.
 """
 
 from __future__ import annotations
@@ -252,15 +253,14 @@ def sweep(folder: str | None, *, older_than: float = STALE_EXPORT_S, now: float 
     return swept
 
 
-def read_export(exported: Exported, patients: list[str], *, since: str | None = None,
-                base: str = "") -> tuple[dict[str, list[Resource]], list[str]]:
-    """The exported resources of this project per member, and the warnings to report with every
-    member (counts only: they go to every member's result). Left out: resources of patients
-    outside the group, those changed before ``since`` by their ``meta.lastUpdated`` (a group export
-    may add older resources of members who joined the group later; a single pull would not give
-    them), and lines that are not JSON objects; the EHR's error files are counted."""
-    wanted = set(patients)
-    found: dict[str, list[Resource]] = {p: [] for p in patients}
+def spool_export(exported: Exported, patients: list[str], *, since: str | None = None, base: str = "") -> list[str]:
+    """Sort the exported resources of this project into one file per member (``member_file``), and
+    answer the warnings to report with every member (counts only: they go to every member's
+    result). Left out: resources of patients outside the group, those changed before ``since`` by
+    their ``meta.lastUpdated`` (a group export may add older resources of members who joined the
+    group later; a single pull would not give them), and lines that are not JSON objects; the
+    EHR's error files are counted."""
+    position = {p: i for i, p in enumerate(patients)}
     start = parse_instant(since) if since else None
     unreadable = outside = 0
     for path in exported.files:
@@ -277,11 +277,13 @@ def read_export(exported: Exported, patients: list[str], *, since: str | None = 
                     continue
                 if not keeps(resource) or (start is not None and changed_before(resource, start)):
                     continue  # another type, none of this project's, or not changed since
-                patient = patient_of(resource, base)
-                if patient in wanted:
-                    found[patient].append(resource)  # type: ignore[index]
-                else:
+                number = position.get(patient_of(resource, base) or "")
+                if number is None:
                     outside += 1
+                    continue
+                fd = os.open(member_file(exported, number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(line.rstrip(b"\r\n") + b"\n")
     warnings = []
     if unreadable:
         warnings.append(f"{unreadable} line(s) of the EHR's export were not FHIR resources in JSON and were left out")
@@ -289,7 +291,12 @@ def read_export(exported: Exported, patients: list[str], *, since: str | None = 
         warnings.append(f"{outside} exported resource(s) of patients outside the group were left out")
     if errors := _count_errors(exported.error_files):
         warnings.append(f"the EHR's export listed {errors} error(s) (OperationOutcome): some resources may be missing")
-    return found, warnings
+    return warnings
+
+
+def member_file(exported: Exported, number: int) -> Path:
+    """Where the resources of the group's ``number``-th member are sorted to."""
+    return exported.folder / f"member-{number:07d}.ndjson"
 
 
 def _count_errors(paths: list[Path]) -> int:
@@ -319,10 +326,13 @@ def group_members(ehr: BulkEhr, group: str) -> list[str]:
 
 def bulk_bundles(exported: Exported, patients: list[str], *, since: str | None = None,
                  base: str = "") -> Iterator[tuple[str, Resource]]:
-    """Each member's searchset Bundle from an export on disk, which is deleted once read."""
+    """Each member's searchset Bundle from an export on disk, read one member at a time; the
+    export's folder is deleted once they are all read (or when the iteration is closed)."""
     try:
-        found, warnings = read_export(exported, patients, since=since, base=base)
+        warnings = spool_export(exported, patients, since=since, base=base)
+        for number, patient in enumerate(patients):
+            path = member_file(exported, number)
+            resources = [json.loads(line) for line in path.open("rb")] if path.exists() else []
+            yield patient, searchset(resources, exported.transaction_time, warnings)
     finally:
         discard(exported)
-    for patient in patients:
-        yield patient, searchset(found.pop(patient), exported.transaction_time, warnings)
