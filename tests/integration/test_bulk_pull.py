@@ -4,6 +4,7 @@ pulls, and so does the per-patient fall back; both are what was pushed."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import replace
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fhir_migraine.cli import main
 from fhir_migraine.config import EhrSettings, OutboxSettings, Settings
 from fhir_migraine.ehr.gateway import EhrGateway
 from tests.integration.helpers import example_diary, example_orders, running_service, sort_entries, wait_until_settled
@@ -39,7 +41,7 @@ def comparable(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_group_of_50_by_bulk_export_is_the_same_as_50_single_pulls(ehr_url: str, ehr, settings: Settings,
-                                                                        run_id: str) -> None:
+                                                                        run_id: str, tmp_path, monkeypatch) -> None:
     patients = [f"Patient/bulk-{run_id}-{i}" for i in range(MEMBERS)]
     diaries = {p: example_diary(f"{run_id}-{i}", p, "attacks") for i, p in enumerate(patients)}
     orders = {p: example_orders(f"{run_id}-{i}", p)[:1] for i, p in enumerate(patients) if i % 5 == 0}
@@ -84,3 +86,11 @@ def test_a_group_of_50_by_bulk_export_is_the_same_as_50_single_pulls(ehr_url: st
     for patient in patients:
         assert by_patient[patient]["diary"] == by_bulk[patient]["diary"], patient
         assert by_patient[patient]["resources"] == by_bulk[patient]["resources"], patient
+
+    # The CLI's group pull gives each member's diary as the service's does, one JSON line each.
+    monkeypatch.setenv("FHIR_MIGRAINE_DB", str(tmp_path / "cli.sqlite3"))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["pull", "--ehr", ehr_url, "--group", f"Group/{group}", "--unmap"], out=out, err=err) == 0
+    by_cli = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [m["patient"] for m in by_cli] == patients
+    assert all(sort_entries(m["diary"]) == by_bulk[m["patient"]]["diary"] for m in by_cli)
