@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 
+from fhir_migraine.api.headers import json_answer
 from fhir_migraine.api.services import services_of
 from fhir_migraine.documents import parse_json
 from fhir_migraine.ehr.bulk import group_reference
@@ -25,10 +26,6 @@ def _pulls() -> GroupPulls:
     if pulls is None:
         raise NotFound("No EHR is configured (FHIR_MIGRAINE_EHR_URL): there is nothing to pull from.")
     return pulls
-
-
-def _json(body: object, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 @blueprint.post("/bulk-pulls")
@@ -49,7 +46,7 @@ def post_bulk_pull() -> Response:
     if since is not None and (not isinstance(since, str) or parse_instant(since) is None):
         raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
     pull_id = pulls.create(group_reference(group), since)
-    answer = _json(pulls.summary(pull_id), 202)
+    answer = json_answer(pulls.summary(pull_id), 202)
     answer.headers["Location"] = f"/bulk-pulls/{pull_id}"
     return answer
 
@@ -59,7 +56,7 @@ def get_bulk_pull(pull_id: str) -> Response:
     found = _pulls().summary(pull_id)
     if found is None:
         raise NotFound(f"No bulk pull {pull_id!r}.")
-    return _json(found)
+    return json_answer(found)
 
 
 @blueprint.get("/bulk-pulls/<pull_id>/patients")

@@ -18,12 +18,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 
 from fhir_migraine.api import security
 from fhir_migraine.api.cds_auth import CdsAuthenticator, CdsClient, JwtRefused, ReplayStore
 from fhir_migraine.api.cds_feedback import FeedbackStore, parse
 from fhir_migraine.api.errors import problem
+from fhir_migraine.api.headers import json_answer
 from fhir_migraine.api.services import Services, services_of
 from fhir_migraine.cds import services as cds
 from fhir_migraine.documents import parse_json
@@ -43,10 +44,6 @@ CORS_MAX_AGE = "600"
 
 def _services() -> Services:
     return services_of(current_app)
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 @blueprint.after_request
@@ -91,7 +88,7 @@ def _client(service_id: str, *, feedback: bool = False) -> CdsClient | Response:
 
 @blueprint.get("")
 def discovery() -> Response:
-    return _json({"services": cds.SERVICES})
+    return json_answer({"services": cds.SERVICES})
 
 
 def _request_body(hook: str) -> dict[str, Any]:
@@ -174,7 +171,7 @@ def call(service_id: str) -> Response:
                         app_url=f"{smart.public_url}/smart/launch" if smart.enabled else None)
     missing = sum(1 for value in prefetch.values() if value is None)
     log.info("cds call", extra={"kind": service_id, "count": len(answer.get("cards", [])), "prefetch_missing": missing})
-    return _json(answer)
+    return json_answer(answer)
 
 
 @blueprint.post("/<service_id>/feedback")
@@ -191,7 +188,7 @@ def feedback(service_id: str) -> Response:
     assert store is not None  # made by create_app
     store.record(service_id, items, client=caller.iss)
     log.info("cds feedback", extra={"kind": service_id, "count": len(items)})
-    return _json({"recorded": len(items)})
+    return json_answer({"recorded": len(items)})
 
 
 def open_stores(found: Services) -> None:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from fhir_migraine.api.headers import json_answer
 from fhir_migraine.api.services import services_of
 from fhir_migraine.ehr.imports import ImportJobs, too_large
 from fhir_migraine.errors import NotFound, Problem, UnsupportedMediaType
@@ -19,10 +20,6 @@ def _jobs() -> ImportJobs:
     if jobs is None:
         raise NotFound("No EHR is configured (FHIR_MIGRAINE_EHR_URL): an import has nowhere to go.")
     return jobs
-
-
-def _json(body: object, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 @blueprint.post("/imports")
@@ -44,7 +41,7 @@ def post_import() -> Response:
         job = jobs.receive(request.stream, limit=limit)
     except RequestEntityTooLarge:  # a chunked upload that went past the limit
         raise too_large(limit) from None
-    answer = _json({"import_id": job.id, "state": job.state}, 202)
+    answer = json_answer({"import_id": job.id, "state": job.state}, 202)
     answer.headers["Location"] = f"/imports/{job.id}"
     return answer
 
@@ -54,4 +51,4 @@ def get_import(import_id: str) -> Response:
     found = _jobs().summary(import_id)
     if found is None:
         raise NotFound(f"No import {import_id!r}.")
-    return _json(found)
+    return json_answer(found)

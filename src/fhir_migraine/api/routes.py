@@ -5,9 +5,10 @@ from __future__ import annotations
 import json as jsonlib
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, g, json, request
+from flask import Blueprint, Response, current_app, g, request
 
 from fhir_migraine import operations
+from fhir_migraine.api.headers import json_answer
 from fhir_migraine.api.openapi import openapi
 from fhir_migraine.api.services import Services, services_of
 from fhir_migraine.documents import parse_json
@@ -29,10 +30,6 @@ def services() -> Services:
     return services_of(current_app)
 
 
-def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
-
-
 def _body(what: str) -> Any:
     data = request.get_data(cache=False)
     if not data:
@@ -49,7 +46,7 @@ def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None =
     warnings go in the ``X-Warnings`` header (``_warnings_header``)."""
     gateway = services().gateway
     if gateway is None:
-        answer = _json(bundle, 201, FHIR_JSON)
+        answer = json_answer(bundle, 201, FHIR_JSON)
         if warnings is not None and kind == "diary":
             answer.headers["X-Warnings"] = _warnings_header(warnings)
         return answer
@@ -57,7 +54,7 @@ def _accept(kind: str, bundle: dict[str, Any], warnings: dict[str, Any] | None =
     body: dict[str, Any] = {"outbox_id": item_id, "state": "pending", "bundle": bundle}
     if warnings is not None:
         body["warnings"] = warnings
-    answer = _json(body, 202)
+    answer = json_answer(body, 202)
     answer.headers["Location"] = f"/outbox/{item_id}"
     return answer
 
@@ -87,7 +84,7 @@ def _ehr() -> EhrGateway:
 
 @blueprint.get("/health")
 def health() -> Response:
-    return _json({"status": "ok"})
+    return json_answer({"status": "ok"})
 
 
 @blueprint.get("/ready")
@@ -101,29 +98,29 @@ def ready() -> Response:
         body["ehr"] = found.gateway.ehr_state()
     else:
         body["ehr"] = {"configured": False}
-    return _json(body)
+    return json_answer(body)
 
 
 @blueprint.get("/openapi.json")
 def openapi_document() -> Response:
-    return _json(openapi())
+    return json_answer(openapi())
 
 
 @blueprint.get("/protocols")
 def list_protocols() -> Response:
-    return _json({"protocols": list(services().protocols.summaries())})
+    return json_answer({"protocols": list(services().protocols.summaries())})
 
 
 @blueprint.get("/protocols/<protocol_id>")
 def get_protocol(protocol_id: str) -> Response:
     """The current protocol, or with ``?version=`` the one an earlier order names."""
-    return _json(services().protocols.require(protocol_id, request.args.get("version")).document)
+    return json_answer(services().protocols.require(protocol_id, request.args.get("version")).document)
 
 
 @blueprint.get("/protocols/<protocol_id>/history")
 def protocol_history(protocol_id: str) -> Response:
     """Every recorded change: version, content hash, the hash it replaced, who and when."""
-    return _json({"id": protocol_id, "changes": services().protocols.history(protocol_id)})
+    return json_answer({"id": protocol_id, "changes": services().protocols.history(protocol_id)})
 
 
 @blueprint.put("/protocols/<protocol_id>")
@@ -136,13 +133,13 @@ def put_protocol(protocol_id: str) -> Response:
     if document is None:
         raise UnreadableInput.of([Problem("$", "the request body is empty")], "protocol")
     protocol, created = services().protocols.put(protocol_id, document, subject=g.caller.subject)
-    return _json(protocol.document, 201 if created else 200)
+    return json_answer(protocol.document, 201 if created else 200)
 
 
 @blueprint.post("/validate")
 def validate() -> Response:
     """Any resource or Bundle -> its OperationOutcome (200 whether or not it is valid)."""
-    return _json(operations.validate(_body("FHIR input")), 200, FHIR_JSON)
+    return json_answer(operations.validate(_body("FHIR input")), 200, FHIR_JSON)
 
 
 @blueprint.post("/orders")
@@ -175,7 +172,7 @@ def post_diary() -> Response:
 
 
 def _withdrawal(item_id: str) -> Response:
-    answer = _json({"outbox_id": item_id, "state": "pending"}, 202)
+    answer = json_answer({"outbox_id": item_id, "state": "pending"}, 202)
     answer.headers["Location"] = f"/outbox/{item_id}"
     return answer
 
@@ -203,7 +200,7 @@ def list_outbox() -> Response:
     if state is not None and state not in STATES:
         raise InputError.of([Problem("$.state", f"must be one of {', '.join(STATES)}")], "query")
     limit = _limit(request.args.get("limit"))
-    return _json({"items": gateway.outbox.summaries(state, limit), "counts": gateway.outbox.counts()})
+    return json_answer({"items": gateway.outbox.summaries(state, limit), "counts": gateway.outbox.counts()})
 
 
 def _limit(text: str | None) -> int:
@@ -220,7 +217,7 @@ def get_outbox_item(item_id: str) -> Response:
     found = gateway.outbox.summary(item_id) if gateway is not None else None
     if found is None:
         raise NotFound(f"No outbox item {item_id!r}.")
-    return _json(found)
+    return json_answer(found)
 
 
 @blueprint.post("/outbox/<item_id>/retry")
@@ -230,13 +227,13 @@ def retry_outbox_item(item_id: str) -> Response:
     if gateway is None:
         raise NotFound(f"No outbox item {item_id!r}.")
     gateway.outbox.revive(item_id)
-    return _json(gateway.outbox.summary(item_id))
+    return json_answer(gateway.outbox.summary(item_id))
 
 
 @blueprint.get("/patients/<path:patient>/diary")
 def patient_diary(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"))
-    return _json({k: found[k] for k in ("diary", "resources", "invalid", "incomplete", "warnings")})
+    return json_answer({k: found[k] for k in ("diary", "resources", "invalid", "incomplete", "warnings")})
 
 
 @blueprint.get("/patients/<path:patient>/summary")
@@ -249,7 +246,7 @@ def patient_summary(patient: str) -> Response:
     if not entries:
         raise NotFound(f"The EHR holds no diary entries of this project for {patient}.")
     figures = operations.diary_summary(entries, month=args.get("month"), first=args.get("from"), last=args.get("to"))
-    return _json({**figures, "left_out": {"invalid": found["invalid"], "incomplete": found["incomplete"]},
+    return json_answer({**figures, "left_out": {"invalid": found["invalid"], "incomplete": found["incomplete"]},
                   "warnings": found["warnings"]})
 
 
@@ -270,8 +267,8 @@ def file_report(patient: str) -> Response:
                             "moh_risk": report.view["moh_risk"], "identifier": report.document["identifier"][0],
                             "replaces": filed.replaces}
     if filed.outbox_id is None:
-        return _json({**body, "state": "filed", "document": filed.document})
-    answer = _json({**body, "state": "pending", "outbox_id": filed.outbox_id}, 202)
+        return json_answer({**body, "state": "filed", "document": filed.document})
+    answer = json_answer({**body, "state": "pending", "outbox_id": filed.outbox_id}, 202)
     answer.headers["Location"] = f"/outbox/{filed.outbox_id}"
     return answer
 
@@ -295,4 +292,4 @@ def show_report(patient: str) -> Response:
 @blueprint.get("/patients/<path:patient>/orders")
 def patient_orders(patient: str) -> Response:
     found = _ehr().pull_unmapped(patient, since=request.args.get("since"), find_protocol=services().protocols.get)
-    return _json({k: found[k] for k in ("orders", "resources", "invalid", "incomplete", "warnings")})
+    return json_answer({k: found[k] for k in ("orders", "resources", "invalid", "incomplete", "warnings")})
