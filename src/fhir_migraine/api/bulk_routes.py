@@ -14,8 +14,8 @@ from fhir_migraine.api.services import services_of
 from fhir_migraine.documents import parse_json
 from fhir_migraine.ehr.bulk import group_reference
 from fhir_migraine.ehr.group_pulls import GroupPulls
+from fhir_migraine.ehr.pull import since_instant
 from fhir_migraine.errors import Conflict, InputError, NotFound, Problem
-from fhir_migraine.inputs.orders import parse_instant
 
 NDJSON = "application/x-ndjson"
 blueprint = Blueprint("bulk_pulls", __name__)
@@ -43,8 +43,9 @@ def post_bulk_pull() -> Response:
     if not isinstance(group, str):
         raise InputError.of([Problem("$.group", "give the group to pull, such as \"Group/7\"")], "request")
     since = body.get("since")
-    if since is not None and (not isinstance(since, str) or parse_instant(since) is None):
+    if since is not None and not isinstance(since, str):
         raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+    since_instant(since)
     pull_id = pulls.create(group_reference(group), since)
     answer = json_answer(pulls.summary(pull_id), 202)
     answer.headers["Location"] = f"/bulk-pulls/{pull_id}"

@@ -24,15 +24,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from fhir_migraine.ehr.interface import Exports, ExportStatus, Resource, Written
-from fhir_migraine.ehr.pull import SEARCHES, changed_before, instant_text
+from fhir_migraine.ehr.pull import SEARCHES, changed_before, has_system, instant_text, since_instant
 from fhir_migraine.errors import EhrError, EhrRejected, EhrTimeout, EhrUnavailable, InputError, Problem
 from fhir_migraine.inputs.orders import parse_instant
-from fhir_migraine.mapping.fhir import identifiers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ STALE_EXPORT_S = 24 * 3600.0
 
 class BulkEhr(Exports, Protocol):
     """What a group pull needs of the EHR (``client.FhirClient`` provides it)."""
+
+    base_url: str
 
     def read(self, resource_type: str, resource_id: str) -> Written: ...
 
@@ -97,11 +99,10 @@ def keeps(resource: Any) -> bool:
     carrying an identifier of this project's system for that type."""
     if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
         return False
-    systems = SYSTEMS.get(str(resource.get("resourceType")), frozenset())
-    return any(isinstance(i, dict) and i.get("system") in systems for i in identifiers(resource))
+    return any(has_system(resource, system) for system in SYSTEMS.get(str(resource.get("resourceType")), ()))
 
 
-def searchset(resources: list[Resource], since: str | None, warnings: list[str]) -> Resource:
+def searchset(resources: list[Resource], last_updated: str | None, warnings: list[str]) -> Resource:
     """A member's resources as the searchset Bundle a single pull makes: one entry per resource (the
     first of each ``Type/id``), ``total``, ``meta.lastUpdated`` (the export's ``transactionTime``),
     and the export's problems as an OperationOutcome entry of ``search.mode`` ``outcome``."""
@@ -116,8 +117,8 @@ def searchset(resources: list[Resource], since: str | None, warnings: list[str])
     if warnings:
         issues = [{"severity": "warning", "code": "incomplete", "diagnostics": w} for w in warnings]
         entries.append({"resource": {"resourceType": "OperationOutcome", "issue": issues}, "search": {"mode": "outcome"}})
-    if since is not None:
-        bundle["meta"] = {"lastUpdated": since}
+    if last_updated is not None:
+        bundle["meta"] = {"lastUpdated": last_updated}
     return bundle
 
 
@@ -226,9 +227,8 @@ class BulkPuller:
 def _transient(error: EhrUnavailable) -> bool:
     """Whether a failed question to the status URL is to be asked again: 429 or 503 (busy), or an
     OperationOutcome saying ``transient`` (Bulk Data: a failure of the polling, not of the export)."""
-    issues = (error.outcome or {}).get("issue") if isinstance(error.outcome, dict) else None
-    said = any(isinstance(i, dict) and i.get("code") == "transient" for i in issues) if isinstance(issues, list) else False
-    return error.status in (429, 503) or said
+    issues = error.outcome.get("issue") if isinstance(error.outcome, dict) else None
+    return error.status in (429, 503) or any(isinstance(i, dict) and i.get("code") == "transient" for i in issues or [])
 
 
 def discard(exported: Exported) -> None:
@@ -244,7 +244,8 @@ def sweep(folder: str | None, *, older_than: float = STALE_EXPORT_S, now: float 
     swept = 0
     for path in where.glob(f"{FOLDER_PREFIX}*"):
         try:
-            stale = path.is_dir() and path.stat().st_mtime < cutoff and path.stat().st_uid == os.getuid()
+            found = path.stat()
+            stale = path.is_dir() and found.st_mtime < cutoff and found.st_uid == os.getuid()
         except OSError:
             continue
         if stale:
@@ -261,7 +262,7 @@ def spool_export(exported: Exported, patients: list[str], *, since: str | None =
     group later; a single pull would not give them), and lines that are not JSON objects; the
     EHR's error files are counted."""
     position = {p: i for i, p in enumerate(patients)}
-    start = parse_instant(since) if since else None
+    start = since_instant(since)
     unreadable = outside = 0
     for path in exported.files:
         with path.open("rb") as lines:
@@ -318,7 +319,7 @@ def _count_errors(paths: list[Path]) -> int:
 def group_members(ehr: BulkEhr, group: str) -> list[str]:
     """The group's patients, read from the EHR (``GET Group/<id>``); EhrRejected when it has none."""
     answer = ehr.read("Group", group.removeprefix("Group/"))
-    found = members(answer.resource or {}, getattr(ehr, "base_url", ""))
+    found = members(answer.resource or {}, ehr.base_url)
     if not found:
         raise EhrRejected(f"{group} has no active Patient members in the EHR: there is no one to pull")
     return found
@@ -332,7 +333,8 @@ def bulk_bundles(exported: Exported, patients: list[str], *, since: str | None =
         warnings = spool_export(exported, patients, since=since, base=base)
         for number, patient in enumerate(patients):
             path = member_file(exported, number)
-            resources = [json.loads(line) for line in path.open("rb")] if path.exists() else []
+            with path.open("rb") if path.exists() else nullcontext(()) as lines:
+                resources = [json.loads(line) for line in lines]
             yield patient, searchset(resources, exported.transaction_time, warnings)
     finally:
         discard(exported)

@@ -31,7 +31,7 @@ from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.paging import Pager, PagingPolicy
 from fhir_migraine.ehr.patients import find_patient, parse_identifier
 from fhir_migraine.ehr.probe import EhrProbe
-from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull
+from fhir_migraine.ehr.pull import Cursors, cursor_after, patient_reference, pull, since_instant
 from fhir_migraine.ehr.token_endpoint import is_loopback
 from fhir_migraine.ehr.withdrawals import KIND as WITHDRAWAL
 from fhir_migraine.ehr.withdrawals import diary_retraction, order_cancellation
@@ -40,7 +40,7 @@ from fhir_migraine.ehr.writer import Writer
 from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrUnsupported, InputError, NotFound, Problem
 from fhir_migraine.identifiers import DIARY_SYSTEM, ORDER_SYSTEM
 from fhir_migraine.inputs.diary_files import Located
-from fhir_migraine.inputs.orders import FindProtocol, parse_instant
+from fhir_migraine.inputs.orders import FindProtocol
 from fhir_migraine.mapping.fhir import split_transaction, transaction
 from fhir_migraine.mapping.report_document import report_value
 
@@ -241,8 +241,7 @@ class EhrGateway:
             patient_reference(patient)  # a bad reference is refused before the EHR is asked anything
         if since is not None and cursor:
             raise InputError.of([Problem("$.since", "give since or cursor, not both")], "request")
-        if since is not None and parse_instant(since) is None:
-            raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        since_instant(since)
         reference = self.patient(patient)
         count = self.settings.ehr.max_count
         # The search parameters come from the EHR's CapabilityStatement (``pull.plan``).
@@ -273,8 +272,7 @@ class EhrGateway:
         gives up; ``sleep``: how the export is waited for (the gateway's when None). The caller
         closes what it is given (``GroupPull.close``)."""
         reference = group_reference(group)
-        if since is not None and parse_instant(since) is None:
-            raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+        since_instant(since)
         patients = group_members(self.ehr, reference)
         settings, caps = self.settings.pull, self.capabilities.get()
         if settings.bulk == "auto" and caps.exports_group():

@@ -57,6 +57,16 @@ def patient_reference(text: str) -> str:
     return f"Patient/{match.group(2)}"
 
 
+def since_instant(since: str | None) -> datetime | None:
+    """The instant ``since`` names (None for None); InputError naming ``$.since`` when it is not one."""
+    if since is None:
+        return None
+    found = parse_instant(since)
+    if found is None:
+        raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+    return found
+
+
 def plan(capabilities: Capabilities, reference: str, *, since: str | None = None,
          count: int | None = None) -> list[Search]:
     """The searches of a pull of ``reference``, with only the parameters the EHR's CapabilityStatement
@@ -65,9 +75,7 @@ def plan(capabilities: Capabilities, reference: str, *, since: str | None = None
     where offered, else checked on the client. EhrUnsupported naming every type of ours the EHR
     cannot search by patient when it can search none of them (otherwise those it cannot are left out:
     ``unsearchable``); InputError when ``since`` is not an instant."""
-    start = parse_instant(since) if since else None
-    if since and start is None:
-        raise InputError.of([Problem("$.since", "must be an instant such as 2026-11-01T00:00:00Z")], "request")
+    start = since_instant(since) if since else None
     params_of = {t: (capabilities.patient_param(t) if capabilities.known else "subject") for t, _ in SEARCHES}
     if all(param is None for param in params_of.values()):
         raise EhrUnsupported(f"the EHR's CapabilityStatement offers no search of {' or '.join(sorted(params_of))} by"
@@ -134,7 +142,7 @@ def pull(pages: Pages, patient: str, *, since: str | None = None, count: int | N
                 resource = entry["resource"]
                 # An EHR without (or ignoring) the identifier parameter answers with all the patient's
                 # resources of the type: only those carrying an identifier of ours are kept.
-                if not _has_system(resource, search.system):
+                if not has_system(resource, search.system):
                     continue
                 if search.since is not None and changed_before(resource, search.since):
                     continue
@@ -204,7 +212,7 @@ def changed_before(resource: dict[str, Any], since: datetime) -> bool:
     return found is not None and found < since
 
 
-def _has_system(resource: dict[str, Any], system: str) -> bool:
+def has_system(resource: dict[str, Any], system: str) -> bool:
     return any(isinstance(i, dict) and i.get("system") == system for i in identifiers(resource))
 
 
