@@ -28,12 +28,18 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 MEMORY = ":memory:"
+
+
+def iso_utc(seconds: float) -> str:
+    """A time the stores keep as seconds since the epoch, as the answers show it (UTC, to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 class Cursor(Protocol):

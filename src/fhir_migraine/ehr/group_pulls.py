@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_migraine.store import open_store
+from fhir_migraine.store import iso_utc, open_store
 
 STATES = ("pending", "pulling", "done", "failed")
 #: Claims of one pull that may end without finishing it (its process died, or lost the lease)
@@ -68,10 +68,6 @@ class GroupPullJob:
     token: str | None
 
 
-def _iso(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 class GroupPulls:
     """The group pull jobs and their members' results; safe to share between threads and processes."""
 
@@ -100,7 +96,7 @@ class GroupPulls:
         found: dict[str, Any] = {
             "bulk_pull_id": id_, "group": group, "state": state, "method": method, "members": members,
             "patients_read": read, "resources": resources, "invalid": invalid, "incomplete": incomplete,
-            "created_at": _iso(created), "updated_at": _iso(updated),
+            "created_at": iso_utc(created), "updated_at": iso_utc(updated),
         }
         if since is not None:
             found["since"] = since

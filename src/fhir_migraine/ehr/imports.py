@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fhir_migraine.errors import Problem, TooLarge, UnreadableInput
-from fhir_migraine.store import MEMORY, open_store
+from fhir_migraine.store import MEMORY, iso_utc, open_store
 
 log = logging.getLogger(__name__)
 STATES = ("pending", "mapping", "done", "failed")
@@ -97,10 +97,6 @@ class Progress:
     outbox_id: str | None
     invalid: int
     problems: list[Problem]
-
-
-def _iso(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 class ImportJobs:
@@ -223,8 +219,8 @@ class ImportJobs:
             "problems_omitted": job.problems_omitted,
             "outbox_items": len(items),
             "outbox_ids": items,
-            "created_at": _iso(job.created_at),
-            "updated_at": _iso(job.updated_at),
+            "created_at": iso_utc(job.created_at),
+            "updated_at": iso_utc(job.updated_at),
         }
         if job.error:
             found["error"] = job.error

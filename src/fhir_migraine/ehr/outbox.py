@@ -41,7 +41,7 @@ from typing import Any
 
 from fhir_migraine.errors import Conflict, NotFound
 from fhir_migraine.mapping.fhir import identifiers
-from fhir_migraine.store import Connection, open_store
+from fhir_migraine.store import Connection, iso_utc, open_store
 
 STATES = ("pending", "sending", "sent", "dead", "conflict")
 UNFINISHED = ("pending", "sending")
@@ -200,18 +200,18 @@ def _summary(columns: tuple[Any, ...]) -> dict[str, Any]:
         "parts": part_count,
         "parts_sent": next_part,
         "resources": resource_count,
-        "created_at": _iso(created_at),
-        "updated_at": _iso(updated_at),
+        "created_at": iso_utc(created_at),
+        "updated_at": iso_utc(updated_at),
     }
     if state == "pending" and attempts:
-        found["next_attempt_at"] = _iso(next_attempt_at)
+        found["next_attempt_at"] = iso_utc(next_attempt_at)
     error = _loads(last_error, None)
     if error:
         found["last_error"] = error
         if error.get("retry_after_capped") and state == "pending":
             found["retry_after_capped"] = True
     if purged_at is not None:
-        found["purged_at"] = _iso(purged_at)
+        found["purged_at"] = iso_utc(purged_at)
     return found
 
 
@@ -224,10 +224,6 @@ def _loads(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return default
-
-
-def _iso(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _dumps(value: Any) -> str:
@@ -517,8 +513,8 @@ class Outbox:
             state, attempts, last_error, history, died_at, resolved, next_part = row
             if state not in ("dead", "conflict"):
                 raise Conflict(f"Outbox item {item_id!r} is {state}: only a dead or conflict item can be put back.")
-            life = {"state": state, "since": _iso(died_at), "attempts": attempts,
-                    "last_error": _loads(last_error, None), "retried_at": _iso(now)}
+            life = {"state": state, "since": iso_utc(died_at), "attempts": attempts,
+                    "last_error": _loads(last_error, None), "retried_at": iso_utc(now)}
             if _loads(resolved, {}):
                 life["patients_resolved"] = _loads(resolved, {})
             db.execute(
