@@ -115,44 +115,44 @@ class GroupPuller(JobRunner):
             try:
                 found = self.gateway.group_pull(job.group, since=job.since, folder=self.folder, alive=alive,
                                                 sleep=self._stop.wait)
-                return self._store(job, found, alive)
+                return self._read_members(job, found, alive)
             except (FhirMigraineError, OSError, RecursionError) as error:
                 return self._ended(job, error, beat)
             finally:
                 if found is not None:
                     found.close()
 
-    def _store(self, job: GroupPullJob, found: GroupPull, alive: Callable[[], bool]) -> str:
+    def _read_members(self, job: GroupPullJob, found: GroupPull, alive: Callable[[], bool]) -> str:
+        """Store each member's result as it is read, then finish the pull."""
         if not self.jobs.started(job, found.method, len(found.members), self.lease):
             return "lost"
         for position, result in enumerate(self.gateway.unmapped(found, self.find_protocol)):
             if not alive():
-                break
+                return self._interrupted(job)
             if not self.jobs.add(job, position, result, self.lease):
-                log.warning("group pull lost its lease", extra={"bulk_pull_id": job.id})
-                return "lost"
-        else:
-            if self.jobs.finish(job):
-                log.info("group pull done", extra={"bulk_pull_id": job.id, "method": found.method,
-                                                   "count": len(found.members)})
-                return "done"
+                return self._interrupted(job, lost=True)
+        if not self.jobs.finish(job):
             return "lost"
-        if self._stop.is_set():
-            self.jobs.release(job)
-            return "pending"
-        return "lost"
+        log.info("group pull done", extra={"bulk_pull_id": job.id, "method": found.method, "count": len(found.members)})
+        return "done"
 
     def _ended(self, job: GroupPullJob, error: Exception, beat: Heartbeat) -> str:
         """A pull that raised: given back when stopping, left to its new owner when the lease was
         lost, otherwise failed with the reason (the EHR's refusal; for a local failure, its kind)."""
-        if self._stop.is_set():
-            self.jobs.release(job)
-            return "pending"
-        if beat.lost:
-            return "lost"
+        if self._stop.is_set() or beat.lost:
+            return self._interrupted(job, lost=beat.lost)
         reason = error.message if isinstance(error, FhirMigraineError) else \
             f"the pull failed on this machine ({type(error).__name__}); see the service's logs"
         if not self.jobs.finish(job, error=reason):
             return "lost"
         log.warning("group pull failed", extra={"bulk_pull_id": job.id, "error": type(error).__name__})
         return "failed"
+
+    def _interrupted(self, job: GroupPullJob, *, lost: bool = False) -> str:
+        """A pull stopped half way: given back (``pending``) when this puller is stopping, else left
+        to the puller that took its lease (``lost``)."""
+        if self._stop.is_set() and not lost:
+            self.jobs.release(job)
+            return "pending"
+        log.warning("group pull lost its lease", extra={"bulk_pull_id": job.id})
+        return "lost"
