@@ -42,9 +42,9 @@ log = logging.getLogger("fhir_migraine.api")
 
 
 def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
-    """Start the app's outbox worker and importer in this process (when an EHR is configured and
-    the worker enabled), and the EHR readiness probe (when an EHR is configured); whether the
-    outbox worker and importer run. With ``stop_at_exit``, they are stopped when the interpreter
+    """Start the app's outbox worker, importer and group puller in this process (when an EHR is
+    configured and the worker enabled), and the EHR readiness probe (when an EHR is configured);
+    whether the outbox worker and the job threads run. With ``stop_at_exit``, they are stopped when the interpreter
     exits (gunicorn stops them in its ``worker_exit`` hook instead)."""
     found = services_of(app)
     gateway = found.gateway
@@ -65,20 +65,20 @@ def start_outbox_worker(app: Flask, *, stop_at_exit: bool = True) -> bool:
     if stop_at_exit:
         atexit.unregister(gateway.stop_worker)
         atexit.register(gateway.stop_worker)
-        atexit.unregister(_stop_importer)
-        atexit.register(_stop_importer, app)
+        atexit.unregister(_stop_job_threads)
+        atexit.register(_stop_job_threads, app)
     return True
 
 
 def stop_outbox_worker(app: Flask, timeout: float = 10.0) -> bool:
-    """Stop the app's importer after the chunk in flight, its outbox worker after the
-    transaction in flight, and the readiness probe; whether the importer and worker stopped in time."""
-    importer_stopped = _stop_importer(app, timeout)
+    """Stop the app's importer after the chunk in flight, its group puller at its next step, its
+    outbox worker after the transaction in flight, and the readiness probe; whether they stopped in time."""
+    jobs_stopped = _stop_job_threads(app, timeout)
     gateway = services_of(app).gateway
     if gateway is None:
-        return importer_stopped
+        return jobs_stopped
     gateway.stop_probe(timeout=min(timeout, 1.0))  # its thread is a daemon: nothing to lose
-    return gateway.stop_worker(timeout) and importer_stopped
+    return gateway.stop_worker(timeout) and jobs_stopped
 
 
 def importer_of(settings: Settings, jobs: ImportJobs, gateway: EhrGateway) -> Importer:
@@ -88,7 +88,7 @@ def importer_of(settings: Settings, jobs: ImportJobs, gateway: EhrGateway) -> Im
                     max_line_bytes=settings.http.max_body_bytes)
 
 
-def _stop_importer(app: Flask, timeout: float = 10.0) -> bool:
+def _stop_job_threads(app: Flask, timeout: float = 10.0) -> bool:
     """Stop the importer and the group puller (each gives its job back, or leaves it leased)."""
     found = services_of(app)
     importer, found.importer = found.importer, None
