@@ -26,7 +26,7 @@ from fhir_migraine import metrics
 from fhir_migraine.ehr.answers import check_answer
 from fhir_migraine.ehr.interface import Auth, ExportStatus, NoAuth, Page, Written
 from fhir_migraine.ehr.paging import Pager, PagingPolicy, origin
-from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_summary
+from fhir_migraine.ehr.statuses import STATUS_MEANING, meaning, outcome_class, outcome_summary
 from fhir_migraine.errors import ConfigError, EhrError, EhrRejected, EhrTimeout, EhrUnavailable, EhrUnsupported
 
 __all__ = ["STATUS_MEANING", "FhirClient", "interaction_of", "retry_after", "translate_exception", "translate_status"]
@@ -135,13 +135,6 @@ def interaction_of(method: str, url: str, base_url: str, *, bundle_type: str | N
     return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, "other")
 
 
-def _outcome_class(error: EhrError) -> str:
-    """The metrics' class of a failed call: its status's, ``network`` without an answer."""
-    if error.status is not None:
-        return metrics.status_class(error.status)
-    return "network" if isinstance(error, EhrUnavailable) else "other"
-
-
 class FhirClient:
     """One EHR's FHIR API. Credentials go only to the base URL's origin and the ``trusted_origins``
     (an API gateway the EHR's links lead to): a page link elsewhere is refused before any request."""
@@ -182,7 +175,7 @@ class FhirClient:
             except requests.RequestException as exc:
                 error = translate_exception(exc)
                 if started is not None:
-                    metrics.observe_ehr_call(interaction, _outcome_class(error), time.perf_counter() - started)
+                    metrics.observe_ehr_call(interaction, outcome_class(error), time.perf_counter() - started)
                 raise error from None
             metrics.observe_ehr_call(interaction, metrics.status_class(response.status_code), time.perf_counter() - started)
             if response.status_code == 401 and attempt == 1:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_migraine import metrics
 from fhir_migraine.errors import (
     EhrAuthError,
     EhrConflict,
@@ -91,3 +92,13 @@ def outcome_summary(outcome: dict[str, Any] | None) -> str:
         for issue in (issues if isinstance(issues, list) else []) if isinstance(issue, dict)
     ]
     return "; ".join(t for t in texts if isinstance(t, str) and t)[:500]
+
+
+def outcome_class(error: EhrError) -> str:
+    """The class a failed call to the EHR is counted under in the metrics (a delivery, a request):
+    the EHR's status class (``4xx``, ``5xx``; a refused entry of a transaction gives its own
+    status), ``network`` for a passing failure with no status (no answer came, or one that could
+    not be read), ``other`` for a final one (no patient matched an identifier, several did)."""
+    if error.status is not None:
+        return metrics.status_class(error.status)
+    return "network" if isinstance(error, EhrUnavailable) else "other"

@@ -30,9 +30,10 @@ from fhir_migraine.ehr.background import Repeating
 from fhir_migraine.ehr.interface import Deliveries
 from fhir_migraine.ehr.outbox import Item, Outbox
 from fhir_migraine.ehr.patients import resolve
+from fhir_migraine.ehr.statuses import outcome_class as delivery_class
 from fhir_migraine.ehr.withdrawals import action_of
 from fhir_migraine.ehr.writer import Writer
-from fhir_migraine.errors import AmendmentRefused, EhrError, EhrTooLarge, EhrUnavailable
+from fhir_migraine.errors import AmendmentRefused, EhrError, EhrTooLarge
 from fhir_migraine.mapping.fhir import split_transaction
 
 log = logging.getLogger(__name__)
@@ -120,16 +121,6 @@ def send(outbox: Outbox, client: Deliveries, item: Item, policy: RetryPolicy, wr
         log.info("outbox item sent", extra={"outbox_id": item.id, "attempt": item.attempts,
                                             "parts": item.part_count, "resources": item.resource_count})
     return state
-
-
-def delivery_class(error: EhrError) -> str:
-    """The class a failed part is counted under: the EHR's status class (``4xx``, ``5xx``; a refused
-    entry of a transaction gives its own status), ``network`` for a passing failure with no status
-    (no answer came, or one that could not be read), ``other`` for a final one (no patient matched
-    an identifier, several did)."""
-    if error.status is not None:
-        return metrics.status_class(error.status)
-    return "network" if isinstance(error, EhrUnavailable) else "other"
 
 
 def _failed_part(outbox: Outbox, item: Item, policy: RetryPolicy, error: EhrError) -> str:
